@@ -1,0 +1,156 @@
+"""Jinja2 (sandboxed) -> HTML -> WeasyPrint -> PDF.
+
+Templates render with autoescape and ``StrictUndefined`` in a sandbox, so a
+payer-supplied template cannot reach Python internals. WeasyPrint fetches
+resources only through :class:`TemplateOnlyFetcher`: ``data:`` URIs and files
+inside the template folder; no other file, no network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import RenderError
+from .resources import templates_dir
+
+log = logging.getLogger(__name__)
+
+# WeasyPrint is imported lazily: it costs ~0.3 s and commands such as
+# ``check`` or ``archive list`` never render.
+_weasy = None
+
+
+def _weasyprint():
+    global _weasy
+    if _weasy is None:
+        import weasyprint
+
+        _weasy = weasyprint
+    return _weasy
+
+
+def _template_env_key(payer_id: str | None) -> tuple[str, ...]:
+    root = templates_dir()
+    paths = []
+    if payer_id:
+        override = root / "payers" / payer_id
+        if override.is_dir():
+            paths.append(str(override))
+    paths.append(str(root))
+    return tuple(paths)
+
+
+@lru_cache(maxsize=32)
+def _environment(search_path: tuple[str, ...]) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(list(search_path)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["longdate"] = format_long_date
+    env.filters["pages"] = format_page_range
+    return env
+
+
+def format_long_date(value: dt.date | None) -> str:
+    """``2026-09-14`` -> ``September 14, 2026`` (US style, as payers write it)."""
+    if value is None:
+        return ""
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+def format_page_range(rng: tuple[int, int]) -> str:
+    first, last = rng
+    return f"p. {first}" if first == last else f"pp. {first}\u2013{last}"
+
+
+def render_html(template: str, context: Mapping[str, Any], *, payer_id: str | None = None) -> str:
+    """Render ``template`` (a file in ``templates/``, or the payer's override of it)."""
+    env = _environment(_template_env_key(payer_id))
+    try:
+        return env.get_template(template).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template {exc.name} not found") from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError(f"template {template}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        # Syntax and sandbox errors: name the template, not the data.
+        raise RenderError(f"template {template}: {type(exc).__name__}") from None
+
+
+def _is_inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def _make_fetcher(root: Path):
+    weasyprint = _weasyprint()
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+    from urllib.request import url2pathname
+
+    class TemplateOnlyFetcher(URLFetcher):
+        """Serve ``data:`` URIs and files under the template folder; refuse the rest."""
+
+        def fetch(self, url, headers=None):
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            if url.startswith("file:"):
+                path = Path(url2pathname(url.split("?")[0].split("#")[0].removeprefix("file:")))
+                if _is_inside(path, root) and path.is_file():
+                    return URLFetcherResponse(url, body=path.read_bytes())
+            log.warning("refused to fetch a resource outside the template folder")
+            raise ValueError("resource refused: only files inside the template folder may be loaded")
+
+    del weasyprint
+    return TemplateOnlyFetcher()
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    pdf: bytes
+    pages: int
+    anchors: Mapping[str, int]  # anchor id -> 1-based page number within this document
+
+
+def html_to_pdf(html: str, *, anchors: tuple[str, ...] = ()) -> RenderedDocument:
+    """Lay out and write ``html`` as PDF; report on which page each anchor id landed."""
+    weasyprint = _weasyprint()
+    root = templates_dir()
+    try:
+        document = weasyprint.HTML(
+            string=html, base_url=root.as_uri() + "/", url_fetcher=_make_fetcher(root)
+        ).render()
+        found: dict[str, int] = {}
+        for number, page in enumerate(document.pages, start=1):
+            for name in page.anchors:
+                if name in anchors and name not in found:
+                    found[name] = number
+        pdf = document.write_pdf()
+    except RenderError:
+        raise
+    except Exception as exc:  # WeasyPrint raises many kinds; none may escape as a traceback
+        log.error("rendering failed: %s", type(exc).__name__)
+        raise RenderError(f"PDF rendering failed ({type(exc).__name__})") from None
+    return RenderedDocument(pdf=pdf, pages=len(document.pages), anchors=found)
+
+
+def render_exhibit_html(title: str, body_html: str) -> str:
+    """Wrap an already-escaped HTML fragment (converted DOCX or text note) in the exhibit page template."""
+    return render_html("exhibit.html", {"title": title, "body": jinja2.utils.markupsafe.Markup(body_html)})
+
+
+def render_exhibit_pdf(title: str, body_html: str) -> RenderedDocument:
+    """An exhibit body (escaped HTML fragment) as PDF pages in the packet's exhibit style."""
+    return html_to_pdf(render_exhibit_html(title, body_html))
