@@ -25,3 +25,8 @@ MAX_PACKET_PAGES = 2000
 
 # Payer policies
 MAX_POLICY_FILE_BYTES = 256 * 1024
+
+# Attachments: DOCX structure (checked before and while converting)
+MAX_DOCX_XML_PART_BYTES = 32 * 1024 * 1024      # one XML part inflated; lxml needs several times this in memory
+MAX_DOCX_TABLE_NESTING = 8                      # tables inside table cells, levels deep
+MAX_DOCX_IMAGES = 200                           # distinct pictures embedded in one DOCX

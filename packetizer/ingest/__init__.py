@@ -1,0 +1,154 @@
+"""Attachments -> clean exhibit PDFs (PDF, DOCX, text and Markdown, images).
+
+One entry point, :func:`ingest_attachment`. It reads the file once, checks its
+size and that its content matches its extension, then hands the bytes to the
+converter for that kind of file. PDFs are rebuilt from their pages in a
+sandboxed child process; DOCX, text and Markdown become escaped HTML that the
+renderer lays out in the exhibit style; images are placed on Letter pages.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from ..errors import IngestError, LimitExceeded, RenderError
+from ..limits import MAX_ATTACHMENT_BYTES
+from ..model import ATTACHMENT_KIND_WORDS, Attachment
+from ..render import render_exhibit_pdf
+from .docx import docx_to_html
+from .image import images_to_pdf
+from .pdf import sanitise_pdf
+from .text import markdown_to_html, text_to_html
+
+__all__ = ["ExhibitDocument", "SUPPORTED_SUFFIXES", "ingest_attachment"]
+
+
+@dataclass(frozen=True)
+class ExhibitDocument:
+    """One attachment as PDF pages ready to merge into the packet.
+
+    Attributes:
+        attachment: the attachment this came from.
+        pdf: a clean PDF (no actions, forms, embedded files or metadata).
+        pages: number of pages in ``pdf``.
+        text_layer_missing: 1-based pages with no extractable text (scans).
+    """
+
+    attachment: Attachment
+    pdf: bytes
+    pages: int
+    text_layer_missing: tuple[int, ...] = ()
+
+
+# Signatures checked against the extension.
+_PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG = b"\xff\xd8\xff"
+_TIFF = (b"II*\x00", b"MM\x00*")
+_ZIP = b"PK\x03\x04"
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # Compound File Binary
+
+SUPPORTED_SUFFIXES = (".pdf", ".docx", ".txt", ".md", ".markdown", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def ingest_attachment(att: Attachment) -> ExhibitDocument:
+    """Convert one attachment to exhibit pages.
+
+    Args:
+        att: the attachment; ``att.path`` is read, ``att.file`` names it in messages.
+
+    Returns:
+        The attachment as a clean PDF.
+
+    Raises:
+        IngestError: unsupported, unreadable, damaged, encrypted or mislabelled file.
+        LimitExceeded: the file breaks one of the limits in :mod:`packetizer.limits`.
+    """
+    suffix = att.path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise IngestError(
+            f"{att.file}: unsupported file type {suffix or '(no extension)'}; "
+            f"use one of {' '.join(SUPPORTED_SUFFIXES)}"
+        )
+    data = _read(att)
+    _check_content(att, suffix, data)
+    if suffix == ".pdf":
+        clean = sanitise_pdf(data, name=att.file)
+        return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
+    if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
+        pdf, pages = images_to_pdf(data, name=att.file)
+        # Every image page is a picture: none has a text layer.
+        return ExhibitDocument(att, pdf, pages, tuple(range(1, pages + 1)))
+    if suffix == ".docx":
+        body = docx_to_html(data, name=att.file)
+    elif suffix == ".txt":
+        body = text_to_html(data, name=att.file)
+    else:
+        body = markdown_to_html(data, name=att.file)
+    return _render(att, body)
+
+
+def _read(att: Attachment) -> bytes:
+    """The file's bytes, refusing before reading anything too large or not a regular file."""
+    try:
+        # stat before open: opening a named pipe would block until someone writes to it.
+        info = os.stat(att.path)
+        if not stat.S_ISREG(info.st_mode):
+            raise IngestError(f"{att.file}: is not a regular file")
+        if info.st_size > MAX_ATTACHMENT_BYTES:
+            raise LimitExceeded(
+                f"{att.file}: {info.st_size} bytes > MAX_ATTACHMENT_BYTES ({MAX_ATTACHMENT_BYTES})"
+            )
+        with open(att.path, "rb") as handle:
+            # One byte past the limit: a file that grew since stat is caught too.
+            data = handle.read(MAX_ATTACHMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise IngestError(f"{att.file}: file not found") from None
+    except PermissionError:
+        raise IngestError(f"{att.file}: cannot be read (permission denied)") from None
+    except OSError as exc:
+        raise IngestError(f"{att.file}: cannot be read ({type(exc).__name__})") from None
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise LimitExceeded(f"{att.file}: {len(data)} bytes > MAX_ATTACHMENT_BYTES ({MAX_ATTACHMENT_BYTES})")
+    if not data:
+        raise IngestError(f"{att.file}: is empty")
+    return data
+
+
+def _check_content(att: Attachment, suffix: str, data: bytes) -> None:
+    """Refuse a file whose first bytes say it is not what its extension claims."""
+    if suffix == ".pdf":
+        # Readers accept a header anywhere in the first 1024 bytes.
+        ok, kind = b"%PDF-" in data[:1024], "a PDF file"
+    elif suffix == ".docx":
+        if data.startswith(_OLE):
+            # Word saves password-protected .docx files (and old .doc files) in this container.
+            raise IngestError(
+                f"{att.file}: is password-protected or an old .doc file; "
+                "save it as .docx without a password and upload it again"
+            )
+        ok, kind = data.startswith(_ZIP), "a Word (.docx) file"
+    elif suffix == ".png":
+        ok, kind = data.startswith(_PNG), "a PNG image"
+    elif suffix in (".jpg", ".jpeg"):
+        ok, kind = data.startswith(_JPEG), "a JPEG image"
+    elif suffix in (".tif", ".tiff"):
+        ok, kind = data.startswith(_TIFF), "a TIFF image"
+    else:
+        # Text has no signature; NUL bytes mean binary content (unless UTF-16, which has a BOM).
+        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+        ok, kind = utf16 or b"\x00" not in data[:65536], "a text file"
+    if not ok:
+        raise IngestError(f"{att.file}: not {kind} (content does not match the {suffix} extension)")
+
+
+def _render(att: Attachment, body_html: str) -> ExhibitDocument:
+    # The PDF title is metadata that assembly drops; a neutral kind word keeps
+    # a user-given title (which may name the patient) out of it regardless.
+    title = ATTACHMENT_KIND_WORDS.get(att.kind, "Supporting document")
+    try:
+        rendered = render_exhibit_pdf(title, body_html)
+    except RenderError:
+        raise IngestError(f"{att.file}: could not be laid out as PDF pages") from None
+    return ExhibitDocument(att, rendered.pdf, rendered.pages)
