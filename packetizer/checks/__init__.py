@@ -1,0 +1,128 @@
+"""Checks before a packet is built (SPEC section 2): triage, payer rules, validation.
+
+``run_checks(case, policy, today=...)`` is the one entry point every door uses
+(``packetizer check``, ``build``, batch, web). It reads nothing but the case,
+the policy and the sizes of the attachment files, and returns a
+:class:`CheckResult`: blocking findings (the case is not ready) and warnings.
+
+Every finding has a stable ``code`` (documented in ``docs/checks.md``), a
+``field`` path such as ``services[1].diagnosis_codes[0]`` and a message a
+billing specialist can act on. Messages never carry PHI: no member name,
+member id or date of birth, and attachments are named by their position,
+kind and date rather than their file name (file names often hold names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+from ..errors import PolicyBlock
+from ..model import Case, PayerPolicy
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a case: a stable code, a message and the field it concerns."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+@dataclass
+class Findings:
+    """Collects findings while the checks run, sorted into blocking and warnings."""
+
+    blocking: list[Finding] = dataclasses.field(default_factory=list)
+    warnings: list[Finding] = dataclasses.field(default_factory=list)
+
+    def block(self, code: str, message: str, field: str | None = None) -> None:
+        self.blocking.append(Finding(code, message, field))
+
+    def warn(self, code: str, message: str, field: str | None = None) -> None:
+        self.warnings.append(Finding(code, message, field))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of :func:`run_checks`; ``ready`` is true when nothing blocks."""
+
+    ready: bool
+    triage: str
+    deadline: dt.date | None
+    days_left: int | None
+    channel: str | None
+    blocking: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+
+    def to_dict(self) -> dict:
+        """The SPEC section 2 JSON object (``schemas/check-result.schema.json``)."""
+        return {
+            "ready": self.ready,
+            "triage": self.triage,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "days_left": self.days_left,
+            "channel": self.channel,
+            "blocking": [f.to_dict() for f in self.blocking],
+            "warnings": [f.to_dict() for f in self.warnings],
+        }
+
+
+# The submodules import Finding/Findings from this package, so they are
+# imported only after those classes exist.
+from .deadlines import Deadline, compute_deadline, describe_window  # noqa: E402
+from .rules import OVERRIDABLE_CODES, channel_limit_findings, check_payer_rules  # noqa: E402
+from .triage import triage_claim  # noqa: E402
+from .validation import check_fields  # noqa: E402
+
+
+def run_checks(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResult:
+    """Run triage, payer rules and field validation for ``case`` under ``policy``.
+
+    Args:
+        case: the loaded :class:`~packetizer.model.Case`.
+        policy: the payer's :class:`~packetizer.model.PayerPolicy`.
+        today: the date deadlines and "in the future" are judged against.
+
+    Returns:
+        The :class:`CheckResult`; ``ready`` is false when any finding blocks.
+    """
+    out = Findings()
+    triage = triage_claim(case.claim, out)
+    deadline = check_payer_rules(case, policy, today, out)
+    check_fields(case, policy, today, out)
+    return CheckResult(
+        ready=not out.blocking,
+        triage=triage,
+        deadline=deadline.date if deadline else None,
+        days_left=(deadline.date - today).days if deadline else None,
+        channel=policy.channel,
+        blocking=tuple(out.blocking),
+        warnings=tuple(out.warnings),
+    )
+
+
+def blocked_error(result: CheckResult) -> PolicyBlock:
+    """A :class:`~packetizer.errors.PolicyBlock` carrying ``result``'s blocking findings."""
+    lines = [f"[{f.code}] {f.field + ': ' if f.field else ''}{f.message}" for f in result.blocking]
+    summary = f"the case is blocked by {len(lines)} finding(s):\n" + "\n".join(lines)
+    return PolicyBlock(summary, findings=result.blocking)
+
+
+__all__ = [
+    "CheckResult",
+    "Deadline",
+    "Finding",
+    "Findings",
+    "OVERRIDABLE_CODES",
+    "blocked_error",
+    "channel_limit_findings",
+    "compute_deadline",
+    "describe_window",
+    "run_checks",
+]

@@ -1,0 +1,276 @@
+"""Field validation: code shapes, ICD-10-CM, NPI check digits, dates and note coverage.
+
+What each rule accepts:
+
+* Procedure codes: CPT Category I (5 digits), CPT Category II, III and PLA
+  codes (4 digits + ``F``, ``T`` or ``U``), HCPCS Level II (a letter + 4 digits).
+* Modifiers: exactly 2 letters or digits.
+* Diagnoses: ICD-10-CM codes, with or without the dot, that exist in the code
+  set shipped with ``simple-icd-10-cm`` **and are billable** (a leaf of the
+  tabular list: no more specific code below it).
+* NPIs: 10 digits whose last digit is the Luhn check digit computed over
+  ``80840`` + the first 9 digits (the CMS NPI standard).
+* Dates: no service starts after ``today``; the denial is neither before the
+  first date of service nor after ``today``; discharge is not before the
+  service starts.
+* Note coverage (the "code and note mismatch" pitfall): every service line is
+  covered by at least one clinical attachment dated within the payer's
+  ``relevance_window_days`` of it. Clinical kinds are ``clinical_note``,
+  ``evaluation``, ``plan_of_care``, ``imaging`` and ``lab``; a
+  ``psychotherapy_note`` or ``substance_use_record`` counts only when the
+  matching consent is true, since it is withheld otherwise. Referrals,
+  orders and correspondence support a request but do not document that a
+  service was delivered, so they do not count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from functools import lru_cache
+
+from . import Findings
+from ..model import Attachment, Case, PayerPolicy, ServiceLine
+
+_PROCEDURE = re.compile(r"^(?:[0-9]{5}|[0-9]{4}[FTU]|[A-Z][0-9]{4})$")
+_MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
+_NPI = re.compile(r"^[0-9]{10}$")
+
+CLINICAL_KINDS = ("clinical_note", "evaluation", "plan_of_care", "imaging", "lab")
+CONSENT_KINDS = {
+    "psychotherapy_note": ("psychotherapy_notes", "45 CFR 164.508(a)(2)"),
+    "substance_use_record": ("part2_records", "42 CFR Part 2"),
+}
+
+KIND_WORDS = {
+    "clinical_note": "clinical note",
+    "evaluation": "evaluation",
+    "plan_of_care": "plan of care",
+    "imaging": "imaging report",
+    "lab": "lab result",
+    "referral": "referral",
+    "order": "order",
+    "correspondence": "correspondence",
+    "psychotherapy_note": "psychotherapy note",
+    "substance_use_record": "substance use disorder record",
+    "other": "other document",
+}
+
+
+@lru_cache(maxsize=1)
+def _icd10cm():
+    # Imported on first use: loading the code set takes about a second. The
+    # package still calls a deprecated importlib.resources API at import.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm
+
+    return simple_icd_10_cm
+
+
+def npi_is_valid(npi: str) -> bool:
+    """True when ``npi`` is 10 digits with a correct Luhn check digit (prefix 80840)."""
+    if not _NPI.match(npi):
+        return False
+    total = 0
+    for i, ch in enumerate(reversed("80840" + npi)):
+        digit = int(ch)
+        if i % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def icd10cm_problem(code: str) -> tuple[str, str] | None:
+    """Why ``code`` cannot be billed as ICD-10-CM, as (finding code, reason); None when it is billable."""
+    icd = _icd10cm()
+    text = code.strip().upper()
+    if not icd.is_valid_item(text) or icd.is_chapter_or_block(text):
+        return "icd10_unknown", f"{code} is not an ICD-10-CM code; check it against the code book"
+    if icd.is_leaf(text):
+        return None
+    name = icd.get_description(text)
+    children = icd.get_children(text)
+    if children and all(icd.is_extended_subcategory(child) for child in children):
+        return "icd10_not_billable", (
+            f"{code} ({name}) is not billable: it needs a 7th character (such as the encounter type), "
+            f"e.g. {children[0]}")
+    return "icd10_not_billable", (
+        f"{code} ({name}) is not billable: needs more specificity; it is a category with "
+        f"{len(children)} more detailed code(s) under it, use the one the note supports")
+
+
+def attachment_words(index: int, att: Attachment) -> str:
+    """``attachments[2] (clinical note dated 2026-09-14)``: names an attachment without its file name."""
+    return f"attachments[{index}] ({KIND_WORDS[att.kind]} dated {att.date.isoformat()})"
+
+
+def days_from_service(day: dt.date, line: ServiceLine) -> int:
+    """Calendar days between ``day`` and the nearest day of the service line (0 inside a span)."""
+    if day < line.start:
+        return (line.start - day).days
+    if day > line.end:
+        return (day - line.end).days
+    return 0
+
+
+def is_relevant(att: Attachment, case: Case, policy: PayerPolicy) -> bool:
+    """True when ``att`` is dated within the payer's relevance window of some service line."""
+    return any(days_from_service(att.date, line) <= policy.relevance_window_days for line in case.services)
+
+
+def consent_missing(att: Attachment, case: Case) -> str | None:
+    """The consent field that must be true for ``att`` to be sent, when it is false."""
+    if att.kind not in CONSENT_KINDS:
+        return None
+    consent, _ = CONSENT_KINDS[att.kind]
+    return None if getattr(case.consents, consent) else consent
+
+
+def check_fields(case: Case, policy: PayerPolicy, today: dt.date, out: Findings) -> None:
+    """Validate codes, identifiers, dates and note coverage, adding findings to ``out``."""
+    for i, line in enumerate(case.services):
+        _check_line(f"services[{i}]", line, today, out)
+    _check_npis(case, out)
+    _check_claim_dates(case, today, out)
+    _check_attachment_dates(case, today, out)
+    _check_coverage(case, policy, out)
+
+
+def _check_line(where: str, line: ServiceLine, today: dt.date, out: Findings) -> None:
+    if not _PROCEDURE.match(line.code):
+        out.block(
+            "cpt_shape",
+            f"{where}.code {line.code} is not a CPT or HCPCS code: use 5 digits (CPT), 4 digits + F, T or U "
+            "(CPT Category II, III or PLA) or a letter + 4 digits (HCPCS Level II).",
+            f"{where}.code",
+        )
+    for j, modifier in enumerate(line.modifiers):
+        if not _MODIFIER.match(modifier):
+            out.block(
+                "modifier_shape",
+                f"{where}.modifiers[{j}] {modifier} is not a modifier: modifiers are exactly 2 letters or digits "
+                "(e.g. GP, 59).",
+                f"{where}.modifiers[{j}]",
+            )
+    if not line.diagnosis_codes:
+        out.warn(
+            "diagnosis_missing",
+            f"{where} has no diagnosis_codes; the payer reviews medical necessity against the diagnosis, "
+            "so add the ICD-10-CM code(s) from the claim.",
+            f"{where}.diagnosis_codes",
+        )
+    for j, code in enumerate(line.diagnosis_codes):
+        problem = icd10cm_problem(code)
+        if problem:
+            finding, reason = problem
+            out.block(finding, f"{where}.diagnosis_codes[{j}]: {reason}.", f"{where}.diagnosis_codes[{j}]")
+    date_field = f"{where}.start_date" if line.is_span else f"{where}.date_of_service"
+    if line.end < line.start:
+        out.block(
+            "service_dates_reversed",
+            f"{where}.end_date {line.end} is before its start_date {line.start}.",
+            f"{where}.end_date",
+        )
+    if line.start > today:
+        out.block(
+            "service_in_future",
+            f"{date_field} {line.start} is after today ({today}); a retro authorization covers services already "
+            "delivered. Request prior authorization for future services instead.",
+            date_field,
+        )
+    elif line.end > today:
+        out.warn(
+            "service_end_in_future",
+            f"{where}.end_date {line.end} is after today ({today}); the part of the span still to come needs a "
+            "prior authorization, not a retro one.",
+            f"{where}.end_date",
+        )
+    if line.discharge_date and line.discharge_date < line.start:
+        out.block(
+            "discharge_before_service",
+            f"{where}.discharge_date {line.discharge_date} is before the service started ({line.start}).",
+            f"{where}.discharge_date",
+        )
+
+
+def _check_npis(case: Case, out: Findings) -> None:
+    providers = [
+        ("rendering_provider", case.rendering_provider),
+        ("referring_provider", case.referring_provider),
+        ("facility", case.facility),
+    ]
+    for where, provider in providers:
+        if provider is None:
+            continue
+        if provider.npi is None:
+            if where == "rendering_provider":
+                out.warn(
+                    "npi_missing",
+                    "rendering_provider has no npi; payers match retro requests to the claim by the rendering "
+                    "provider's NPI.",
+                    "rendering_provider.npi",
+                )
+            continue
+        if not _NPI.match(provider.npi):
+            out.block("npi_shape", f"{where}.npi {provider.npi} is not an NPI: NPIs are exactly 10 digits.",
+                      f"{where}.npi")
+        elif not npi_is_valid(provider.npi):
+            out.block(
+                "npi_check_digit",
+                f"{where}.npi {provider.npi} fails the NPI check digit (Luhn with prefix 80840); a digit is "
+                "probably mistyped. Copy it from NPPES or the claim.",
+                f"{where}.npi",
+            )
+
+
+def _check_claim_dates(case: Case, today: dt.date, out: Findings) -> None:
+    if case.claim is None or case.claim.denial_date is None or not case.services:
+        return
+    denied = case.claim.denial_date
+    first = case.first_date_of_service
+    if denied < first:
+        out.block(
+            "denial_before_service",
+            f"claim.denial_date {denied} is before the first date of service ({first}); a claim cannot be denied "
+            "before the service. Check both dates against the remittance.",
+            "claim.denial_date",
+        )
+    if denied > today:
+        out.block(
+            "denial_in_future",
+            f"claim.denial_date {denied} is after today ({today}); check it against the remittance.",
+            "claim.denial_date",
+        )
+
+
+def _check_attachment_dates(case: Case, today: dt.date, out: Findings) -> None:
+    for i, att in enumerate(case.attachments):
+        if att.date > today:
+            out.warn(
+                "attachment_in_future",
+                f"{attachment_words(i, att)} is dated after today ({today}); check the document date.",
+                f"attachments[{i}].date",
+            )
+
+
+def _check_coverage(case: Case, policy: PayerPolicy, out: Findings) -> None:
+    window = policy.relevance_window_days
+    clinical = [
+        att for att in case.attachments
+        if att.kind in CLINICAL_KINDS or (att.kind in CONSENT_KINDS and not consent_missing(att, case))
+    ]
+    for i, line in enumerate(case.services):
+        if any(days_from_service(att.date, line) <= window for att in clinical):
+            continue
+        when = f"{line.start}" if not line.is_span else f"{line.start} to {line.end}"
+        out.block(
+            "service_not_covered_by_note",
+            f"services[{i}] ({line.code} on {when}) has no clinical attachment (clinical note, evaluation, plan of "
+            f"care, imaging or lab) dated within {window} days of it, so nothing in the packet documents that "
+            f"service. Attach the note for that date (the {policy.name} policy's relevance window is {window} days).",
+            f"services[{i}]",
+        )

@@ -1,0 +1,109 @@
+"""``packetizer check CASE``: triage, payer rules and validation before a build (SPEC section 2).
+
+The lead registers the command on the main CLI with ``main.add_command(check)``.
+Exit status: 0 ready, 1 blocked or bad input (``error: ...`` on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+
+from .caseio import load_case
+from .checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
+from .checks.rules import channel_words
+from .errors import PacketizerError
+from .model import Case, PayerPolicy
+from .policy import load_payer
+
+
+class DateParam(click.ParamType):
+    """An ISO date (YYYY-MM-DD) option value."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
+
+
+class CheckError(click.ClickException):
+    """Bad case or policy input: ``error: <message>`` on stderr, exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+@click.command("check")
+@click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False))
+@click.option("--today", type=DateParam(), default=None,
+              help="Judge deadlines against this date [default: the real date].")
+@click.option("--payers", "payers_dir", type=click.Path(file_okay=False), default=None,
+              help="Payer policy folder [default: $PACKETIZER_PAYERS, else the shipped registry].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of readable text.")
+def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json: bool) -> None:
+    """Check CASE before building: triage, payer rules, deadline and field validation.
+
+    Exits 0 when the case is ready and 1 when something blocks it.
+    """
+    today = today or dt.date.today()
+    try:
+        case = load_case(case_file)
+        policy = load_payer(case.payer_id, payers_dir)
+        result = run_checks(case, policy, today=today)
+    except PacketizerError as exc:
+        raise CheckError(exc.message) from None
+    except OSError as exc:
+        raise CheckError(f"{exc.strerror or exc}") from None
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(render_text(case, policy, result, today))
+    if not result.ready:
+        click.get_current_context().exit(1)
+
+
+def render_text(case: Case, policy: PayerPolicy, result: CheckResult, today: dt.date) -> str:
+    """The readable report: status, triage, deadline, channel, then findings."""
+    status = "READY" if result.ready else "BLOCKED"
+    lines = [
+        f"{status}: case {case.case_id}, payer {policy.id} ({policy.name})",
+        f"  triage:   {result.triage}",
+        f"  deadline: {_deadline_text(case, policy, result)}",
+        f"  channel:  {channel_words(policy) if policy.channel else 'none (no retro path)'}",
+        f"  today:    {today.isoformat()}",
+    ]
+    for title, findings in (("Blocking", result.blocking), ("Warnings", result.warnings)):
+        if findings:
+            lines.append("")
+            lines.append(f"{title} ({len(findings)}):")
+            lines.extend(_finding_text(f) for f in findings)
+    return "\n".join(lines)
+
+
+def _deadline_text(case: Case, policy: PayerPolicy, result: CheckResult) -> str:
+    if result.deadline is None:
+        return "none" if policy.window is None or not policy.retro_allowed else "unknown (see warnings)"
+    left = result.days_left
+    if left < 0:
+        when = f"passed {-left} day{'s' if left != -1 else ''} ago"
+    elif left == 0:
+        when = "today is the last day"
+    else:
+        when = f"{left} day{'s' if left != 1 else ''} left"
+    deadline = compute_deadline(case, policy.window)
+    basis = f"; {describe_window(policy.window)}, {deadline.start.isoformat()}" if deadline else ""
+    return f"{result.deadline.isoformat()} ({when}{basis})"
+
+
+def _finding_text(finding: Finding) -> str:
+    where = f"  [{finding.field}]" if finding.field else ""
+    return f"  - {finding.code}{where}\n      {finding.message}"
