@@ -1,6 +1,5 @@
 """``packetizer check CASE``: triage, payer rules and validation before a build (SPEC section 2).
 
-The lead registers the command on the main CLI with ``main.add_command(check)``.
 Exit status: 0 ready, 1 blocked or bad input (``error: ...`` on stderr), 2 usage error.
 """
 
@@ -12,34 +11,12 @@ import json
 import click
 
 from .caseio import load_case
+from .cli_common import CommandError, DateParam
 from .checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
 from .checks.rules import channel_words
 from .errors import PacketizerError
 from .model import Case, PayerPolicy
 from .policy import load_payer
-
-
-class DateParam(click.ParamType):
-    """An ISO date (YYYY-MM-DD) option value."""
-
-    name = "YYYY-MM-DD"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
-
-
-class CheckError(click.ClickException):
-    """Bad case or policy input: ``error: <message>`` on stderr, exit status 1."""
-
-    exit_code = 1
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
 
 
 @click.command("check")
@@ -60,9 +37,9 @@ def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json
         policy = load_payer(case.payer_id, payers_dir)
         result = run_checks(case, policy, today=today)
     except PacketizerError as exc:
-        raise CheckError(exc.message) from None
+        raise CommandError(exc.message) from None
     except OSError as exc:
-        raise CheckError(f"{exc.strerror or exc}") from None
+        raise CommandError(f"{exc.strerror or exc}") from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

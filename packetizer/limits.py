@@ -22,6 +22,7 @@ MAX_PDF_PARSE_MEMORY_BYTES = 1024 * 1024 * 1024 # address space for the PDF pars
 
 # Packet
 MAX_PACKET_PAGES = 2000
+MAX_INDEX_RENDER_PASSES = 5                     # renders of the front sections until the cover index settles
 
 # Payer policies
 MAX_POLICY_FILE_BYTES = 256 * 1024
@@ -30,3 +31,37 @@ MAX_POLICY_FILE_BYTES = 256 * 1024
 MAX_DOCX_XML_PART_BYTES = 32 * 1024 * 1024      # one XML part inflated; lxml needs several times this in memory
 MAX_DOCX_TABLE_NESTING = 8                      # tables inside table cells, levels deep
 MAX_DOCX_IMAGES = 200                           # distinct pictures embedded in one DOCX
+
+# Batch manifests and uploaded ZIPs (packetizer/batch/; added by the batch helper)
+MAX_MANIFEST_BYTES = 50 * 1024 * 1024           # a 300-case PM export is well under 1 MiB
+MAX_MANIFEST_ROWS = 100_000                     # CSV rows or JSON/JSONL items in one manifest
+MAX_MANIFEST_CELL_CHARS = 100_000               # one CSV cell (the csv module's own default is 131072)
+MAX_BATCH_WORKERS = 64                          # --workers; more only thrashes one machine
+MAX_ZIP_BYTES = 1024 * 1024 * 1024              # the uploaded ZIP file itself
+MAX_ZIP_ENTRIES = 5_000                         # files and folders in one uploaded ZIP
+MAX_ZIP_UNCOMPRESSED_BYTES = 2 * 1024 * 1024 * 1024  # sum of declared member sizes (zip-bomb guard)
+MAX_ZIP_ENTRY_BYTES = MAX_ATTACHMENT_BYTES      # one extracted member; nothing bigger could be ingested
+MAX_ZIP_COMPRESSION_RATIO = 200                 # uncompressed / compressed per member; text compresses ~10x
+MAX_ZIP_PATH_DEPTH = 16                         # folders deep inside the ZIP
+MAX_ZIP_NAME_CHARS = 255                        # one member's path inside the ZIP
+
+# Web application (packetizer/web): uploads and sign-in backoff
+MAX_UPLOAD_REQUEST_BYTES = MAX_ATTACHMENT_BYTES + 1024 * 1024  # one attachment plus the form around it; larger -> 413
+SIGN_IN_FAILURE_WINDOW_SECONDS = 15 * 60        # failures older than this no longer slow sign-in down
+SIGN_IN_FREE_FAILURES_PER_USER = 3              # wrong passwords for one username before waiting starts
+SIGN_IN_FREE_FAILURES_PER_CLIENT = 10           # per client address (offices share one address behind NAT)
+SIGN_IN_BACKOFF_BASE_SECONDS = 2                # first wait; doubles with every further failure
+SIGN_IN_BACKOFF_MAX_SECONDS = 15 * 60           # the wait never grows beyond this
+MAX_PASSWORD_CHARS = 1024                       # argon2 hashes anything, but a megabyte password is an attack
+MIN_PASSWORD_CHARS = 12
+
+# S3 archive (packetizer/archive/s3.py; added by the S3 archive helper)
+S3_MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024 # objects larger than this go up in parts, each with its own SHA-256
+S3_MULTIPART_PART_BYTES = 16 * 1024 * 1024      # size of each part but the last
+S3_MIN_PART_BYTES = 5 * 1024 * 1024             # S3 refuses smaller parts (except the last)
+S3_MAX_PARTS = 10_000                           # S3's own ceiling on parts per upload
+S3_CONNECT_TIMEOUT_SECONDS = 5                  # an endpoint that does not answer is reported, not waited on
+S3_READ_TIMEOUT_SECONDS = 60                    # one request's response (a part is at most a few MiB)
+S3_MAX_ATTEMPTS = 3                             # tries per request (botocore "standard" retries), unless AWS_MAX_ATTEMPTS
+MAX_S3_RETENTION_YEARS = 100                    # PACKETIZER_S3_RETENTION_YEARS; a typo must not lock objects for millennia
+ZIP_RATIO_MIN_BYTES = 1024 * 1024               # the ratio limit applies to members bigger than this

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import mimetypes
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -71,7 +72,8 @@ def format_long_date(value: dt.date | None) -> str:
 
 def format_page_range(rng: tuple[int, int]) -> str:
     first, last = rng
-    return f"p. {first}" if first == last else f"pp. {first}\u2013{last}"
+    # No-break space and word joiners: a range never splits across lines.
+    return f"p.\u00a0{first}" if first == last else f"pp.\u00a0{first}\u2060\u2013\u2060{last}"
 
 
 def render_html(template: str, context: Mapping[str, Any], *, payer_id: str | None = None) -> str:
@@ -109,7 +111,9 @@ def _make_fetcher(root: Path):
             if url.startswith("file:"):
                 path = Path(url2pathname(url.split("?")[0].split("#")[0].removeprefix("file:")))
                 if _is_inside(path, root) and path.is_file():
-                    return URLFetcherResponse(url, body=path.read_bytes())
+                    # Without a Content-Type WeasyPrint ignores a stylesheet.
+                    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": kind})
             log.warning("refused to fetch a resource outside the template folder")
             raise ValueError("resource refused: only files inside the template folder may be loaded")
 
@@ -124,26 +128,51 @@ class RenderedDocument:
     anchors: Mapping[str, int]  # anchor id -> 1-based page number within this document
 
 
-def html_to_pdf(html: str, *, anchors: tuple[str, ...] = ()) -> RenderedDocument:
-    """Lay out and write ``html`` as PDF; report on which page each anchor id landed."""
+class Layout:
+    """A laid-out HTML document: its page count and anchors, written to PDF on demand."""
+
+    def __init__(self, document):
+        self._document = document
+        self.pages = len(document.pages)
+        found: dict[str, int] = {}
+        for number, page in enumerate(document.pages, start=1):
+            for name in page.anchors:
+                found.setdefault(name, number)
+        self.anchors: Mapping[str, int] = found
+
+    def write_pdf(self, first_pages: int | None = None) -> bytes:
+        """The PDF of the whole document, or of its first ``first_pages`` pages only."""
+        document = self._document
+        if first_pages is not None:
+            document = document.copy(document.pages[:first_pages])
+        try:
+            return document.write_pdf()
+        except Exception as exc:  # WeasyPrint raises many kinds; none may escape as a traceback
+            log.error("writing the PDF failed: %s", type(exc).__name__)
+            raise RenderError(f"PDF rendering failed ({type(exc).__name__})") from None
+
+
+def layout_html(html: str) -> Layout:
+    """Lay out ``html`` with the print styles (resources only from the template folder)."""
     weasyprint = _weasyprint()
     root = templates_dir()
     try:
         document = weasyprint.HTML(
             string=html, base_url=root.as_uri() + "/", url_fetcher=_make_fetcher(root)
         ).render()
-        found: dict[str, int] = {}
-        for number, page in enumerate(document.pages, start=1):
-            for name in page.anchors:
-                if name in anchors and name not in found:
-                    found[name] = number
-        pdf = document.write_pdf()
     except RenderError:
         raise
     except Exception as exc:  # WeasyPrint raises many kinds; none may escape as a traceback
         log.error("rendering failed: %s", type(exc).__name__)
         raise RenderError(f"PDF rendering failed ({type(exc).__name__})") from None
-    return RenderedDocument(pdf=pdf, pages=len(document.pages), anchors=found)
+    return Layout(document)
+
+
+def html_to_pdf(html: str, *, anchors: tuple[str, ...] = ()) -> RenderedDocument:
+    """Lay out and write ``html`` as PDF; report on which page each anchor id landed."""
+    layout = layout_html(html)
+    found = {name: page for name, page in layout.anchors.items() if name in anchors}
+    return RenderedDocument(pdf=layout.write_pdf(), pages=layout.pages, anchors=found)
 
 
 def render_exhibit_html(title: str, body_html: str) -> str:

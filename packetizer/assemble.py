@@ -1,0 +1,265 @@
+"""Merge the rendered sections and the exhibits into the finished packet PDF.
+
+Exhibit pages from outside PDFs come in every size and rotation. Each one is
+placed, whole and upright, on a Letter page (landscape when it is wider than
+tall) above a reserved footer band, by wrapping its content streams in
+``q <matrix> cm … Q``. Nothing inside the page is parsed, so a 500-page note
+merges in well under a second. Every page then gets the footer stamp
+``CASE_ID · Page N of M`` in Helvetica (a standard font: nothing to embed).
+
+The packet carries a PHI-free title, one bookmark per section and exhibit, no
+XMP, and a file identifier derived from its content, so the same inputs at the
+same time give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PyPdfError
+from pypdf.generic import (
+    ArrayObject,
+    ByteStringObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    FloatObject,
+    NameObject,
+    NumberObject,
+)
+
+from . import __version__
+from .errors import AssemblyError, LimitExceeded
+from .limits import MAX_PACKET_PAGES
+
+LETTER = (612.0, 792.0)
+FOOTER_BAND = 40.0          # points kept clear at the bottom of every exhibit page for the stamp
+FOOTER_BASELINE = 20.0
+FOOTER_SIZE = 8.0
+_FONT_NAME = "/PktzFooter"
+
+# Helvetica advance widths (Adobe AFM, 1/1000 em) for the characters a stamp can hold:
+# case ids are letters, digits, '-' and '_'.
+_HELVETICA = {
+    **dict.fromkeys("0123456789", 556),
+    " ": 278, "-": 333, "_": 556, "\u00b7": 278, ".": 278,
+    **dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+               (667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833,
+                722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611))),
+    **dict(zip("abcdefghijklmnopqrstuvwxyz",
+               (556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833,
+                556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500))),
+}
+
+
+@dataclass(frozen=True)
+class PartPdf:
+    """One part of the packet: the rendered front sections or one exhibit.
+
+    Attributes:
+        pdf: the part's PDF bytes.
+        fit: place every page inside the Letter area above the footer band (outside PDFs);
+            false for pages Packetizer laid out itself, which already leave the band free.
+        label: short text printed at the left of the footer band ("Exhibit A"), or "".
+    """
+
+    pdf: bytes
+    fit: bool
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    title: str
+    page: int  # 1-based
+
+
+def text_width(text: str, size: float = FOOTER_SIZE) -> float:
+    """Width of ``text`` set in Helvetica at ``size`` points."""
+    return sum(_HELVETICA.get(ch, 556) for ch in text) * size / 1000.0
+
+
+def assemble_packet(
+    parts: list[PartPdf],
+    *,
+    case_id: str,
+    bookmarks: list[Bookmark],
+    created: dt.datetime,
+) -> tuple[bytes, int]:
+    """Merge ``parts`` in order, stamp every page, add bookmarks and PHI-free metadata.
+
+    Args:
+        parts: the front sections then each exhibit, in packet order.
+        case_id: printed in the footer stamp and the title (case ids carry no PHI).
+        bookmarks: one per section and exhibit, in page order.
+        created: the packet's creation time (UTC), written as CreationDate/ModDate.
+
+    Returns:
+        The packet's bytes and its page count.
+
+    Raises:
+        AssemblyError: a part cannot be read back; LimitExceeded: too many pages.
+    """
+    writer = PdfWriter()
+    font = writer._add_object(_footer_font())
+    labels: list[str] = []
+    for number, part in enumerate(parts):
+        try:
+            reader = PdfReader(io.BytesIO(part.pdf))
+            pages = list(reader.pages)
+        except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+            raise AssemblyError(f"packet part {number + 1} could not be read back ({type(exc).__name__})") from None
+        if len(labels) + len(pages) > MAX_PACKET_PAGES:
+            raise LimitExceeded(f"packet pages {len(labels) + len(pages)} > MAX_PACKET_PAGES ({MAX_PACKET_PAGES})")
+        for page in pages:
+            added = writer.add_page(page)
+            _normalise(added, writer, fit=part.fit)
+            labels.append(part.label)
+    total = len(labels)
+    for number, (page, label) in enumerate(zip(writer.pages, labels), start=1):
+        _stamp(page, writer, font, f"{case_id} \u00b7 Page {number} of {total}", label)
+    for mark in bookmarks:
+        writer.add_outline_item(mark.title, mark.page - 1)
+    writer.page_mode = "/UseOutlines"
+    stamp = "D:" + created.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%S") + "Z"
+    writer.add_metadata({
+        "/Title": f"Retroactive authorization request {case_id}",
+        "/Creator": "Packetizer",
+        "/Producer": f"Packetizer {__version__}",
+        "/CreationDate": stamp,
+        "/ModDate": stamp,
+    })
+    # The file identifier is derived from the content: random identifiers would make
+    # two builds of the same inputs differ.
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part.pdf).digest())
+    digest.update(f"{case_id}|{stamp}|{[(b.title, b.page) for b in bookmarks]}".encode())
+    ident = ByteStringObject(digest.digest()[:16])
+    writer._ID = ArrayObject((ident, ident))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue(), total
+
+
+def _footer_font() -> DictionaryObject:
+    font = DictionaryObject()
+    font[NameObject("/Type")] = NameObject("/Font")
+    font[NameObject("/Subtype")] = NameObject("/Type1")
+    font[NameObject("/BaseFont")] = NameObject("/Helvetica")
+    font[NameObject("/Encoding")] = NameObject("/WinAnsiEncoding")
+    return font
+
+
+def _box(page) -> tuple[float, float, float, float]:
+    """The visible area of ``page`` (crop box clipped to the media box), as floats."""
+    media = [float(v) for v in page.mediabox]
+    crop = [float(v) for v in page.cropbox]
+    llx, lly = max(min(crop[0], crop[2]), min(media[0], media[2])), max(min(crop[1], crop[3]), min(media[1], media[3]))
+    urx, ury = min(max(crop[0], crop[2]), max(media[0], media[2])), min(max(crop[1], crop[3]), max(media[1], media[3]))
+    if urx - llx < 1 or ury - lly < 1:
+        llx, lly, urx, ury = min(media[0], media[2]), min(media[1], media[3]), max(media[0], media[2]), max(media[1], media[3])
+    return llx, lly, urx, ury
+
+
+def _rotation_matrix(rotate: int, llx: float, lly: float, w: float, h: float) -> tuple[float, ...]:
+    """Matrix taking the page's own coordinates to its upright, displayed orientation at the origin."""
+    if rotate == 90:
+        return (0.0, -1.0, 1.0, 0.0, -lly, w + llx)
+    if rotate == 180:
+        return (-1.0, 0.0, 0.0, -1.0, w + llx, h + lly)
+    if rotate == 270:
+        return (0.0, 1.0, -1.0, 0.0, h + lly, -llx)
+    return (1.0, 0.0, 0.0, 1.0, -llx, -lly)
+
+
+def _normalise(page, writer: PdfWriter, *, fit: bool) -> None:
+    """Make ``page`` an upright Letter page; when ``fit``, scale its content above the footer band."""
+    llx, lly, urx, ury = _box(page)
+    w, h = urx - llx, ury - lly
+    rotate = int(page.get("/Rotate", 0) or 0) % 360
+    if rotate not in (0, 90, 180, 270):
+        rotate = 0
+    shown_w, shown_h = (h, w) if rotate in (90, 270) else (w, h)
+    target_w, target_h = LETTER if shown_h >= shown_w else (LETTER[1], LETTER[0])
+    a, b, c, d, e, f = _rotation_matrix(rotate, llx, lly, w, h)
+    if fit:
+        area_h = target_h - FOOTER_BAND
+        scale = min(target_w / shown_w, area_h / shown_h)
+        tx = (target_w - shown_w * scale) / 2
+        ty = FOOTER_BAND + (area_h - shown_h * scale) / 2
+    else:
+        scale = min(target_w / shown_w, target_h / shown_h, 1.0)
+        tx = (target_w - shown_w * scale) / 2
+        ty = target_h - shown_h * scale
+    matrix = (a * scale, b * scale, c * scale, d * scale, e * scale + tx, f * scale + ty)
+    identity = matrix == (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    if not identity:
+        # Clip to the page's own visible area so content outside its crop box stays hidden.
+        clip = f"{llx:.4f} {lly:.4f} {w:.4f} {h:.4f} re W n\n"
+        cm = " ".join(f"{v:.6f}" for v in matrix)
+        _wrap_contents(page, writer, f"q {cm} cm\n{clip}".encode(), b"\nQ\n")
+    box = ArrayObject([NumberObject(0), NumberObject(0), FloatObject(target_w), FloatObject(target_h)])
+    page[NameObject("/MediaBox")] = box
+    page[NameObject("/CropBox")] = box
+    for key in ("/TrimBox", "/BleedBox", "/ArtBox", "/Rotate", "/Annots", "/UserUnit"):
+        if key in page:
+            del page[key]
+
+
+def _stream(writer: PdfWriter, data: bytes):
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    return writer._add_object(stream)
+
+
+def _contents(page) -> list:
+    contents = page.get("/Contents")
+    if contents is None:
+        return []
+    obj = contents.get_object()
+    if isinstance(obj, ArrayObject):
+        return list(obj)
+    return [contents]
+
+
+def _wrap_contents(page, writer: PdfWriter, before: bytes, after: bytes) -> None:
+    items = _contents(page)
+    page[NameObject("/Contents")] = ArrayObject([_stream(writer, before), *items, _stream(writer, after)])
+
+
+def _stamp(page, writer: PdfWriter, font, text: str, label: str) -> None:
+    """Draw the footer (white band behind it, so it stays legible over any content)."""
+    width = float(page.mediabox.width)
+    resources = page.get("/Resources")
+    resources = DictionaryObject() if resources is None else resources.get_object()
+    fonts = resources.get("/Font")
+    fonts = DictionaryObject() if fonts is None else DictionaryObject(fonts.get_object())
+    fonts[NameObject(_FONT_NAME)] = font
+    # Copy the resources so a dictionary shared with other pages is left as it was.
+    resources = DictionaryObject(resources)
+    resources[NameObject("/Font")] = fonts
+    page[NameObject("/Resources")] = resources
+
+    text_w = text_width(text)
+    x = (width - text_w) / 2
+    parts = [
+        "q 1 g",
+        f"{x - 6:.2f} {FOOTER_BASELINE - 4:.2f} {text_w + 12:.2f} {FOOTER_SIZE + 6:.2f} re f",
+        "0 g BT",
+        f"{_FONT_NAME} {FOOTER_SIZE:g} Tf {x:.2f} {FOOTER_BASELINE:.2f} Td ({_pdf_text(text)}) Tj",
+    ]
+    if label:
+        parts.append(f"{36 - x:.2f} 0 Td ({_pdf_text(label)}) Tj")
+    parts.append("ET Q")
+    # A leading 'q'/'Q' pair isolates the page's own graphics state from the stamp.
+    _wrap_contents(page, writer, b"q\n", ("\nQ\n" + "\n".join(parts) + "\n").encode("latin-1"))
+
+
+def _pdf_text(text: str) -> str:
+    """``text`` as a PDF literal string body in WinAnsi (cp1252) encoding."""
+    raw = text.encode("cp1252", errors="replace").decode("latin-1")
+    return raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
