@@ -195,13 +195,14 @@ def test_paragraphs_and_tables_keep_document_order():
 def test_merged_cells_show_their_text_once():
     """This test ensures gridSpan/vMerge cells are rendered once, with colspan/rowspan, not repeated."""
     path = FIXTURES / "tbl-cell-access.docx"
-    tokens = pdf_text(ingest_attachment(attachment(path)).pdf).split()
-    assert tokens == (
-        "1 2 3 4 5 6 7 8 9 "   # plain 3x3
-        "1 2 3 4 6 7 8 9 "     # "4" spans two columns
-        "1 2 3 4 5 6 7 9 "     # "5" spans two rows
-        "1 2 3 4 6 9"          # "4" spans two columns and two rows
-    ).split()
+    # Whitespace is dropped: text extraction may or may not put a space between cells on one line.
+    digits = "".join(pdf_text(ingest_attachment(attachment(path)).pdf).split())
+    assert digits == (
+        "123456789"   # plain 3x3
+        "12346789"    # "4" spans two columns
+        "12345679"    # "5" spans two rows
+        "123469"      # "4" spans two columns and two rows
+    )
     html = docx_to_html(path.read_bytes(), name=path.name)
     assert '<td colspan="2" rowspan="2"><p>4</p></td>' in html
     assert '<td rowspan="2"><p>5</p></td>' in html

@@ -73,8 +73,10 @@ def test_real_transcription_renders_all_its_text():
     source = path.read_text(encoding="utf-8")
     text = flat(pdf_text(ingest_attachment(attachment(path)).pdf))
     words = source.split()
-    assert " ".join(words[:12]) in text
-    assert " ".join(words[-12:]) in text
+    # Compared without whitespace: the layout may wrap a line after any slash or hyphen.
+    squashed = "".join(text.split())
+    assert "".join(words[:12]) in squashed
+    assert "".join(words[-12:]) in squashed
 
 
 @pytest.mark.parametrize(
