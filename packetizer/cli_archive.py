@@ -1,11 +1,13 @@
-"""``packetizer archive list|get|verify``: find, fetch and verify archived packets (SPEC section 7).
+"""``packetizer archive list|get|verify|hold|pending|retry`` (SPEC section 7, issue 6).
 
-The lead registers the group on the main CLI with ``main.add_command(archive)``.
+``list``, ``get`` and ``verify`` find, fetch and verify archived packets;
+``hold`` places or lifts a legal hold (S3 with Object Lock); ``pending`` and
+``retry`` show and archive the packets a build could not archive at the time.
+
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -13,42 +15,23 @@ import click
 
 from .archive import (
     ArchivedVersion,
+    PendingEntry,
     check_id,
+    check_month,
     check_sha_prefix,
     find_versions,
     get_version,
+    hold_version,
+    list_pending,
     list_versions,
     open_storage,
     retrieve_version,
+    retry_pending,
     verify_version,
     write_new_file,
 )
+from .cli_common import CommandError, reports_errors
 from .errors import NotFound, PacketizerError
-
-
-class CommandError(click.ClickException):
-    """A failure reported as ``error: <message>`` on stderr with exit status 1."""
-
-    exit_code = 1
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
-
-
-def _reports_errors(command):
-    """Turn project and file-system errors into ``error: ...`` and exit 1, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except PacketizerError as exc:
-            raise CommandError(exc.message) from None
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise CommandError(f"{exc.strerror or exc}{where}") from None
-
-    return wrapper
 
 
 def _id_option_value(field: str):
@@ -61,6 +44,16 @@ def _id_option_value(field: str):
             raise click.BadParameter(exc.message) from None
 
     return callback
+
+
+def _month_value(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        check_month(value)
+    except PacketizerError as exc:
+        raise click.BadParameter(exc.message) from None
+    return value
 
 
 def _sha_option_value(ctx, param, value):
@@ -79,6 +72,10 @@ archive_location_option = click.option(
     default=None,
     help="Archive folder or s3://bucket/prefix [default: $PACKETIZER_ARCHIVE, else ~/.local/share/packetizer/archive].",
 )
+spool_option = click.option(
+    "--spool", "spool_dir", metavar="DIR", default=None, type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of packets waiting to be archived [default: $PACKETIZER_SPOOL, else ~/.local/share/packetizer/pending].",
+)
 sha_option = click.option(
     "--sha", "sha_prefix", metavar="PREFIX", callback=_sha_option_value,
     help="Only the version whose packet sha256 starts with PREFIX.",
@@ -87,7 +84,7 @@ sha_option = click.option(
 
 @click.group("archive")
 def archive() -> None:
-    """Find, fetch and verify archived packets."""
+    """Find, fetch, verify and hold archived packets; retry pending archives."""
 
 
 def _summary(version: ArchivedVersion) -> dict:
@@ -105,12 +102,14 @@ def _summary(version: ArchivedVersion) -> dict:
 @archive.command("list", short_help="List archived versions.")
 @click.option("--case", "case_id", metavar="ID", callback=_id_option_value("case_id"), help="Only this case.")
 @click.option("--payer", "payer_id", metavar="ID", callback=_id_option_value("payer_id"), help="Only this payer.")
+@click.option("--month", metavar="YYYY-MM", callback=_month_value, help="Only versions built in this month (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of lines.")
 @archive_location_option
-@_reports_errors
-def list_command(case_id: str | None, payer_id: str | None, as_json: bool, location: str | None) -> None:
+@reports_errors
+def list_command(case_id: str | None, payer_id: str | None, month: str | None, as_json: bool,
+                 location: str | None) -> None:
     """One line per archived version: case id, payer id, created, sha256, pages."""
-    versions = list_versions(open_storage(location), case_id=case_id, payer_id=payer_id)
+    versions = list_versions(open_storage(location), case_id=case_id, payer_id=payer_id, month=month)
     if as_json:
         click.echo(json.dumps([_summary(v) for v in versions], indent=2))
         return
@@ -143,7 +142,7 @@ def _write_out(out_dir: Path, files: list[tuple[str, bytes]]) -> list[Path]:
     type=click.Path(file_okay=False, path_type=Path), help="Folder to write the files into.",
 )
 @archive_location_option
-@_reports_errors
+@reports_errors
 def get_command(case_id: str, sha_prefix: str | None, out_dir: Path, location: str | None) -> None:
     """Fetch the packet, manifest and disclosure report of the newest (or the named) version.
 
@@ -155,18 +154,23 @@ def get_command(case_id: str, sha_prefix: str | None, out_dir: Path, location: s
         click.echo(str(path))
 
 
-@archive.command("verify", short_help="Check archived versions against their manifests.")
-@click.argument("case_id", callback=_id_option_value("case_id"))
-@sha_option
-@archive_location_option
-@_reports_errors
-def verify_command(case_id: str, sha_prefix: str | None, location: str | None) -> None:
-    """Recompute every hash of every version (or the named one) against its manifest."""
-    storage = open_storage(location)
+def _versions_of(storage, case_id: str, sha_prefix: str | None) -> list[ArchivedVersion]:
     versions = find_versions(storage, case_id, sha_prefix)
     if not versions:
         detail = f" with sha256 starting {sha_prefix}" if sha_prefix else ""
         raise NotFound(f"no archived packet for case {case_id}{detail}")
+    return versions
+
+
+@archive.command("verify", short_help="Check archived versions against their manifests.")
+@click.argument("case_id", callback=_id_option_value("case_id"))
+@sha_option
+@archive_location_option
+@reports_errors
+def verify_command(case_id: str, sha_prefix: str | None, location: str | None) -> None:
+    """Recompute every hash of every version (or the named one) against its manifest."""
+    storage = open_storage(location)
+    versions = _versions_of(storage, case_id, sha_prefix)
     altered = 0
     for version in versions:
         problems = verify_version(storage, version)
@@ -179,3 +183,72 @@ def verify_command(case_id: str, sha_prefix: str | None, location: str | None) -
             click.echo(f"  {problem}")
     if altered:
         raise CommandError(f"{altered} of {len(versions)} archived version(s) of case {case_id} differ from their manifest")
+
+
+@archive.command("hold", short_help="Place or lift a legal hold on a case's archived packets.")
+@click.argument("case_id", callback=_id_option_value("case_id"))
+@click.option("--on/--off", "on", default=None, help="Place (--on) or lift (--off) the hold.  [required]")
+@sha_option
+@archive_location_option
+@reports_errors
+def hold_command(case_id: str, on: bool | None, sha_prefix: str | None, location: str | None) -> None:
+    """Place or lift a legal hold on every object of every version (or the named one) of a case.
+
+    Needs an S3 archive in a bucket with Object Lock. While held, no version can
+    be deleted, whatever its retention date.
+    """
+    if on is None:
+        raise click.UsageError("give --on to place the hold or --off to lift it")
+    storage = open_storage(location)
+    for version in _versions_of(storage, case_id, sha_prefix):
+        keys = hold_version(storage, version, on)
+        click.echo(f"legal hold {'on' if on else 'off'}: {version.prefix} ({len(keys)} objects)")
+
+
+def _pending_summary(entry: PendingEntry) -> dict:
+    return {
+        "entry": entry.entry_id, "case_id": entry.case_id, "payer_id": entry.payer_id, "sha256": entry.sha256,
+        "created": entry.created, "queued_at": entry.queued_at, "attempts": entry.attempts,
+        "last_error": entry.last_error,
+    }
+
+
+@archive.command("pending", short_help="List packets waiting to be archived.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of lines.")
+@spool_option
+@reports_errors
+def pending_command(as_json: bool, spool_dir: Path | None) -> None:
+    """One line per packet a build could not archive yet: case id, payer id, sha256, attempts, last error."""
+    entries = list_pending(spool_dir)
+    if as_json:
+        click.echo(json.dumps([_pending_summary(e) for e in entries], indent=2))
+        return
+    if not entries:
+        click.echo("nothing pending", err=True)
+    for e in entries:
+        click.echo(f"{e.case_id}  {e.payer_id}  {e.sha256}  queued {e.queued_at}  attempts {e.attempts}"
+                   f"  {e.last_error or ''}".rstrip())
+
+
+@archive.command("retry", short_help="Archive the packets that are waiting, and verify them.")
+@spool_option
+@archive_location_option
+@reports_errors
+def retry_command(spool_dir: Path | None, location: str | None) -> None:
+    """Archive every pending packet; each leaves the spool once its archived copy verifies.
+
+    Exits 1 if any packet is still pending.
+    """
+    results = retry_pending(open_storage(location), spool_dir=spool_dir)
+    if not results:
+        click.echo("nothing pending", err=True)
+        return
+    failed = 0
+    for result in results:
+        if result.archived is not None:
+            click.echo(f"archived: {result.archived.prefix}")
+        else:
+            failed += 1
+            click.echo(f"pending: {result.entry.case_id} {result.entry.sha256[:12]}: {result.error}")
+    if failed:
+        raise CommandError(f"{failed} of {len(results)} pending packet(s) are still not archived")

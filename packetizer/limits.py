@@ -65,3 +65,12 @@ S3_READ_TIMEOUT_SECONDS = 60                    # one request's response (a part
 S3_MAX_ATTEMPTS = 3                             # tries per request (botocore "standard" retries), unless AWS_MAX_ATTEMPTS
 MAX_S3_RETENTION_YEARS = 100                    # PACKETIZER_S3_RETENTION_YEARS; a typo must not lock objects for millennia
 ZIP_RATIO_MIN_BYTES = 1024 * 1024               # the ratio limit applies to members bigger than this
+MAX_BATCH_TASK_SECONDS = 600                    # one Celery build task; a packet takes well under a minute
+MAX_BATCH_TASK_RETRIES = 4                      # transient storage/broker failures per Celery task
+MAX_WORKER_RSS_BYTES = 400 * 1024 * 1024        # a Celery worker child bigger than this after a task is replaced
+
+# Disclosure: redaction of PDF exhibits and the no-leak proof of a finished packet
+MAX_PDF_REDACT_SECONDS = 60                     # wall time to find, burn in and re-check one PDF attachment
+MAX_REDACTED_PAGE_PIXELS = 60_000_000           # one page rasterised at 200 dpi (Letter is 3.7 M; ~25 x 25 in)
+MAX_VERIFY_SECONDS = 120                        # wall time to search a finished packet for withheld values
+MAX_VERIFY_STREAM_BYTES = 64 * 1024 * 1024      # decoded bytes of one stream searched by the no-leak proof

@@ -1,4 +1,7 @@
-"""``packetizer archive list|get|verify``: output, exit codes 0/1/2, and errors without tracebacks."""
+"""``packetizer archive list|get|verify|hold``: output, exit codes 0/1/2, and errors without tracebacks.
+
+``pending`` and ``retry`` are tested in ``test_archive_pending.py``, S3 in ``test_archive_s3.py``.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +74,20 @@ def test_list_prints_one_line_per_version(root, storage):
     ]
     assert len(run(root, "list", "--case", CASE).stdout.splitlines()) == 2
     assert run(root, "list", "--payer", "other").stdout.split()[3] == other.sha256
+
+
+def test_list_by_month_with_and_without_payer(root, storage):
+    nov, _ = add_version(storage, "one", "2026-11-30T23:59:59Z")
+    dec, _ = add_version(storage, "two", "2026-12-01T00:00:00Z")
+    other, _ = add_version(storage, "three", "2026-12-15T10:00:00Z", case_id="RA-2026-0002", payer_id="other")
+    def shas(*args):
+        return [line.split()[3] for line in run(root, "list", *args).stdout.splitlines()]
+    assert shas("--month", "2026-11") == [nov.sha256]
+    assert shas("--month", "2026-12") == [dec.sha256, other.sha256]
+    assert shas("--month", "2026-12", "--payer", PAYER) == [dec.sha256]
+    assert shas("--month", "2027-01") == []
+    bad = run(root, "list", "--month", "2026-13")
+    assert bad.exit_code == 2 and "month '2026-13' is not YYYY-MM" in bad.stderr
 
 
 def test_list_json_prints_an_array_of_objects(root, storage):
@@ -177,10 +194,19 @@ def test_verify_of_an_unknown_case_exits_1(root):
     assert result.stderr == "error: no archived packet for case RA-404\n"
 
 
-def test_an_s3_location_is_an_error_not_a_traceback(tmp_path):
-    result = CliRunner().invoke(archive, ["list", "--archive", "s3://bucket/prefix"])
+def test_a_bad_s3_location_is_an_error_not_a_traceback(tmp_path):
+    result = CliRunner().invoke(archive, ["list", "--archive", "s3://b"])
     assert result.exit_code == 1
-    assert result.stderr == "error: S3 archives are not available in this version\n"
+    assert result.stderr.startswith("error: S3 bucket name 'b' is not valid")
+
+
+def test_hold_on_a_local_archive_explains_that_it_needs_object_lock(root, storage):
+    add_version(storage, "one", "2026-11-23T10:00:00Z")
+    result = run(root, "hold", CASE, "--on")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: legal holds need an S3 archive in a bucket with Object Lock; "
+                             f"local folder {root} has none\n")
+    assert run(root, "hold", "RA-404", "--on").stderr == "error: no archived packet for case RA-404\n"
 
 
 @pytest.mark.parametrize("args", [
@@ -190,6 +216,9 @@ def test_an_s3_location_is_an_error_not_a_traceback(tmp_path):
     ["list", "--payer", "a/b"],
     ["list", "--bogus"],
     ["nonexistent"],
+    ["hold", CASE],                            # neither --on nor --off
+    ["hold", "--on"],                          # missing CASE_ID
+    ["retry", "--bogus"],
 ])
 def test_usage_errors_exit_2(root, args):
     result = CliRunner().invoke(archive, args, env={"PACKETIZER_ARCHIVE": str(root)})

@@ -28,7 +28,7 @@ from packetizer.ingest.pdf import _run_in_child, sanitise_pdf
 from packetizer.limits import MAX_ATTACHMENT_BYTES, MAX_PDF_PAGES
 from packetizer.model import Attachment
 
-CORPUS = Path(__file__).parents[1].parent / "shared" / "corpus"
+from tests.corpus import CORPUS  # noqa: E402
 PDFS = CORPUS / "pdfs"
 
 needs_corpus = pytest.mark.skipif(not PDFS.is_dir(), reason="shared corpus not present")

@@ -22,7 +22,7 @@ from packetizer.ingest.text import markdown_to_html, text_to_html
 from packetizer.limits import MAX_IMAGE_PIXELS, MAX_TEXT_CHARS, MAX_TIFF_FRAMES
 from packetizer.model import Attachment
 
-CORPUS = Path(__file__).parents[1].parent / "shared" / "corpus"
+from tests.corpus import CORPUS  # noqa: E402
 NOTES = CORPUS / "clinical" / "mtsamples" / "notes"
 FOOTER_BAND = 0.6 * 72   # the bottom 0.6 in stays clear for the footer stamp
 

@@ -40,6 +40,7 @@ _VERSION_KEY_RE = re.compile(
     r"^(?P<payer>[^/]+)/(?P<year>[0-9]{4})/(?P<month>[0-9]{2})/(?P<case>[^/]+)/(?P<sha>[0-9a-f]{64})/manifest\.json$"
 )
 _SHA_PREFIX_RE = re.compile(r"^[0-9a-f]{1,64}$")
+_MONTH_RE = re.compile(r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})$")
 
 
 def _schema_pattern(*path: str) -> re.Pattern:
@@ -192,6 +193,101 @@ def _sort_key(version: ArchivedVersion) -> tuple[dt.datetime, str]:
     return dt.datetime(int(year), int(month), 1, tzinfo=dt.timezone.utc), version.sha256
 
 
+@dataclass(frozen=True)
+class PreparedVersion:
+    """A packet version checked and laid out, ready to write (see :func:`prepare_version`).
+
+    Attributes:
+        prefix: Key prefix of the version, ending in ``/``.
+        manifest: The manifest as it will be stored (with ``objects``).
+        manifest_body: Its serialised bytes.
+        packet: The packet bytes.
+        files: Extra files as (plain name, bytes), sorted by name.
+    """
+
+    prefix: str
+    manifest: dict
+    manifest_body: bytes
+    packet: bytes
+    files: tuple[tuple[str, bytes], ...]
+
+    @property
+    def case_id(self) -> str:
+        return self.manifest["case_id"]
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest["packet"]["sha256"]
+
+
+def prepare_version(
+    packet_pdf: bytes,
+    manifest: Mapping[str, Any],
+    extra_files: Mapping[str, bytes] | None = None,
+) -> PreparedVersion:
+    """Check a packet, its manifest and report files, and lay them out as one version; no I/O.
+
+    The manifest gains ``objects`` (name -> sha256 of each extra file) and is
+    validated against ``schemas/manifest.schema.json``.
+
+    Raises:
+        StorageError: ``bad_manifest`` for an invalid manifest or file name.
+        IntegrityError: the packet bytes do not match ``packet.sha256`` / ``packet.size``.
+    """
+    extra_files = dict(extra_files or {})
+    name_re = _schema_pattern("$defs", "file_name")
+    for name in extra_files:
+        if not isinstance(name, str) or name in _RESERVED or not name_re.match(name) or len(name) > 200:
+            raise StorageError(f"{str(name)[:80]!r} cannot be an archive file name", code="bad_manifest")
+    doc = copy.deepcopy(dict(manifest))
+    doc["objects"] = {name: _sha256(data) for name, data in sorted(extra_files.items())}
+    problem = _schema_problem(doc)
+    if problem:
+        raise StorageError(f"the manifest {problem}", code="bad_manifest")
+    packet = doc["packet"]
+    packet_pdf = bytes(packet_pdf)
+    actual = _sha256(packet_pdf)
+    if actual != packet["sha256"]:
+        raise IntegrityError(f"the packet bytes have sha256 {actual}, the manifest says {packet['sha256']}")
+    if len(packet_pdf) != packet["size"]:
+        raise IntegrityError(f"the packet is {len(packet_pdf)} bytes, the manifest says {packet['size']}")
+    return PreparedVersion(
+        prefix=version_prefix(doc["payer_id"], doc["created"], doc["case_id"], actual),
+        manifest=doc,
+        manifest_body=manifest_bytes(doc),
+        packet=packet_pdf,
+        files=tuple(sorted((name, bytes(data)) for name, data in extra_files.items())),
+    )
+
+
+def write_version(storage: Storage, prepared: PreparedVersion) -> ArchivedVersion:
+    """Write a prepared version: extra files and the packet first, ``manifest.json`` last.
+
+    If the version is already complete (its manifest exists), nothing is written
+    and it is returned with ``already_archived=True``: the first manifest stands.
+
+    Raises:
+        StorageError: ``exists`` if a partly written version holds different
+            bytes; any backend error.
+    """
+    prefix = prepared.prefix
+    manifest_key = prefix + MANIFEST_OBJECT
+    if storage.exists(manifest_key):
+        return replace(_read_version(storage, manifest_key), already_archived=True)
+    for name, data in prepared.files:
+        storage.put(prefix + name, data, content_type=_content_type(name))
+    storage.put(prefix + PACKET_OBJECT, prepared.packet, content_type="application/pdf")
+    try:
+        result = storage.put(manifest_key, prepared.manifest_body, content_type="application/json")
+    except StorageError as exc:
+        if exc.code != "exists":
+            raise
+        # A concurrent archiver completed this version first; its manifest stands.
+        return replace(_read_version(storage, manifest_key), already_archived=True)
+    log.info("archived case %s packet %s at %s", prepared.case_id, prepared.sha256[:12], prefix)
+    return replace(_read_version(storage, manifest_key), already_archived=result.already_present)
+
+
 def archive_packet(
     storage: Storage,
     packet_pdf: bytes,
@@ -219,40 +315,24 @@ def archive_packet(
             ``exists`` if a partly written version holds different bytes.
         IntegrityError: the packet bytes do not match ``packet.sha256`` / ``packet.size``.
     """
-    extra_files = dict(extra_files or {})
-    name_re = _schema_pattern("$defs", "file_name")
-    for name in extra_files:
-        if not isinstance(name, str) or name in _RESERVED or not name_re.match(name) or len(name) > 200:
-            raise StorageError(f"{str(name)[:80]!r} cannot be an archive file name", code="bad_manifest")
-    doc = copy.deepcopy(dict(manifest))
-    doc["objects"] = {name: _sha256(data) for name, data in sorted(extra_files.items())}
-    problem = _schema_problem(doc)
-    if problem:
-        raise StorageError(f"the manifest {problem}", code="bad_manifest")
-    packet = doc["packet"]
-    actual = _sha256(packet_pdf)
-    if actual != packet["sha256"]:
-        raise IntegrityError(f"the packet bytes have sha256 {actual}, the manifest says {packet['sha256']}")
-    if len(packet_pdf) != packet["size"]:
-        raise IntegrityError(f"the packet is {len(packet_pdf)} bytes, the manifest says {packet['size']}")
-    body = manifest_bytes(doc)
-    prefix = version_prefix(doc["payer_id"], doc["created"], doc["case_id"], actual)
-    manifest_key = prefix + MANIFEST_OBJECT
+    return write_version(storage, prepare_version(packet_pdf, manifest, extra_files))
 
-    if storage.exists(manifest_key):
-        return replace(_read_version(storage, manifest_key), already_archived=True)
-    for name, data in sorted(extra_files.items()):
-        storage.put(prefix + name, data, content_type=_content_type(name))
-    storage.put(prefix + PACKET_OBJECT, packet_pdf, content_type="application/pdf")
-    try:
-        result = storage.put(manifest_key, body, content_type="application/json")
-    except StorageError as exc:
-        if exc.code != "exists":
-            raise
-        # A concurrent archiver completed this version first; its manifest stands.
-        return replace(_read_version(storage, manifest_key), already_archived=True)
-    log.info("archived case %s packet %s at %s", doc["case_id"], actual[:12], prefix)
-    return replace(_read_version(storage, manifest_key), already_archived=result.already_present)
+
+def hold_version(storage: Storage, version: ArchivedVersion, on: bool) -> list[str]:
+    """Place (``on=True``) or lift a legal hold on every object of ``version``.
+
+    Returns:
+        The keys held or released, sorted.
+
+    Raises:
+        StorageError: code ``unsupported`` where the backend or bucket has no legal holds.
+    """
+    keys = list(storage.list(version.prefix))
+    for key in keys:
+        storage.set_legal_hold(key, on)
+    log.info("legal hold %s on case %s version %s (%d objects)", "placed" if on else "lifted",
+             version.case_id, version.sha256[:12], len(keys))
+    return keys
 
 
 def check_id(value: str, field: str) -> str:
@@ -275,20 +355,38 @@ def check_sha_prefix(sha_prefix: str) -> str:
     return normal
 
 
-def list_versions(storage: Storage, case_id: str | None = None, payer_id: str | None = None) -> list[ArchivedVersion]:
-    """Every complete version (optionally of one case and/or payer), oldest first.
+def check_month(value: str) -> tuple[str, str]:
+    """``"2026-11"`` -> ``("2026", "11")``; StorageError ``bad_id`` unless it is a real ``YYYY-MM``."""
+    match = _MONTH_RE.match(value) if isinstance(value, str) else None
+    if not match or not 1 <= int(match["month"]) <= 12:
+        raise StorageError(f"month {str(value)[:20]!r} is not YYYY-MM", code="bad_id")
+    return match["year"], match["month"]
 
+
+def list_versions(
+    storage: Storage, case_id: str | None = None, payer_id: str | None = None, *, month: str | None = None
+) -> list[ArchivedVersion]:
+    """Every complete version (optionally of one case, payer and/or ``YYYY-MM`` month), oldest first.
+
+    The month is the one in the key (the manifest's ``created`` time, UTC); with
+    a payer it narrows the listing itself, so auditors can page through a large archive.
     Versions whose manifest is unreadable are included with ``damaged`` set,
     so an auditor sees them.
     """
     if case_id is not None:
         check_id(case_id, "case_id")
+    year_month = check_month(month) if month is not None else None
     prefix = f"{check_id(payer_id, 'payer_id')}/" if payer_id is not None else ""
+    if prefix and year_month:
+        prefix += "/".join(year_month) + "/"
     versions = []
     for key in storage.list(prefix):
         match = _VERSION_KEY_RE.match(key)
-        if match and (case_id is None or match["case"] == case_id):
-            versions.append(_read_version(storage, key))
+        if not match or (case_id is not None and match["case"] != case_id):
+            continue
+        if year_month and (match["year"], match["month"]) != year_month:
+            continue
+        versions.append(_read_version(storage, key))
     return sorted(versions, key=_sort_key)
 
 

@@ -12,9 +12,10 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from ..errors import StorageError
+from ..errors import NotFound, StorageError
 
 #: Environment variable naming the archive: a folder path or ``s3://bucket/prefix``.
 ARCHIVE_ENV = "PACKETIZER_ARCHIVE"
@@ -44,6 +45,21 @@ class PutResult:
     sha256: str
     size: int
     already_present: bool
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """The WORM protection of one stored object.
+
+    Attributes:
+        mode: ``COMPLIANCE``, ``GOVERNANCE`` or None (no retention period).
+        retain_until: End of the retention period (UTC), or None.
+        legal_hold: Whether a legal hold is placed on the object.
+    """
+
+    mode: str | None
+    retain_until: datetime | None
+    legal_hold: bool
 
 
 def _shown_key(key: str) -> str:
@@ -114,6 +130,30 @@ class Storage(abc.ABC):
     def describe(self) -> str:
         """A human description safe to show, e.g. ``local folder /srv/archive``."""
 
+    def lock_status(self, key: str) -> ObjectLock | None:
+        """The retention and legal hold of the object under ``key``; None where the backend has no locks.
+
+        Raises:
+            NotFound: nothing is stored under ``key``.
+        """
+        check_key(key)
+        if not self.exists(key):
+            raise NotFound(f"no archived object {key} in {self.describe()}")
+        return None
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        """Place (``on=True``) or lift a legal hold on the object under ``key``.
+
+        Raises:
+            StorageError: code ``unsupported`` where the backend (or bucket) has no
+                legal holds; NotFound where it has them but nothing is stored under ``key``.
+        """
+        check_key(key)
+        raise StorageError(
+            f"legal holds need an S3 archive in a bucket with Object Lock; {self.describe()} has none",
+            code="unsupported",
+        )
+
 
 def default_archive_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_DATA_HOME/packetizer/archive``, falling back to ``~/.local/share``."""
@@ -133,7 +173,8 @@ def open_storage(location: str | None = None, *, environ: Mapping[str, str] | No
         environ: Environment to read instead of ``os.environ``.
 
     Raises:
-        StorageError: code ``unsupported`` for a location this version cannot open.
+        StorageError: code ``unsupported`` for a location this version cannot open;
+            ``bad_config`` for an invalid S3 location or ``PACKETIZER_S3_*`` setting.
     """
     env = os.environ if environ is None else environ
     location = location or env.get(ARCHIVE_ENV) or str(default_archive_dir(env))
@@ -143,7 +184,9 @@ def open_storage(location: str | None = None, *, environ: Mapping[str, str] | No
 
         return LocalStorage(Path(location).expanduser())
     if scheme.lower() == "s3":
-        raise StorageError("S3 archives are not available in this version", code="unsupported")
+        from .s3 import S3Storage  # deferred: boto3 is imported only when an S3 archive is used
+
+        return S3Storage.from_location(location, environ=env)
     raise StorageError(
         f"archive location scheme {scheme[:20]!r} is not supported (use a folder path or s3://bucket/prefix)",
         code="unsupported",
