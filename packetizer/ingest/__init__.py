@@ -5,6 +5,13 @@ size and that its content matches its extension, then hands the bytes to the
 converter for that kind of file. PDFs are rebuilt from their pages in a
 sandboxed child process; DOCX, text and Markdown become escaped HTML that the
 renderer lays out in the exhibit style; images are placed on Letter pages.
+
+With a ``redactor`` (from :func:`packetizer.disclosure.plan_disclosure`),
+identifiers the payer does not need are removed on the way: from the HTML of
+DOCX, text and Markdown notes before layout (a visible marker takes their
+place), and from PDFs by burning them into a raster of the affected pages.
+The redactor is used duck-typed, so this package does not import the
+disclosure package (which imports this one).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass
 from ..errors import IngestError, LimitExceeded, RenderError
 from ..limits import MAX_ATTACHMENT_BYTES
 from ..model import ATTACHMENT_KIND_WORDS, Attachment
-from ..render import render_exhibit_pdf
+from ..render import html_to_pdf, render_exhibit_html
 from .docx import docx_to_html
 from .image import images_to_pdf
 from .pdf import sanitise_pdf
@@ -34,12 +41,18 @@ class ExhibitDocument:
         pdf: a clean PDF (no actions, forms, embedded files or metadata).
         pages: number of pages in ``pdf``.
         text_layer_missing: 1-based pages with no extractable text (scans).
+        redactions: what the redactor removed, per (type, page); empty without one.
+        rasterized: 1-based pages of a PDF replaced by a picture of themselves to redact them.
+        pictures: pictures embedded in a converted DOCX (text in them cannot be checked).
     """
 
     attachment: Attachment
     pdf: bytes
     pages: int
     text_layer_missing: tuple[int, ...] = ()
+    redactions: tuple = ()
+    rasterized: tuple[int, ...] = ()
+    pictures: int = 0
 
 
 # Signatures checked against the extension.
@@ -52,11 +65,12 @@ _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # Compound File Binary
 SUPPORTED_SUFFIXES = (".pdf", ".docx", ".txt", ".md", ".markdown", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
-def ingest_attachment(att: Attachment) -> ExhibitDocument:
+def ingest_attachment(att: Attachment, *, redactor=None) -> ExhibitDocument:
     """Convert one attachment to exhibit pages.
 
     Args:
         att: the attachment; ``att.path`` is read, ``att.file`` names it in messages.
+        redactor: removes identifiers the payer does not need (None: nothing is removed).
 
     Returns:
         The attachment as a clean PDF.
@@ -64,6 +78,7 @@ def ingest_attachment(att: Attachment) -> ExhibitDocument:
     Raises:
         IngestError: unsupported, unreadable, damaged, encrypted or mislabelled file.
         LimitExceeded: the file breaks one of the limits in :mod:`packetizer.limits`.
+        DisclosureError: an identifier could not be removed with certainty.
     """
     suffix = att.path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -75,7 +90,10 @@ def ingest_attachment(att: Attachment) -> ExhibitDocument:
     _check_content(att, suffix, data)
     if suffix == ".pdf":
         clean = sanitise_pdf(data, name=att.file)
-        return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
+        if redactor is None:
+            return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
+        done = redactor.redact_pdf(clean.pdf, name=att.file)
+        return ExhibitDocument(att, done.pdf, done.pages, done.text_layer_missing, done.redactions, done.rasterized)
     if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
         pdf, pages = images_to_pdf(data, name=att.file)
         # Every image page is a picture: none has a text layer.
@@ -86,7 +104,7 @@ def ingest_attachment(att: Attachment) -> ExhibitDocument:
         body = text_to_html(data, name=att.file)
     else:
         body = markdown_to_html(data, name=att.file)
-    return _render(att, body)
+    return _render(att, body, redactor)
 
 
 def _read(att: Attachment) -> bytes:
@@ -143,12 +161,21 @@ def _check_content(att: Attachment, suffix: str, data: bytes) -> None:
         raise IngestError(f"{att.file}: not {kind} (content does not match the {suffix} extension)")
 
 
-def _render(att: Attachment, body_html: str) -> ExhibitDocument:
+def _render(att: Attachment, body_html: str, redactor=None) -> ExhibitDocument:
     # The PDF title is metadata that assembly drops; a neutral kind word keeps
     # a user-given title (which may name the patient) out of it regardless.
     title = ATTACHMENT_KIND_WORDS.get(att.kind, "Supporting document")
+    anchors: tuple[str, ...] = ()
+    redacted = None
+    if redactor is not None:
+        # Removed before layout: the text never reaches the PDF. Each marker
+        # carries an anchor, so the layout tells on which page it landed.
+        redacted = redactor.redact_html(body_html)
+        body_html, anchors = redacted.html, redacted.anchor_ids
     try:
-        rendered = render_exhibit_pdf(title, body_html)
+        rendered = html_to_pdf(render_exhibit_html(title, body_html), anchors=anchors)
     except RenderError:
         raise IngestError(f"{att.file}: could not be laid out as PDF pages") from None
-    return ExhibitDocument(att, rendered.pdf, rendered.pages)
+    redactions = redacted.tally(rendered.anchors) if redacted is not None else ()
+    return ExhibitDocument(att, rendered.pdf, rendered.pages, redactions=redactions,
+                           pictures=body_html.count("<img "))

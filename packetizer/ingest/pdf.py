@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 import resource
 import select
 import signal
@@ -114,7 +115,7 @@ def sanitise_pdf(
         LimitExceeded: more pages than MAX_PDF_PAGES, or needs more memory
             than MAX_PDF_PARSE_MEMORY_BYTES.
     """
-    status, meta, pdf = _run_in_child(_sanitise_in_child, data, timeout=timeout, memory=memory)
+    status, meta, pdf = run_sandboxed(_sanitise_in_child, data, timeout=timeout, memory=memory)
     if status == "timeout":
         raise IngestError(
             f"{name}: took longer than MAX_PDF_PARSE_SECONDS ({_seconds(timeout)} s) to open"
@@ -148,10 +149,16 @@ _HEADER = struct.Struct(">I")
 _RESERVE_BYTES = 4 * 1024 * 1024
 
 
-def _run_in_child(
+def run_sandboxed(
     work: Callable[[bytes], tuple[dict, bytes]], data: bytes, *, timeout: float, memory: int
 ) -> tuple[str, dict, bytes]:
     """Run ``work(data)`` in a forked child under limits; return (status, meta, payload).
+
+    ``work`` returns a JSON-able ``meta`` dict (its ``status`` is passed
+    back) and a payload of bytes. Besides the statuses ``work`` sets, the
+    answer may be "timeout", "memory", "damaged" (RecursionError) or
+    "crashed". Also used by the disclosure package, whose redaction and
+    no-leak proof parse the same untrusted content streams.
 
     os.fork rather than multiprocessing: no pickling, no resource tracker, and
     it also works inside daemonic pool workers, which multiprocessing forbids
@@ -195,6 +202,9 @@ def _run_in_child(
     except ValueError:
         return "crashed", {}, b""
     return meta.get("status", "crashed"), meta, blob[_HEADER.size + meta_len :]
+
+
+_run_in_child = run_sandboxed   # the name the sanitiser's tests know
 
 
 def _kill(pid: int) -> None:
@@ -277,8 +287,9 @@ def _sanitise_in_child(data: bytes) -> tuple[dict, bytes]:
         for page in pages:
             for key in _PAGE_KEYS:
                 page.pop(key, None)
+            _drop_unused_xobjects(page)
             writer.add_page(page, excluded_keys=_DEEP_KEYS)
-        _copy_layer_visibility(reader, writer)
+        copy_layer_visibility(reader, writer)
         writer.metadata = None  # no /Info at all, not even /Producer
         _strip_hostile(writer)
         out = io.BytesIO()
@@ -355,7 +366,54 @@ def _flatten_annotations(data: bytes) -> bytes:
         document.close()
 
 
-def _copy_layer_visibility(reader, writer) -> None:
+# "/Name Do" in a content stream: the XObjects a page or form really draws.
+_DO = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do\b")
+_HEX_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_MAX_FORM_DEPTH = 12
+
+
+def _drop_unused_xobjects(holder, depth: int = 0, seen: set | None = None) -> None:
+    """Keep in ``holder``'s resources (a page or a form XObject) only the XObjects its content draws.
+
+    Resource dictionaries are often shared by every page of a file, and
+    PDFium's flattening adds each page's stamps and form values to them: an
+    untouched page would otherwise carry another page's form values (or text
+    that redaction removed from it) as unused resources. A new, smaller
+    dictionary replaces the shared one, so other users are not affected, and
+    what no kept page reaches is not copied at all. Any doubt keeps the lot.
+    """
+    seen = set() if seen is None else seen
+    if depth > _MAX_FORM_DEPTH or id(holder) in seen:
+        return
+    seen.add(id(holder))
+    try:
+        resources = holder.get("/Resources")
+        resources = resources.get_object() if resources is not None else None
+        xobjects = resources.get("/XObject") if isinstance(resources, DictionaryObject) else None
+        xobjects = xobjects.get_object() if xobjects is not None else None
+        if not isinstance(xobjects, DictionaryObject) or not xobjects:
+            return
+        content = holder.get_contents() if hasattr(holder, "get_contents") else holder
+        data = content.get_data() if content is not None else b""
+        used = set()
+        for match in _DO.finditer(data):
+            raw = match.group(1)
+            used.add(raw.decode("latin-1"))
+            used.add(_HEX_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("utf-8", "replace"))
+        kept = DictionaryObject({key: value for key, value in xobjects.items() if key[1:] in used})
+        if len(kept) < len(xobjects):
+            smaller = DictionaryObject(resources)
+            smaller[NameObject("/XObject")] = kept
+            holder[NameObject("/Resources")] = smaller
+        for value in kept.values():
+            form = value.get_object()
+            if isinstance(form, StreamObject) and form.get("/Subtype") == "/Form":
+                _drop_unused_xobjects(form, depth + 1, seen)
+    except Exception:  # noqa: BLE001 - unreadable content: keep every resource rather than guess
+        return
+
+
+def copy_layer_visibility(reader, writer) -> None:
     """Keep optional-content defaults, so layers the author switched off stay off."""
     try:
         props = reader.trailer["/Root"].get_object().get("/OCProperties")

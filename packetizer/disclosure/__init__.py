@@ -1,0 +1,36 @@
+"""Minimum necessary (SPEC section 4): only what the payer needs leaves the building.
+
+- :func:`plan_disclosure` decides which case fields and attachments reach the
+  packet (an allowlist plus the payer's ``include_fields``; consents and the
+  relevance window for attachments) and builds the :class:`Redactor` that
+  removes identifiers the payer does not need from the included documents.
+- Ingest calls the redactor (``ingest_attachment(att, redactor=plan.redactor)``):
+  text and DOCX get a visible marker before layout; PDF pages with findings
+  are replaced by a raster with the boxes burnt in.
+- :func:`verify_no_leak` proves, on the finished packet, that nothing withheld
+  is left (text by two extractors, raw streams, metadata); it fails closed.
+- :func:`disclosure_report` and :func:`render_report_html` write down what was
+  included, withheld and removed, without the withheld values.
+"""
+
+from .attachments import WithheldAttachment
+from .plan import DisclosurePlan, plan_disclosure
+from .redactor import MARKERS, Hit, Redaction, Redactor
+from .report import disclosure_report, render_report_html, text_layer_findings
+from .verify import Leak, find_leaks, verify_no_leak
+
+__all__ = [
+    "MARKERS",
+    "DisclosurePlan",
+    "Hit",
+    "Leak",
+    "Redaction",
+    "Redactor",
+    "WithheldAttachment",
+    "disclosure_report",
+    "find_leaks",
+    "plan_disclosure",
+    "render_report_html",
+    "text_layer_findings",
+    "verify_no_leak",
+]

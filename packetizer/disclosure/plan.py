@@ -1,0 +1,135 @@
+"""The disclosure plan: what of a case may go to its payer, decided before anything is rendered."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..model import Attachment, Case, PayerPolicy
+from .attachments import WithheldAttachment, sort_attachments
+from .fields import decide_fields
+from .identifiers import Needle, build_needle, classify, keep_key, keep_keys
+from .redactor import Redactor
+
+# Withheld values under these roots belong to the practice, not the patient:
+# a clinic's own phone in a letterhead is not hunted through the notes.
+_PRACTICE_ROOTS = ("rendering_provider", "referring_provider", "facility", "contact")
+
+
+@dataclass(frozen=True)
+class DisclosurePlan:
+    """What reaches the packet and what is withheld, with reasons; and the redactor for documents.
+
+    ``extra_fields`` and ``redactor`` hold patient data and are left out of ``repr``.
+    """
+
+    case_id: str
+    payer_id: str
+    included_attachments: tuple[Attachment, ...]
+    included_indexes: tuple[int, ...]                 # their positions in case.attachments
+    withheld_attachments: tuple[WithheldAttachment, ...]
+    included_fields: tuple[str, ...]
+    withheld_fields: tuple[tuple[str, str], ...]      # (field path, reason), never the value
+    extra_fields: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    extra_field_paths: tuple[str, ...] = ()
+    searched_fields: tuple[tuple[str, str], ...] = ()  # (field path, identifier type) hunted in documents
+    notes: tuple[dict, ...] = ()                      # findings about the plan itself ({code, message, field})
+    redactor: Redactor = field(default_factory=Redactor, repr=False)
+
+
+def plan_disclosure(case: Case, policy: PayerPolicy) -> DisclosurePlan:
+    """Decide fields, attachments and the identifiers to remove from documents for ``case``."""
+    raw = case.raw
+    decision = decide_fields(raw, policy.include_fields)
+    included, withheld = sort_attachments(case, policy)
+    notes = [
+        {"code": "requested_field_missing", "field": path,
+         "message": f"the payer asks for {path}, but the case does not have it"}
+        for path in decision.missing_requested
+    ]
+
+    keep = keep_keys(_needed_values(case, policy, decision.included, raw))
+    needles: list[Needle] = []
+    searched: list[tuple[str, str]] = []
+    for path, _reason in decision.withheld:
+        if path.split(".")[0].split("[")[0] in _PRACTICE_ROOTS:
+            continue
+        value = _value_at(raw, path)
+        type_ = classify(path, value)
+        if type_ is None:
+            continue
+        if keep_key(type_, str(value)) in keep:
+            notes.append({
+                "code": "withheld_value_needed", "field": path,
+                "message": f"{path} has the same value as a field the payer needs; it stays where documents show it",
+            })
+            continue
+        needle = build_needle(type_, path, str(value))
+        if needle is not None:
+            needles.append(needle)
+            searched.append((path, type_))
+
+    return DisclosurePlan(
+        case_id=case.case_id,
+        payer_id=policy.id,
+        included_attachments=tuple(att for _, att in included),
+        included_indexes=tuple(i for i, _ in included),
+        withheld_attachments=withheld,
+        included_fields=decision.included,
+        withheld_fields=decision.withheld,
+        extra_fields=decision.extra,
+        extra_field_paths=decision.extra_paths,
+        searched_fields=tuple(searched),
+        notes=tuple(notes),
+        redactor=Redactor(needles=tuple(needles), keep=keep),
+    )
+
+
+def _needed_values(case: Case, policy: PayerPolicy, included: tuple[str, ...], raw: Mapping) -> list[str]:
+    """Identifiers the payer needs, which documents keep even when they look like a phone or an MRN."""
+    values = [case.case_id, case.member.member_id]
+    if case.claim and case.claim.claim_number:
+        values.append(case.claim.claim_number)
+    for provider in (case.rendering_provider, case.referring_provider, case.facility):
+        if provider is not None and provider.npi:
+            values.append(provider.npi)
+    contact = case.contact
+    values += [v for v in (contact.phone, contact.fax, contact.email) if v]
+    if policy.address:
+        values.append(policy.address)   # the payer's own fax number
+    # Practice data under unknown keys (a provider's phone) and what the payer asked for.
+    for root in _PRACTICE_ROOTS:
+        values += _scalars(raw.get(root))
+    for path in policy.include_fields:
+        if path in included:
+            values += _scalars(_value_at(raw, path))
+    return [str(v) for v in values if v not in (None, "")]
+
+
+def _scalars(node: Any) -> list[str]:
+    if isinstance(node, Mapping):
+        return [s for v in node.values() for s in _scalars(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _scalars(v)]
+    if node is None or isinstance(node, bool):
+        return []
+    return [str(node)]
+
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _value_at(raw: Any, path: str) -> Any:
+    """The value at ``member.address.street`` or ``emergency_contacts[0].phone``, or None."""
+    node = raw
+    for name, index in _PART.findall(path):
+        if name:
+            if not isinstance(node, Mapping) or name not in node:
+                return None
+            node = node[name]
+        else:
+            if not isinstance(node, list) or int(index) >= len(node):
+                return None
+            node = node[int(index)]
+    return node

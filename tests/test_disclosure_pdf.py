@@ -1,0 +1,224 @@
+"""True redaction of PDF exhibits: affected pages become burnt-in pictures, the rest stay vector, nothing is left behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from packetizer.caseio import load_case
+from packetizer.disclosure import find_leaks, plan_disclosure, verify_no_leak
+from packetizer.disclosure.pdfredact import REDACTION_DPI, redact_pdf
+from packetizer.errors import DisclosureError
+from packetizer.ingest import ingest_attachment
+from packetizer.ingest.pdf import sanitise_pdf
+from packetizer.model import Attachment
+from packetizer.policy import load_registry
+from packetizer.render import html_to_pdf
+from tests.fixtures.disclosure.make_notes import CLINICAL, KEPT, WITHHELD_SPELLINGS, copy_case
+
+PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    case = load_case(copy_case(tmp_path_factory.mktemp("dx") / "case"))
+    return plan_disclosure(case, load_registry(PAYERS).get("dx-plain"))
+
+
+@pytest.fixture(scope="module")
+def progress(plan):
+    """The progress note, once without and once with redaction."""
+    att = plan.included_attachments[0]
+    assert att.file.endswith("progress.pdf")
+    return ingest_attachment(att), ingest_attachment(att, redactor=plan.redactor)
+
+
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text).lower()
+
+
+def pypdf_pages(pdf: bytes) -> list[str]:
+    return [page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def pdfium_pages(pdf: bytes) -> list[str]:
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return [document[i].get_textpage().get_text_range() for i in range(len(document))]
+    finally:
+        document.close()
+
+
+def spellings_in(text: str) -> list[str]:
+    text = flat(text)
+    squashed = re.sub(r"\s", "", text)
+    return [s for values in WITHHELD_SPELLINGS.values() for s in values
+            if s.lower() in text or re.sub(r"\s", "", s.lower()) in squashed]
+
+
+def test_unredacted_note_really_carries_the_identifiers(progress):
+    """This test ensures the fixture is meaningful: without a redactor the identifiers are readable on pages 1 and 3."""
+    plain, _ = progress
+    pages = pdfium_pages(plain.pdf)
+    assert "478-26-1935" in pages[0] and "(651) 555-0182" in pages[0]
+    assert "maya.lindqvist@example.net" in pages[2] and "00731942" in flat(pages[2])
+    assert plain.text_layer_missing == (4,)
+
+
+def test_redacted_pdf_gives_up_no_identifier_to_either_extractor(progress):
+    """This test ensures that after redaction neither pypdf nor PDFium can extract any spelling of a withheld value."""
+    _, done = progress
+    for pages in (pypdf_pages(done.pdf), pdfium_pages(done.pdf)):
+        assert spellings_in(" ".join(pages)) == []
+    assert spellings_in(done.pdf.decode("latin-1")) == []
+
+
+def test_only_affected_pages_are_rasterised_at_200_dpi_and_the_rest_stay_vector(progress):
+    """This test ensures pages 1 and 3 become single pictures of at least 200 dpi, while page 2 keeps its text and the scan is untouched."""
+    plain, done = progress
+    assert done.pages == 4
+    assert done.rasterized == (1, 3)
+    reader = PdfReader(io.BytesIO(done.pdf))
+    for number in (1, 3):
+        page = reader.pages[number - 1]
+        assert (page.extract_text() or "").strip() == ""
+        images = page.images
+        assert len(images) == 1
+        width_pt = float(page.mediabox.width)
+        assert images[0].image.width * 72 / width_pt >= REDACTION_DPI - 0.5
+        assert "/Font" not in page["/Resources"]
+    page_two = pdfium_pages(done.pdf)[1]
+    assert CLINICAL in flat(page_two).replace("  ", " ") or CLINICAL.lower() in flat(page_two)
+    assert len(reader.pages[1].images) == 0
+    # The clean page is the sanitised page itself, not a copy of its picture.
+    assert pypdf_pages(done.pdf)[1] == pypdf_pages(plain.pdf)[1]
+    assert done.text_layer_missing == (4,)
+
+
+def test_rotated_page_is_rasterised_as_it_is_seen(progress):
+    """This test ensures a page shown rotated by 90 degrees becomes a landscape picture page without /Rotate."""
+    plain, done = progress
+    original = pdfium.PdfDocument(plain.pdf)[2]
+    assert original.get_rotation() == 90
+    page = PdfReader(io.BytesIO(done.pdf)).pages[2]
+    assert page.get("/Rotate", 0) == 0
+    assert float(page.mediabox.width) == pytest.approx(original.get_size()[0], abs=0.5)
+    assert float(page.mediabox.height) == pytest.approx(original.get_size()[1], abs=0.5)
+    assert page.mediabox.width > page.mediabox.height
+
+
+def test_boxes_are_burnt_in_where_the_identifiers_were(progress):
+    """This test ensures the picture of page 1 is black where the SSN stood and keeps the surrounding text."""
+    plain, done = progress
+    document = pdfium.PdfDocument(plain.pdf)
+    page = document[0]
+    text_page = page.get_textpage()
+    text = text_page.get_text_range()
+    start = text.index("478-26-1935")
+    left, bottom, right, top = text_page.get_charbox(start + 4)
+    first_left = text_page.get_charbox(start)[0]
+    height = page.get_height()
+    picture = pdfium.PdfDocument(done.pdf)[0].render(scale=REDACTION_DPI / 72).to_pil().convert("L")
+    scale = REDACTION_DPI / 72
+    middle = (int((left + right) / 2 * scale), int((height - (bottom + top) / 2) * scale))
+    assert picture.getpixel(middle) < 40
+    # The label before it ("SSN") is still printed: dark pixels left of the box, but not a solid block.
+    label = picture.crop((int((first_left - 30) * scale), int((height - top) * scale), int((first_left - 4) * scale),
+                          int((height - bottom) * scale)))
+    dark = label.point(lambda p: 255 if p < 128 else 0).histogram()[255]
+    assert 0 < dark < label.width * label.height * 0.6
+
+
+def test_redactions_are_reported_per_type_and_page(progress):
+    """This test ensures every removed identifier is counted on the page it was on (the stamp's MRN on page 3 too)."""
+    _, done = progress
+    found = {(r.type, r.page): r.count for r in done.redactions}
+    assert found == {
+        ("phone", 1): 1, ("ssn", 1): 1,
+        ("email", 3): 1, ("street_address", 3): 1, ("mrn", 3): 2,
+    }
+
+
+def test_metadata_bookmarks_annotations_and_old_revisions_are_gone(progress):
+    """This test ensures the redacted exhibit has no Info, XMP, outline, annotations or form, and nothing hidden holds a value."""
+    _, done = progress
+    reader = PdfReader(io.BytesIO(done.pdf))
+    assert reader.metadata is None or not dict(reader.metadata)
+    root = reader.trailer["/Root"]
+    for key in ("/Metadata", "/Outlines", "/AcroForm", "/Names"):
+        assert key not in root
+    assert all("/Annots" not in page for page in reader.pages)
+    assert done.pdf.count(b"%%EOF") == 1
+
+
+def test_values_the_payer_needs_stay_readable(progress):
+    """This test ensures member id, name, NPI, claim, codes and clinical content stay in the text of the untouched page and survive elsewhere as pixels."""
+    _, done = progress
+    text = flat(" ".join(pdfium_pages(done.pdf)))
+    assert CLINICAL.lower() in text
+    assert "oswestry disability index 38%" in text
+
+
+def test_pdf_without_findings_comes_back_byte_for_byte(plan, tmp_path):
+    """This test ensures a PDF with nothing to remove is not rewritten: the sanitised file goes through as it is."""
+    clean = sanitise_pdf(html_to_pdf("<p>Therapeutic exercise, 3 units, NPI 1234567893.</p>").pdf, name="clean.pdf")
+    result = redact_pdf(clean.pdf, plan.redactor, name="clean.pdf")
+    assert result.pdf == clean.pdf
+    assert result.redactions == () and result.rasterized == ()
+
+
+def test_verify_no_leak_catches_the_unredacted_note_and_passes_the_redacted_one(progress, plan):
+    """This test ensures the no-leak proof fails closed on the original, naming the type and page but never the value."""
+    plain, done = progress
+    with pytest.raises(DisclosureError) as caught:
+        verify_no_leak(plain.pdf, plan)
+    message = str(caught.value)
+    assert caught.value.code == "leak"
+    assert "on page 1" in message
+    for values in WITHHELD_SPELLINGS.values():
+        for value in values:
+            assert value.lower() not in message.lower()
+    verify_no_leak(done.pdf, plan)
+    assert find_leaks(done.pdf, plan.redactor) == []
+
+
+def test_a_scan_cannot_be_checked_and_says_so(tmp_path, plan):
+    """This test ensures an image attachment is reported as pages without a text layer, not silently passed."""
+    image = Image.new("L", (600, 800), 255)
+    path = tmp_path / "scan.png"
+    image.save(path)
+    att = Attachment(file="scan.png", path=path, kind="clinical_note", date=dt.date(2026, 10, 11))
+    exhibit = ingest_attachment(att, redactor=plan.redactor)
+    assert exhibit.text_layer_missing == (1,)
+    assert exhibit.redactions == ()
+
+
+def test_redaction_is_fast_enough_per_page(plan):
+    """This test ensures burning in a page stays well within budget (the bench measures it properly)."""
+    import time
+
+    body = "".join(
+        f"<h2>Page {i}</h2><p>{'SSN 478-26-1935 on file. ' if i % 2 else ''}"
+        + "Therapeutic exercise delivered as planned. " * 40 + "</p><div style='break-after: page'></div>"
+        for i in range(6)
+    )
+    clean = sanitise_pdf(html_to_pdf(body).pdf, name="six.pdf")
+    started = time.perf_counter()
+    result = redact_pdf(clean.pdf, plan.redactor, name="six.pdf")
+    elapsed = time.perf_counter() - started
+    assert result.rasterized == (2, 4, 6)
+    assert elapsed < 3.0
+
+
+def test_redaction_is_reproducible(progress, plan):
+    """This test ensures redacting the same PDF twice gives the same bytes (packets are reproducible)."""
+    _, done = progress
+    again = ingest_attachment(plan.included_attachments[0], redactor=plan.redactor)
+    assert again.pdf == done.pdf

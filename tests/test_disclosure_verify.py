@@ -1,0 +1,199 @@
+"""The no-leak proof: any withheld value anywhere in a finished packet stops its release, without repeating the value."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pypdf import PageObject, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    FloatObject,
+    NameObject,
+    NumberObject,
+    TextStringObject,
+)
+
+from packetizer.caseio import case_from_mapping
+from packetizer.disclosure import find_leaks, plan_disclosure, verify_no_leak
+from packetizer.errors import DisclosureError
+from packetizer.policy import load_registry
+
+PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
+SECRETS = ("478-26-1935", "478261935", "651", "0182", "maya.lindqvist", "00731942")
+
+
+@pytest.fixture(scope="module")
+def plan():
+    doc = {
+        "case_id": "DX-VERIFY-1", "payer_id": "dx-plain",
+        "member": {"member_id": "QHP770012345", "first_name": "Maya", "last_name": "Lindqvist", "dob": "1983-02-17",
+                   "ssn": "478-26-1935", "phone": "(651) 555-0182", "email": "maya.lindqvist@example.net",
+                   "mrn": "00731942"},
+        "services": [{"date_of_service": "2026-10-11", "code": "97110"}],
+        "rendering_provider": {"name": "Juniper Physical Therapy", "npi": "1234567893"},
+        "late_reason": {"category": "payer_portal_outage", "explanation": "Portal down."},
+        "medical_necessity": "Needed.",
+        "contact": {"name": "Billing desk", "phone": "651-555-0100"},
+    }
+    return plan_disclosure(case_from_mapping(doc, Path(".")), load_registry(PAYERS).get("dx-plain"))
+
+
+def _font(writer: PdfWriter):
+    return writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica"),
+    }))
+
+
+def packet(*page_texts: bytes, build=None) -> bytes:
+    """A PDF whose pages show ``page_texts`` (content-stream text operands); ``build(writer)`` adds more."""
+    writer = PdfWriter()
+    font = _font(writer)
+    for text in page_texts:
+        page = PageObject.create_blank_page(width=612, height=792)
+        content = DecodedStreamObject()
+        content.set_data(b"BT /F1 11 Tf 72 700 Td " + text + b" Tj ET")
+        page[NameObject("/Resources")] = DictionaryObject({
+            NameObject("/Font"): DictionaryObject({NameObject("/F1"): font}),
+        })
+        page[NameObject("/Contents")] = writer._add_object(content)
+        writer.add_page(page)
+    if build:
+        build(writer)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+CLEAN = b"(Member QHP770012345, NPI 1234567893, claim 2026101100457, DOB 1983-02-17, call 651-555-0100)"
+
+
+def assert_refused(pdf: bytes, plan, where: str, type_words: str, sections=None):
+    with pytest.raises(DisclosureError) as caught:
+        verify_no_leak(pdf, plan, sections=sections)
+    message = str(caught.value)
+    assert caught.value.code == "leak"
+    assert type_words in message and where in message, message
+    for secret in SECRETS:
+        assert secret not in message
+    return message
+
+
+def test_clean_packet_with_needed_identifiers_passes(plan):
+    """This test ensures member id, NPI, claim number, DOB and the practice phone do not trip the proof."""
+    verify_no_leak(packet(CLEAN, CLEAN), plan)
+    assert find_leaks(packet(CLEAN), plan.redactor) == []
+
+
+@pytest.mark.parametrize("shown, type_words", [
+    (b"(SSN 478-26-1935)", "Social Security number"),
+    (b"(home 651 555 0182)", "phone or fax number"),
+    (b"(write to MAYA.LINDQVIST@EXAMPLE.NET)", "email address"),
+    (b"(chart 0073-1942)", "medical record or account number"),
+    (b"<3437382d32362d31393335> ", "Social Security number"),          # the SSN as a hex string
+    (b"[(47) 120 (8-2) -40 (6-19) 250 (35)] ", "Social Security number"),  # kerned into pieces
+])
+def test_withheld_value_in_page_text_is_refused_with_its_page(plan, shown, type_words):
+    """This test ensures a withheld value extractable from page 2 stops the packet, naming the kind and the page."""
+    operand = shown.rstrip() if not shown.startswith(b"[") else shown
+    data = packet(CLEAN, operand.replace(b"] ", b"]") if shown.startswith(b"[") else operand)
+    if shown.startswith(b"["):
+        data = data.replace(b"] Tj", b"] TJ")
+    assert_refused(data, plan, "on page 2", type_words)
+
+
+def test_any_dashed_ssn_is_refused_even_if_not_the_patients(plan):
+    """This test ensures a valid-looking SSN of anyone (a misfiled note) stops the packet."""
+    assert_refused(packet(b"(Other file: 301-22-7788)"), plan, "on page 1", "Social Security number")
+
+
+def test_sections_name_the_exhibit_and_its_page(plan):
+    """This test ensures the message says which exhibit and which of its pages holds the leak."""
+
+    @dataclass
+    class Section:
+        title: str
+        kind: str
+        letter: str | None
+        first_page: int
+        last_page: int
+
+    sections = [Section("Cover note", "cover", None, 1, 1), Section("Exhibit A", "exhibit", "A", 2, 2),
+                Section("Exhibit B", "exhibit", "B", 3, 4)]
+    message = assert_refused(packet(CLEAN, CLEAN, CLEAN, b"(SSN 478-26-1935)"), plan, "on page 4",
+                             "Social Security number", sections=sections)
+    assert "(Exhibit B, page 2 of it)" in message
+
+
+def _metadata(writer):
+    writer.add_metadata({"/Subject": "Patient maya.lindqvist@example.net"})
+
+
+def _outline(writer):
+    writer.add_outline_item(title="Call (651) 555-0182 \u2014 home", page_number=0)
+
+
+def _annotation(writer):
+    note = DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/Text"),
+        NameObject("/Rect"): ArrayObject([FloatObject(0), FloatObject(0), FloatObject(20), FloatObject(20)]),
+        NameObject("/Contents"): TextStringObject("MRN 00731942"),
+    })
+    writer.pages[0][NameObject("/Annots")] = ArrayObject([writer._add_object(note)])
+
+
+def _unused_form(writer):
+    form = DecodedStreamObject()
+    form.set_data(b"BT /F1 9 Tf (SSN 478 26 1935) Tj ET")
+    form.update({
+        NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+        NameObject("/BBox"): ArrayObject([NumberObject(0), NumberObject(0), NumberObject(100), NumberObject(20)]),
+    })
+    form = form.flate_encode()
+    resources = writer.pages[0]["/Resources"]
+    resources[NameObject("/XObject")] = DictionaryObject({NameObject("/Hidden"): writer._add_object(form)})
+
+
+@pytest.mark.parametrize("build, type_words", [
+    (_metadata, "email address"),
+    (_outline, "phone or fax number"),
+    (_annotation, "medical record or account number"),
+    (_unused_form, "Social Security number"),
+])
+def test_withheld_value_hidden_in_file_data_is_refused(plan, build, type_words):
+    """This test ensures values in metadata, bookmarks, annotations or a compressed unused XObject stop the packet."""
+    assert_refused(packet(CLEAN, build=build), plan, "in the file's data", type_words)
+
+
+def test_proof_that_cannot_finish_fails_closed(plan):
+    """This test ensures a proof that runs out of time refuses the packet rather than waving it through."""
+    big = packet(*[CLEAN] * 300)
+    with pytest.raises(DisclosureError) as caught:
+        verify_no_leak(big, plan, timeout=0.01)
+    assert caught.value.code == "leak_check_failed"
+    assert "MAX_VERIFY_SECONDS" in str(caught.value)
+
+
+def test_value_outside_the_object_table_is_refused(plan):
+    """This test ensures text left after the end of the file (a dead revision, a comment) is searched too."""
+    data = packet(CLEAN) + b"\n% note: home 651-555-0182\n"
+    assert_refused(data, plan, "in the file's data", "phone or fax number")
+    data = packet(CLEAN) + b"\n99 0 obj\n(SSN 478-26-1935)\nendobj\n"
+    assert_refused(data, plan, "in the file's data", "Social Security number")
+
+
+def test_coordinates_that_spell_withheld_digits_are_not_a_leak(plan):
+    """This test ensures numbers of the drawing (coordinates) are not mistaken for a record number or SSN."""
+    def drawing(writer):
+        content = DecodedStreamObject()
+        content.set_data(b"q 1 0 0 1 478 26 cm 73.19 42 m 1935 0 l 0073 1942 l S Q "
+                         b"BT /F1 11 Tf 72 650 Td (Clean clinical text) Tj ET")
+        page = writer.pages[0]
+        page[NameObject("/Contents")] = writer._add_object(content.flate_encode())
+
+    verify_no_leak(packet(CLEAN, build=drawing), plan)
