@@ -122,7 +122,7 @@ def assemble_packet(
     for number, (page, label) in enumerate(zip(writer.pages, labels), start=1):
         _stamp(page, writer, font, f"{case_id} \u00b7 Page {number} of {total}", label)
     for mark in bookmarks:
-        writer.add_outline_item(mark.title, mark.page - 1)
+        writer.add_outline_item(title=mark.title, page_number=mark.page - 1)
     writer.page_mode = "/UseOutlines"
     stamp = "D:" + created.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%S") + "Z"
     writer.add_metadata({

@@ -5,6 +5,7 @@ Exit status: 0 ready, 1 blocked or bad input (``error: ...`` on stderr), 2 usage
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -14,6 +15,7 @@ from .caseio import load_case
 from .cli_common import CommandError, DateParam
 from .checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
 from .checks.rules import channel_words
+from .disclosure import text_layer_findings
 from .errors import PacketizerError
 from .model import Case, PayerPolicy
 from .policy import load_payer
@@ -36,6 +38,9 @@ def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json
         case = load_case(case_file)
         policy = load_payer(case.payer_id, payers_dir)
         result = run_checks(case, policy, today=today)
+        # Scanned pages cannot be searched for identifiers: staff should know before building.
+        unchecked = tuple(Finding(f["code"], f["message"], f.get("field")) for f in text_layer_findings(case, policy))
+        result = dataclasses.replace(result, warnings=result.warnings + unchecked)
     except PacketizerError as exc:
         raise CommandError(exc.message) from None
     except OSError as exc:

@@ -1,0 +1,32 @@
+# Packetizer: `make run` starts the product on its embedded defaults, `make test` runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test bench run system-deps system-deps-test clean
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh run
+
+system-deps-test:
+	@scripts/system-deps.sh test
+
+install: system-deps $(STAMP)
+
+test: system-deps-test $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: system-deps $(STAMP)
+	$(BIN)/python bench/run.py
+
+run: install
+	$(BIN)/packetizer build examples/lake-street/case.yaml --out out --today 2026-10-06
+
+clean:
+	rm -rf $(VENV) out build *.egg-info .pytest_cache

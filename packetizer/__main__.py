@@ -1,0 +1,5 @@
+"""``python -m packetizer`` runs the console script."""
+
+from .cli import main
+
+main()

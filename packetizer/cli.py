@@ -1,0 +1,123 @@
+"""The ``packetizer`` console script: a thin door onto the pipeline (SPEC section 7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .cli_archive import archive
+from .cli_check import check
+from .cli_common import CommandError, DateParam, reports_errors
+from .errors import PolicyBlock
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="packetizer")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr (case ids only, never PHI).")
+def main(verbose: bool) -> None:
+    """Build retroactive prior-authorization request packets, check cases, and read the archive."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(check)
+main.add_command(archive)
+
+
+def _built_by() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@main.command("build")
+@click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder for the packet and its disclosure report.")
+@click.option("--archive", "do_archive", is_flag=True,
+              help="Also archive the packet ($PACKETIZER_ARCHIVE, else the local archive folder).")
+@click.option("--payers", "payers_dir", type=click.Path(file_okay=False), default=None,
+              help="Payer policy folder [default: $PACKETIZER_PAYERS, else the shipped registry].")
+@click.option("--today", type=DateParam(), default=None, help="Judge deadlines against this date [default: today].")
+@click.option("--override-reason", default=None, metavar="TEXT",
+              help="Build despite payer-rule or triage blocks; the reason is recorded in the manifest and report.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of readable lines.")
+@reports_errors
+def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None, today: dt.date | None,
+          override_reason: str | None, as_json: bool) -> None:
+    """Check CASE, then build its packet and disclosure report into --out.
+
+    The last line printed is the packet's path. Exits 1 when the case is
+    blocked or the input is bad; nothing is left in --out then.
+    """
+    from .archive import open_storage
+    from .caseio import load_case
+    from .pipeline import build_packet
+    from .policy import load_payer
+
+    case = load_case(case_file)
+    policy = load_payer(case.payer_id, payers_dir)
+    storage = open_storage(os.environ.get("PACKETIZER_ARCHIVE")) if do_archive else None
+    try:
+        packet = build_packet(
+            case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), storage=storage,
+            built_by=_built_by(), override_reason=override_reason,
+        )
+    except PolicyBlock as exc:
+        hint = ""
+        if any(f.code in _overridable() for f in exc.findings) and not override_reason:
+            hint = "\n(to build anyway, give --override-reason TEXT; the reason is recorded)"
+        raise CommandError(exc.message + hint) from None
+    if as_json:
+        click.echo(json.dumps(_json_result(packet), indent=2, ensure_ascii=False))
+        return
+    for warning in packet.warnings:
+        click.echo(f"warning: [{warning.code}] {warning.message}", err=True)
+    if packet.archive_error:
+        click.echo(f"warning: archive pending: {packet.archive_error} (kept for 'packetizer archive retry')", err=True)
+    click.echo(f"case {packet.case_id}: {packet.pages} pages, sha256 {packet.sha256}")
+    for section in packet.sections:
+        click.echo(f"  {section.title}: {_range(section.first_page, section.last_page)}")
+    click.echo(f"disclosure report: {packet.report_path}")
+    if packet.archived is not None:
+        click.echo(f"archived: {packet.archived.prefix}")
+    click.echo(str(packet.path))
+
+
+def _overridable() -> frozenset:
+    from .checks import OVERRIDABLE_CODES
+
+    return OVERRIDABLE_CODES
+
+
+def _range(first: int, last: int) -> str:
+    return f"p. {first}" if first == last else f"pp. {first}\u2013{last}"
+
+
+def _json_result(packet) -> dict:
+    report = packet.report
+    return {
+        "packet": str(packet.path),
+        "sha256": packet.sha256,
+        "pages": packet.pages,
+        "sections": [s.to_dict() for s in packet.sections],
+        "withheld": report["withheld"],
+        "redactions": report["redactions"],
+        "deadline": packet.check.deadline.isoformat() if packet.check.deadline else None,
+        "days_left": packet.check.days_left,
+        "warnings": [w.to_dict() for w in packet.warnings],
+        "report": str(packet.report_path),
+        "archived": None if packet.archived is None else packet.archived.prefix,
+        "archive_error": packet.archive_error,
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,326 @@
+"""One pipeline behind every door: from a loaded case and its payer policy to a finished packet.
+
+``build_packet`` checks the case, decides what may be disclosed, converts the
+included attachments to exhibits (redacting what the payer does not need),
+renders the cover note, narrative and service summary, assembles and stamps the
+packet, proves that nothing withheld is left in it, writes the packet and its
+disclosure report atomically, and archives them when a storage is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import string
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .archive import ArchivedVersion, Storage
+from .assemble import Bookmark, PartPdf, assemble_packet
+from .checks import OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, run_checks
+from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
+from .errors import CaseError, PacketizerError, PolicyBlock, StorageError
+from .ingest import ingest_attachment
+from .model import Case, PayerPolicy
+from .sections import ExhibitEntry, render_sections
+
+log = logging.getLogger(__name__)
+
+GENERATOR = "packetizer"
+
+
+@dataclass(frozen=True)
+class Section:
+    """One index entry of the finished packet."""
+
+    title: str
+    kind: str             # cover | narrative | summary | exhibit
+    letter: str | None
+    first_page: int
+    last_page: int
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "first_page": self.first_page, "last_page": self.last_page}
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A finished build: where the packet is, what it holds, and what happened on the way."""
+
+    case_id: str
+    payer_id: str
+    path: Path
+    sha256: str
+    size: int
+    pages: int
+    sections: tuple[Section, ...]
+    check: CheckResult
+    report: dict
+    report_path: Path
+    report_html_path: Path
+    manifest: dict
+    warnings: tuple[Finding, ...] = ()
+    archived: ArchivedVersion | None = None
+    archive_error: str | None = None
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def packet_file_name(case: Case) -> str:
+    """``RETRO-AUTH_<payer_id>_<case_id>_<first date of service>.pdf``: nothing about the patient."""
+    return f"RETRO-AUTH_{case.payer_id}_{case.case_id}_{case.first_date_of_service.isoformat()}.pdf"
+
+
+def default_clock() -> dt.datetime:
+    """Now in UTC, or ``SOURCE_DATE_EPOCH`` when set, so rebuilds can be byte-identical."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            raise CaseError(f"SOURCE_DATE_EPOCH: {epoch[:20]!r} is not a number of seconds") from None
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def exhibit_letter(number: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA (spreadsheet-style)."""
+    letters = ""
+    number += 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = string.ascii_uppercase[rest] + letters
+    return letters
+
+
+def build_packet(
+    case: Case,
+    policy: PayerPolicy,
+    *,
+    out_dir: Path,
+    today: dt.date,
+    storage: Storage | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    built_by: str = "cli",
+    override_reason: str | None = None,
+) -> Packet:
+    """Build, write and (optionally) archive the packet for ``case``.
+
+    Args:
+        case: the loaded case.
+        policy: its payer's policy.
+        out_dir: folder for the packet and its disclosure report (created if missing).
+        today: the date the checks judge deadlines against.
+        storage: archive here when given; a failure to archive does not lose the packet.
+        clock: the build time (UTC); default :func:`default_clock`.
+        built_by: who built it, recorded in the manifest (a user name or ``cli``).
+        override_reason: go ahead despite overridable blocking findings, recording why.
+
+    Returns:
+        The :class:`Packet`.
+
+    Raises:
+        PolicyBlock: the checks block the case (and no valid override was given).
+        PacketizerError: any other bad input or failure; nothing is left in ``out_dir``.
+    """
+    created = (clock or default_clock)().astimezone(dt.timezone.utc).replace(microsecond=0)
+    result = run_checks(case, policy, today=today)
+    override = _override(result, override_reason, built_by)
+    log.info("building case %s for payer %s", case.case_id, policy.id)
+
+    plan = plan_disclosure(case, policy)
+    exhibits = []
+    for number, att in enumerate(plan.included_attachments):
+        exhibits.append((exhibit_letter(number), att, ingest_attachment(att, redactor=plan.redactor)))
+    entries = [ExhibitEntry(letter, att.display_title, att.kind, att.date, doc.pages) for letter, att, doc in exhibits]
+    sections = render_sections(
+        case, policy, entries,
+        letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields),
+    )
+    parts = [PartPdf(sections.pdf, fit=False)]
+    parts += [PartPdf(doc.pdf, fit=att.path.suffix.lower() == ".pdf", label=f"Exhibit {letter}")
+              for letter, att, doc in exhibits]
+    bookmarks = [Bookmark(entry.title, entry.first_page) for entry in sections.index]
+    pdf, pages = assemble_packet(parts, case_id=case.case_id, bookmarks=bookmarks, created=created)
+    verify_no_leak(pdf, plan, sections=sections.index)
+
+    warnings = list(result.warnings) + channel_limit_findings(policy, pages, len(pdf))
+    created_text = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    report = disclosure_report(
+        plan,
+        exhibits=[(letter, doc) for letter, _, doc in exhibits],
+        case_id=case.case_id,
+        payer_id=policy.id,
+        created=created_text,
+        override=override,
+        warnings=[w.to_dict() for w in warnings],
+    )
+    report_html = render_report_html(report)
+    # Pages nobody could check for identifiers (scans, pictures) and payer-requested fields the
+    # case lacks come from the disclosure step; the build output must show them too.
+    known = {(w.code, w.message) for w in warnings}
+    warnings += [Finding(w["code"], w["message"], w.get("field")) for w in report["warnings"]
+                 if (w["code"], w["message"]) not in known]
+    sha = hashlib.sha256(pdf).hexdigest()
+    name = packet_file_name(case)
+    report_json = (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    manifest = {
+        "case_id": case.case_id,
+        "payer_id": policy.id,
+        "created": created_text,
+        "generator": {"name": GENERATOR, "version": __version__},
+        "packet": {"file_name": name, "sha256": sha, "size": len(pdf), "pages": pages},
+        "inputs": _inputs(case, policy, plan, exhibits),
+        "disclosure": report,
+        "built_by": built_by,
+        "override": override,
+    }
+    sections_out = tuple(Section(e.title, e.kind, e.letter, e.first_page, e.last_page) for e in sections.index)
+
+    stem = name.removesuffix(".pdf")
+    paths = _write_outputs(Path(out_dir), {
+        f"{stem}.disclosure.json": report_json,
+        f"{stem}.disclosure.html": report_html.encode(),
+        name: pdf,   # last: a packet on disk means its report is there too
+    })
+    archived, archive_error = None, None
+    if storage is not None:
+        archived, archive_error = _archive(storage, pdf, manifest, report_json, report_html.encode())
+    log.info("built case %s: %d pages, sha256 %s", case.case_id, pages, sha[:12])
+    return Packet(
+        case_id=case.case_id, payer_id=policy.id, path=paths[name], sha256=sha, size=len(pdf), pages=pages,
+        sections=sections_out, check=result, report=report,
+        report_path=paths[f"{stem}.disclosure.json"], report_html_path=paths[f"{stem}.disclosure.html"],
+        manifest=manifest, warnings=tuple(warnings), archived=archived, archive_error=archive_error,
+    )
+
+
+def _override(result: CheckResult, reason: str | None, built_by: str) -> dict | None:
+    """The recorded override, or raise the block when the case may not go ahead."""
+    if result.ready:
+        return None
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise blocked_error(result)
+    fixed_only = [f for f in result.blocking if f.code not in OVERRIDABLE_CODES]
+    if fixed_only:
+        block = blocked_error(CheckResult(
+            ready=False, triage=result.triage, deadline=result.deadline, days_left=result.days_left,
+            channel=result.channel, blocking=tuple(fixed_only), warnings=result.warnings,
+        ))
+        raise PolicyBlock("an override cannot clear these findings; fix the case file: "
+                          + block.message.split(":", 1)[1].lstrip(), findings=block.findings)
+    return {"reason": reason, "by": built_by, "findings": [f.code for f in result.blocking]}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _inputs(case: Case, policy: PayerPolicy, plan, exhibits) -> list[dict]:
+    filtered = _canonical(_included_values(case.raw, plan.included_fields))
+    out = [{"name": "case", "role": "case_fields", "sha256": _sha(filtered), "size": len(filtered)}]
+    if policy.path is not None:
+        body = Path(policy.path).read_bytes()
+        out.append({"name": f"payer-policy-{policy.id}", "role": "payer_policy", "sha256": _sha(body), "size": len(body)})
+    for letter, att, doc in exhibits:
+        source = att.path.read_bytes()
+        out.append({
+            "name": f"exhibit-{letter}", "role": "exhibit", "sha256": _sha(doc.pdf), "size": len(doc.pdf),
+            "kind": att.kind, "date": att.date.isoformat(),
+            "source_sha256": _sha(source), "source_size": len(source),
+        })
+    return out
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def _included_values(raw: Any, paths) -> dict:
+    """The values of the included field paths (``member.first_name``, ``services``) from the raw case."""
+    out: dict = {}
+    for path in paths:
+        node: Any = raw
+        for part in str(path).split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if node is not None:
+            out[str(path)] = node
+    return out
+
+
+def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
+    """Write every file under a temporary name, then rename them all; on failure remove the temporaries."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PacketizerError(f"--out {out_dir}: cannot create the folder ({exc.strerror})", code="out_dir") from None
+    temps: dict[str, str] = {}
+    try:
+        for name, data in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=".pktz-", suffix=".part", dir=out_dir)
+            temps[name] = tmp
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+        final = {}
+        for name, tmp in temps.items():
+            os.replace(tmp, out_dir / name)
+            final[name] = out_dir / name
+        return final
+    except OSError as exc:
+        for tmp in temps.values():
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise PacketizerError(f"--out {out_dir}: cannot write the packet ({exc.strerror})", code="out_dir") from None
+
+
+def _archive(storage: Storage, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes):
+    """Archive and verify the packet, or keep it in the spool for ``packetizer archive retry``."""
+    from .archive import archive_or_defer
+
+    extra = {"disclosure-report.json": report_json, "disclosure-report.html": report_html}
+    try:
+        outcome = archive_or_defer(storage, pdf, manifest, extra)
+    except StorageError as exc:  # bad manifest (a bug), or archive and spool both failed
+        log.warning("archive of case %s failed: %s", manifest["case_id"], exc.code)
+        return None, exc.message
+    return outcome.archived, outcome.pending_reason
+
+
+def input_fingerprint(case: Case, policy: PayerPolicy) -> str:
+    """A hash of everything a build reads: unchanged inputs give the same value (batch reruns skip them)."""
+    digest = hashlib.sha256()
+    digest.update(f"{GENERATOR} {__version__}\n".encode())
+    digest.update(_canonical(case.raw))
+    for att in case.attachments:
+        digest.update(b"\0attachment\0" + att.file.encode())
+        try:
+            digest.update(hashlib.sha256(att.path.read_bytes()).digest())
+        except OSError:
+            digest.update(b"missing")
+    if policy.path is not None:
+        try:
+            digest.update(b"\0policy\0" + Path(policy.path).read_bytes())
+        except OSError:
+            digest.update(b"\0policy-missing\0")
+    else:
+        digest.update(_canonical(policy.raw))
+    return digest.hexdigest()
+
+
+__all__ = ["Packet", "Section", "build_packet", "default_clock", "exhibit_letter", "input_fingerprint",
+           "packet_file_name"]
