@@ -18,6 +18,7 @@ runs in the sandboxed child that ingest uses, under its own time limit.
 
 from __future__ import annotations
 
+import binascii
 import io
 import logging
 import re
@@ -193,6 +194,7 @@ def _object_texts(reader: PdfReader) -> Iterator[str]:
 _LITERAL = re.compile(rb"\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\)", re.DOTALL)
 _HEX = re.compile(rb"<([0-9A-Fa-f\s]+)>")
 _COMMENT = re.compile(rb"%[^\r\n]*")
+_WHITESPACE = b" \t\r\n\f\x00"
 _ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
@@ -206,12 +208,13 @@ def _text_pieces(data: bytes) -> str:
     for match in _LITERAL.finditer(data):
         pieces.append(_unescape(match.group(0)[1:-1]))
     for match in _HEX.finditer(data):
-        digits = re.sub(rb"\s", b"", match.group(1))
+        # A content stream holds hundreds of thousands of these (glyph ids): keep this loop lean.
+        digits = match.group(1).translate(None, _WHITESPACE)
         if len(digits) % 2:
             digits += b"0"
         try:
-            raw = bytes.fromhex(digits.decode())
-        except ValueError:
+            raw = binascii.unhexlify(digits)
+        except (binascii.Error, ValueError):
             continue
         pieces.append(raw.decode("utf-16-be", "replace") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1"))
     pieces += [m.group(0).decode("latin-1") for m in _COMMENT.finditer(data)]
@@ -219,6 +222,8 @@ def _text_pieces(data: bytes) -> str:
 
 
 def _unescape(body: bytes) -> str:
+    if b"\\" not in body:
+        return body.decode("utf-16-be", "replace") if body.startswith(b"\xfe\xff") else body.decode("latin-1")
     out = re.sub(rb"\\([0-7]{1,3}|.)", lambda m: _ESCAPES.get(m.group(1), bytes([int(m.group(1), 8) & 0xFF])
                                                            if m.group(1)[:1].isdigit() else m.group(1)), body,
                  flags=re.DOTALL)
