@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import packetizer.render as render  # noqa: E402
+import packetizer.sections as sections  # noqa: E402
 from packetizer.caseio import load_case  # noqa: E402
 from packetizer.pipeline import build_packet  # noqa: E402
 from packetizer.policy import load_payer  # noqa: E402
@@ -61,7 +62,7 @@ def timed_build(case_path: Path, out: Path) -> tuple[float, list[str]]:
         seen.append(html)
         return original(html)
 
-    render.layout_html = recording
+    render.layout_html = sections.layout_html = recording
     try:
         case = load_case(case_path)
         policy = load_payer(case.payer_id)
@@ -69,7 +70,7 @@ def timed_build(case_path: Path, out: Path) -> tuple[float, list[str]]:
         build_packet(case, policy, out_dir=out, today=TODAY)
         return time.perf_counter() - start, seen
     finally:
-        render.layout_html = original
+        render.layout_html = sections.layout_html = original
 
 
 def floor(htmls: list[str], pdf_attachments: list[Path]) -> float:
