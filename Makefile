@@ -27,6 +27,7 @@ bench: system-deps $(STAMP)
 
 run: install
 	$(BIN)/packetizer build examples/lake-street/case.yaml --out out --today 2026-10-06
+	$(BIN)/packetizer serve --first-admin admin
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache

@@ -2,7 +2,7 @@
 
 They live beside the package in the source tree (so payers and designers find them);
 in the wheel they become packetizer/templates, packetizer/schemas and packetizer/payers,
-which is where packetizer.resources looks first. Everything else is in pyproject.toml.
+which is where packetizer.resources looks first. Which files ride along (package-data) and everything else is in pyproject.toml.
 """
 
 from setuptools import find_packages, setup
@@ -12,9 +12,4 @@ DATA = {"packetizer.templates": "templates", "packetizer.schemas": "schemas", "p
 setup(
     packages=find_packages(include=["packetizer", "packetizer.*"]) + list(DATA),
     package_dir=DATA,
-    package_data={
-        "packetizer.templates": ["*.html", "*.css", "payers/*/*"],
-        "packetizer.schemas": ["*.json"],
-        "packetizer.payers": ["*.yaml"],
-    },
 )

@@ -15,6 +15,7 @@ from . import __version__
 from .cli_archive import archive
 from .cli_check import check
 from .cli_common import CommandError, DateParam, reports_errors
+from .cli_web import audit, serve, users
 from .errors import PolicyBlock
 
 
@@ -28,6 +29,9 @@ def main(verbose: bool) -> None:
 
 main.add_command(check)
 main.add_command(archive)
+main.add_command(serve)
+main.add_command(users)
+main.add_command(audit)
 
 
 def _built_by() -> str:

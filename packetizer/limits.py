@@ -74,3 +74,5 @@ MAX_PDF_REDACT_SECONDS = 60                     # wall time to find, burn in and
 MAX_REDACTED_PAGE_PIXELS = 60_000_000           # one page rasterised at 200 dpi (Letter is 3.7 M; ~25 x 25 in)
 MAX_VERIFY_SECONDS = 120                        # wall time to search a finished packet for withheld values
 MAX_VERIFY_STREAM_BYTES = 64 * 1024 * 1024      # decoded bytes of one stream searched by the no-leak proof
+BATCH_WORKER_MAX_BUILDS = 20                    # a local pool worker is replaced after this many builds: the native
+                                                # memory of fonts and layout grows about 1 MB a build

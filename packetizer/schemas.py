@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -47,7 +48,10 @@ def _describe(err: jsonschema.ValidationError) -> tuple[str, str]:
     path = list(err.absolute_path)
     v = err.validator
     if v == "required":
-        missing = next((m for m in err.validator_value if isinstance(err.instance, dict) and m not in err.instance), None)
+        # jsonschema raises one error per missing key; its message names that key.
+        named = re.match(r"^'([^']+)' is a required property", err.message)
+        missing = named.group(1) if named else next(
+            (m for m in err.validator_value if isinstance(err.instance, dict) and m not in err.instance), None)
         return field_path(path + [missing]), "is required but missing"
     if v == "type":
         want = err.validator_value

@@ -119,6 +119,15 @@ def test_wheel_carries_its_data_and_builds_outside_the_repo(tmp_path):
     where = subprocess.run([str(py), "-c", "import packetizer.resources as r; print(r.templates_dir(), r.payers_dir())"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
     assert str(REPO) not in where.stdout and str(site) in where.stdout
+    # The web app's pages, styles and migrations ride along too.
+    web = subprocess.run([str(py), "-c", (
+        "import pathlib, packetizer.web as w, packetizer.registry.migrations as m;"
+        "root = pathlib.Path(w.__file__).parent;"
+        "print(len(list((root / 'templates').rglob('*.html'))), (root / 'static' / 'style.css').is_file(),"
+        " len(list((pathlib.Path(m.__file__).parent / 'versions').glob('*.py'))))")],
+        capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    pages, css, migrations = web.stdout.split()
+    assert int(pages) >= 10 and css == "True" and int(migrations) >= 1
     out = tmp_path / "out"
     for args in (["--payers", str(tmp_path / "outside" / "payers")], []):
         if not args:  # the shipped registry: the example case's payer

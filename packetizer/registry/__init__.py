@@ -1,0 +1,29 @@
+"""The registry: users, cases, builds, submissions and the audit log (SQLAlchemy 2 + Alembic).
+
+SQLite by default, PostgreSQL through ``PACKETIZER_DATABASE_URL``; one code
+path for both. :func:`open_registry` migrates the schema when it opens it.
+"""
+
+from .audit import GENESIS_HASH, ChainProblem, append_audit, entry_hash, verify_audit_chain
+from .database import Registry, RegistryError, current_revision, describe_url, head_revision, open_registry, upgrade
+from .models import (
+    CHANNELS,
+    DETERMINATIONS,
+    ROLES,
+    AuditEntry,
+    Build,
+    CaseRecord,
+    InfoRequest,
+    SignInFailure,
+    Submission,
+    User,
+)
+from .users import AccountError, SignInResult, add_user, find_user, set_password, sign_in, sign_in_wait
+
+__all__ = [
+    "AccountError", "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS",
+    "GENESIS_HASH", "InfoRequest", "ROLES", "Registry", "RegistryError", "SignInFailure", "SignInResult",
+    "Submission", "User", "add_user", "append_audit", "current_revision", "describe_url", "entry_hash",
+    "find_user", "head_revision", "open_registry", "set_password", "sign_in", "sign_in_wait",
+    "upgrade", "verify_audit_chain",
+]

@@ -1,0 +1,190 @@
+"""The registry's tables: users, sign-in failures, cases, builds, submissions, audit log.
+
+The registry holds no patient data: a case row carries the case id, payer,
+dates, codes and status needed to list and track it; the case itself (names,
+member id, notes) stays in the case folder. Audit rows are append-only (see
+:mod:`packetizer.registry.audit`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+ROLES = ("staff", "auditor", "admin")
+DETERMINATIONS = ("approved", "partially_approved", "denied")
+CHANNELS = ("portal", "fax", "mail", "appeal")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    """A person who signs in; ``role`` is one of :data:`ROLES`."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SignInFailure(Base):
+    """One failed sign-in, counted per username and per client address for the backoff."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class CaseRecord(Base):
+    """A case known to the web application; the case file lives in ``folder`` under the instance."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(40), unique=True)
+    payer_id: Mapped[str] = mapped_column(String(64), index=True)
+    folder: Mapped[str] = mapped_column(String(64), unique=True)
+    first_date_of_service: Mapped[dt.date] = mapped_column(Date)
+    deadline: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)
+    late_reason_category: Mapped[str] = mapped_column(String(64))
+    service_codes: Mapped[str] = mapped_column(String(2000))   # space-separated, for outcome patterns
+    status: Mapped[str] = mapped_column(String(32), default="draft")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+    builds: Mapped[list["Build"]] = relationship(back_populates="case", order_by="Build.id")
+    submissions: Mapped[list["Submission"]] = relationship(back_populates="case", order_by="Submission.id")
+
+
+class Build(Base):
+    """One packet built from a case; the files sit in ``folder`` under the instance."""
+
+    __tablename__ = "builds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_pk: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    built_by: Mapped[str] = mapped_column(String(64))
+    folder: Mapped[str] = mapped_column(String(255))
+    file_name: Mapped[str] = mapped_column(String(255))
+    report_name: Mapped[str] = mapped_column(String(255))
+    report_html_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int] = mapped_column(Integer)
+    input_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    archive_prefix: Mapped[str | None] = mapped_column(String(1024))
+    archive_error: Mapped[str | None] = mapped_column(Text)
+
+    case: Mapped[CaseRecord] = relationship(back_populates="builds")
+
+
+class Submission(Base):
+    """A packet sent to the payer, its follow-up date and, later, the payer's determination."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_pk: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id"))
+    submitted_on: Mapped[dt.date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    follow_up_due: Mapped[dt.date] = mapped_column(Date, index=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    determination: Mapped[str | None] = mapped_column(String(32))
+    determination_on: Mapped[dt.date | None] = mapped_column(Date)
+    determination_reason: Mapped[str | None] = mapped_column(Text)
+    determination_by: Mapped[str | None] = mapped_column(String(64))
+
+    case: Mapped[CaseRecord] = relationship(back_populates="submissions")
+    build: Mapped[Build | None] = relationship()
+    info_requests: Mapped[list["InfoRequest"]] = relationship(back_populates="submission", order_by="InfoRequest.id")
+
+
+class InfoRequest(Base):
+    """The payer asked for more information about a submission."""
+
+    __tablename__ = "info_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    requested_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    responded_on: Mapped[dt.date | None] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+    submission: Mapped[Submission] = relationship(back_populates="info_requests")
+
+
+class AuditEntry(Base):
+    """One audit log row; ``hash`` covers every other column and ``prev_hash`` chains the rows."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("prev_hash", name="uq_audit_log_prev_hash"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32))          # ISO 8601 UTC, hashed as written
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(200), index=True)
+    client: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)            # canonical JSON, no PHI
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row naming the newest audit entry.
+
+    Appenders update it first, which serialises them on every backend, and it
+    lets verification notice rows cut from the end of the chain.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,138 @@
+"""The web application: staff build packets and track them, auditors retrieve and verify, admins manage users.
+
+``create_app(test_config=None)`` builds a configured app (see :mod:`.config`
+for the order settings are read in). Production::
+
+    gunicorn --workers 3 --bind 127.0.0.1:8000 'packetizer.web:create_app()'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .. import limits
+from ..registry import open_registry
+from ..registry.users import DEFAULT_HASHER
+from .config import ConfigError, load_config
+from .services import EXTENSION_KEY, WebServices, close_db
+
+log = logging.getLogger(__name__)
+
+ENV_INSTANCE = "PACKETIZER_INSTANCE_PATH"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: str | Path | None = None) -> Flask:
+    """Create the application.
+
+    Args:
+        test_config: Settings applied last (tests use it for a database, archive, clock...).
+        instance_path: The instance folder (database, secret key, case folders, builds);
+            default ``$PACKETIZER_INSTANCE_PATH``, else Flask's ``instance/`` folder.
+
+    Raises:
+        ConfigError: a setting is malformed.
+        RegistryError: the database cannot be opened or migrated.
+    """
+    chosen = instance_path or (test_config or {}).get("INSTANCE_PATH") or os.environ.get(ENV_INSTANCE)
+    app = Flask(__name__, instance_path=str(Path(chosen).resolve()) if chosen else None,
+                instance_relative_config=True)
+    load_config(app, test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
+
+    registry = open_registry(app.config["DATABASE_URL"])
+    app.extensions[EXTENSION_KEY] = WebServices(
+        registry=registry,
+        archive_location=app.config["ARCHIVE"],
+        payers_dir=app.config["PAYERS"],
+        clock=app.config["CLOCK"],
+        instance=Path(app.instance_path),
+        hasher=app.config["PASSWORD_HASHER"] or DEFAULT_HASHER,
+    )
+    app.teardown_appcontext(close_db)
+    CSRFProtect(app)
+
+    from . import security
+
+    security.init_app(app)
+    _register_blueprints(app)
+    _register_error_pages(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import admin, audit, auth, cases, tracking
+
+    for blueprint in (auth.bp, auth.health, cases.bp, tracking.bp, audit.bp, admin.bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_template("error.html", title="Form expired",
+                               message="The form was missing its security token or it expired. "
+                                       "Go back, reload the page and try again."), 400
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        length = request.content_length
+        size = f"{length} bytes > " if length else ""
+        return render_template("error.html", title="Upload too large",
+                               message=f"The upload is too large: {size}MAX_UPLOAD_REQUEST_BYTES "
+                                       f"({limits.MAX_UPLOAD_REQUEST_BYTES} bytes)."), 413
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render_template("error.html", title=f"{exc.code} {exc.name}", message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # The message of an unexpected error may quote data (PHI): log the type and the frames only.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unexpected %s in %s %s\n%s", type(exc).__name__, request.method, request.endpoint, frames)
+        return render_template("error.html", title="Something went wrong",
+                               message="The request failed. Nothing was changed; please try again."), 500
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from ..model import ATTACHMENT_KIND_WORDS, LATE_REASON_WORDS
+
+    @app.template_filter("longdate")
+    def long_date(value) -> str:
+        return f"{value:%B} {value.day}, {value.year}" if value else ""
+
+    @app.template_filter("days_left")
+    def days_left(days: int | None) -> str:
+        if days is None:
+            return ""
+        if days < 0:
+            return f"passed {-days} day{'s' if days != -1 else ''} ago"
+        if days == 0:
+            return "today is the last day"
+        return f"{days} day{'s' if days != 1 else ''} left"
+
+    @app.template_test("flat")
+    def is_flat(value) -> bool:
+        """A mapping whose values are all plain (no mapping or list inside)."""
+        return all(not isinstance(v, (dict, list, tuple)) for v in value.values())
+
+    @app.context_processor
+    def words():
+        return {"kind_words": ATTACHMENT_KIND_WORDS, "reason_words": LATE_REASON_WORDS}
+
+
+__all__ = ["ConfigError", "create_app"]

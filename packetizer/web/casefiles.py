@@ -1,0 +1,200 @@
+"""Case folders in the instance: the case file and its uploads, under server-chosen names.
+
+``<instance>/cases/<folder>/case.json`` holds the case mapping exactly as
+``packetizer.caseio.case_from_mapping`` reads it; uploads sit in
+``uploads/<random>.<ext>`` next to it, so attachment paths are relative to the
+case folder as in any case file. The name a file had on the user's computer
+(it often holds the patient's name) is kept only in ``uploads/names.json`` for
+display, never in a path, a log or the registry.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import limits
+from ..caseio import case_from_mapping
+from ..errors import PacketizerError
+from ..model import Case
+
+CASE_FILE = "case.json"
+UPLOADS = "uploads"
+NAMES_FILE = "names.json"
+SUFFIX_WORDS = {
+    ".pdf": "a PDF", ".docx": "a Word (.docx) document", ".txt": "a text file", ".md": "a Markdown file",
+    ".markdown": "a Markdown file", ".png": "a PNG image", ".jpg": "a JPEG image", ".jpeg": "a JPEG image",
+    ".tif": "a TIFF image", ".tiff": "a TIFF image",
+}
+_SAME_KIND = {".jpeg": ".jpg", ".tiff": ".tif", ".markdown": ".md"}
+_TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+_FOLDER_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+class UploadError(PacketizerError):
+    """An uploaded file was refused; the message names the file and the reason."""
+
+    code = "bad_upload"
+
+
+def new_folder_name() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class CaseFolder:
+    """One case's folder under ``<instance>/cases``."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, cases_dir: Path, name: str) -> "CaseFolder":
+        if not _FOLDER_RE.match(name):
+            raise PacketizerError("case folder name is not valid", code="bad_folder")
+        return cls(cases_dir / name)
+
+    @property
+    def case_file(self) -> Path:
+        return self.root / CASE_FILE
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / UPLOADS
+
+    def read(self) -> dict:
+        with open(self.case_file, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def write(self, doc: dict) -> None:
+        """Replace the case file atomically (a reader sees the old or the new file, never half)."""
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.case_file, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def load(self) -> Case:
+        return case_from_mapping(self.read(), self.root, source_name=CASE_FILE)
+
+    def display_names(self) -> dict[str, str]:
+        try:
+            with open(self.uploads / NAMES_FILE, encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return {}
+
+    def _set_display_name(self, rel: str, name: str | None) -> None:
+        names = self.display_names()
+        if name is None:
+            names.pop(rel, None)
+        else:
+            names[rel] = name
+        _atomic_write(self.uploads / NAMES_FILE, json.dumps(names, indent=2, ensure_ascii=False).encode("utf-8"))
+
+    def save_upload(self, data: bytes, original_name: str) -> str:
+        """Check ``data`` and store it under a random name; return its path relative to the case folder.
+
+        Raises:
+            UploadError: empty, too large, unsupported type, or content that is not what the name says.
+        """
+        suffix = check_upload(data, original_name)
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        rel = f"{UPLOADS}/{secrets.token_hex(12)}{suffix}"
+        _atomic_write(self.root / rel, data)
+        self._set_display_name(rel, display_name(original_name))
+        return rel
+
+    def remove_upload(self, rel: str) -> None:
+        path = (self.root / rel).resolve()
+        if path.parent == self.uploads.resolve() and path.name != NAMES_FILE:
+            path.unlink(missing_ok=True)
+            self._set_display_name(rel, None)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def display_name(original: str) -> str:
+    """The user's file name reduced to its last part and printable characters (for display only)."""
+    name = re.split(r"[\\/]", original or "")[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:120] or "upload"
+
+
+def sniff(data: bytes) -> str:
+    """What the bytes are, in words, judged by their content alone."""
+    head = data[:1024]
+    if b"%PDF-" in head:
+        return "a PDF"
+    if data.startswith(b"PK\x03\x04"):
+        return "a Word (.docx) document" if _is_docx(data) else "a ZIP archive"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "a PNG image"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "a TIFF image"
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "an old Word (.doc) or password-protected Office file"
+    lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if lowered.startswith((b"<!doctype html", b"<html", b"<script", b"<svg", b"<?xml")):
+        return "an HTML or XML page"
+    if b"\x00" in head and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "binary data"
+    return "text"
+
+
+def _is_docx(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "word/document.xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def check_upload(data: bytes, original_name: str) -> str:
+    """The normalised suffix of an acceptable upload, judged by content (magic bytes), not by name.
+
+    Raises:
+        UploadError: the message names the file and the problem.
+    """
+    name = display_name(original_name)
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIX_WORDS:
+        allowed = " ".join(sorted(SUFFIX_WORDS))
+        raise UploadError(f"{name}: unsupported file type {suffix or '(no extension)'}; use one of {allowed}")
+    if not data:
+        raise UploadError(f"{name}: the file is empty")
+    if len(data) > limits.MAX_ATTACHMENT_BYTES:
+        raise UploadError(f"{name}: {len(data)} bytes > MAX_ATTACHMENT_BYTES ({limits.MAX_ATTACHMENT_BYTES})")
+    actual = sniff(data)
+    expected = SUFFIX_WORDS[suffix]
+    if suffix in _TEXT_SUFFIXES:
+        if actual != "text":
+            raise UploadError(f"{name}: the name says {expected}, but the content is {actual}")
+        try:
+            data.decode("utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8")
+        except UnicodeDecodeError:
+            raise UploadError(f"{name}: not UTF-8 text; save it as UTF-8 and upload it again") from None
+    elif actual != expected:
+        raise UploadError(f"{name}: the name says {expected}, but the content is {actual}")
+    return _SAME_KIND.get(suffix, suffix)
+
+
+def ingest_message(exc: PacketizerError, stored: str, shown: str) -> str:
+    """An error about the stored file, told with the name the user knows."""
+    return exc.message.replace(stored, shown)

@@ -1,0 +1,402 @@
+"""Staff: the case list, the case form and import, uploads, checks, preview, build and downloads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import shutil
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from sqlalchemy import nulls_last, select
+
+from .. import limits
+from ..caseio import parse_case_text
+from ..checks import OVERRIDABLE_CODES
+from ..disclosure import plan_disclosure
+from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
+from ..errors import CaseError, PacketizerError, PolicyBlock
+from ..ingest import ingest_attachment
+from ..model import Attachment
+from ..pipeline import build_packet, input_fingerprint
+from ..registry import Build, CaseRecord
+from ..registry.tracking import STATUS_WORDS, case_status
+from . import caseform
+from .auditing import record
+from .casefiles import CaseFolder, UploadError, display_name, ingest_message, new_folder_name
+from .casework import folder_of, get_record, load_case, refresh_checks, sync_record, validate
+from .forms import BuildForm, ImportForm, UploadForm
+from .security import blueprint_roles
+from .services import db, services
+from .tracking import tracking_forms
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+blueprint_roles(bp, "staff", "admin")
+
+_REMOVE_LINE = re.compile(r"^remove_line:(\d+)$")
+
+
+@bp.get("/")
+def index():
+    """Every case, the nearest deadline first."""
+    records = db().scalars(
+        select(CaseRecord).order_by(nulls_last(CaseRecord.deadline.asc()), CaseRecord.case_id)
+    ).all()
+    return render_template("cases/index.html", records=records, today=services().today(), status_words=STATUS_WORDS)
+
+
+def _form_page(values: dict, errors: list, *, record_: CaseRecord | None, doc: dict | None):
+    payers = services().payers()
+    n_lines = max(1, caseform.service_count(values))
+    return render_template(
+        "cases/form.html", values=values, errors=dict(errors), error_list=errors, record=record_,
+        n_lines=n_lines, attachments=(doc or {}).get("attachments") or [], payers=list(payers),
+        by_path={f.path: f for f in caseform.CASE_FIELDS}, extra_fields=caseform.MEMBER_EXTRA_FIELDS,
+        structured=caseform.structured_paths(doc or {}),
+        extras_open=any(values.get(f.path) or f.path in dict(errors) for f in caseform.MEMBER_EXTRA_FIELDS),
+        service_fields=caseform.SERVICE_FIELDS, late_reasons=caseform.LATE_REASON_CHOICES,
+        kinds=caseform.ATTACHMENT_KIND_CHOICES, label=caseform.field_label,
+    ), 200 if not errors else 422
+
+
+def _rows_edited(values: dict) -> bool:
+    """Apply an 'add line' or 'remove line' button to ``values``; True if one was pressed."""
+    action = request.form.get("action", "")
+    count = caseform.service_count(values)
+    if action == "add_line":
+        values[f"services[{count}].units"] = "1"
+        return True
+    match = _REMOVE_LINE.match(action)
+    if match:
+        drop = int(match[1])
+        shifted = {}
+        for key, value in values.items():
+            line = re.match(r"^services\[(\d+)\]\.(.+)$", key)
+            if not line:
+                shifted[key] = value
+            elif int(line[1]) < drop:
+                shifted[key] = value
+            elif int(line[1]) > drop:
+                shifted[f"services[{int(line[1]) - 1}].{line[2]}"] = value
+        values.clear()
+        values.update(shifted)
+        return True
+    return False
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    """The case form for a new case."""
+    if request.method == "GET":
+        return _form_page(caseform.blank_values(), [], record_=None, doc=None)
+    values = caseform.values_from_form(request.form)
+    if _rows_edited(values):
+        return _form_page(values, [], record_=None, doc=None)
+    doc = caseform.form_to_mapping(request.form)
+    folder = CaseFolder.at(services().cases_dir, new_folder_name())
+    case, problems = validate(doc, folder, services().payers(), case_pk=None)
+    if problems:
+        return _form_page(values, [(caseform.error_input(p), m) for p, m in problems], record_=None, doc=None)
+    return _create(doc, folder, case, action="case.create")
+
+
+def _create(doc: dict, folder: CaseFolder, case, *, action: str, **detail):
+    """Write the new case folder and its registry row; neither is left behind if the other fails."""
+    folder.write(doc)
+    session = db()
+    try:
+        rec = CaseRecord(folder=folder.root.name, status="draft")
+        session.add(rec)
+        sync_record(rec, case, services().payers().get(case.payer_id))
+        session.flush()
+        record(action, "case", case.case_id, case_pk=rec.id, payer_id=case.payer_id, **detail)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        shutil.rmtree(folder.root, ignore_errors=True)
+        raise
+    log.info("case %s created (record %d)", case.case_id, rec.id)
+    flash(f"Case {case.case_id} saved.", "success")
+    return redirect(url_for("cases.show", pk=rec.id))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_case():
+    """Create a case from a case file (YAML or JSON); its documents are uploaded afterwards."""
+    form = ImportForm()
+    problems: list = []
+    if form.validate_on_submit():
+        upload = form.file.data
+        name = display_name(upload.filename or "case")
+        data = upload.read(limits.MAX_CASE_FILE_BYTES + 1)
+        try:
+            if len(data) > limits.MAX_CASE_FILE_BYTES:
+                raise CaseError(f"{name}: {len(data)} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})")
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise CaseError(f"{name}: not UTF-8 text") from None
+            doc = parse_case_text(text, name, json_hint=name.lower().endswith(".json"))
+        except CaseError as exc:
+            problems = [("(file)", exc.message)]
+        else:
+            listed = doc.pop("attachments", None) or []
+            folder = CaseFolder.at(services().cases_dir, new_folder_name())
+            case, problems = validate(doc, folder, services().payers(), case_pk=None)
+            if not problems:
+                if listed:
+                    flash(f"The case file lists {len(listed)} document(s); upload them on this page.", "info")
+                return _create(doc, folder, case, action="case.import", documents_listed=len(listed))
+    return render_template("cases/import.html", form=form, problems=problems,
+                           label=caseform.field_label), 422 if problems else 200
+
+
+@bp.get("/<int:pk>")
+def show(pk: int):
+    """The case page: deadline, findings, documents, builds and tracking."""
+    rec = get_record(pk)
+    try:
+        case, policy = load_case(rec)
+    except PacketizerError as exc:
+        return render_template("cases/broken.html", record=rec, message=exc.message), 409
+    result = refresh_checks(rec, case, policy)
+    record("case.view", "case", rec.case_id, case_pk=rec.id)
+    db().commit()
+    names = folder_of(rec).display_names()
+    return render_template(
+        "cases/show.html", record=rec, case=case, policy=policy, result=result, names=names,
+        upload_form=UploadForm(), build_form=BuildForm(), today=services().today(),
+        overridable=all(f.code in OVERRIDABLE_CODES for f in result.blocking),
+        status_words=STATUS_WORDS, **tracking_forms(rec, policy),
+    )
+
+
+@bp.route("/<int:pk>/edit", methods=["GET", "POST"])
+def edit(pk: int):
+    rec = get_record(pk)
+    folder = folder_of(rec)
+    stored = folder.read()
+    if request.method == "GET":
+        return _form_page(caseform.mapping_to_values(stored), [], record_=rec, doc=stored)
+    values = caseform.values_from_form(request.form)
+    values["case_id"] = rec.case_id
+    if _rows_edited(values):
+        return _form_page(values, [], record_=rec, doc=stored)
+    formdata = dict(request.form)
+    formdata["case_id"] = rec.case_id  # the case id names its builds and archive keys: it never changes
+    doc = caseform.form_to_mapping(formdata, stored)
+    case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
+    if problems:
+        return _form_page(values, [(caseform.error_input(p), m) for p, m in problems], record_=rec, doc=stored)
+    kept = {a["file"] for a in doc.get("attachments", [])}
+    removed = [a["file"] for a in stored.get("attachments", []) if a["file"] not in kept]
+    folder.write(doc)
+    for rel in removed:
+        folder.remove_upload(rel)
+    sync_record(rec, case, services().payers().get(case.payer_id))
+    record("case.update", "case", rec.case_id, case_pk=rec.id, documents_removed=len(removed))
+    db().commit()
+    flash(f"Case {rec.case_id} saved.", "success")
+    return redirect(url_for("cases.show", pk=rec.id))
+
+
+@bp.post("/<int:pk>/documents")
+def upload(pk: int):
+    """Add one document: checked by content and size, stored under a random name, converted once to prove it reads."""
+    rec = get_record(pk)
+    form = UploadForm()
+    if not form.validate_on_submit():
+        for field, messages in form.errors.items():
+            flash(f"{getattr(form, field).label.text if hasattr(form, field) else field}: {messages[0]}", "error")
+        return redirect(url_for("cases.show", pk=pk) + "#documents")
+    folder = folder_of(rec)
+    upload_file = form.file.data
+    shown = display_name(upload_file.filename or "upload")
+    try:
+        rel = folder.save_upload(upload_file.read(), shown)
+    except UploadError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("cases.show", pk=pk) + "#documents")
+    att = Attachment(file=rel, path=folder.root / rel, kind=form.kind.data, date=form.date.data,
+                     title=(form.title.data or "").strip() or None)
+    try:
+        exhibit = ingest_attachment(att)
+    except PacketizerError as exc:  # unreadable, encrypted, over a limit, or cannot be rendered
+        folder.remove_upload(rel)
+        flash(ingest_message(exc, rel, shown), "error")
+        return redirect(url_for("cases.show", pk=pk) + "#documents")
+    doc = folder.read()
+    entry = {"file": rel, "kind": att.kind, "date": att.date.isoformat()}
+    if att.title:
+        entry["title"] = att.title
+    doc.setdefault("attachments", []).append(entry)
+    case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
+    if problems:
+        folder.remove_upload(rel)
+        flash(f"{shown}: {problems[0][1]}", "error")
+        return redirect(url_for("cases.show", pk=pk) + "#documents")
+    folder.write(doc)
+    sync_record(rec, case, services().payers().get(case.payer_id))
+    record("document.add", "case", rec.case_id, case_pk=rec.id, kind=att.kind, pages=exhibit.pages,
+           type=rel.rsplit(".", 1)[-1])
+    db().commit()
+    flash(f"{shown} added ({exhibit.pages} page{'s' if exhibit.pages != 1 else ''}).", "success")
+    return redirect(url_for("cases.show", pk=pk) + "#documents")
+
+
+@bp.post("/<int:pk>/documents/<int:index>/remove")
+def remove_document(pk: int, index: int):
+    rec = get_record(pk)
+    folder = folder_of(rec)
+    doc = folder.read()
+    attachments = doc.get("attachments") or []
+    if not 0 <= index < len(attachments):
+        abort(404)
+    removed = attachments.pop(index)
+    if not attachments:
+        doc.pop("attachments", None)
+    case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
+    if problems:
+        flash(problems[0][1], "error")
+        return redirect(url_for("cases.show", pk=pk))
+    folder.write(doc)
+    folder.remove_upload(removed["file"])
+    sync_record(rec, case, services().payers().get(case.payer_id))
+    record("document.remove", "case", rec.case_id, case_pk=rec.id, kind=removed.get("kind"))
+    db().commit()
+    flash("Document removed.", "success")
+    return redirect(url_for("cases.show", pk=pk) + "#documents")
+
+
+@bp.get("/<int:pk>/preview")
+def preview(pk: int):
+    """What the packet will include, withhold and redact, before building."""
+    rec = get_record(pk)
+    try:
+        case, policy = load_case(rec)
+        plan = plan_disclosure(case, policy)
+    except PacketizerError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("cases.show", pk=pk))
+    names = folder_of(rec).display_names()
+    included = []
+    for number, att in enumerate(plan.included_attachments):
+        try:
+            exhibit = ingest_attachment(att, redactor=plan.redactor)
+            included.append({"att": att, "pages": exhibit.pages, "redactions": exhibit.redactions,
+                             "unchecked_pages": exhibit.text_layer_missing, "error": None})
+        except PacketizerError as exc:
+            included.append({"att": att, "pages": None, "redactions": (), "unchecked_pages": (),
+                             "error": ingest_message(exc, att.file, names.get(att.file, att.file))})
+    record("case.preview", "case", rec.case_id, case_pk=rec.id)
+    db().commit()
+    return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=plan,
+                           included=included, names=names, type_words=REDACTION_WORDS)
+
+
+@bp.post("/<int:pk>/build")
+def build(pk: int):
+    """Run the pipeline; a block is shown with its findings (and the override box where allowed)."""
+    rec = get_record(pk)
+    form = BuildForm()
+    if not form.validate_on_submit():
+        flash("The override justification is too long.", "error")
+        return redirect(url_for("cases.show", pk=pk))
+    try:
+        case, policy = load_case(rec)
+    except PacketizerError as exc:
+        flash("Not built: " + exc.message, "error")
+        return redirect(url_for("cases.show", pk=pk))
+    svc = services()
+    token = secrets.token_hex(8)
+    out_dir = svc.builds_dir / rec.folder / token
+    reason = (form.override_reason.data or "").strip() or None
+    try:
+        packet = build_packet(case, policy, out_dir=out_dir, today=svc.today(), storage=svc.storage(),
+                              clock=svc.now, built_by=_built_by(), override_reason=reason)
+    except PolicyBlock as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        record("packet.build_blocked", "case", rec.case_id, case_pk=rec.id,
+               findings=[f.code for f in exc.findings])
+        db().commit()
+        flash("Not built: " + exc.message, "error")
+        return redirect(url_for("cases.show", pk=pk) + "#build")
+    except PacketizerError as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        log.warning("build of case %s failed: %s", rec.case_id, exc.code)
+        record("packet.build_failed", "case", rec.case_id, case_pk=rec.id, error=exc.code)
+        db().commit()
+        flash("Not built: " + exc.message, "error")
+        return redirect(url_for("cases.show", pk=pk) + "#build")
+    row = Build(
+        case_pk=rec.id, created_at=svc.now(), built_by=_built_by(),
+        folder=f"{rec.folder}/{token}", file_name=packet.path.name, report_name=packet.report_path.name,
+        report_html_name=packet.report_html_path.name, sha256=packet.sha256, size=packet.size, pages=packet.pages,
+        input_fingerprint=input_fingerprint(case, policy), override_reason=reason,
+        archive_prefix=packet.archived.prefix if packet.archived else None, archive_error=packet.archive_error,
+    )
+    session = db()
+    session.add(row)
+    rec.builds.append(row)
+    rec.status = case_status(rec)
+    session.flush()
+    record("packet.build", "build", row.id, case_id=rec.case_id, sha256=packet.sha256[:16], pages=packet.pages,
+           archived=bool(packet.archived), override=bool(reason))
+    session.commit()
+    if packet.archive_error:
+        flash(f"Packet built, but archiving failed: {packet.archive_error}", "error")
+    else:
+        flash(f"Packet built: {packet.pages} pages.", "success")
+    return redirect(url_for("cases.show", pk=pk) + "#builds")
+
+
+def _built_by() -> str:
+    from flask_login import current_user
+
+    return f"web:{current_user.username}"
+
+
+def _get_build(pk: int, build_id: int) -> tuple[CaseRecord, Build]:
+    rec = get_record(pk)
+    row = db().get(Build, build_id)
+    if row is None or row.case_pk != rec.id:
+        abort(404)
+    return rec, row
+
+
+_DOWNLOADS = {
+    "packet": ("file_name", "application/pdf", "packet.download"),
+    "report.json": ("report_name", "application/json", "report.download"),
+    "report.html": ("report_html_name", "text/html", "report.download"),
+}
+
+
+@bp.get("/<int:pk>/builds/<int:build_id>/<any('packet', 'report.json', 'report.html'):what>")
+def download(pk: int, build_id: int, what: str):
+    """Download a built packet or its disclosure report (always as an attachment, never rendered here)."""
+    rec, row = _get_build(pk, build_id)
+    attr, mimetype, action = _DOWNLOADS[what]
+    name = getattr(row, attr)
+    path = services().builds_dir.joinpath(*row.folder.split("/"), name)
+    if not path.is_file():
+        abort(404)
+    record(action, "build", row.id, case_id=rec.case_id, file=what)
+    db().commit()
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name, max_age=0)
+
+
+@bp.get("/<int:pk>/builds/<int:build_id>/report")
+def report(pk: int, build_id: int):
+    """The disclosure report of a build as a page of this application."""
+    rec, row = _get_build(pk, build_id)
+    path = services().builds_dir.joinpath(*row.folder.split("/"), row.report_name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        abort(404)
+    record("report.view", "build", row.id, case_id=rec.case_id)
+    db().commit()
+    return render_template("cases/report.html", record=rec, build=row, report=data)

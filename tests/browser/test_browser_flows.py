@@ -1,0 +1,176 @@
+"""This test ensures that staff and auditors can do their work in a real browser (Chromium), end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import pypdf
+import pytest
+from playwright.sync_api import expect
+
+from packetizer.caseio import load_case
+from packetizer.pipeline import build_packet
+from packetizer.policy import load_payer
+
+from .webapp_support import EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, example_pdf, ssn_docx
+
+SCREENSHOTS = os.environ.get("PACKETIZER_SCREENSHOTS")
+
+
+def _sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', PASSWORD)
+    with page.expect_navigation():
+        page.click('button:has-text("Sign in")')
+
+
+def _fill_service(page, index: int, **values) -> None:
+    for field, value in values.items():
+        page.fill(f'[name="services[{index}].{field}"]', value)
+
+
+def _expect_flash(page, text: str) -> None:
+    """Wait for the page after a form post to show ``text`` in a message (the URL may not change)."""
+    expect(page.locator(".flash", has_text=text)).to_be_visible()
+
+
+def _keep_screenshot(page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
+
+
+def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path, app_log):
+    base, app, _clock = live
+    _sign_in(page, base, "sam")
+    assert page.url == f"{base}/cases/"
+
+    # The case form: two service lines (the second added with the button), an SSN from the source system.
+    page.click("text=New case")
+    page.fill('[name="case_id"]', "RA-WEB-0001")
+    page.select_option('[name="payer_id"]', "demo-commercial")
+    page.fill('[name="member.member_id"]', MEMBER_ID)
+    page.fill('[name="member.first_name"]', MEMBER_NAME[0])
+    page.fill('[name="member.last_name"]', MEMBER_NAME[1])
+    page.fill('[name="member.dob"]', "1971-04-09")
+    page.click("text=Other identifiers from the source system")
+    page.fill('[name="member.ssn"]', MEMBER_SSN)
+    page.fill('[name="claim.claim_number"]', "2026091400123")
+    page.fill('[name="claim.denial_codes"]', "CO-197, N54")
+    page.fill('[name="claim.denial_date"]', "2026-09-22")
+    _fill_service(page, 0, date_of_service="2026-09-14", place_of_service="11", code="97162", modifiers="GP",
+                  units="1", diagnosis_codes="M54.16")
+    page.click("#add-line")
+    _fill_service(page, 1, date_of_service="2026-09-18", place_of_service="11", code="97110", modifiers="GP",
+                  units="3", diagnosis_codes="M54.16, M62.81")
+    page.fill('[name="rendering_provider.name"]', "Lake Street Physical Therapy")
+    page.fill('[name="rendering_provider.npi"]', "1234567893")
+    page.select_option('[name="late_reason.category"]', "payer_portal_outage")
+    page.fill('[name="late_reason.explanation"]', "Payer portal returned HTTP 503 on 2026-09-11..13; ticket INC-5521.")
+    page.fill('[name="medical_necessity"]', "Acute lumbar radiculopathy with functional decline.")
+    page.fill('[name="contact.name"]', "Billing desk")
+    page.fill('[name="contact.phone"]', "612-555-0100")
+    page.click("#save-case")
+    _expect_flash(page, "Case RA-WEB-0001 saved.")
+    assert page.inner_text("#deadline-date") == "October 14, 2026"
+    assert page.inner_text("#days-left") == "19 days left"
+    assert page.locator("#service-lines tbody tr").count() == 2
+
+    # Two documents, one of them carrying the SSN.
+    for path, kind, date in ((example_pdf(tmp_path), "clinical_note", "2026-09-18"),
+                             (ssn_docx(tmp_path), "evaluation", "2026-09-14")):
+        page.set_input_files('#upload-form input[name="file"]', str(path))
+        page.select_option('#upload-form select[name="kind"]', kind)
+        page.fill('#upload-form input[name="date"]', date)
+        page.click('#upload-form button:has-text("Add document")')
+        _expect_flash(page, f"{path.name} added")
+    assert page.inner_text("#check-verdict") == "Ready to build"
+
+    page.click("#preview-link")
+    assert "member.ssn" in page.inner_text("#withheld-fields")
+    evaluation_row = page.locator("#included-documents tr", has_text="evaluation-with-ssn.docx")
+    assert "Social Security number removed on page 1" in evaluation_row.inner_text()
+    assert MEMBER_SSN not in page.content()
+
+    page.go_back()
+    page.click("#build-button")
+    _expect_flash(page, "Packet built")
+    with page.expect_download() as download_info:
+        page.click("a.download-packet")
+    download = download_info.value
+    assert download.suggested_filename == "RETRO-AUTH_demo-commercial_RA-WEB-0001_2026-09-14.pdf"
+    reader = pypdf.PdfReader(download.path())
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    assert f"RA-WEB-0001 · Page {len(reader.pages)} of {len(reader.pages)}" in text
+    assert "Progress Note" in text and "Physical Therapy Initial Evaluation" in text
+    assert MEMBER_SSN not in text
+
+    # Tracking: the submission, the follow-up queue, the determination and the outcome charts.
+    page.fill('[name="submitted_on"]', "2026-09-20")
+    page.fill('[name="reference"]', "FAX-7781")
+    page.click('button:has-text("Record submission")')
+    _expect_flash(page, "follow up by September 30, 2026")
+    _keep_screenshot(page, "case-page.png")
+    page.click("text=Follow-up queue")
+    queue_row = page.locator("#queue tr", has_text="RA-WEB-0001")
+    assert "Follow up with the payer" in queue_row.inner_text() and "FAX-7781" in queue_row.inner_text()
+    queue_row.locator("a").click()
+    page.select_option('#determination-form [name="determination"]', "approved")
+    page.fill('#determination-form [name="determination_on"]', "2026-10-01")
+    page.click('button:has-text("Record determination")')
+    _expect_flash(page, "Determination recorded: approved.")
+    page.click("text=Outcomes")
+    # The seeded history holds 2 approvals for demo-commercial and 2 decisions within 8-14 days; this case adds one.
+    bar = page.locator('#chart-payer g[data-label="demo-commercial"]')
+    assert (bar.get_attribute("data-approved"), bar.get_attribute("data-total")) == ("3", "4")
+    assert page.locator('#chart-time g[data-label="8-14 days"]').get_attribute("data-count") == "3"
+    assert bar.locator("text").last.text_content() == "75% of 4"
+    _keep_screenshot(page, "outcomes-page.png")
+
+    # Staff never see the audit log.
+    response = page.goto(f"{base}/audit/log")
+    assert response.status == 403 and "Forbidden" in page.inner_text("h1")
+
+    logged = "\n".join(app_log.lines)
+    assert "case RA-WEB-0001 created" in logged  # the log is really being captured
+    for secret in (*MEMBER_NAME, MEMBER_ID, MEMBER_SSN, MEMBER_SSN.replace("-", ""), "1971-04-09"):
+        assert secret not in logged, secret
+
+
+@pytest.fixture(scope="module")
+def archived_example(live, tmp_path_factory):
+    """The example case built by the CLI path into the live server's archive."""
+    _base, app, _clock = live
+    built = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.timezone.utc)
+    case = load_case(EXAMPLE / "case.yaml")
+    packet = build_packet(case, load_payer(case.payer_id), out_dir=tmp_path_factory.mktemp("cli-out"),
+                          today=built.date(), storage=app.extensions["packetizer"].storage(), clock=lambda: built,
+                          built_by="cli:billing")
+    return packet
+
+
+def test_auditor_finds_verifies_downloads_and_cannot_edit(live, page, archived_example, app_log):
+    base, _app, _clock = live
+    _sign_in(page, base, "alex")
+    assert page.url == f"{base}/audit/archive"
+    assert page.locator("nav >> text=Cases").count() == 0
+    page.fill('[name="case_id"]', "RA-2026-0001")
+    page.click('#archive-search button:has-text("Search")')
+    page.locator("#archive-results a", has_text="Open").first.click()
+    assert archived_example.sha256 in page.inner_text("#version-facts")
+    page.click("#verify-button")
+    assert page.inner_text("#verify-result").startswith("Intact:")
+    with page.expect_download() as download_info:
+        page.click('#archived-files a:has-text("packet.pdf")')
+    data = Path(download_info.value.path()).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == archived_example.sha256
+    for url in ("/cases/new", "/cases/", "/tracking/queue", "/admin/users"):
+        response = page.goto(base + url)
+        assert response.status == 403, url
+    assert page.locator("form[action*='/cases/']").count() == 0
+    assert not re.search(r"Ortiz|XJH123456789", "\n".join(app_log.lines))

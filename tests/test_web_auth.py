@@ -1,0 +1,227 @@
+"""This test ensures that signing in, sessions, cookies, headers and the health check behave as SPEC section 8 says."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from packetizer import limits
+from packetizer.registry import AuditEntry, SignInFailure
+
+from browser.webapp_support import (  # noqa: F401 - fixtures
+    PASSWORD,
+    add_account,
+    admin,
+    app,
+    auditor,
+    client,
+    clock,
+    csrf_token,
+    make_app,
+    page_token,
+    sign_in,
+    staff,
+)
+
+
+def _audit_actions(app) -> list[str]:
+    with app.extensions["packetizer"].registry.session() as session:
+        return list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
+
+
+def test_login_page_has_the_contract_fields(client):
+    html = client.get("/login").data.decode()
+    for name in ('name="username"', 'name="password"', 'name="csrf_token"'):
+        assert name in html
+
+
+def test_unauthenticated_requests_are_sent_to_login(client):
+    for url in ("/", "/cases/", "/cases/new", "/tracking/queue", "/tracking/outcomes", "/audit/archive",
+                "/audit/log", "/admin/users"):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.headers["Location"].startswith("/login"), url
+    assert client.post("/cases/new", data={}).status_code in (302, 400)
+
+
+def test_healthz_answers_without_sign_in(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": True, "archive": True}
+
+
+def test_healthz_says_when_the_archive_is_unusable(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the archive folder should be")
+    app = make_app(tmp_path, ARCHIVE=str(blocker / "archive"))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "database": True, "archive": False}
+
+
+def test_healthz_says_when_the_database_is_unreachable(app):
+    app.extensions["packetizer"].registry.engine.dispose()
+    registry_file = app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    import os
+
+    os.chmod(registry_file, 0o000)
+    try:
+        if os.access(registry_file, os.R_OK):  # running as root: permissions do not stop us
+            return
+        response = app.test_client().get("/healthz")
+        assert response.status_code == 503 and response.json["database"] is False
+    finally:
+        os.chmod(registry_file, 0o644)
+
+
+def test_sign_in_without_csrf_token_is_rejected(client):
+    response = client.post("/login", data={"username": "sam", "password": PASSWORD})
+    assert response.status_code == 400
+    assert b"security token" in response.data
+
+
+def test_sign_in_redirects_by_role_and_is_audited(app, client):
+    response = sign_in(client, "sam")
+    assert response.status_code == 302 and response.headers["Location"] == "/cases/"
+    auditor_client = app.test_client()
+    assert sign_in(auditor_client, "alex").headers["Location"] == "/audit/archive"
+    assert _audit_actions(app)[-2:] == ["auth.sign_in", "auth.sign_in"]
+
+
+def test_next_parameter_only_leads_to_local_pages(client):
+    token = csrf_token(client.get("/login").data)
+    for target, expected in (("/tracking/queue", "/tracking/queue"), ("//evil.example/x", "/cases/"),
+                             ("https://evil.example/", "/cases/"), ("/\\evil.example", "/cases/")):
+        client.post("/logout", data={"csrf_token": token})
+        token = csrf_token(client.get("/login").data)
+        response = client.post(f"/login?next={target}", data={"username": "sam", "password": PASSWORD,
+                                                               "csrf_token": token})
+        assert response.headers["Location"] == expected, target
+
+
+def test_failed_sign_ins_slow_down_and_are_recorded(app, client, clock):
+    for _ in range(limits.SIGN_IN_FREE_FAILURES_PER_USER):
+        response = sign_in(client, "sam", "wrong password")
+        assert response.status_code == 401
+        assert b"Unknown username or wrong password" in response.data
+    paused = sign_in(client, "sam")  # even the right password is not checked now
+    assert paused.status_code == 429
+    assert b"Too many failed sign-ins" in paused.data
+    with app.extensions["packetizer"].registry.session() as session:
+        failures = session.scalars(select(SignInFailure)).all()
+    assert len(failures) == limits.SIGN_IN_FREE_FAILURES_PER_USER
+    assert {f.username for f in failures} == {"sam"}
+    clock.advance(seconds=limits.SIGN_IN_BACKOFF_BASE_SECONDS)
+    assert sign_in(client, "sam").status_code == 302
+    actions = _audit_actions(app)
+    assert actions.count("auth.sign_in_failed") == 3 and "auth.sign_in_paused" in actions
+
+
+def test_unknown_users_get_the_same_answer(client):
+    response = sign_in(client, "nobody-here", "whatever password")
+    assert response.status_code == 401
+    assert b"Unknown username or wrong password" in response.data
+
+
+def test_session_cookie_flags(app):
+    plain = app.test_client()
+    cookie = sign_in(plain, "sam").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    secure = app.test_client()
+    token = csrf_token(secure.get("/login", base_url="https://localhost").data)
+    response = secure.post("/login", base_url="https://localhost", headers={"Referer": "https://localhost/login"},
+                           data={"username": "sam", "password": PASSWORD, "csrf_token": token})
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_security_headers_on_every_page(staff):
+    for url in ("/login", "/cases/", "/healthz"):
+        headers = staff.get(url).headers
+        csp = headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
+    assert staff.get("/cases/").headers["Cache-Control"] == "no-store"
+
+
+def test_pages_carry_no_inline_script_or_style(staff):
+    for url in ("/cases/", "/cases/new", "/tracking/queue", "/tracking/outcomes"):
+        html = staff.get(url).data.decode()
+        assert "<script" not in html and "style=" not in html and "<style" not in html, url
+
+
+def test_idle_sessions_are_signed_out(app, staff, clock):
+    assert staff.get("/cases/").status_code == 200
+    clock.advance(minutes=14)
+    assert staff.get("/cases/").status_code == 200  # activity restarts the idle clock
+    clock.advance(minutes=app.config["IDLE_MINUTES"], seconds=1)
+    response = staff.get("/cases/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    page = staff.get(response.headers["Location"]).data.decode()
+    assert "signed out after 15 minutes without activity" in page
+    assert staff.get("/cases/").status_code == 302
+    assert "auth.idle_sign_out" in _audit_actions(app)
+
+
+def test_idle_minutes_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PACKETIZER_IDLE_MINUTES", "5")
+    assert make_app(tmp_path).config["IDLE_MINUTES"] == 5
+    monkeypatch.setenv("PACKETIZER_IDLE_MINUTES", "soon")
+    from packetizer.web import ConfigError
+
+    try:
+        make_app(tmp_path)
+    except ConfigError as exc:
+        assert "PACKETIZER_IDLE_MINUTES" in exc.message
+    else:
+        raise AssertionError("a malformed PACKETIZER_IDLE_MINUTES was accepted")
+
+
+def test_configuration_order_instance_file_then_environment_then_test_config(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text("IDLE_MINUTES = 7\nARCHIVE = '/from/instance/file'\n")
+    from packetizer.web import create_app
+
+    app = create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"})
+    assert app.config["IDLE_MINUTES"] == 7 and app.config["ARCHIVE"] == "/from/instance/file"
+    monkeypatch.setenv("PACKETIZER_ARCHIVE", "/from/environment")
+    app = create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"})
+    assert app.config["ARCHIVE"] == "/from/environment" and app.config["IDLE_MINUTES"] == 7
+    app = create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+                      "ARCHIVE": "/from/test"})
+    assert app.config["ARCHIVE"] == "/from/test"
+    # With no secret configured, one is generated into the instance folder and reused.
+    assert (instance / "secret_key").read_text().strip() == app.config["SECRET_KEY"]
+    assert oct((instance / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_sign_out_needs_a_post_with_token(staff):
+    assert staff.get("/logout").status_code == 405
+    assert staff.post("/logout", data={}).status_code == 400
+    token = page_token(staff, "/cases/")
+    assert staff.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert staff.get("/cases/").status_code == 302
+
+
+def test_changing_a_password_ends_other_sessions(app, staff, admin):
+    with app.extensions["packetizer"].registry.session() as session:
+        from packetizer.registry import User
+
+        sam = session.scalar(select(User).where(User.username == "sam"))
+    token = page_token(admin, "/admin/users")
+    response = admin.post(f"/admin/users/{sam.id}", data={"csrf_token": token, "role": "staff", "active": "y",
+                                                        "password": "a brand new long password"})
+    assert response.status_code == 302
+    assert staff.get("/cases/").status_code == 302  # the old session no longer loads
+    again = app.test_client()
+    assert sign_in(again, "sam", "a brand new long password").status_code == 302
+    assert json.loads(_audit_detail(app, "user.change")) == {"password": "reset"}
+
+
+def _audit_detail(app, action: str) -> str:
+    with app.extensions["packetizer"].registry.session() as session:
+        return session.scalar(select(AuditEntry.detail).where(AuditEntry.action == action))
