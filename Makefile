@@ -20,7 +20,7 @@ system-deps-test:
 install: system-deps $(STAMP)
 
 test: system-deps-test $(STAMP)
-	$(BIN)/python -m pytest -q
+	PACKETIZER_REQUIRE_POSTGRES=1 PACKETIZER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 bench: system-deps $(STAMP)
 	$(BIN)/python bench/run.py
