@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import logging
 import os
@@ -14,7 +13,8 @@ import click
 from . import __version__
 from .cli_archive import archive
 from .cli_check import check
-from .cli_common import CommandError, DateParam, reports_errors
+from .cli_batch import batch, worker
+from .cli_common import CommandError, DateParam, built_by, reports_errors
 from .cli_web import audit, serve, users
 from .errors import PolicyBlock
 
@@ -32,13 +32,8 @@ main.add_command(archive)
 main.add_command(serve)
 main.add_command(users)
 main.add_command(audit)
-
-
-def _built_by() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+main.add_command(batch)
+main.add_command(worker)
 
 
 @main.command("build")
@@ -72,7 +67,7 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     try:
         packet = build_packet(
             case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), storage=storage,
-            built_by=_built_by(), override_reason=override_reason,
+            built_by=built_by("cli"), override_reason=override_reason,
         )
     except PolicyBlock as exc:
         hint = ""

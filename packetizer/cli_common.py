@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import getpass
 
 import click
 
@@ -51,3 +52,11 @@ class DateParam(click.ParamType):
             return dt.date.fromisoformat(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a date in the form YYYY-MM-DD", param, ctx)
+
+
+def built_by(door: str) -> str:
+    """Who is building, for the manifest: ``<door>:<login name>`` (a login, never a patient)."""
+    try:
+        return f"{door}:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return door

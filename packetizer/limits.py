@@ -44,6 +44,12 @@ MAX_ZIP_ENTRY_BYTES = MAX_ATTACHMENT_BYTES      # one extracted member; nothing 
 MAX_ZIP_COMPRESSION_RATIO = 200                 # uncompressed / compressed per member; text compresses ~10x
 MAX_ZIP_PATH_DEPTH = 16                         # folders deep inside the ZIP
 MAX_ZIP_NAME_CHARS = 255                        # one member's path inside the ZIP
+ZIP_RATIO_MIN_BYTES = 1024 * 1024               # the ratio limit applies to members bigger than this
+MAX_BATCH_TASK_SECONDS = 600                    # one Celery build task; a packet takes well under a minute
+MAX_BATCH_TASK_RETRIES = 4                      # transient storage/broker failures per Celery task
+MAX_WORKER_RSS_BYTES = 400 * 1024 * 1024        # a Celery worker child bigger than this after a task is replaced
+BATCH_WORKER_MAX_BUILDS = 20                    # a local pool worker is replaced after this many builds: the native
+                                                # memory of fonts and layout grows about 1 MB a build
 
 # Web application (packetizer/web): uploads and sign-in backoff
 MAX_UPLOAD_REQUEST_BYTES = MAX_ATTACHMENT_BYTES + 1024 * 1024  # one attachment plus the form around it; larger -> 413
@@ -64,15 +70,9 @@ S3_CONNECT_TIMEOUT_SECONDS = 5                  # an endpoint that does not answ
 S3_READ_TIMEOUT_SECONDS = 60                    # one request's response (a part is at most a few MiB)
 S3_MAX_ATTEMPTS = 3                             # tries per request (botocore "standard" retries), unless AWS_MAX_ATTEMPTS
 MAX_S3_RETENTION_YEARS = 100                    # PACKETIZER_S3_RETENTION_YEARS; a typo must not lock objects for millennia
-ZIP_RATIO_MIN_BYTES = 1024 * 1024               # the ratio limit applies to members bigger than this
-MAX_BATCH_TASK_SECONDS = 600                    # one Celery build task; a packet takes well under a minute
-MAX_BATCH_TASK_RETRIES = 4                      # transient storage/broker failures per Celery task
-MAX_WORKER_RSS_BYTES = 400 * 1024 * 1024        # a Celery worker child bigger than this after a task is replaced
 
 # Disclosure: redaction of PDF exhibits and the no-leak proof of a finished packet
 MAX_PDF_REDACT_SECONDS = 60                     # wall time to find, burn in and re-check one PDF attachment
 MAX_REDACTED_PAGE_PIXELS = 60_000_000           # one page rasterised at 200 dpi (Letter is 3.7 M; ~25 x 25 in)
 MAX_VERIFY_SECONDS = 120                        # wall time to search a finished packet for withheld values
 MAX_VERIFY_STREAM_BYTES = 64 * 1024 * 1024      # decoded bytes of one stream searched by the no-leak proof
-BATCH_WORKER_MAX_BUILDS = 20                    # a local pool worker is replaced after this many builds: the native
-                                                # memory of fonts and layout grows about 1 MB a build
