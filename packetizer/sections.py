@@ -10,17 +10,14 @@ from the layout, and they are rendered again until the two agree.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import AssemblyError
 from .limits import MAX_INDEX_RENDER_PASSES
-from .model import ATTACHMENT_KIND_WORDS, Case, PayerPolicy, ServiceLine
+from .model import Case, PayerPolicy, ServiceLine
 from .render import format_long_date, layout_html, render_html
-
-log = logging.getLogger(__name__)
 
 SECTION_TITLES = {"cover": "Cover note", "narrative": "Request narrative", "summary": "Service summary"}
 
@@ -315,5 +312,5 @@ def _what(s: ServiceLine) -> str:
     return f"{units} unit{'s' if units != '1' else ''} of {s.code}{desc}{mods}"
 
 
-__all__ = ["ATTACHMENT_KIND_WORDS", "ExhibitEntry", "IndexEntry", "RenderedSections", "exhibit_title",
+__all__ = ["ExhibitEntry", "IndexEntry", "RenderedSections", "exhibit_title",
            "render_sections"]
