@@ -76,3 +76,9 @@ MAX_PDF_REDACT_SECONDS = 60                     # wall time to find, burn in and
 MAX_REDACTED_PAGE_PIXELS = 60_000_000           # one page rasterised at 200 dpi (Letter is 3.7 M; ~25 x 25 in)
 MAX_VERIFY_SECONDS = 120                        # wall time to search a finished packet for withheld values
 MAX_VERIFY_STREAM_BYTES = 64 * 1024 * 1024      # decoded bytes of one stream searched by the no-leak proof
+
+# Batch upload in the web app (packetizer/web/batches.py; added by the web batch helper)
+MAX_BATCH_UPLOAD_REQUEST_BYTES = MAX_ZIP_BYTES + MAX_MANIFEST_BYTES + 1024 * 1024  # ZIP + manifest + form; larger -> 413
+MAX_RUNNING_WEB_BATCHES = 2                     # per server process; each one runs its own pool of build processes
+WEB_BATCH_WORKERS = 2                           # build processes per web batch: request handlers share the machine
+MAX_LISTED_WEB_BATCHES = 100                    # batches shown on the batch list, newest first

@@ -5,7 +5,7 @@
 the policy and the sizes of the attachment files, and returns a
 :class:`CheckResult`: blocking findings (the case is not ready) and warnings.
 
-Every finding has a stable ``code`` (documented in ``docs/checks.md``), a
+Every finding has a stable ``code`` (listed in the README, "Checks before building"), a
 ``field`` path such as ``services[1].diagnosis_codes[0]`` and a message a
 billing specialist can act on. Messages never carry PHI: no member name,
 member id or date of birth, and attachments are named by their position,
