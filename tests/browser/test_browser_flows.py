@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import pypdf
@@ -174,3 +175,41 @@ def test_auditor_finds_verifies_downloads_and_cannot_edit(live, page, archived_e
         assert response.status == 403, url
     assert page.locator("form[action*='/cases/']").count() == 0
     assert not re.search(r"Ortiz|XJH123456789", "\n".join(app_log.lines))
+
+
+def test_staff_upload_a_batch_and_the_progress_page_refreshes_itself_without_javascript(live, browser, tmp_path,
+                                                                                        app_log):
+    base, _app, clock = live
+    fixtures = EXAMPLE.parents[1] / "tests" / "fixtures" / "batch"
+    notes = tmp_path / "notes.zip"
+    with zipfile.ZipFile(notes, "w") as zf:
+        for path in sorted((fixtures / "notes").iterdir()):
+            zf.write(path, f"notes/{path.name}")
+        for path in sorted((fixtures / "visits").iterdir()):
+            zf.write(path, f"visits/{path.name}")
+    saved = clock.now
+    # The fixture cases are judged on 2026-10-06 (their denials are dated October 2).
+    clock.now = dt.datetime(2026, 10, 6, 15, 0, tzinfo=dt.timezone.utc)
+    context = browser.new_context(java_script_enabled=False)  # the page must work with scripts off
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    try:
+        _sign_in(page, base, "sam")
+        page.click("nav >> text=Batches")
+        page.click("text=Upload a batch")
+        page.set_input_files('[name="manifest"]', str(fixtures / "cases.csv"))
+        page.set_input_files('[name="notes"]', str(notes))
+        with page.expect_navigation():
+            page.click('button:has-text("Start the batch")')
+        assert re.search(r"/batches/[0-9a-f]{16}$", page.url)
+        # Only the meta refresh can bring the report onto this page.
+        expect(page.locator("#batch-state")).to_have_text("Finished", timeout=60_000)
+        expect(page.locator("#report-downloads")).to_be_visible()
+        rows = page.locator("#batch-rows tbody tr")
+        assert rows.count() == 2
+        assert {rows.nth(i).locator("td").nth(2).inner_text() for i in range(2)} == {"built"}
+        assert page.locator('#batch-rows a[href*="/packets/RETRO-AUTH_demo-commercial_BT-0001_"]').count() == 1
+    finally:
+        context.close()
+        clock.now = saved
+    assert not re.search(r"Lindqvist|MBR0002|1980-02-29", "\n".join(app_log.lines))

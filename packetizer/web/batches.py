@@ -1,0 +1,236 @@
+"""Staff: upload a manifest and a ZIP of notes, watch the batch build, download its report and packets.
+
+The batch runs in a background thread of the server process (see
+:mod:`.batchjobs`); the progress page reloads itself every two seconds with a
+``<meta http-equiv="refresh">`` while it runs, so no JavaScript is needed.
+Downloads are named by the batch report only: a packet is served when its
+file name is a packet of a row of that batch's report, never as a path the
+browser chose.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+
+from .. import limits
+from ..batch.manifest import read_manifest
+from ..batch.report import REPORT_CSV, REPORT_JSON
+from ..batch.zipin import MANIFEST_SUFFIXES, stage_upload
+from ..errors import CaseError, PacketizerError
+from ..registry import append_audit
+from .auditing import record
+from .batchjobs import (EXTENSION_KEY, INPUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings,
+                        remove_folder)
+from .casefiles import display_name
+from .forms import ActionForm
+from .security import blueprint_roles
+from .services import db, services
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("batches", __name__, url_prefix="/batches")
+blueprint_roles(bp, "staff", "admin")
+
+UPLOAD_ENDPOINT = "batches.new"
+_REPORTS = {REPORT_CSV: "text/csv", REPORT_JSON: "application/json"}
+
+
+class BatchUploadForm(FlaskForm):
+    manifest = FileField("Manifest (.csv, .json or .jsonl)", validators=[FileRequired("choose a manifest file")])
+    notes = FileField("Notes (.zip, optional)")
+
+
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+    svc = app.extensions["packetizer"]
+
+    def finished(status: BatchStatus) -> None:
+        # Runs in the batch thread, outside any request: its own session, the system as actor.
+        with svc.registry.session() as session:
+            append_audit(session, actor="system", role="system", action="batch.finish", object_type="batch",
+                         object_id=status.batch_id, detail={
+                             "state": status.state, "started_by": status.created_by, "total": status.total,
+                             "built": status.built, "skipped": status.skipped, "failed": status.failed},
+                         now=svc.now())
+
+    app.extensions[EXTENSION_KEY] = BatchJobs(svc.instance / "batches", svc.now, on_finish=finished)
+    # The upload may be far larger than one document. The limit must be raised before anything reads
+    # the form, and CSRFProtect reads it in its own before_request: so this hook goes first.
+    app.before_request_funcs.setdefault(None, []).insert(0, _raise_upload_limit)
+
+
+def _raise_upload_limit() -> None:
+    if request.endpoint == UPLOAD_ENDPOINT and request.method == "POST":
+        request.max_content_length = limits.MAX_BATCH_UPLOAD_REQUEST_BYTES
+
+
+def jobs() -> BatchJobs:
+    from flask import current_app
+
+    return current_app.extensions[EXTENSION_KEY]
+
+
+@bp.get("/")
+def index():
+    """The latest batches, newest first."""
+    return render_template("batches/index.html", batches=jobs().recent(), state_words=STATE_WORDS)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    """The upload form; a good upload starts the batch and shows its progress page."""
+    form = BatchUploadForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return _upload_page(form, []), status
+    manifest = form.manifest.data
+    shown = display_name(manifest.filename or "manifest")
+    data = manifest.read(limits.MAX_MANIFEST_BYTES + 1)
+    notes = form.notes.data if getattr(form.notes.data, "filename", None) else None
+    store = jobs()
+    try:
+        _check_manifest(shown, data)
+        if store.running_count() >= limits.MAX_RUNNING_WEB_BATCHES:
+            raise PacketizerError(f"{limits.MAX_RUNNING_WEB_BATCHES} batches are already running "
+                                  "(MAX_RUNNING_WEB_BATCHES); start this one when one has finished", code="busy")
+        batch_id, folder = store.new_folder()
+        try:
+            saved = stage_upload(shown, data, notes.stream if notes else None, folder / INPUT_DIR)
+            cases = _read_cases(saved, shown)
+            svc = services()
+            settings = RunSettings(archive=svc.archive_location or True, payers_dir=svc.payers_dir,
+                                   today=svc.today(), built_by=f"web:{current_user.username}",
+                                   workers=limits.WEB_BATCH_WORKERS)
+            store.start(batch_id, folder, saved, created_by=current_user.username, settings=settings,
+                        total=cases)
+        except BaseException:
+            remove_folder(folder)  # a refused upload leaves nothing behind
+            raise
+    except PacketizerError as exc:
+        field = "notes" if exc.message.startswith("upload") else "manifest"
+        return _upload_page(form, [(field, exc.message)]), 400
+    record("batch.start", "batch", batch_id, manifest=saved.suffix.lstrip("."), cases=cases,
+           notes_zip=notes is not None)
+    db().commit()
+    flash(f"Batch started: {cases} case{'s' if cases != 1 else ''}.", "success")
+    return redirect(url_for("batches.show", batch_id=batch_id))
+
+
+def _upload_page(form: BatchUploadForm, problems: list[tuple[str, str]]):
+    return render_template("batches/new.html", form=form, problems=problems,
+                           suffixes=",".join(s for s in MANIFEST_SUFFIXES))
+
+
+def _check_manifest(name: str, data: bytes) -> None:
+    """Cheap checks before anything is written: type by suffix and by content, size, text."""
+    suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    if suffix not in MANIFEST_SUFFIXES:
+        raise CaseError(f"manifest {name}: use a {', '.join(MANIFEST_SUFFIXES)} file")
+    if len(data) > limits.MAX_MANIFEST_BYTES:
+        raise CaseError(f"manifest {name}: more than MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES}) bytes")
+    if b"\0" in data:
+        raise CaseError(f"manifest {name}: not a text file (it holds binary data)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CaseError(f"manifest {name}: not UTF-8 text (save the export as CSV UTF-8)") from None
+    head = text.lstrip()
+    if not head:
+        raise CaseError(f"manifest {name}: the file is empty")
+    if suffix == ".json" and head[0] not in "[{":
+        raise CaseError(f"manifest {name}: not JSON (a JSON manifest starts with [ or {{)")
+    if suffix in (".jsonl", ".ndjson") and head[0] != "{":
+        raise CaseError(f"manifest {name}: not JSON Lines (each line is one case object)")
+    if suffix == ".csv" and "case_id" not in head.splitlines()[0]:
+        raise CaseError(f"manifest {name}: the first line must be the CSV header (with a case_id column)")
+
+
+def _read_cases(saved, shown: str) -> int:
+    """Read the staged manifest once so an unusable one is a form error now, not a failed batch later."""
+    try:
+        entries = read_manifest(saved).entries
+    except PacketizerError as exc:
+        raise CaseError(exc.message.replace(saved.name, shown)) from None
+    if not entries:
+        raise CaseError(f"manifest {shown}: no cases in it")
+    return len(entries)
+
+
+def _status_or_404(batch_id: str) -> BatchStatus:
+    status = jobs().status(batch_id)
+    if status is None:
+        abort(404)
+    return status
+
+
+@bp.get("/<batch_id>")
+def show(batch_id: str):
+    """Progress while the batch runs (the page refreshes itself), then the report with downloads."""
+    status = _status_or_404(batch_id)
+    report = None if status.active else jobs().report(batch_id)
+    rows = report["rows"] if report else [row.to_dict() for row in jobs().finished_rows(batch_id)]
+    return render_template("batches/show.html", status=status, report=report, rows=rows,
+                           state_words=STATE_WORDS, stop_form=ActionForm(),
+                           reports=(REPORT_CSV, REPORT_JSON))
+
+
+@bp.get("/<batch_id>/status")
+def status_json(batch_id: str):
+    """The status as JSON, for scripts and monitoring (counts only, no PHI)."""
+    status = _status_or_404(batch_id)
+    return {"batch_id": status.batch_id, "state": status.state, "total": status.total, "done": status.done,
+            "built": status.built, "skipped": status.skipped, "failed": status.failed,
+            "created": status.created, "finished": status.finished}
+
+
+@bp.post("/<batch_id>/stop")
+def stop(batch_id: str):
+    """Stop the batch: cases being built finish, the rest are reported as not built."""
+    _status_or_404(batch_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if jobs().stop(batch_id):
+        record("batch.stop", "batch", batch_id)
+        db().commit()
+        flash("Stopping: the cases being built will finish, the rest will not be built.", "info")
+    else:
+        flash("The batch is not running.", "info")
+    return redirect(url_for("batches.show", batch_id=batch_id))
+
+
+@bp.get("/<batch_id>/<any('batch-report.csv', 'batch-report.json'):name>")
+def download_report(batch_id: str, name: str):
+    """The batch report (CSV with formula cells escaped, or JSON), as a download."""
+    _status_or_404(batch_id)
+    path = jobs().out_dir(batch_id) / name
+    if not path.is_file():
+        abort(404)
+    record("batch.report_download", "batch", batch_id, file=name)
+    db().commit()
+    return send_file(path, mimetype=_REPORTS[name], as_attachment=True, download_name=name, max_age=0)
+
+
+@bp.get("/<batch_id>/packets/<name>")
+def download_packet(batch_id: str, name: str):
+    """A packet the batch built: ``name`` must be the packet of one of the report's rows."""
+    _status_or_404(batch_id)
+    report = jobs().report(batch_id)
+    row = next((r for r in (report or {}).get("rows", [])
+                if r.get("packet") == name and r.get("status") in ("built", "skipped")), None)
+    if row is None:
+        abort(404)
+    packet = row["packet"]
+    if "/" in packet or "\\" in packet or packet.startswith("."):
+        abort(404)  # the report is ours, but a packet is always a plain file name in out/
+    path = jobs().out_dir(batch_id) / packet
+    if not path.is_file():
+        abort(404)
+    record("batch.packet_download", "batch", batch_id, case_id=row.get("case_id"), file=packet)
+    db().commit()
+    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=packet, max_age=0)

@@ -1,0 +1,265 @@
+"""This test ensures that staff can upload a batch in the web app, watch it, stop it and download its report and packets."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pypdf
+import pytest
+from sqlalchemy import select
+
+from packetizer import limits
+from packetizer.registry import AuditEntry
+from packetizer.web.batchjobs import EXTENSION_KEY, STATUS_FILE
+
+from browser.webapp_support import (  # noqa: F401 - fixtures
+    Clock,
+    add_account,
+    app,
+    auditor,
+    client,
+    make_app,
+    page_token,
+    sign_in,
+    staff,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "batch"
+# The fixture cases are judged on this day (as in tests/test_batch_run.py).
+TODAY = dt.datetime(2026, 10, 6, 15, 0, tzinfo=dt.timezone.utc)
+WAIT_SECONDS = 120
+# PHI of the fixture cases that must not reach the audit log.
+FIXTURE_PHI = ("Ortiz", "Lindqvist", "MBR0001", "MBR0002", "1971-04-09")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(TODAY)
+
+
+def notes_zip(*extra: tuple[str, bytes]) -> bytes:
+    """The fixture notes as staff would zip them: notes/, visits/ and the case file, paths as in the manifests."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for folder in ("notes", "visits"):
+            for path in sorted((FIXTURES / folder).iterdir()):
+                zf.write(path, f"{folder}/{path.name}")
+        zf.write(FIXTURES / "case-c.yaml", "case-c.yaml")
+        for name, data in extra:
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def manifest_with_a_bad_row() -> tuple[bytes, int]:
+    """cases.csv (BT-0001 and BT-0002, two service lines each) plus a case under a payer that does not exist."""
+    text = (FIXTURES / "cases.csv").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    bad = lines[1].replace("BT-0001,demo-commercial,MBR0001", "BT-0009,no-such-payer,MBR0009", 1)
+    lines.append(bad)
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8"), len(lines)
+
+
+def upload(client, manifest: bytes, name: str, notes: bytes | None, *, token: str | None = "page"):
+    data = {"manifest": (io.BytesIO(manifest), name)}
+    if notes is not None:
+        data["notes"] = (io.BytesIO(notes), "notes.zip")
+    if token == "page":
+        token = page_token(client, "/batches/new")
+    if token is not None:
+        data["csrf_token"] = token
+    return client.post("/batches/new", data=data, content_type="multipart/form-data")
+
+
+def batch_id_of(response) -> str:
+    assert response.status_code == 302, response.data.decode()[-3000:]
+    match = re.fullmatch(r".*/batches/([0-9a-f]{16})", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return match[1]
+
+
+def wait_until_done(app, batch_id: str):
+    """Poll the batch's status until it has ended (or fail after WAIT_SECONDS)."""
+    jobs = app.extensions[EXTENSION_KEY]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        status = jobs.status(batch_id)
+        if not status.active:
+            return status
+        time.sleep(0.2)
+    pytest.fail(f"batch {batch_id} still {jobs.status(batch_id).state} after {WAIT_SECONDS} s")
+
+
+def batches_dir(app) -> Path:
+    return Path(app.instance_path) / "batches"
+
+
+def leftovers(app) -> list[str]:
+    root = batches_dir(app)
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def test_staff_upload_a_csv_batch_watch_it_and_download_the_report_and_packets(app, staff, tmp_path):
+    manifest, bad_line = manifest_with_a_bad_row()
+    started = upload(staff, manifest, "september-export.csv", notes_zip())
+    batch_id = batch_id_of(started)
+
+    # Building takes seconds (worker start-up, WeasyPrint): the page is seen while the batch runs.
+    running = staff.get(f"/batches/{batch_id}").data.decode()
+    assert '<meta http-equiv="refresh" content="2">' in running and 'id="stop-form"' in running
+    assert re.search(r"\d of 3 cases done", running) and "Running" in running
+    status = wait_until_done(app, batch_id)
+    assert (status.state, status.total, status.built, status.failed) == ("finished", 3, 2, 1)
+    assert sorted(p.name for p in (batches_dir(app) / batch_id).iterdir()) == ["out", STATUS_FILE]  # notes removed
+    assert staff.get(f"/batches/{batch_id}/status").get_json() == {
+        "batch_id": batch_id, "state": "finished", "total": 3, "done": 3, "built": 2, "skipped": 0, "failed": 1,
+        "created": "2026-10-06T15:00:00Z", "finished": "2026-10-06T15:00:00Z"}
+
+    page = staff.get(f"/batches/{batch_id}")
+    html = page.data.decode()
+    assert '<meta http-equiv="refresh"' not in html and 'id="stop-form"' not in html
+    rows = re.findall(r'<tr class="row-(\w+)">\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>', html)
+    assert sorted(rows) == [("built", "2;4", "BT-0001"), ("built", "3;5", "BT-0002"),
+                            ("failed", str(bad_line), "BT-0009")]
+    assert f"line {bad_line}" in html and "no payer policy named &#39;no-such-payer&#39;" in html
+
+    # A packet, by the link on the page: this case's packet with its footer.
+    link = re.search(rf'href="(/batches/{batch_id}/packets/([^"]+BT-0001[^"]+\.pdf))"', html)
+    assert link, "no packet link for BT-0001"
+    packet = staff.get(link[1])
+    assert packet.status_code == 200 and packet.mimetype == "application/pdf"
+    assert f'filename={link[2]}' in packet.headers["Content-Disposition"]
+    reader = pypdf.PdfReader(io.BytesIO(packet.data))
+    assert f"BT-0001 \u00b7 Page 1 of {len(reader.pages)}" in reader.pages[0].extract_text()
+
+    report = staff.get(f"/batches/{batch_id}/batch-report.csv")
+    assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
+    by_case = {r["case_id"]: r for r in csv.DictReader(io.StringIO(report.data.decode("utf-8-sig")))}
+    assert {c: r["status"] for c, r in by_case.items()} == {"BT-0001": "built", "BT-0002": "built", "BT-0009": "failed"}
+    assert by_case["BT-0001"]["packet"] == link[2] and by_case["BT-0009"]["row"] == str(bad_line)
+    data = json.loads(staff.get(f"/batches/{batch_id}/batch-report.json").data)
+    assert data["counts"] == {"total": 3, "built": 2, "skipped": 0, "failed": 1}
+
+    # Only packets named by the report are served; names are never paths.
+    for name in ("status.json", "..%2Fstatus.json", "batch-report.json", "BT-0009.pdf",
+                 link[2].replace("BT-0001", "BT-0003")):
+        assert staff.get(f"/batches/{batch_id}/packets/{name}").status_code == 404, name
+    assert staff.get("/batches/0123456789abcdef").status_code == 404
+    assert staff.get("/batches/..%2F..%2Fsecret_key").status_code == 404
+
+    with app.extensions["packetizer"].registry.session() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.object_id == batch_id)).all()
+        actions = [e.action for e in entries]
+        details = [json.loads(e.detail) for e in entries]
+    assert actions.count("batch.start") == 1 and actions.count("batch.finish") == 1
+    assert actions.count("batch.report_download") == 2
+    downloads = [d for a, d in zip(actions, details) if a == "batch.packet_download"]
+    assert downloads == [{"case_id": "BT-0001", "file": link[2]}]
+    dumped = json.dumps(details)
+    assert not any(word in dumped for word in FIXTURE_PHI) and "september-export" not in dumped
+
+    # The batch is listed, and still is after a restart (read back from its status file).
+    assert batch_id in staff.get("/batches/").data.decode()
+    restarted = make_app(tmp_path, Clock(TODAY))
+    try:
+        add_account(restarted, "sam2", "staff")
+        fresh = restarted.test_client()
+        assert sign_in(fresh, "sam2").status_code == 302
+        listing = fresh.get("/batches/").data.decode()
+        assert batch_id in listing and "Finished" in listing
+        again = fresh.get(f"/batches/{batch_id}").data.decode()
+        assert "BT-0002" in again and f"/batches/{batch_id}/batch-report.csv" in again
+    finally:
+        restarted.extensions["packetizer"].registry.close()
+
+
+def test_stop_button_stops_a_running_jsonl_batch(app, staff):
+    manifest = (FIXTURES / "cases.jsonl").read_bytes()
+    batch_id = batch_id_of(upload(staff, manifest, "cases.jsonl", notes_zip()))
+    stopped = staff.post(f"/batches/{batch_id}/stop", data={"csrf_token": page_token(staff, f"/batches/{batch_id}")})
+    assert stopped.status_code == 302
+    status = wait_until_done(app, batch_id)
+    # Cases already being built finish; the batch counts as stopped either way.
+    assert status.state == "stopped" and status.built + status.failed == status.total == 2
+    report = json.loads((batches_dir(app) / batch_id / "out" / "batch-report.json").read_text())
+    assert report["interrupted"] is True
+    assert json.loads((batches_dir(app) / batch_id / STATUS_FILE).read_text())["state"] == "stopped"
+    again = staff.post(f"/batches/{batch_id}/stop", data={"csrf_token": page_token(staff)}, follow_redirects=True)
+    assert b"The batch is not running." in again.data
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "notes/../../evil.txt", "/etc/evil.txt"])
+def test_a_zip_that_escapes_is_a_form_error_and_leaves_nothing_behind(app, staff, member, tmp_path):
+    response = upload(staff, (FIXTURES / "cases.csv").read_bytes(), "cases.csv", notes_zip((member, b"evil")))
+    assert response.status_code == 400
+    html = response.data.decode()
+    assert 'id="upload-errors"' in html and "Notes (.zip, optional)" in html
+    assert "path leaves the upload folder" in html or "absolute path" in html
+    assert leftovers(app) == []
+    assert not list(tmp_path.rglob("evil.txt"))
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("cases.pdf", b"%PDF-1.7 ...", "use a .csv, .json, .jsonl, .ndjson file"),
+    ("cases.csv", b"%PDF-1.7\n\0\0binary", "not a text file"),
+    ("cases.json", b"case_id,payer_id\nBT-1,demo\n", "not JSON"),
+    ("cases.csv", "case_id,payer_id\n\xe9".encode("latin-1"), "not UTF-8"),
+    ("cases.csv", b"hello\n", "the first line must be the CSV header"),
+    ("cases.json", b"[]", "no cases in it"),
+    ("cases.json", b'[{"case_id": 1}', "cases.json: invalid JSON"),
+])
+def test_a_manifest_that_is_not_a_manifest_is_a_form_error(app, staff, name, data, words):
+    response = upload(staff, data, name, notes_zip())
+    assert response.status_code == 400
+    assert words in response.data.decode()
+    assert ".manifest." not in response.data.decode()  # the saved name never shows
+    assert leftovers(app) == []
+
+
+def test_auditors_are_refused_and_missing_csrf_or_files_change_nothing(app, staff, auditor):
+    for url in ("/batches/", "/batches/new", "/batches/0123456789abcdef"):
+        assert auditor.get(url).status_code == 403, url
+    assert auditor.post("/batches/new", data={}).status_code in (400, 403)
+
+    no_token = upload(staff, (FIXTURES / "cases.csv").read_bytes(), "cases.csv", notes_zip(), token=None)
+    assert no_token.status_code == 400 and b"security token" in no_token.data
+    no_manifest = staff.post("/batches/new", data={"csrf_token": page_token(staff, "/batches/new")},
+                             content_type="multipart/form-data")
+    assert no_manifest.status_code == 400 and b"choose a manifest file" in no_manifest.data
+    assert leftovers(app) == []
+
+    page = staff.get("/batches/new").data.decode()
+    assert 'enctype="multipart/form-data"' in page and 'accept=".zip"' in page
+    assert 'href="/batches/"' in staff.get("/cases/").data.decode()  # the nav link
+
+
+def test_the_batch_form_has_its_own_upload_limit(app, staff, monkeypatch):
+    small = 4096
+    monkeypatch.setattr(limits, "MAX_BATCH_UPLOAD_REQUEST_BYTES", small)
+    response = upload(staff, (FIXTURES / "cases.csv").read_bytes(), "cases.csv", notes_zip(("pad.bin", b"\x01" * small)))
+    assert response.status_code == 413
+    assert f"MAX_BATCH_UPLOAD_REQUEST_BYTES ({small} bytes)" in response.data.decode()
+    assert leftovers(app) == []
+
+
+def test_a_batch_cut_off_by_a_server_restart_is_listed_as_interrupted(app, staff):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    folder = batches_dir(app) / "0123456789abcdef"
+    folder.mkdir(parents=True)
+    (folder / STATUS_FILE).write_text(json.dumps({
+        "batch_id": folder.name, "created": "2026-10-06T14:00:00Z", "created_by": "sam", "manifest": "csv",
+        "state": "running", "total": 5, "done": 2, "built": 2, "pid": int(gone.stdout)}))
+    assert "Interrupted (server restarted)" in staff.get("/batches/").data.decode()
+    page = staff.get(f"/batches/{folder.name}").data.decode()
+    assert "Interrupted (server restarted)" in page and '<meta http-equiv="refresh"' not in page
+    assert 'id="stop-form"' not in page
+    again = staff.post(f"/batches/{folder.name}/stop", data={"csrf_token": page_token(staff)}, follow_redirects=True)
+    assert b"The batch is not running." in again.data and not (folder / "stop").exists()
