@@ -11,10 +11,11 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .checks import OVERRIDABLE_CODES
 from .cli_archive import archive
 from .cli_check import check
 from .cli_batch import batch, worker
-from .cli_common import CommandError, DateParam, built_by, reports_errors
+from .cli_common import CommandError, built_by, payers_option, reports_errors, today_option
 from .cli_web import audit, serve, users
 from .errors import PolicyBlock
 
@@ -42,9 +43,8 @@ main.add_command(worker)
               help="Folder for the packet and its disclosure report.")
 @click.option("--archive", "do_archive", is_flag=True,
               help="Also archive the packet ($PACKETIZER_ARCHIVE, else the local archive folder).")
-@click.option("--payers", "payers_dir", type=click.Path(file_okay=False), default=None,
-              help="Payer policy folder [default: $PACKETIZER_PAYERS, else the shipped registry].")
-@click.option("--today", type=DateParam(), default=None, help="Judge deadlines against this date [default: today].")
+@payers_option
+@today_option
 @click.option("--override-reason", default=None, metavar="TEXT",
               help="Build despite payer-rule or triage blocks; the reason is recorded in the manifest and report.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of readable lines.")
@@ -71,7 +71,7 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
         )
     except PolicyBlock as exc:
         hint = ""
-        if any(f.code in _overridable() for f in exc.findings) and not override_reason:
+        if any(f.code in OVERRIDABLE_CODES for f in exc.findings) and not override_reason:
             hint = "\n(to build anyway, give --override-reason TEXT; the reason is recorded)"
         raise CommandError(exc.message + hint) from None
     if as_json:
@@ -88,12 +88,6 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     if packet.archived is not None:
         click.echo(f"archived: {packet.archived.prefix}")
     click.echo(str(packet.path))
-
-
-def _overridable() -> frozenset:
-    from .checks import OVERRIDABLE_CODES
-
-    return OVERRIDABLE_CODES
 
 
 def _range(first: int, last: int) -> str:

@@ -13,7 +13,7 @@ import os
 import click
 
 from . import limits
-from .cli_common import DateParam, built_by, reports_errors
+from .cli_common import built_by, payers_option, reports_errors, today_option
 
 ENGINE_CHOICES = ("local", "celery")  # mirrors batch.runner.ENGINES without importing the pipeline
 EXIT_INTERRUPTED = 130               # the shell's convention for "stopped by SIGINT"
@@ -27,9 +27,8 @@ EXIT_INTERRUPTED = 130               # the shell's convention for "stopped by SI
               help="Packets built in parallel on this machine [default: one per CPU].")
 @click.option("--archive", "do_archive", is_flag=True,
               help="Also archive every packet ($PACKETIZER_ARCHIVE, else the local archive folder).")
-@click.option("--payers", "payers_dir", type=click.Path(file_okay=False), default=None,
-              help="Payer policy folder [default: $PACKETIZER_PAYERS, else the shipped registry].")
-@click.option("--today", type=DateParam(), default=None, help="Judge deadlines against this date [default: today].")
+@payers_option
+@today_option
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="local", show_default=True,
               help="local: a process pool here; celery: tasks for `packetizer worker` processes "
                    "($PACKETIZER_BROKER_URL; packets travel through the archive).")

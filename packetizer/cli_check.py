@@ -12,7 +12,7 @@ import json
 import click
 
 from .caseio import load_case
-from .cli_common import CommandError, DateParam
+from .cli_common import CommandError, payers_option, today_option
 from .checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
 from .checks.rules import channel_words
 from .disclosure import text_layer_findings
@@ -23,10 +23,8 @@ from .policy import load_payer
 
 @click.command("check")
 @click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False))
-@click.option("--today", type=DateParam(), default=None,
-              help="Judge deadlines against this date [default: the real date].")
-@click.option("--payers", "payers_dir", type=click.Path(file_okay=False), default=None,
-              help="Payer policy folder [default: $PACKETIZER_PAYERS, else the shipped registry].")
+@today_option
+@payers_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of readable text.")
 def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json: bool) -> None:
     """Check CASE before building: triage, payer rules, deadline and field validation.

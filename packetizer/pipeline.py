@@ -9,6 +9,7 @@ disclosure report atomically, and archives them when a storage is given.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -211,10 +212,7 @@ def _override(result: CheckResult, reason: str | None, built_by: str) -> dict | 
         raise blocked_error(result)
     fixed_only = [f for f in result.blocking if f.code not in OVERRIDABLE_CODES]
     if fixed_only:
-        block = blocked_error(CheckResult(
-            ready=False, triage=result.triage, deadline=result.deadline, days_left=result.days_left,
-            channel=result.channel, blocking=tuple(fixed_only), warnings=result.warnings,
-        ))
+        block = blocked_error(dataclasses.replace(result, blocking=tuple(fixed_only)))
         raise PolicyBlock("an override cannot clear these findings; fix the case file: "
                           + block.message.split(":", 1)[1].lstrip(), findings=block.findings)
     return {"reason": reason, "by": built_by, "findings": [f.code for f in result.blocking]}
@@ -231,11 +229,10 @@ def _inputs(case: Case, policy: PayerPolicy, plan, exhibits) -> list[dict]:
         body = Path(policy.path).read_bytes()
         out.append({"name": f"payer-policy-{policy.id}", "role": "payer_policy", "sha256": _sha(body), "size": len(body)})
     for letter, att, doc in exhibits:
-        source = att.path.read_bytes()
         out.append({
             "name": f"exhibit-{letter}", "role": "exhibit", "sha256": _sha(doc.pdf), "size": len(doc.pdf),
             "kind": att.kind, "date": att.date.isoformat(),
-            "source_sha256": _sha(source), "source_size": len(source),
+            "source_sha256": doc.source_sha256, "source_size": doc.source_size,
         })
     return out
 

@@ -178,8 +178,3 @@ def html_to_pdf(html: str, *, anchors: tuple[str, ...] = ()) -> RenderedDocument
 def render_exhibit_html(title: str, body_html: str) -> str:
     """Wrap an already-escaped HTML fragment (converted DOCX or text note) in the exhibit page template."""
     return render_html("exhibit.html", {"title": title, "body": jinja2.utils.markupsafe.Markup(body_html)})
-
-
-def render_exhibit_pdf(title: str, body_html: str) -> RenderedDocument:
-    """An exhibit body (escaped HTML fragment) as PDF pages in the packet's exhibit style."""
-    return html_to_pdf(render_exhibit_html(title, body_html))

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .checks.rules import channel_words
+from .checks.validation import icd10cm_description
 from .errors import AssemblyError
 from .limits import MAX_INDEX_RENDER_PASSES
 from .model import Case, PayerPolicy, ServiceLine
@@ -169,8 +171,6 @@ def _placeholders(exhibits: list[ExhibitEntry]) -> list[dict]:
 
 def _context(case: Case, policy: PayerPolicy, *, letter_date: dt.date, deadline: dt.date | None,
              extra_fields) -> dict[str, Any]:
-    from .checks.rules import channel_words
-
     claim = case.claim
     return {
         "case_id": case.case_id,
@@ -269,23 +269,13 @@ def _deadline_sentence(policy: PayerPolicy, deadline: dt.date | None, letter_dat
             f"{format_long_date(deadline)} ({policy.source_title})")
 
 
-def _icd_words(code: str) -> str:
-    try:
-        from .checks.validation import _icd10cm
-
-        icd = _icd10cm()
-        return icd.get_description(code) if icd.is_valid_item(code) else ""
-    except Exception:  # the description is a courtesy; the checks already judged the code
-        return ""
-
-
 def _service_context(case: Case, policy: PayerPolicy, exhibits: list[dict]) -> list[dict]:
     window = dt.timedelta(days=policy.relevance_window_days)
     out = []
     for line, s in enumerate(case.services, start=1):
         cites = [x for x in exhibits
                  if x["kind"] in CLINICAL_KINDS and s.start - window <= x["date"] <= s.end + window]
-        diagnoses = [(code, _icd_words(code)) for code in s.diagnosis_codes]
+        diagnoses = [(code, icd10cm_description(code)) for code in s.diagnosis_codes]
         pos = s.place_of_service
         out.append({
             "line": line,

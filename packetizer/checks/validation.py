@@ -84,6 +84,13 @@ def npi_is_valid(npi: str) -> bool:
     return total % 10 == 0
 
 
+def icd10cm_description(code: str) -> str:
+    """The code set's description of ``code`` ("Radiculopathy, lumbar region"), or "" if it has none."""
+    icd = _icd10cm()
+    text = code.strip().upper()
+    return icd.get_description(text) if icd.is_valid_item(text) else ""
+
+
 def icd10cm_problem(code: str) -> tuple[str, str] | None:
     """Why ``code`` cannot be billed as ICD-10-CM, as (finding code, reason); None when it is billable."""
     icd = _icd10cm()

@@ -16,9 +16,10 @@ disclosure package (which imports this one).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import IngestError, LimitExceeded, RenderError
 from ..limits import MAX_ATTACHMENT_BYTES
@@ -26,6 +27,7 @@ from ..model import ATTACHMENT_KIND_WORDS, Attachment
 from ..render import html_to_pdf, render_exhibit_html
 from .docx import docx_to_html
 from .image import images_to_pdf
+from . import signatures
 from .pdf import sanitise_pdf
 from .text import markdown_to_html, text_to_html
 
@@ -44,6 +46,8 @@ class ExhibitDocument:
         redactions: what the redactor removed, per (type, page); empty without one.
         rasterized: 1-based pages of a PDF replaced by a picture of themselves to redact them.
         pictures: pictures embedded in a converted DOCX (text in them cannot be checked).
+        source_sha256: SHA-256 of the attachment file as read (for the archive manifest).
+        source_size: its size in bytes.
     """
 
     attachment: Attachment
@@ -53,14 +57,9 @@ class ExhibitDocument:
     redactions: tuple = ()
     rasterized: tuple[int, ...] = ()
     pictures: int = 0
+    source_sha256: str = ""
+    source_size: int = 0
 
-
-# Signatures checked against the extension.
-_PNG = b"\x89PNG\r\n\x1a\n"
-_JPEG = b"\xff\xd8\xff"
-_TIFF = (b"II*\x00", b"MM\x00*")
-_ZIP = b"PK\x03\x04"
-_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # Compound File Binary
 
 SUPPORTED_SUFFIXES = (".pdf", ".docx", ".txt", ".md", ".markdown", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -88,6 +87,12 @@ def ingest_attachment(att: Attachment, *, redactor=None) -> ExhibitDocument:
         )
     data = _read(att)
     _check_content(att, suffix, data)
+    # The file is read once; its hash goes with the exhibit so nobody reads it again.
+    return replace(_convert(att, suffix, data, redactor),
+                   source_sha256=hashlib.sha256(data).hexdigest(), source_size=len(data))
+
+
+def _convert(att: Attachment, suffix: str, data: bytes, redactor) -> ExhibitDocument:
     if suffix == ".pdf":
         clean = sanitise_pdf(data, name=att.file)
         if redactor is None:
@@ -137,26 +142,24 @@ def _read(att: Attachment) -> bytes:
 def _check_content(att: Attachment, suffix: str, data: bytes) -> None:
     """Refuse a file whose first bytes say it is not what its extension claims."""
     if suffix == ".pdf":
-        # Readers accept a header anywhere in the first 1024 bytes.
-        ok, kind = b"%PDF-" in data[:1024], "a PDF file"
+        ok, kind = signatures.is_pdf(data), "a PDF file"
     elif suffix == ".docx":
-        if data.startswith(_OLE):
+        if data.startswith(signatures.OLE):
             # Word saves password-protected .docx files (and old .doc files) in this container.
             raise IngestError(
                 f"{att.file}: is password-protected or an old .doc file; "
                 "save it as .docx without a password and upload it again"
             )
-        ok, kind = data.startswith(_ZIP), "a Word (.docx) file"
+        ok, kind = data.startswith(signatures.ZIP), "a Word (.docx) file"
     elif suffix == ".png":
-        ok, kind = data.startswith(_PNG), "a PNG image"
+        ok, kind = data.startswith(signatures.PNG), "a PNG image"
     elif suffix in (".jpg", ".jpeg"):
-        ok, kind = data.startswith(_JPEG), "a JPEG image"
+        ok, kind = data.startswith(signatures.JPEG), "a JPEG image"
     elif suffix in (".tif", ".tiff"):
-        ok, kind = data.startswith(_TIFF), "a TIFF image"
+        ok, kind = data.startswith(signatures.TIFF), "a TIFF image"
     else:
-        # Text has no signature; NUL bytes mean binary content (unless UTF-16, which has a BOM).
-        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
-        ok, kind = utf16 or b"\x00" not in data[:65536], "a text file"
+        # Text has no signature; NUL bytes mean binary content.
+        ok, kind = not signatures.looks_binary(data, 65536), "a text file"
     if not ok:
         raise IngestError(f"{att.file}: not {kind} (content does not match the {suffix} extension)")
 

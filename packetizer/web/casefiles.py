@@ -10,19 +10,18 @@ display, never in a path, a log or the registry.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
 import secrets
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import limits
 from ..caseio import case_from_mapping
 from ..errors import PacketizerError
+from ..ingest.signatures import UTF16_BOMS, sniff
 from ..model import Case
 
 CASE_FILE = "case.json"
@@ -135,37 +134,6 @@ def display_name(original: str) -> str:
     return name[:120] or "upload"
 
 
-def sniff(data: bytes) -> str:
-    """What the bytes are, in words, judged by their content alone."""
-    head = data[:1024]
-    if b"%PDF-" in head:
-        return "a PDF"
-    if data.startswith(b"PK\x03\x04"):
-        return "a Word (.docx) document" if _is_docx(data) else "a ZIP archive"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "a PNG image"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "a JPEG image"
-    if data.startswith((b"II*\x00", b"MM\x00*")):
-        return "a TIFF image"
-    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        return "an old Word (.doc) or password-protected Office file"
-    lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if lowered.startswith((b"<!doctype html", b"<html", b"<script", b"<svg", b"<?xml")):
-        return "an HTML or XML page"
-    if b"\x00" in head and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "binary data"
-    return "text"
-
-
-def _is_docx(data: bytes) -> bool:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return "word/document.xml" in archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return False
-
-
 def check_upload(data: bytes, original_name: str) -> str:
     """The normalised suffix of an acceptable upload, judged by content (magic bytes), not by name.
 
@@ -187,7 +155,7 @@ def check_upload(data: bytes, original_name: str) -> str:
         if actual != "text":
             raise UploadError(f"{name}: the name says {expected}, but the content is {actual}")
         try:
-            data.decode("utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8")
+            data.decode("utf-16" if data.startswith(UTF16_BOMS) else "utf-8")
         except UnicodeDecodeError:
             raise UploadError(f"{name}: not UTF-8 text; save it as UTF-8 and upload it again") from None
     elif actual != expected:
