@@ -8,9 +8,10 @@ Pages without findings are copied untouched and stay vector. The result is
 then checked: a replaced page must hold no text at all, or the attachment fails
 rather than going through (the finished packet is searched again in full).
 
-The work runs in the same sandboxed child as PDF sanitising
-(:func:`packetizer.ingest.pdf.run_sandboxed`): PDFium parses content streams
-that came from an uploaded file.
+The work runs in the same sandboxed child that sanitises the attachment
+(:func:`packetizer.ingest.pdf.run_sandboxed`), right after it: PDFium parses
+content streams that came from an uploaded file, and one child instead of two
+saves a fork and a second reading of every page.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject, StreamObject
 
 from ..errors import DisclosureError, IngestError, LimitExceeded
-from ..ingest.pdf import copy_layer_visibility, run_sandboxed
-from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_REDACT_SECONDS, MAX_REDACTED_PAGE_PIXELS
+from ..ingest.pdf import sanitise_in_child, copy_layer_visibility, run_sandboxed, sanitise_failure
+from ..limits import (MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS,
+                      MAX_REDACTED_PAGE_PIXELS)
 from .redactor import Redaction
 
 log = logging.getLogger(__name__)
@@ -51,32 +53,33 @@ class RedactedPdf:
     rasterized: tuple[int, ...] = ()
 
 
-def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
+def redact_pdf(data: bytes, redactor, *, name: str,
+               timeout: float = MAX_PDF_PARSE_SECONDS + MAX_PDF_REDACT_SECONDS,
                memory: int = MAX_PDF_PARSE_MEMORY_BYTES) -> RedactedPdf:
-    """Find identifiers on every page of a sanitised PDF and burn them out.
+    """Sanitise a PDF attachment and burn identifiers out of it, in one sandboxed child.
 
     Args:
-        data: a PDF from :func:`packetizer.ingest.pdf.sanitise_pdf`.
+        data: the attachment's bytes (sanitised first, as by :func:`packetizer.ingest.pdf.sanitise_pdf`).
         redactor: the build's :class:`~.redactor.Redactor`.
         name: the attachment's file name as the user gave it (for messages).
 
     Raises:
+        IngestError: encrypted, damaged or empty, or not processed in time.
         DisclosureError: an identifier could not be located or is still there afterwards.
-        LimitExceeded: a page too large to rasterise, or the work needs too much memory.
-        IngestError: the PDF could not be processed in time.
+        LimitExceeded: too many pages, a page too large to rasterise, or the work needs too much memory.
     """
-    status, meta, payload = run_sandboxed(lambda pdf: _redact_in_child(pdf, redactor), data,
+    status, meta, payload = run_sandboxed(lambda pdf: _sanitise_and_redact_in_child(pdf, redactor), data,
                                           timeout=timeout, memory=memory)
     if status == "ok":
         redactions = tuple(Redaction(t, p, n) for t, p, n in meta["redactions"])
         return RedactedPdf(
-            pdf=payload if meta["changed"] else data, pages=meta["pages"], redactions=redactions,
+            pdf=payload, pages=meta["pages"], redactions=redactions,
             text_layer_missing=tuple(meta["no_text"]), rasterized=tuple(meta["rasterized"]),
         )
-    if status == "timeout":
-        raise IngestError(f"{name}: redaction took longer than MAX_PDF_REDACT_SECONDS ({timeout:g} s)")
-    if status == "memory":
-        raise LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to redact")
+    if meta.get("stage") != "redact":
+        raise sanitise_failure(status, meta, name=name, timeout=timeout, memory=memory,
+                               time_limit="MAX_PDF_PARSE_SECONDS + MAX_PDF_REDACT_SECONDS",
+                               work="open and redact")
     if status == "too_large":
         raise LimitExceeded(
             f"{name}: page {meta['page']} is {meta['pixels']} pixels at {REDACTION_DPI} dpi"
@@ -100,6 +103,15 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
 # --------------------------------------------------------------------------
 # Inside the child.
 # --------------------------------------------------------------------------
+
+
+def _sanitise_and_redact_in_child(data: bytes, redactor) -> tuple[dict, bytes]:
+    meta, clean = sanitise_in_child(data, find_text=False)
+    if meta["status"] != "ok":
+        return meta, b""
+    meta, pdf = _redact_in_child(clean, redactor)
+    meta["stage"] = "redact"
+    return meta, (pdf or clean) if meta["status"] == "ok" else b""
 
 
 def _redact_in_child(data: bytes, redactor) -> tuple[dict, bytes]:

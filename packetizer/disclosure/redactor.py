@@ -230,7 +230,7 @@ class Redactor:
         return RedactedHtml("".join(tokens), tuple(marks))
 
     def redact_pdf(self, pdf: bytes, *, name: str):
-        """Burn identifiers out of a sanitised PDF (see :mod:`.pdfredact`)."""
+        """Sanitise a PDF attachment and burn identifiers out of it (see :mod:`.pdfredact`)."""
         from .pdfredact import redact_pdf
 
         return redact_pdf(pdf, self, name=name)

@@ -94,10 +94,11 @@ def ingest_attachment(att: Attachment, *, redactor=None) -> ExhibitDocument:
 
 def _convert(att: Attachment, suffix: str, data: bytes, redactor) -> ExhibitDocument:
     if suffix == ".pdf":
-        clean = sanitise_pdf(data, name=att.file)
         if redactor is None:
+            clean = sanitise_pdf(data, name=att.file)
             return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
-        done = redactor.redact_pdf(clean.pdf, name=att.file)
+        # Sanitised and redacted in one sandboxed child.
+        done = redactor.redact_pdf(data, name=att.file)
         return ExhibitDocument(att, done.pdf, done.pages, done.text_layer_missing, done.redactions, done.rasterized)
     if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
         pdf, pages = images_to_pdf(data, name=att.file)

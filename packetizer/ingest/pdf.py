@@ -115,26 +115,32 @@ def sanitise_pdf(
         LimitExceeded: more pages than MAX_PDF_PAGES, or needs more memory
             than MAX_PDF_PARSE_MEMORY_BYTES.
     """
-    status, meta, pdf = run_sandboxed(_sanitise_in_child, data, timeout=timeout, memory=memory)
-    if status == "timeout":
-        raise IngestError(
-            f"{name}: took longer than MAX_PDF_PARSE_SECONDS ({_seconds(timeout)} s) to open"
-        )
-    if status == "memory":
-        raise LimitExceeded(
-            f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to open"
-        )
-    if status == "encrypted":
-        raise IngestError(f"{name}: is encrypted; remove the password and upload it again")
-    if status == "no_pages":
-        raise IngestError(f"{name}: has no pages")
-    if status == "too_many_pages":
-        raise LimitExceeded(f"{name}: {meta['pages']} pages > MAX_PDF_PAGES ({MAX_PDF_PAGES})")
+    status, meta, pdf = run_sandboxed(sanitise_in_child, data, timeout=timeout, memory=memory)
     if status != "ok":
-        # "damaged", or the child died (crash, signal) without a word.
-        log.info("PDF attachment refused: %s", status)
-        raise IngestError(f"{name}: is damaged and cannot be read")
+        raise sanitise_failure(status, meta, name=name, timeout=timeout, memory=memory)
     return SanitisedPdf(pdf=pdf, pages=meta["pages"], text_layer_missing=tuple(meta["no_text"]))
+
+
+def sanitise_failure(status: str, meta: dict, *, name: str, timeout: float, memory: int,
+                     time_limit: str = "MAX_PDF_PARSE_SECONDS", work: str = "open") -> IngestError:
+    """The error for a sanitising child's answer other than "ok".
+
+    Also used by :func:`packetizer.disclosure.pdfredact.redact_pdf`, which
+    sanitises and redacts in one child (``time_limit`` and ``work`` say so).
+    """
+    if status == "timeout":
+        return IngestError(f"{name}: took longer than {time_limit} ({_seconds(timeout)} s) to {work}")
+    if status == "memory":
+        return LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to {work}")
+    if status == "encrypted":
+        return IngestError(f"{name}: is encrypted; remove the password and upload it again")
+    if status == "no_pages":
+        return IngestError(f"{name}: has no pages")
+    if status == "too_many_pages":
+        return LimitExceeded(f"{name}: {meta['pages']} pages > MAX_PDF_PAGES ({MAX_PDF_PAGES})")
+    # "damaged", or the child died (crash, signal) without a word.
+    log.info("PDF attachment refused: %s", status)
+    return IngestError(f"{name}: is damaged and cannot be read")
 
 
 def _seconds(value: float) -> str:
@@ -268,7 +274,9 @@ def _current_address_space() -> int:
 # --------------------------------------------------------------------------
 
 
-def _sanitise_in_child(data: bytes) -> tuple[dict, bytes]:
+def sanitise_in_child(data: bytes, *, find_text: bool = True) -> tuple[dict, bytes]:
+    """Sanitise ``data``; ``find_text=False`` leaves out finding the pages without text
+    (the redaction that follows in the same child reads every page's text anyway)."""
     opened = _open(data)
     if isinstance(opened, str):
         return {"status": opened}, b""
@@ -299,7 +307,7 @@ def _sanitise_in_child(data: bytes) -> tuple[dict, bytes]:
         raise
     except Exception:  # noqa: BLE001 - any failure on a hostile file means "damaged"
         return {"status": "damaged"}, b""
-    return {"status": "ok", "pages": len(pages), "no_text": _pages_without_text(pdf)}, pdf
+    return {"status": "ok", "pages": len(pages), "no_text": _pages_without_text(pdf) if find_text else []}, pdf
 
 
 def _open(data: bytes) -> tuple[PdfReader, list] | str:
