@@ -3,23 +3,43 @@
 The first build in a fresh process pays about 3 s for loading the ICD-10-CM
 code set and initialising WeasyPrint's fonts. The local pool's fork server
 imports this module (see ``runner.pool_context``) and ``packetizer worker``
-calls :func:`warm_up` before Celery forks its children, so every worker
-starts warm and shares those pages with its siblings.
+imports it before Celery forks its children, so every worker starts warm and
+shares those pages with its siblings.
+
+It also tunes the garbage collector for processes that do nothing but build
+packets. A build makes some hundred thousand short-lived objects (WeasyPrint's
+boxes), so with the default thresholds the collector runs about 70 times a
+build and now and then walks every object in the process, including the
+million objects of the code tables (about 0.3 s each time). Everything loaded
+so far is frozen (never scanned again, and not copied page by page into each
+forked worker when the collector would touch it), and the youngest generation
+is collected every GC_THRESHOLD allocations instead of every 700. Together
+that takes about a tenth off every build.
 """
 
 from __future__ import annotations
 
+import gc
+
 from ..checks.validation import icd10cm_problem
 from ..render import html_to_pdf
+
+GC_THRESHOLD = (20_000, 50, 100)
+
+# Every face the packet styles use (regular, bold, italic, monospace), so no worker loads one mid-build.
+_WARM_HTML = "<h1>warm</h1><p>warm <strong>warm</strong> <em>warm</em></p><pre>warm</pre><table><tr><td>1</td></tr></table>"
 
 
 def warm_up() -> None:
     """Do once what every first build would otherwise do in each worker."""
     try:
         icd10cm_problem("M54.16")
-        html_to_pdf("<p>warm</p>")
+        html_to_pdf(_WARM_HTML)
     except Exception:  # noqa: BLE001 - only an optimisation: a failure here must not stop the pool
         pass
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 warm_up()  # on import: this module exists to be preloaded by the fork server
