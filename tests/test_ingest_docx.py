@@ -377,11 +377,49 @@ def test_output_is_deterministic(rich_docx, monkeypatch):
     assert ingest_attachment(attachment(rich_docx)).pdf == first
 
 
-def test_docx_render_time(rich_docx):
-    """This test ensures a typical note converts and renders in well under a few seconds."""
-    started = time.perf_counter()
-    ingest_attachment(attachment(rich_docx))
-    assert time.perf_counter() - started < 3
+def char_left(pdf: bytes, needle: str) -> float:
+    """The left edge, in points, of the first character of ``needle`` on page 1."""
+    document = pdfium.PdfDocument(pdf)
+    try:
+        text_page = document[0].get_textpage()
+        index = text_page.get_text_range().index(needle)
+        return text_page.get_charbox(index)[0]
+    finally:
+        document.close()
+
+
+def test_table_columns_keep_the_proportions_of_the_word_grid(tmp_path):
+    """This test ensures a table is laid out on Word's column grid, not re-measured from its content."""
+    document = docx.Document()
+    table = document.add_table(rows=1, cols=2)
+    table.style = "Table Grid"
+    table.cell(0, 0).text = "LEFTCOL long words that would make an automatic layout widen this column"
+    table.cell(0, 1).text = "RIGHTCOL"
+    for column, width in zip(table.columns, (Inches(1.5), Inches(4.5))):
+        column.width = width
+        for cell in column.cells:
+            cell.width = width
+    pdf = ingest_attachment(attachment(save(document, tmp_path / "grid.docx"))).pdf
+    left, right = char_left(pdf, "LEFTCOL"), char_left(pdf, "RIGHTCOL")
+    # A quarter of the 6.9 in text width is 1.725 in (124 pt); the cell padding is a few points.
+    assert 118 < right - left < 132
+
+
+def test_runs_of_spaces_are_kept(tmp_path):
+    """This test ensures column-aligned text keeps its spacing, as Word shows it."""
+    document = docx.Document()
+    document.add_paragraph("Name: A    DOB: B")
+    document.add_paragraph("Name: A DOB: B")
+    pdf = ingest_attachment(attachment(save(document, tmp_path / "spaces.docx"))).pdf
+    document = pdfium.PdfDocument(pdf)
+    try:
+        text_page = document[0].get_textpage()
+        text = text_page.get_text_range()
+        first, second = (text_page.get_charbox(i)[0] for i in (text.index("DOB"), text.rindex("DOB")))
+    finally:
+        document.close()
+    # Three more spaces of DejaVu Sans at 10 pt: about 9.5 pt further right.
+    assert 8 < first - second < 11
 
 
 # --------------------------------------------------------------------------
