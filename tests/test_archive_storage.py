@@ -160,7 +160,8 @@ class TestStorageConformance:
         else:
             # Without an atomic create several writers can pass the check before the write,
             # and a loser can find the bytes and the checksum mid-change; each is told so.
-            assert all(r.code in ("exists", "write_failed") for r in results.values() if isinstance(r, StorageError))
+            assert all(r.code in ("exists", "write_failed") for r in results.values() if isinstance(r, StorageError)), \
+                [(r.code, r.message) for r in results.values() if isinstance(r, StorageError)]
         # Once the race is over, the rule holds on every backend.
         assert storage.put("race/packet.pdf", stored, content_type="application/pdf").already_present
         with pytest.raises(StorageError) as info:

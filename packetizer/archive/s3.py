@@ -559,7 +559,15 @@ class S3Storage(Storage):
         a multipart upload the SHA-256 of the parts' SHA-256s with ``-<parts>``.
         Stores that keep a whole-object SHA-256 for multipart uploads are accepted too.
         """
-        stored_sha, size, stored_checksum = self._hash_stored(key)
+        try:
+            stored_sha, size, stored_checksum = self._hash_stored(key)
+        except StorageError as exc:
+            if exc.code != "not_found":
+                raise
+            # On a store that ignores If-None-Match, a concurrent writer's upload can
+            # replace the file under ours non-atomically: for a moment there is none.
+            raise StorageError(f"archive object {key} in {self.describe()} was gone when read back after writing",
+                               code="write_failed") from None
         if stored_sha == digest.hex() and size == len(data):
             accepted = {expected_checksum.split("-")[0], _b64(digest)}
             if stored_checksum and stored_checksum.split("-")[0] not in accepted:
