@@ -181,16 +181,21 @@ class Layout:
                 found.setdefault(name, number)
         self.anchors: Mapping[str, int] = found
 
-    def write_pdf(self, first_pages: int | None = None) -> bytes:
-        """The PDF of the whole document, or of its first ``first_pages`` pages only."""
-        document = self._document
-        if first_pages is not None:
-            document = document.copy(document.pages[:first_pages])
-        try:
-            return document.write_pdf()
-        except Exception as exc:  # WeasyPrint raises many kinds; none may escape as a traceback
-            log.error("writing the PDF failed: %s", type(exc).__name__)
-            raise RenderError(f"PDF rendering failed ({type(exc).__name__})") from None
+    def write_pdf(self) -> bytes:
+        """The PDF of the whole document."""
+        return write_layouts(self)
+
+
+def write_layouts(*layouts: Layout) -> bytes:
+    """One PDF of the pages of ``layouts``, one after another (fonts embedded once)."""
+    document = layouts[0]._document
+    if len(layouts) > 1:
+        document = document.copy([page for layout in layouts for page in layout._document.pages])
+    try:
+        return document.write_pdf()
+    except Exception as exc:  # WeasyPrint raises many kinds; none may escape as a traceback
+        log.error("writing the PDF failed: %s", type(exc).__name__)
+        raise RenderError(f"PDF rendering failed ({type(exc).__name__})") from None
 
 
 def layout_html(html: str) -> Layout:

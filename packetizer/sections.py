@@ -1,15 +1,29 @@
 """The packet's own sections: cover note (with the index), request narrative, service summary.
 
-They are one HTML document rendered by WeasyPrint. The cover's index prints the
-page range of every section and exhibit, and the index itself can push the
-cover onto a second page, which moves everything after it. So the sections are
-rendered with a guess of their page numbers, the real numbers are read back
-from the layout, and they are rendered again until the two agree.
+The cover's index prints the page range of every section and exhibit, and the
+narrative cites exhibits by page, so the numbers depend on how long the
+sections turn out. They are printed as plain text and checked against the
+layout they are printed in:
+
+1. The narrative and summary are laid out together, with exhibit page numbers
+   that assume a guessed length of the front sections (estimated from the
+   amount of text). If the layout is longer or shorter than guessed, the numbers
+   are corrected and the two are laid out once more. DejaVu Sans has digits of
+   one width, so correcting a number does not move anything else.
+2. The cover is laid out last, when every number its index prints is known. If
+   the index makes the cover longer than one page, everything after it moves,
+   and both are laid out again.
+
+A packet whose numbers do not match its layout is never written. The usual
+case is one layout of each; WeasyPrint's own ``target-counter()`` would lay
+every page that refers forward out three times.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html as html_lib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +33,7 @@ from .checks.validation import icd10cm_description
 from .errors import AssemblyError
 from .limits import MAX_INDEX_RENDER_PASSES
 from .model import Case, PayerPolicy, ServiceLine
-from .render import format_long_date, layout_html, render_html
+from .render import Layout, format_long_date, layout_html, render_html, write_layouts
 
 SECTION_TITLES = {"cover": "Cover note", "narrative": "Request narrative", "summary": "Service summary"}
 
@@ -92,81 +106,92 @@ def render_sections(
     deadline: dt.date | None,
     extra_fields: tuple[tuple[str, str], ...] = (),
 ) -> RenderedSections:
-    """Render cover, narrative and summary so that the printed index matches the layout.
-
-    Every page number is a ``target-counter()`` that WeasyPrint resolves while laying
-    out, against stand-in pages for the exhibits (a page counter can jump by the
-    exhibit's length, so two stand-ins cover any exhibit). Only the choice between
-    "p. 4" and "pp. 4–6" for the three sections is guessed; a wrong guess costs one
-    more layout.
+    """Render cover, narrative and summary so that every page number they print is right.
 
     Raises:
-        AssemblyError: the sections' lengths did not settle within MAX_INDEX_RENDER_PASSES layouts.
+        AssemblyError: the page numbers did not settle within MAX_INDEX_RENDER_PASSES layouts,
+            or a payer's template dropped a section anchor or added content after a section.
     """
     base = _context(case, policy, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields)
-    placeholders = _placeholders(exhibits)
-    refs = _exhibit_refs(exhibits)
-    exhibit_ctx = [
-        {"letter": x.letter, "title": x.title, "kind": x.kind, "date": x.date, "ref": refs[x.letter]}
-        for x in exhibits
-    ]
-    # First guess: a one-page cover and summary, a narrative of two pages or more.
-    multi = {"cover": False, "narrative": True, "summary": False}
+    payer = policy.id
+
+    def context_for(ranges: dict) -> dict:
+        exhibit_ctx = [{"letter": x.letter, "title": x.title, "kind": x.kind, "date": x.date,
+                        "range": ranges[x.letter]} for x in exhibits]
+        return dict(base, exhibits=exhibit_ctx, services=_service_context(case, policy, exhibit_ctx))
+
+    cover_pages = 1
+    body_pages = _estimated_pages(render_html("front-body.html", context_for(_exhibit_ranges(exhibits, 4)),
+                                              payer_id=payer))
     for number in range(1, MAX_INDEX_RENDER_PASSES + 1):
-        index_ctx = [
-            {"title": SECTION_TITLES[kind], "ref": _ref(f"sec-{kind}", f"sec-{kind}-end", multi[kind])}
-            for kind in ("cover", "narrative", "summary")
-        ] + [{"title": exhibit_title(x), "ref": refs[x.letter]} for x in exhibits]
-        context = dict(
-            base,
-            index=index_ctx,
-            exhibits=exhibit_ctx,
-            placeholders=placeholders,
-            last_page_id=placeholders[-1]["id"] if placeholders else "sec-summary-end",
-            services=_service_context(case, policy, exhibit_ctx),
-        )
-        layout = layout_html(render_html("packet.html", context, payer_id=policy.id))
-        try:
-            spans = {kind: (layout.anchors[f"sec-{kind}"], layout.anchors[f"sec-{kind}-end"])
-                     for kind in ("cover", "narrative", "summary")}
-        except KeyError:
-            raise AssemblyError("a packet template dropped a section anchor (sec-cover, sec-narrative, sec-summary)") from None
-        front = spans["summary"][1]
-        if placeholders and layout.anchors.get(placeholders[0]["id"]) != front + 1:
+        ranges = _exhibit_ranges(exhibits, cover_pages + body_pages + 1)
+        context = context_for(ranges)
+        body = layout_html(render_html("front-body.html", context, payer_id=payer))
+        narrative, summary = (_span(body, kind) for kind in ("narrative", "summary"))
+        if body.pages != summary[1]:
             raise AssemblyError("the packet template put content after the service summary")
-        actual = {kind: last > first for kind, (first, last) in spans.items()}
-        if actual == multi:
-            index = [IndexEntry(SECTION_TITLES[k], k, None, *spans[k]) for k in ("cover", "narrative", "summary")]
-            page = front + 1
-            for x in exhibits:
-                index.append(IndexEntry(exhibit_title(x), "exhibit", x.letter, page, page + x.pages - 1))
-                page += x.pages
-            return RenderedSections(pdf=layout.write_pdf(front), pages=front, index=tuple(index), passes=number)
-        multi = actual
-    raise AssemblyError(f"the cover index did not settle after {MAX_INDEX_RENDER_PASSES} layouts")
+        if summary[1] != body_pages:
+            body_pages = summary[1]
+            continue
+        front = cover_pages + body_pages
+        index = [IndexEntry(SECTION_TITLES["cover"], "cover", None, 1, cover_pages),
+                 IndexEntry(SECTION_TITLES["narrative"], "narrative", None, *(cover_pages + p for p in narrative)),
+                 IndexEntry(SECTION_TITLES["summary"], "summary", None, *(cover_pages + p for p in summary))]
+        index += [IndexEntry(exhibit_title(x), "exhibit", x.letter, *ranges[x.letter]) for x in exhibits]
+        cover = layout_html(render_html("front-cover.html", dict(
+            context, index=[{"title": e.title, "range": e.range} for e in index],
+            total_pages=front + sum(x.pages for x in exhibits)), payer_id=payer))
+        if cover.pages != _span(cover, "cover")[1]:
+            raise AssemblyError("the packet template put content after the cover note")
+        if cover.pages != cover_pages:
+            cover_pages = cover.pages
+            continue
+        return RenderedSections(pdf=write_layouts(cover, body), pages=front, index=tuple(index), passes=number)
+    raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} layouts")
 
 
-def _ref(start: str, end: str, multi: bool) -> dict:
-    return {"start": start, "end": end, "multi": multi}
+def _span(layout: Layout, kind: str) -> tuple[int, int]:
+    try:
+        return layout.anchors[f"sec-{kind}"], layout.anchors[f"sec-{kind}-end"]
+    except KeyError:
+        raise AssemblyError(f"a packet template dropped the section anchor sec-{kind} or sec-{kind}-end") from None
 
 
-def _exhibit_refs(exhibits: list[ExhibitEntry]) -> dict[str, dict]:
-    return {x.letter: _ref(f"ex-{x.letter}", f"ex-{x.letter}-end" if x.pages > 1 else f"ex-{x.letter}", x.pages > 1)
-            for x in exhibits}
-
-
-def _placeholders(exhibits: list[ExhibitEntry]) -> list[dict]:
-    """Stand-in pages: each exhibit's first page, and its last page when it has more than one.
-
-    The last page's stand-in advances the page counter by the pages in between,
-    so the counters on the stand-ins are the exhibit's real page numbers.
-    """
-    out = []
+def _exhibit_ranges(exhibits: list[ExhibitEntry], first_page: int) -> dict[str, tuple[int, int]]:
+    ranges = {}
     for x in exhibits:
-        out.append({"id": f"ex-{x.letter}", "increment": 1, "page_name": f"pktz-ex-{x.letter}"})
-        if x.pages > 1:
-            out.append({"id": f"ex-{x.letter}-end", "increment": x.pages - 1, "page_name": f"pktz-ex-{x.letter}-end"})
-    return out
+        ranges[x.letter] = (first_page, first_page + x.pages - 1)
+        first_page += x.pages
+    return ranges
+
+
+# A guess only: a wrong one costs a second layout of the narrative and summary.
+# Fitted on the example case grown to 1-40 service lines, 2-15 events and up to
+# 8 times its medical-necessity text: a line holds about 85 characters, a
+# paragraph, list item or heading adds half a line, a service row takes a line
+# plus one for every 50 characters in it, and a page holds 46 lines.
+_CHARS_PER_LINE = 85
+_CHARS_PER_ROW_LINE = 50
+_LINES_PER_PAGE = 46
+_BLOCK = re.compile(r"<(p|li|h[1-6]|tr|dt)\b[^>]*>(.*?)</\1>", re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _estimated_pages(document: str) -> int:
+    """Pages the narrative and the summary will take, each starting on a new page (a guess)."""
+    total = 0
+    for section in re.split(r'<section class="section"', document)[1:]:
+        lines = 0.0
+        for tag, inner in _BLOCK.findall(section):
+            text = " ".join(html_lib.unescape(_TAG.sub(" ", inner)).split())
+            if tag == "tr":
+                lines += 1 + len(text) / _CHARS_PER_ROW_LINE
+            elif tag.startswith("h"):
+                lines += 0.5
+            else:
+                lines += math.ceil(len(text) / _CHARS_PER_LINE) + 0.5
+        total += max(1, math.ceil(lines / _LINES_PER_PAGE))
+    return total
 
 
 def _context(case: Case, policy: PayerPolicy, *, letter_date: dt.date, deadline: dt.date | None,
