@@ -20,6 +20,7 @@ from sqlalchemy import select
 from packetizer import limits
 from packetizer.registry import AuditEntry
 from packetizer.web.batchjobs import EXTENSION_KEY, STATUS_FILE
+from packetizer.web.batchtracking import TRACKING_FILE
 
 from browser.webapp_support import (  # noqa: F401 - fixtures
     Clock,
@@ -118,7 +119,7 @@ def test_staff_upload_a_csv_batch_watch_it_and_download_the_report_and_packets(a
     assert re.search(r"\d of 3 cases done", running) and "Running" in running
     status = wait_until_done(app, batch_id)
     assert (status.state, status.total, status.built, status.failed) == ("finished", 3, 2, 1)
-    assert sorted(p.name for p in (batches_dir(app) / batch_id).iterdir()) == ["out", STATUS_FILE]  # notes removed
+    assert sorted(p.name for p in (batches_dir(app) / batch_id).iterdir()) == ["out", STATUS_FILE, TRACKING_FILE]
     assert staff.get(f"/batches/{batch_id}/status").get_json() == {
         "batch_id": batch_id, "state": "finished", "total": 3, "done": 3, "built": 2, "skipped": 0, "failed": 1,
         "created": "2026-10-06T15:00:00Z", "finished": "2026-10-06T15:00:00Z"}
@@ -179,6 +180,63 @@ def test_staff_upload_a_csv_batch_watch_it_and_download_the_report_and_packets(a
         assert "BT-0002" in again and f"/batches/{batch_id}/batch-report.csv" in again
     finally:
         restarted.extensions["packetizer"].registry.close()
+
+
+def case_links(html: str) -> dict[str, str]:
+    """Case id -> link to its case page, from the rows of a batch page."""
+    found = {}
+    for row in re.findall(r'<tr class="row-\w+">(.*?)</tr>', html, re.S):
+        case_id = re.findall(r"<td>([^<]*)</td>", row)[1]
+        link = re.search(r'href="(/cases/\d+)">Open case</a>', row)
+        if link:
+            found[case_id] = link[1]
+    return found
+
+
+def packet_links(client, case_url: str) -> list[str]:
+    return re.findall(r'class="download-packet" href="([^"]+)"', client.get(case_url).data.decode())
+
+
+def test_cases_a_batch_built_join_the_case_list_and_later_batches_add_builds(app, staff):
+    """This test ensures a web batch's packets are tracked on case pages, and a case id is never taken over."""
+    csv_text = (FIXTURES / "cases.csv").read_text(encoding="utf-8")
+    first = batch_id_of(upload(staff, csv_text.encode(), "cases.csv", notes_zip()))
+    assert wait_until_done(app, first).built == 2
+    links = case_links(staff.get(f"/batches/{first}").data.decode())
+    assert sorted(links) == ["BT-0001", "BT-0002"]
+    listing = staff.get("/cases/").data.decode()
+    assert "BT-0001" in listing and "BT-0002" in listing
+
+    # The case page serves the batch's packet, byte for byte, and staff can record its submission.
+    report = json.loads((batches_dir(app) / first / "out" / "batch-report.json").read_text())
+    packet_name = next(r["packet"] for r in report["rows"] if r["case_id"] == "BT-0001")
+    [download] = packet_links(staff, links["BT-0001"])
+    assert staff.get(download).data == (batches_dir(app) / first / "out" / packet_name).read_bytes()
+    case_page = staff.get(links["BT-0001"]).data.decode()
+    assert 'id="record-submission"' in case_page and 'Ready to build' in case_page
+
+    # The notes were copied into the case (the batch's copy is gone): it builds again from its page.
+    rebuilt = staff.post(f"{links['BT-0001']}/build", data={"csrf_token": page_token(staff, links["BT-0001"])})
+    assert rebuilt.status_code == 302 and len(packet_links(staff, links["BT-0001"])) == 2
+
+    # Another batch: BT-0001 unchanged gets a third build; BT-0002 changed stays with that batch only.
+    changed = csv_text.replace("Lumbar strain limiting work duties.", "Lumbar strain limiting all work duties.")
+    assert changed != csv_text
+    second = batch_id_of(upload(staff, changed.encode(), "cases.csv", notes_zip()))
+    assert wait_until_done(app, second).built == 2
+    page = staff.get(f"/batches/{second}").data.decode()
+    assert case_links(page) == links
+    assert len(packet_links(staff, links["BT-0001"])) == 3
+    assert len(packet_links(staff, links["BT-0002"])) == 1
+    assert "already in the case list with other content" in page
+
+    with app.extensions["packetizer"].registry.session() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action.in_(("case.create", "packet.build")))).all()
+        made = [(e.action, json.loads(e.detail).get("batch_id")) for e in entries]
+        details = json.dumps([json.loads(e.detail) for e in entries])
+    assert made.count(("case.create", first)) == 2 and made.count(("packet.build", first)) == 2
+    assert made.count(("packet.build", second)) == 1 and ("case.create", second) not in made
+    assert not any(word in details for word in FIXTURE_PHI)
 
 
 def test_stop_button_stops_a_running_jsonl_batch(app, staff):

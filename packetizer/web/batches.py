@@ -10,6 +10,7 @@ browser chose.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -19,13 +20,14 @@ from flask_wtf.file import FileField, FileRequired
 
 from .. import limits
 from ..batch.manifest import read_manifest
-from ..batch.report import REPORT_CSV, REPORT_JSON
+from ..batch.report import REPORT_CSV, REPORT_JSON, replace_file
 from ..batch.zipin import MANIFEST_SUFFIXES, stage_upload
 from ..errors import CaseError, PacketizerError
 from ..registry import append_audit
 from .auditing import record
-from .batchjobs import (EXTENSION_KEY, INPUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings,
+from .batchjobs import (EXTENSION_KEY, INPUT_DIR, OUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings,
                         remove_folder)
+from .batchtracking import TRACKING_FILE, read_tracking, track_built_cases
 from .casefiles import display_name
 from .forms import ActionForm
 from .security import blueprint_roles
@@ -59,7 +61,15 @@ def _setup(state) -> None:
                              "built": status.built, "skipped": status.skipped, "failed": status.failed},
                          now=svc.now())
 
-    app.extensions[EXTENSION_KEY] = BatchJobs(svc.instance / "batches", svc.now, on_finish=finished)
+    def built(status: BatchStatus, folder, manifest, rows) -> None:
+        # Runs in the batch thread too: the built cases join the case list, to be tracked there.
+        tracked = track_built_cases(svc, batch_id=status.batch_id, manifest=manifest, out_dir=folder / OUT_DIR,
+                                    rows=rows, started_by=status.created_by, built_by=f"web:{status.created_by}")
+        body = json.dumps({case_id: t.to_dict() for case_id, t in tracked.items()}, indent=2) + "\n"
+        replace_file(folder / TRACKING_FILE, body.encode("utf-8"))
+
+    app.extensions[EXTENSION_KEY] = BatchJobs(svc.instance / "batches", svc.now, on_finish=finished,
+                                              on_built=built)
     # The upload may be far larger than one document. The limit must be raised before anything reads
     # the form, and CSRFProtect reads it in its own before_request: so this hook goes first.
     app.before_request_funcs.setdefault(None, []).insert(0, _raise_upload_limit)
@@ -175,7 +185,8 @@ def show(batch_id: str):
     status = _status_or_404(batch_id)
     report = None if status.active else jobs().report(batch_id)
     rows = report["rows"] if report else [row.to_dict() for row in jobs().finished_rows(batch_id)]
-    return render_template("batches/show.html", status=status, report=report, rows=rows,
+    tracking = read_tracking(jobs().folder(batch_id)) if report else {}
+    return render_template("batches/show.html", status=status, report=report, rows=rows, tracking=tracking,
                            state_words=STATE_WORDS, stop_form=ActionForm(),
                            reports=(REPORT_CSV, REPORT_JSON))
 

@@ -7,7 +7,9 @@ Every batch has a folder ``<instance>/batches/<batch id>/``:
 * ``out/`` the packets, their disclosure reports and ``batch-report.csv``/``.json``
   (:func:`packetizer.batch.runner.run_batch`);
 * ``status.json`` who started it, when, its state and its counts, rewritten
-  atomically after every case, so the batch list survives a restart.
+  atomically after every case, so the batch list survives a restart;
+* ``tracking.json`` where each built case went in the case list
+  (:mod:`packetizer.web.batchtracking`), written when the batch ends.
 
 The :class:`BatchJobs` of an app lives in ``app.extensions`` (no module state).
 A stop request is a file (``stop``) as well as an event, so a Stop pressed in
@@ -135,13 +137,18 @@ class BatchJobs:
         root: ``<instance>/batches``.
         now: The app's clock (aware datetimes).
         on_finish: Called in the batch thread with the final status (the app writes the audit log).
+        on_built: Called in the batch thread when the builds are over, before the uploaded notes are
+            removed, with the status, the batch folder, the staged manifest and the report's rows
+            (the app adds the built cases to its case list).
     """
 
     def __init__(self, root: Path, now: Callable[[], dt.datetime],
-                 on_finish: Callable[[BatchStatus], None] | None = None):
+                 on_finish: Callable[[BatchStatus], None] | None = None,
+                 on_built: Callable[[BatchStatus, Path, Path, tuple], None] | None = None):
         self.root = root
         self._now = now
         self._on_finish = on_finish
+        self._on_built = on_built
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
 
@@ -222,6 +229,12 @@ class BatchJobs:
             final = {"state": "stopped" if report.interrupted else "finished", "total": len(report.rows),
                      "done": len(report.rows), "built": report.built, "skipped": report.skipped,
                      "failed": report.failed}
+            if self._on_built is not None and report.built:
+                try:
+                    self._on_built(run.status, folder, manifest, report.rows)
+                except Exception as exc:  # the packets and the report are on disk either way
+                    log.error("batch %s: handing the built cases on failed: %s", run.status.batch_id,
+                              type(exc).__name__)
         except PacketizerError as exc:
             final = {"state": "failed", "error": exc.message}
             log.warning("batch %s could not run: %s", run.status.batch_id, exc.code)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import abort
 from flask_login import current_user
 from sqlalchemy import select
@@ -57,9 +59,12 @@ def validate(doc: dict, folder: CaseFolder, payers: PayerRegistry, *, case_pk: i
     return None, problems
 
 
-def refresh_checks(record: CaseRecord, case: Case, policy: PayerPolicy) -> CheckResult:
-    """Run the checks and copy what the case list needs into the registry row (time moves deadlines on)."""
-    result = run_checks(case, policy, today=services().today())
+def refresh_checks(record: CaseRecord, case: Case, policy: PayerPolicy, *, today: dt.date | None = None) -> CheckResult:
+    """Run the checks and copy what the case list needs into the registry row (time moves deadlines on).
+
+    ``today`` defaults to the app's date; code outside a request (a batch thread) passes it.
+    """
+    result = run_checks(case, policy, today=today or services().today())
     record.case_id = case.case_id
     record.payer_id = case.payer_id
     record.first_date_of_service = case.first_date_of_service
