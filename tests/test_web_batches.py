@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from packetizer import limits
 from packetizer.registry import AuditEntry
+from packetizer.web import ConfigError
 from packetizer.web.batchjobs import EXTENSION_KEY, STATUS_FILE
 from packetizer.web.batchtracking import TRACKING_FILE
 
@@ -321,3 +323,56 @@ def test_a_batch_cut_off_by_a_server_restart_is_listed_as_interrupted(app, staff
     assert 'id="stop-form"' not in page
     again = staff.post(f"/batches/{folder.name}/stop", data={"csrf_token": page_token(staff)}, follow_redirects=True)
     assert b"The batch is not running." in again.data and not (folder / "stop").exists()
+
+
+def fake_batch(app, batch_id: str, **fields) -> Path:
+    """A batch folder as an ended (or running) batch leaves it, without building anything."""
+    folder = batches_dir(app) / batch_id
+    (folder / "out").mkdir(parents=True)
+    (folder / "out" / "RETRO-AUTH_demo-commercial_BT-0001_2026-09-14.pdf").write_bytes(b"%PDF-1.7 packet")
+    status = {"batch_id": batch_id, "created": "2026-08-01T10:00:00Z", "created_by": "sam", "manifest": "csv",
+              "state": "finished", "total": 1, "done": 1, "built": 1, "finished": "2026-08-01T10:05:00Z"}
+    (folder / STATUS_FILE).write_text(json.dumps(dict(status, **fields)))
+    return folder
+
+
+def test_batches_are_removed_after_batch_keep_days_and_on_request(app, staff):
+    """This test ensures batch folders (which hold packets) do not pile up: they expire, and staff can delete one."""
+    assert app.config["BATCH_KEEP_DAYS"] == 30   # the clock says 2026-10-06: anything ended before 09-06 goes
+    old = fake_batch(app, "00000000000000a1")
+    old_interrupted = fake_batch(app, "00000000000000a2", state="running", pid=2 ** 22 + 1, finished=None)
+    recent = fake_batch(app, "00000000000000a3", created="2026-09-20T10:00:00Z", finished="2026-09-20T10:05:00Z")
+    running = fake_batch(app, "00000000000000a4", state="running", pid=os.getppid(), finished=None)
+
+    listing = staff.get("/batches/").data.decode()
+    assert not old.exists() and not old_interrupted.exists() and recent.exists() and running.exists()
+    assert "00000000000000a3" in listing and "00000000000000a1" not in listing
+    page = staff.get("/batches/00000000000000a3").data.decode()
+    assert 'id="kept-until"' in page and "kept here until 2026-10-20" in page
+
+    # Delete: refused while the batch runs, done at once when it has ended.
+    refused = staff.post("/batches/00000000000000a4/delete",
+                         data={"csrf_token": page_token(staff, "/batches/00000000000000a4")}, follow_redirects=True)
+    assert b"A running batch cannot be deleted" in refused.data and running.exists()
+    assert staff.post("/batches/00000000000000a3/delete", data={}).status_code == 400 and recent.exists()
+    deleted = staff.post("/batches/00000000000000a3/delete",
+                         data={"csrf_token": page_token(staff, "/batches/00000000000000a3")})
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/batches/")
+    assert not recent.exists() and staff.get("/batches/00000000000000a3").status_code == 404
+
+    with app.extensions["packetizer"].registry.session() as session:
+        rows = session.scalars(select(AuditEntry).where(AuditEntry.action.in_(("batch.expire", "batch.delete")))).all()
+        actions = sorted((e.action, e.object_id, e.actor) for e in rows)
+    assert actions == [("batch.delete", "00000000000000a3", "sam"),
+                       ("batch.expire", "00000000000000a1", "system"),
+                       ("batch.expire", "00000000000000a2", "system")]
+
+
+def test_batch_keep_days_must_be_a_positive_whole_number(tmp_path, monkeypatch):
+    monkeypatch.setenv("PACKETIZER_BATCH_KEEP_DAYS", "90")
+    assert make_app(tmp_path / "a").config["BATCH_KEEP_DAYS"] == 90
+    for bad in ("0", "-1", "soon"):
+        monkeypatch.setenv("PACKETIZER_BATCH_KEEP_DAYS", bad)
+        with pytest.raises(ConfigError) as info:
+            make_app(tmp_path / bad)
+        assert "PACKETIZER_BATCH_KEEP_DAYS" in info.value.message, bad

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -88,7 +90,8 @@ def jobs() -> BatchJobs:
 
 @bp.get("/")
 def index():
-    """The latest batches, newest first."""
+    """The latest batches, newest first (batches past BATCH_KEEP_DAYS are removed first)."""
+    _remove_expired()
     return render_template("batches/index.html", batches=jobs().recent(), state_words=STATE_WORDS)
 
 
@@ -109,6 +112,7 @@ def new():
         if store.running_count() >= limits.MAX_RUNNING_WEB_BATCHES:
             raise PacketizerError(f"{limits.MAX_RUNNING_WEB_BATCHES} batches are already running "
                                   "(MAX_RUNNING_WEB_BATCHES); start this one when one has finished", code="busy")
+        _remove_expired()
         batch_id, folder = store.new_folder()
         try:
             saved = stage_upload(shown, data, notes.stream if notes else None, folder / INPUT_DIR)
@@ -130,6 +134,24 @@ def new():
     db().commit()
     flash(f"Batch started: {cases} case{'s' if cases != 1 else ''}.", "success")
     return redirect(url_for("batches.show", batch_id=batch_id))
+
+
+def _remove_expired() -> None:
+    """Remove the folders of batches that ended more than BATCH_KEEP_DAYS ago (packets stay archived)."""
+    keep_days = current_app.config["BATCH_KEEP_DAYS"]
+    removed = jobs().remove_expired(keep_days)
+    for batch_id in removed:
+        record("batch.expire", "batch", batch_id, actor="system", role="system", keep_days=keep_days)
+    if removed:
+        db().commit()
+
+
+def _kept_until(status: BatchStatus) -> str | None:
+    """The day an ended batch's folder will be removed (UTC), or None while it runs."""
+    if status.active or not (status.finished or status.created):
+        return None
+    ended = dt.datetime.strptime(status.finished or status.created, "%Y-%m-%dT%H:%M:%SZ")
+    return (ended + dt.timedelta(days=current_app.config["BATCH_KEEP_DAYS"])).date().isoformat()
 
 
 def _upload_page(form: BatchUploadForm, problems: list[tuple[str, str]]):
@@ -187,6 +209,7 @@ def show(batch_id: str):
     rows = report["rows"] if report else [row.to_dict() for row in jobs().finished_rows(batch_id)]
     tracking = read_tracking(jobs().folder(batch_id)) if report else {}
     return render_template("batches/show.html", status=status, report=report, rows=rows, tracking=tracking,
+                           kept_until=_kept_until(status),
                            state_words=STATE_WORDS, stop_form=ActionForm(),
                            reports=(REPORT_CSV, REPORT_JSON))
 
@@ -213,6 +236,21 @@ def stop(batch_id: str):
     else:
         flash("The batch is not running.", "info")
     return redirect(url_for("batches.show", batch_id=batch_id))
+
+
+@bp.post("/<batch_id>/delete")
+def delete(batch_id: str):
+    """Remove an ended batch's folder now; its packets stay archived and its cases in the case list."""
+    status = _status_or_404(batch_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if not jobs().remove(batch_id):
+        flash("A running batch cannot be deleted; stop it first.", "error")
+        return redirect(url_for("batches.show", batch_id=batch_id))
+    record("batch.delete", "batch", batch_id, state=status.state, built=status.built)
+    db().commit()
+    flash("Batch deleted. Its packets stay in the archive, and the cases it built stay in the case list.", "info")
+    return redirect(url_for("batches.index"))
 
 
 @bp.get("/<batch_id>/<any('batch-report.csv', 'batch-report.json'):name>")

@@ -176,6 +176,35 @@ class BatchJobs:
     def out_dir(self, batch_id: str) -> Path:
         return self.root / batch_id / OUT_DIR
 
+    def remove(self, batch_id: str) -> bool:
+        """Remove an ended batch's folder (its packets and reports). False when it runs or is unknown."""
+        folder = self.folder(batch_id)
+        current = self.status(batch_id)
+        if folder is None or current is None or current.active:
+            return False
+        with self._lock:
+            if batch_id in self._runs:   # ended, but its thread is still writing the last status
+                return False
+        shutil.rmtree(folder, ignore_errors=True)
+        log.info("batch %s removed", batch_id)
+        return True
+
+    def remove_expired(self, keep_days: int) -> list[str]:
+        """Remove the folders of batches that ended more than ``keep_days`` days ago; their ids."""
+        if not self.root.is_dir():
+            return []
+        cutoff = _iso(self._now() - dt.timedelta(days=keep_days))
+        removed = []
+        for folder in sorted(self.root.iterdir()):
+            status = self.status(folder.name) if _BATCH_ID.match(folder.name) else None
+            if status is None or status.active:
+                continue
+            # A batch cut off by a restart never wrote its end: its start counts.
+            ended = status.finished or status.created
+            if ended < cutoff and self.remove(folder.name):
+                removed.append(folder.name)
+        return removed
+
     # ------------------------------------------------------------------ running
 
     def running_count(self) -> int:

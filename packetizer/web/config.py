@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "ARCHIVE": None,                     # None: $PACKETIZER_ARCHIVE, else the local archive folder (as the CLI)
     "PAYERS": None,                      # None: $PACKETIZER_PAYERS, else the shipped payer registry
     "IDLE_MINUTES": 15,
+    "BATCH_KEEP_DAYS": 30,               # an ended web batch's folder (packets, reports) is removed after this
     "TRUSTED_PROXIES": 0,                # reverse proxies in front whose X-Forwarded-* headers are trusted
     "MAX_CONTENT_LENGTH": limits.MAX_UPLOAD_REQUEST_BYTES,
     "SESSION_COOKIE_HTTPONLY": True,
@@ -93,6 +94,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "PACKETIZER_ARCHIVE": ("ARCHIVE", _text),
     "PACKETIZER_PAYERS": ("PAYERS", _text),
     "PACKETIZER_IDLE_MINUTES": ("IDLE_MINUTES", _positive_int),
+    "PACKETIZER_BATCH_KEEP_DAYS": ("BATCH_KEEP_DAYS", _positive_int),
     "PACKETIZER_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _non_negative_int),
     "PACKETIZER_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _boolean),
 }
@@ -123,6 +125,9 @@ def load_config(app, test_config: Mapping[str, Any] | None, environ: Mapping[str
     if not isinstance(idle, (int, float)) or idle <= 0:
         raise ConfigError("IDLE_MINUTES: must be a number of minutes greater than 0")
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(minutes=idle)
+    keep = app.config["BATCH_KEEP_DAYS"]
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep <= 0:
+        raise ConfigError("BATCH_KEEP_DAYS: must be a whole number of days greater than 0")
 
 
 def instance_secret_key(instance: Path) -> str:
