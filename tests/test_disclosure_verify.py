@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PageObject, PdfWriter
 from pypdf.generic import (
     ArrayObject,
@@ -20,6 +22,7 @@ from pypdf.generic import (
 
 from packetizer.caseio import case_from_mapping
 from packetizer.disclosure import find_leaks, plan_disclosure, verify_no_leak
+from packetizer.disclosure.verify import _text_pieces
 from packetizer.errors import DisclosureError
 from packetizer.policy import load_registry
 
@@ -197,3 +200,44 @@ def test_coordinates_that_spell_withheld_digits_are_not_a_leak(plan):
         page[NameObject("/Contents")] = writer._add_object(content.flate_encode())
 
     verify_no_leak(packet(CLEAN, build=drawing), plan)
+
+
+def _pieces_one_at_a_time(data: bytes) -> str:
+    """The no-leak proof's reading of PDF strings, one hex string at a time (as it was first written)."""
+    import binascii
+
+    from packetizer.disclosure.verify import _COMMENT, _HEX, _LITERAL, _WHITESPACE, _unescape
+
+    pieces = [_unescape(m.group(0)[1:-1]) for m in _LITERAL.finditer(data)]
+    for match in _HEX.finditer(data):
+        digits = match.group(1).translate(None, _WHITESPACE)
+        if len(digits) % 2:
+            digits += b"0"
+        raw = binascii.unhexlify(digits)
+        pieces.append(raw.decode("utf-16-be", "replace") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1"))
+    pieces += [m.group(0).decode("latin-1") for m in _COMMENT.finditer(data)]
+    return "\n".join(pieces)
+
+
+_hex_digits = st.text(alphabet="0123456789abcdefABCDEF \n\t\x0b\x00", max_size=12)
+_token = st.one_of(
+    _hex_digits.map(lambda d: b"<" + d.encode("latin-1") + b">"),
+    _hex_digits.map(lambda d: b"<FEFF" + d.encode("latin-1") + b">"),
+    st.binary(max_size=10).map(lambda b: b"(" + b.replace(b"(", b"").replace(b")", b"").replace(b"\\", b"") + b")"),
+    st.sampled_from([b" Tj\n", b"[", b"] TJ\n", b"% a comment\n", b"BT ", b"ET\n", b"<<", b">>", b"<>", b"< >"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_token, max_size=30))
+def test_strings_in_streams_read_in_one_pass_as_one_at_a_time(tokens):
+    """This test ensures the fast reading of content-stream strings finds exactly the text a string-by-string reading does."""
+    data = b"".join(tokens)
+    assert _text_pieces(data) == _pieces_one_at_a_time(data)
+
+
+def test_kerned_hex_pieces_of_a_withheld_value_are_found(plan):
+    """This test ensures an SSN spread over hex strings in a TJ array (glyph-per-string) is read as one value."""
+    pieces = b" ".join(b"<" + ch.encode().hex().encode() + b">" for ch in "478-26-1935")
+    text = _text_pieces(b"BT [" + pieces + b"] TJ ET")
+    assert plan.redactor.first_hit(text) is not None

@@ -194,7 +194,7 @@ def _object_texts(reader: PdfReader) -> Iterator[str]:
 _LITERAL = re.compile(rb"\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\)", re.DOTALL)
 _HEX = re.compile(rb"<([0-9A-Fa-f\s]+)>")
 _COMMENT = re.compile(rb"%[^\r\n]*")
-_WHITESPACE = b" \t\r\n\f\x00"
+_WHITESPACE = b" \t\r\n\f\x0b\x00"   # PDF white space, and the vertical tab that _HEX lets in
 _ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
@@ -204,21 +204,40 @@ def _text_pieces(data: bytes) -> str:
     Strings shown one after another (a TJ array of kerned pieces) are joined
     by a line break, which the redactor's whitespace-free search bridges.
     """
-    pieces = []
-    for match in _LITERAL.finditer(data):
-        pieces.append(_unescape(match.group(0)[1:-1]))
-    for match in _HEX.finditer(data):
-        # A content stream holds hundreds of thousands of these (glyph ids): keep this loop lean.
-        digits = match.group(1).translate(None, _WHITESPACE)
-        if len(digits) % 2:
-            digits += b"0"
-        try:
-            raw = binascii.unhexlify(digits)
-        except (binascii.Error, ValueError):
-            continue
-        pieces.append(raw.decode("utf-16-be", "replace") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1"))
+    pieces = [_unescape(match.group(0)[1:-1]) for match in _LITERAL.finditer(data)]
+    pieces += _hex_texts(_HEX.findall(data))
     pieces += [m.group(0).decode("latin-1") for m in _COMMENT.finditer(data)]
     return "\n".join(pieces)
+
+
+_HEX_SEPARATOR = b"|"
+_ODD_HEX = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2})*[0-9A-Fa-f](?![0-9A-Fa-f])")
+_UTF16_HEX = re.compile(rb"(?<![0-9A-Fa-f])[fF][eE][fF][fF]")
+
+
+def _hex_texts(strings: list[bytes]) -> list[str]:
+    """Hex strings (the digits between ``<`` and ``>``) decoded: Latin-1, or UTF-16 after a byte-order mark.
+
+    A page of WeasyPrint text holds thousands of them (glyph ids), so they are
+    decoded in one pass: digits joined by the hex of a line break, a trailing
+    0 added where a string has an odd number of digits (as a reader does).
+    The same text, line for line, as decoding one string at a time, which is
+    what happens when any string is UTF-16.
+    """
+    if not strings:
+        return []
+    joined = _HEX_SEPARATOR.join(strings).translate(None, _WHITESPACE)
+    if _UTF16_HEX.search(joined):
+        return [_hex_text(digits) for digits in joined.split(_HEX_SEPARATOR)]
+    joined = _ODD_HEX.sub(rb"\g<0>0", joined)
+    return [binascii.unhexlify(joined.replace(_HEX_SEPARATOR, b"0a")).decode("latin-1")]
+
+
+def _hex_text(digits: bytes) -> str:
+    if len(digits) % 2:
+        digits += b"0"
+    raw = binascii.unhexlify(digits)
+    return raw.decode("utf-16-be", "replace") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1")
 
 
 def _unescape(body: bytes) -> str:
