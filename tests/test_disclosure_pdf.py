@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import time
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -14,8 +15,9 @@ from pypdf import PdfReader
 
 from packetizer.caseio import load_case
 from packetizer.disclosure import find_leaks, plan_disclosure, verify_no_leak
+from packetizer.disclosure import pdfredact
 from packetizer.disclosure.pdfredact import REDACTION_DPI, redact_pdf
-from packetizer.errors import DisclosureError
+from packetizer.errors import DisclosureError, IngestError
 from packetizer.ingest import ingest_attachment
 from packetizer.ingest.pdf import sanitise_pdf
 from packetizer.model import Attachment
@@ -200,21 +202,53 @@ def test_a_scan_cannot_be_checked_and_says_so(tmp_path, plan):
     assert exhibit.redactions == ()
 
 
-def test_redaction_is_fast_enough_per_page(plan):
-    """This test ensures burning in a page stays well within budget (the bench measures it properly)."""
-    import time
-
+def test_only_pages_with_findings_are_burnt_in(plan):
+    """This test ensures every page with an identifier is rasterised and no other (the bench measures the speed)."""
     body = "".join(
         f"<h2>Page {i}</h2><p>{'SSN 478-26-1935 on file. ' if i % 2 else ''}"
         + "Therapeutic exercise delivered as planned. " * 40 + "</p><div style='break-after: page'></div>"
         for i in range(6)
     )
     clean = sanitise_pdf(html_to_pdf(body).pdf, name="six.pdf")
-    started = time.perf_counter()
     result = redact_pdf(clean.pdf, plan.redactor, name="six.pdf")
-    elapsed = time.perf_counter() - started
     assert result.rasterized == (2, 4, 6)
-    assert elapsed < 3.0
+
+
+def _slow(seconds: float, work):
+    def slowed(*args, **kwargs):
+        time.sleep(seconds)
+        return work(*args, **kwargs)
+    return slowed
+
+
+def test_opening_and_redacting_each_get_their_own_time_limit(plan, monkeypatch):
+    """This test ensures the one child that sanitises and redacts gives each step its own budget and names the late one."""
+    clean = sanitise_pdf(html_to_pdf("<p>SSN 478-26-1935 on file.</p>").pdf, name="note.pdf").pdf
+    # 0.6 s for each step: both fit their own 1 s budget, though not one shared one.
+    monkeypatch.setattr(pdfredact, "sanitise_in_child", _slow(0.6, pdfredact.sanitise_in_child))
+    monkeypatch.setattr(pdfredact, "_redact_in_child", _slow(0.6, pdfredact._redact_in_child))
+    assert redact_pdf(clean, plan.redactor, name="note.pdf", parse_timeout=1, timeout=1).rasterized == (1,)
+
+    with pytest.raises(IngestError) as late_open:
+        redact_pdf(clean, plan.redactor, name="note.pdf", parse_timeout=0.3, timeout=5)
+    assert late_open.value.message == "note.pdf: took longer than MAX_PDF_PARSE_SECONDS (0.3 s) to open"
+    with pytest.raises(IngestError) as late_redaction:
+        redact_pdf(clean, plan.redactor, name="note.pdf", parse_timeout=5, timeout=0.3)
+    assert late_redaction.value.message == "note.pdf: redaction took longer than MAX_PDF_REDACT_SECONDS (0.3 s)"
+
+
+@pytest.mark.parametrize("failure", [ValueError("boom"), RecursionError()])
+def test_a_failure_while_redacting_is_not_reported_as_a_damaged_file(plan, monkeypatch, failure):
+    """This test ensures a sanitised PDF whose redaction fails is refused as unchecked, not as unreadable."""
+    def fails(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(pdfredact, "_redact_in_child", fails)
+    clean = sanitise_pdf(html_to_pdf("<p>SSN 478-26-1935 on file.</p>").pdf, name="note.pdf").pdf
+    with pytest.raises(DisclosureError) as caught:
+        redact_pdf(clean, plan.redactor, name="note.pdf")
+    assert caught.value.code == "redaction_failed"
+    assert "could not be checked for identifiers" in caught.value.message
 
 
 def test_redaction_is_reproducible(progress, plan):

@@ -451,7 +451,7 @@ def test_child_that_runs_out_of_memory_reports_it():
     """This test ensures the address-space limit stops a runaway allocation and is reported as "memory"."""
     status, meta, _ = _run_in_child(lambda data: (bytearray(2 << 30), b""), b"", timeout=10, memory=64 << 20)
     assert status == "memory"
-    assert meta == {"status": "memory"}
+    assert meta == {"status": "memory", "stages_done": 0}
 
 
 def test_sandbox_survives_a_crashing_child():

@@ -28,7 +28,7 @@ from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject, StreamObject
 
 from ..errors import DisclosureError, IngestError, LimitExceeded
-from ..ingest.pdf import sanitise_in_child, copy_layer_visibility, run_sandboxed, sanitise_failure
+from ..ingest.pdf import copy_layer_visibility, run_sandboxed, sanitise_failure, sanitise_in_child, stage_done
 from ..limits import (MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS,
                       MAX_REDACTED_PAGE_PIXELS)
 from .redactor import Redaction
@@ -53,13 +53,16 @@ class RedactedPdf:
     rasterized: tuple[int, ...] = ()
 
 
-def redact_pdf(data: bytes, redactor, *, name: str,
-               timeout: float = MAX_PDF_PARSE_SECONDS + MAX_PDF_REDACT_SECONDS,
-               memory: int = MAX_PDF_PARSE_MEMORY_BYTES) -> RedactedPdf:
+def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
+               parse_timeout: float = MAX_PDF_PARSE_SECONDS, memory: int = MAX_PDF_PARSE_MEMORY_BYTES) -> RedactedPdf:
     """Sanitise a PDF attachment and burn identifiers out of it, in one sandboxed child.
 
+    The child has ``parse_timeout`` seconds to open and sanitise the file (as
+    :func:`packetizer.ingest.pdf.sanitise_pdf` does), then ``timeout`` seconds
+    to redact it; a failure is reported for the step that failed.
+
     Args:
-        data: the attachment's bytes (sanitised first, as by :func:`packetizer.ingest.pdf.sanitise_pdf`).
+        data: the attachment's bytes.
         redactor: the build's :class:`~.redactor.Redactor`.
         name: the attachment's file name as the user gave it (for messages).
 
@@ -69,17 +72,19 @@ def redact_pdf(data: bytes, redactor, *, name: str,
         LimitExceeded: too many pages, a page too large to rasterise, or the work needs too much memory.
     """
     status, meta, payload = run_sandboxed(lambda pdf: _sanitise_and_redact_in_child(pdf, redactor), data,
-                                          timeout=timeout, memory=memory)
+                                          timeout=parse_timeout, memory=memory, next_timeouts=(timeout,))
     if status == "ok":
         redactions = tuple(Redaction(t, p, n) for t, p, n in meta["redactions"])
         return RedactedPdf(
             pdf=payload, pages=meta["pages"], redactions=redactions,
             text_layer_missing=tuple(meta["no_text"]), rasterized=tuple(meta["rasterized"]),
         )
-    if meta.get("stage") != "redact":
-        raise sanitise_failure(status, meta, name=name, timeout=timeout, memory=memory,
-                               time_limit="MAX_PDF_PARSE_SECONDS + MAX_PDF_REDACT_SECONDS",
-                               work="open and redact")
+    if meta.get("stages_done", 0) < 1:   # it failed while opening and sanitising
+        raise sanitise_failure(status, meta, name=name, timeout=parse_timeout, memory=memory)
+    if status == "timeout":
+        raise IngestError(f"{name}: redaction took longer than MAX_PDF_REDACT_SECONDS ({timeout:g} s)")
+    if status == "memory":
+        raise LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to redact")
     if status == "too_large":
         raise LimitExceeded(
             f"{name}: page {meta['page']} is {meta['pixels']} pixels at {REDACTION_DPI} dpi"
@@ -109,9 +114,11 @@ def _sanitise_and_redact_in_child(data: bytes, redactor) -> tuple[dict, bytes]:
     meta, clean = sanitise_in_child(data, find_text=False)
     if meta["status"] != "ok":
         return meta, b""
+    stage_done()
     meta, pdf = _redact_in_child(clean, redactor)
-    meta["stage"] = "redact"
-    return meta, (pdf or clean) if meta["status"] == "ok" else b""
+    if meta["status"] != "ok":
+        return meta, b""
+    return meta, pdf if meta["changed"] else clean
 
 
 def _redact_in_child(data: bytes, redactor) -> tuple[dict, bytes]:

@@ -121,17 +121,13 @@ def sanitise_pdf(
     return SanitisedPdf(pdf=pdf, pages=meta["pages"], text_layer_missing=tuple(meta["no_text"]))
 
 
-def sanitise_failure(status: str, meta: dict, *, name: str, timeout: float, memory: int,
-                     time_limit: str = "MAX_PDF_PARSE_SECONDS", work: str = "open") -> IngestError:
-    """The error for a sanitising child's answer other than "ok".
-
-    Also used by :func:`packetizer.disclosure.pdfredact.redact_pdf`, which
-    sanitises and redacts in one child (``time_limit`` and ``work`` say so).
-    """
+def sanitise_failure(status: str, meta: dict, *, name: str, timeout: float, memory: int) -> IngestError:
+    """The error for a sanitising child's answer other than "ok" (also the redaction child's, see
+    :func:`packetizer.disclosure.pdfredact.redact_pdf`, which sanitises first in the same child)."""
     if status == "timeout":
-        return IngestError(f"{name}: took longer than {time_limit} ({_seconds(timeout)} s) to {work}")
+        return IngestError(f"{name}: took longer than MAX_PDF_PARSE_SECONDS ({_seconds(timeout)} s) to open")
     if status == "memory":
-        return LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to {work}")
+        return LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to open")
     if status == "encrypted":
         return IngestError(f"{name}: is encrypted; remove the password and upload it again")
     if status == "no_pages":
@@ -156,7 +152,8 @@ _RESERVE_BYTES = 4 * 1024 * 1024
 
 
 def run_sandboxed(
-    work: Callable[[bytes], tuple[dict, bytes]], data: bytes, *, timeout: float, memory: int
+    work: Callable[[bytes], tuple[dict, bytes]], data: bytes, *, timeout: float, memory: int,
+    next_timeouts: tuple[float, ...] = (),
 ) -> tuple[str, dict, bytes]:
     """Run ``work(data)`` in a forked child under limits; return (status, meta, payload).
 
@@ -165,6 +162,12 @@ def run_sandboxed(
     answer may be "timeout", "memory", "damaged" (RecursionError) or
     "crashed". Also used by the disclosure package, whose redaction and
     no-leak proof parse the same untrusted content streams.
+
+    Work done in stages calls :func:`stage_done` in the child after each one:
+    the child then gets the next of ``next_timeouts`` (seconds from that
+    moment) instead of what was left of ``timeout``. ``meta["stages_done"]``
+    says how many stages the child finished, also when it timed out or died,
+    so the caller can tell which stage failed.
 
     os.fork rather than multiprocessing: no pickling, no resource tracker, and
     it also works inside daemonic pool workers, which multiprocessing forbids
@@ -178,6 +181,7 @@ def run_sandboxed(
     os.close(write_fd)
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
+    stages = 0
     timed_out = False
     try:
         while True:
@@ -191,6 +195,16 @@ def run_sandboxed(
             chunk = os.read(read_fd, 1 << 20)
             if not chunk:
                 break
+            if not chunks:
+                # Stage marks come before the answer, whose length header never starts with one.
+                answer = chunk.lstrip(_STAGE_MARK)
+                for _ in range(len(chunk) - len(answer)):
+                    stages += 1
+                    if stages <= len(next_timeouts):
+                        deadline = time.monotonic() + next_timeouts[stages - 1]
+                if not answer:
+                    continue
+                chunk = answer
             chunks.append(chunk)
     finally:
         os.close(read_fd)
@@ -198,16 +212,27 @@ def run_sandboxed(
             _kill(pid)
         os.waitpid(pid, 0)
     if timed_out:
-        return "timeout", {}, b""
+        return "timeout", {"stages_done": stages}, b""
     blob = b"".join(chunks)
     if len(blob) < _HEADER.size:
-        return "crashed", {}, b""
+        return "crashed", {"stages_done": stages}, b""
     (meta_len,) = _HEADER.unpack_from(blob)
     try:
         meta = json.loads(blob[_HEADER.size : _HEADER.size + meta_len])
     except ValueError:
-        return "crashed", {}, b""
+        return "crashed", {"stages_done": stages}, b""
+    meta["stages_done"] = stages
     return meta.get("status", "crashed"), meta, blob[_HEADER.size + meta_len :]
+
+
+_STAGE_MARK = b"\xff"
+_stage_fd: int | None = None   # set in the child only
+
+
+def stage_done() -> None:
+    """In a sandboxed child: tell the parent one stage of the work is finished (see :func:`run_sandboxed`)."""
+    if _stage_fd is not None:
+        _write_all(_stage_fd, _STAGE_MARK)
 
 
 _run_in_child = run_sandboxed   # the name the sanitiser's tests know
@@ -222,6 +247,8 @@ def _kill(pid: int) -> None:
 
 def _child(work, data: bytes, fd: int, memory: int) -> None:
     """Child side: set limits, do the work, write one framed answer, exit hard."""
+    global _stage_fd
+    _stage_fd = fd
     code = 0
     # Memory set aside before the limit applies and given back when the work
     # runs out, so that reporting "memory" does not itself fail for want of it.
