@@ -405,6 +405,20 @@ def test_table_columns_keep_the_proportions_of_the_word_grid(tmp_path):
     assert 118 < right - left < 132
 
 
+def test_a_grid_with_too_few_columns_falls_back_to_sizing_by_content(tmp_path):
+    """This test ensures a stale Word grid (fewer columns than the rows use) cannot squeeze a column to nothing."""
+    document = docx.Document()
+    table = document.add_table(rows=1, cols=3)
+    for cell, text in zip(table.rows[0].cells, ("FIRSTCOLUMN", "SECONDCOLUMN", "THIRDCOLUMN")):
+        cell.text = text
+    grid = table._tbl.tblGrid
+    grid.remove(grid.gridCol_lst[-1])
+    path = save(document, tmp_path / "stale-grid.docx")
+    assert "docx-grid" not in docx_to_html(path.read_bytes(), name=path.name)
+    text = pdf_text(ingest_attachment(attachment(path)).pdf)
+    assert "FIRSTCOLUMN" in text and "SECONDCOLUMN" in text and "THIRDCOLUMN" in text
+
+
 def test_runs_of_spaces_are_kept(tmp_path):
     """This test ensures column-aligned text keeps its spacing, as Word shows it."""
     document = docx.Document()

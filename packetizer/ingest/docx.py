@@ -381,6 +381,7 @@ class _Converter:
                 f"{self.name}: tables nested {depth + 1} deep > MAX_DOCX_TABLE_NESTING ({MAX_DOCX_TABLE_NESTING})"
             )
         rows = []
+        columns = 0   # grid columns the rows use
         for tr in _children(tbl, _TR):
             column = _int(_attr(tr.find(_w("trPr")), _w("gridBefore")), 0)
             cells = []
@@ -391,6 +392,7 @@ class _Converter:
                 vmerge = None if merge is None else ("restart" if merge.get(_VAL) == "restart" else "continue")
                 cells.append({"col": column, "span": span, "vmerge": vmerge, "tc": tc, "rowspan": 1})
                 column += span
+            columns = max(columns, column)
             header = tr.find(f"{_w('trPr')}/{_w('tblHeader')}")
             rows.append((cells, _on(header)))
 
@@ -426,7 +428,7 @@ class _Converter:
                 inner = self.blocks(cell["tc"], part, depth + 1)
                 html_cells.append(f"<{tag}{attrs}>{inner}</{tag}>")
             html_rows.append("<tr>" + "".join(html_cells) + "</tr>")
-        return _table_open(tbl) + "".join(html_rows) + "</table>"
+        return _table_open(tbl, columns) + "".join(html_rows) + "</table>"
 
     # -- runs --------------------------------------------------------------------
 
@@ -561,17 +563,19 @@ class _Lists:
 _SPACE_AFTER_SPACE = re.compile(r"(?<= ) ")
 
 
-def _table_open(tbl) -> str:
-    """``<table>`` with Word's column grid as relative widths and a fixed layout, when the grid is whole.
+def _table_open(tbl, columns: int) -> str:
+    """``<table>`` with Word's column grid as relative widths and a fixed layout, when the grid fits the rows.
 
     Word lays a table out on its grid (``w:tblGrid``), so the columns keep the
     proportions the author saw, and a fixed layout never measures every cell's
     content first (a third of the cost of laying out a note with a table).
-    Without a usable grid the browser-style automatic layout is used.
+    A grid with fewer columns than the rows use (written by another program,
+    or stale) would squeeze the extra cells to nothing: then, as without a
+    grid, the browser-style automatic layout sizes the columns by content.
     """
     grid = tbl.find(_w("tblGrid"))
     widths = [_int(col.get(_w("w")), 0) for col in grid.findall(_w("gridCol"))] if grid is not None else []
-    if not widths or min(widths) <= 0:
+    if not widths or len(widths) < columns or min(widths) <= 0:
         return '<table class="docx-table">'
     total = sum(widths)
     cols = "".join(f'<col style="width: {100 * w / total:.2f}%">' for w in widths)
