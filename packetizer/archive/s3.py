@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -546,8 +547,25 @@ class S3Storage(Storage):
             raise self._error(exc, "read back", key) from None
         return hasher.hexdigest(), size, reply.get("ChecksumSHA256")
 
+    def _hash_present(self, key: str, when: str) -> tuple[str, int, str | None]:
+        """:meth:`_hash_stored` of an object that should be there.
+
+        On a store that ignores If-None-Match, a concurrent writer's upload can
+        replace the file non-atomically: for a moment there is none. A few more
+        looks (0.75 s in all), then the write counts as failed, never as "not found".
+        """
+        for pause in (*_GONE_PAUSES, None):
+            try:
+                return self._hash_stored(key)
+            except StorageError as exc:
+                if exc.code != "not_found":
+                    raise
+            if pause is not None:
+                time.sleep(pause)
+        raise StorageError(f"archive object {key} in {self.describe()} was gone when {when}", code="write_failed")
+
     def _compare_existing(self, key: str, data: bytes, digest: bytes) -> PutResult:
-        stored_sha, size, _ = self._hash_stored(key)
+        stored_sha, size, _ = self._hash_present(key, "compared with the packet being archived")
         if stored_sha != digest.hex() or size != len(data):
             raise StorageError(f"archive object {key} already exists with different content", code="exists")
         return PutResult(key=key, sha256=stored_sha, size=size, already_present=True)
@@ -559,15 +577,7 @@ class S3Storage(Storage):
         a multipart upload the SHA-256 of the parts' SHA-256s with ``-<parts>``.
         Stores that keep a whole-object SHA-256 for multipart uploads are accepted too.
         """
-        try:
-            stored_sha, size, stored_checksum = self._hash_stored(key)
-        except StorageError as exc:
-            if exc.code != "not_found":
-                raise
-            # On a store that ignores If-None-Match, a concurrent writer's upload can
-            # replace the file under ours non-atomically: for a moment there is none.
-            raise StorageError(f"archive object {key} in {self.describe()} was gone when read back after writing",
-                               code="write_failed") from None
+        stored_sha, size, stored_checksum = self._hash_present(key, "read back after writing")
         if stored_sha == digest.hex() and size == len(data):
             accepted = {expected_checksum.split("-")[0], _b64(digest)}
             if stored_checksum and stored_checksum.split("-")[0] not in accepted:
@@ -599,6 +609,9 @@ class S3Storage(Storage):
 
 def _ask_for_checksum(request: Any, **_kwargs: Any) -> None:
     request.headers["x-amz-checksum-mode"] = "ENABLED"
+
+
+_GONE_PAUSES = (0.05, 0.1, 0.2, 0.4)   # seconds between looks at an object a racing writer is replacing
 
 
 class _AlreadyThere(Exception):
