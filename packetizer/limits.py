@@ -22,7 +22,8 @@ MAX_PDF_PARSE_MEMORY_BYTES = 1024 * 1024 * 1024 # address space for the PDF pars
 
 # Packet
 MAX_PACKET_PAGES = 2000
-MAX_INDEX_RENDER_PASSES = 5                     # renders of the front sections until the cover index settles
+MAX_INDEX_RENDER_PASSES = 5                     # passes over the front sections (narrative and summary, then
+                                                # the cover) until every printed page number matches the layout
 
 # Payer policies
 MAX_POLICY_FILE_BYTES = 256 * 1024

@@ -9,7 +9,8 @@ layout they are printed in:
    that assume a guessed length of the front sections (estimated from the
    amount of text). If the layout is longer or shorter than guessed, the numbers
    are corrected and the two are laid out once more. DejaVu Sans has digits of
-   one width, so correcting a number does not move anything else.
+   one width, so a corrected number rarely moves anything else; one that
+   gains a digit may, and the next pass checks again.
 2. The cover is laid out last, when every number its index prints is known. If
    the index makes the cover longer than one page, everything after it moves,
    and both are laid out again.
@@ -109,7 +110,7 @@ def render_sections(
     """Render cover, narrative and summary so that every page number they print is right.
 
     Raises:
-        AssemblyError: the page numbers did not settle within MAX_INDEX_RENDER_PASSES layouts,
+        AssemblyError: the page numbers did not settle within MAX_INDEX_RENDER_PASSES passes,
             or a payer's template dropped a section anchor or added content after a section.
     """
     base = _context(case, policy, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields)
@@ -147,7 +148,7 @@ def render_sections(
             cover_pages = cover.pages
             continue
         return RenderedSections(pdf=write_layouts(cover, body), pages=front, index=tuple(index), passes=number)
-    raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} layouts")
+    raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} passes")
 
 
 def _span(layout: Layout, kind: str) -> tuple[int, int]:
