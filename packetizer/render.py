@@ -104,7 +104,6 @@ def _is_inside(path: Path, root: Path) -> bool:
         return False
 
 
-@lru_cache(maxsize=4)
 def _make_fetcher(root: Path):
     _weasyprint()
     from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -142,6 +141,16 @@ def _font_config():
     return config
 
 
+def _fetcher(root: Path):
+    """This thread's fetcher for ``root`` (a URLFetcher keeps per-request state: not shared between threads)."""
+    fetchers = getattr(_per_thread, "fetchers", None)
+    if fetchers is None:
+        fetchers = _per_thread.fetchers = {}
+    if root not in fetchers:
+        fetchers[root] = _make_fetcher(root)
+    return fetchers[root]
+
+
 def _print_styles(root: Path):
     """``packet.css`` parsed once per thread, parsed again when the file changes."""
     path = root / PRINT_STYLESHEET
@@ -153,7 +162,7 @@ def _print_styles(root: Path):
     cached = getattr(_per_thread, "print_styles", None)
     if cached is None or cached[0] != key:
         try:
-            sheet = _weasyprint().CSS(filename=str(path), url_fetcher=_make_fetcher(root),
+            sheet = _weasyprint().CSS(filename=str(path), url_fetcher=_fetcher(root),
                                       font_config=_font_config())
         except Exception as exc:  # a broken style sheet must not escape as a traceback
             log.error("parsing the print styles failed: %s", type(exc).__name__)
@@ -205,7 +214,7 @@ def layout_html(html: str) -> Layout:
     styles = _print_styles(root)
     try:
         document = weasyprint.HTML(
-            string=html, base_url=root.as_uri() + "/", url_fetcher=_make_fetcher(root)
+            string=html, base_url=root.as_uri() + "/", url_fetcher=_fetcher(root)
         ).render(stylesheets=[styles], font_config=_font_config())
     except RenderError:
         raise
