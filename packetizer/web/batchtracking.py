@@ -35,7 +35,7 @@ from ..batch.report import RowResult
 from ..errors import PacketizerError
 from ..model import Case
 from ..pipeline import input_fingerprint
-from ..registry import Build, CaseRecord, append_audit
+from ..registry import Build, CaseRecord, User, append_audit
 from ..registry.tracking import case_status
 from .casefiles import CaseFolder, new_folder_name
 from .casework import refresh_checks
@@ -191,7 +191,8 @@ def _copy_packet(out_dir: Path, packet: str, target: Path) -> tuple[str, str, st
 
 def _audit(session: Session, svc: WebServices, actor: str, action: str, object_type: str, object_id,
            **detail) -> None:
-    append_audit(session, actor=actor, role="staff", action=action, object_type=object_type,
+    role = session.scalar(select(User.role).where(User.username == actor)) or "staff"
+    append_audit(session, actor=actor, role=role, action=action, object_type=object_type,
                  object_id=str(object_id), detail=detail, now=svc.now())
 
 
