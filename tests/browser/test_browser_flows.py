@@ -209,6 +209,7 @@ def test_staff_upload_a_batch_and_the_progress_page_refreshes_itself_without_jav
         assert rows.count() == 2
         assert {rows.nth(i).locator("td").nth(2).inner_text() for i in range(2)} == {"built"}
         assert page.locator('#batch-rows a[href*="/packets/RETRO-AUTH_demo-commercial_BT-0001_"]').count() == 1
+        _keep_screenshot(page, "batch-page.png")
         # The built case joined the case list, where its submission is tracked.
         with page.expect_navigation():
             page.locator("#batch-rows tr", has_text="BT-0001").locator("text=Open case").click()
