@@ -28,7 +28,12 @@ from packetizer.archive import (
 from packetizer.archive.pending import LOCK_FILE, _locked
 from packetizer.cli_archive import archive
 from packetizer.errors import IntegrityError, StorageError
-from tests.support.s3_servers import RcloneServer, free_port, new_bucket, set_aws_env
+from tests.support.s3_servers import (  # noqa: F401 - private_rclone is a fixture
+    free_port,
+    new_bucket,
+    private_rclone,
+    set_aws_env,
+)
 
 CASE = "RA-2026-0001"
 PAYER = "demo-commercial"
@@ -69,16 +74,6 @@ def down(monkeypatch):
     """An S3 archive whose endpoint nothing listens on."""
     set_aws_env(monkeypatch, f"http://127.0.0.1:{free_port()}")
     return open_storage("s3://bucket/archive")
-
-
-@pytest.fixture
-def rclone(tmp_path, monkeypatch):
-    """A private rclone server the test may stop and start; the environment points at it."""
-    server = RcloneServer(tmp_path / "s3data", tmp_path / "s3work")
-    server.start()
-    set_aws_env(monkeypatch, server.endpoint)
-    yield server
-    server.stop()
 
 
 def test_a_reachable_archive_archives_verifies_and_leaves_no_spool_entry(tmp_path, spool):
@@ -225,21 +220,21 @@ def test_pending_and_retry_commands(tmp_path, down, spool):
     assert cli("retry", "--spool", str(spool), "--archive", str(root)).stderr == "nothing pending\n"
 
 
-def test_fault_s3_server_stops_mid_run_then_retry_archives_and_verifies(rclone, spool):
+def test_fault_s3_server_stops_mid_run_then_retry_archives_and_verifies(private_rclone, spool):
     """This test ensures the issue's fault scenario: server down -> pending; restarted -> `archive retry` archives and verifies."""
-    bucket = new_bucket(rclone.endpoint)
+    bucket = new_bucket(private_rclone.endpoint)
     location = f"s3://{bucket}/archive"
     storage = open_storage(location)
     first = archive_or_defer(storage, *packet("before"), spool_dir=spool)
     assert first.archived is not None  # the server is up: archived at once
 
-    rclone.stop()
+    private_rclone.stop()
     pdf, manifest, extras = packet("during")
     outcome = archive_or_defer(storage, pdf, manifest, extras, spool_dir=spool)
     assert outcome.archived is None and "unreachable" in outcome.pending_reason
     assert cli("verify", CASE, "--archive", location).exit_code == 1  # the archive cannot be read either
 
-    rclone.start()  # same port, same folder
+    private_rclone.start()  # same port, same folder
     result = cli("retry", "--spool", str(spool), "--archive", location)
     assert result.exit_code == 0, result.output + result.stderr
     prefix = f"{PAYER}/2026/11/{CASE}/{sha(pdf)}/"
@@ -248,16 +243,16 @@ def test_fault_s3_server_stops_mid_run_then_retry_archives_and_verifies(rclone, 
     verified = cli("verify", CASE, "--archive", location)
     assert verified.exit_code == 0
     assert sorted(verified.stdout.splitlines()) == sorted([f"intact: {first.archived.prefix}", f"intact: {prefix}"])
-    assert rclone.object_path(bucket, "archive/" + prefix + "packet.pdf").read_bytes() == pdf
+    assert private_rclone.object_path(bucket, "archive/" + prefix + "packet.pdf").read_bytes() == pdf
 
 
-def test_fault_wrong_credentials_defer_until_fixed(rclone, spool, monkeypatch):
-    bucket = new_bucket(rclone.endpoint)
+def test_fault_wrong_credentials_defer_until_fixed(private_rclone, spool, monkeypatch):
+    bucket = new_bucket(private_rclone.endpoint)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     outcome = archive_or_defer(open_storage(f"s3://{bucket}/archive"), *packet(), spool_dir=spool)
     assert outcome.archived is None and outcome.pending_reason.startswith("access denied by S3")
     assert "not-the-secret" not in json.dumps([e.last_error for e in list_pending(spool)])
-    set_aws_env(monkeypatch, rclone.endpoint)
+    set_aws_env(monkeypatch, private_rclone.endpoint)
     [result] = retry_pending(open_storage(f"s3://{bucket}/archive"), spool_dir=spool)
     assert result.archived is not None and result.error is None
 

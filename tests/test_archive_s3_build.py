@@ -11,36 +11,29 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from packetizer.archive import list_pending
 from packetizer.cli import main
-from tests.support.s3_servers import RcloneServer, new_bucket, set_aws_env
+from tests.support.s3_servers import (  # noqa: F401 - private_rclone is a fixture
+    new_bucket,
+    private_rclone,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "lake-street" / "case.yaml"
 CASE = "RA-2026-0001"
 
 
-@pytest.fixture
-def rclone(tmp_path, monkeypatch):
-    server = RcloneServer(tmp_path / "s3data", tmp_path / "s3work")
-    server.start()
-    set_aws_env(monkeypatch, server.endpoint)
-    yield server
-    server.stop()
-
-
-def test_build_with_the_s3_server_down_defers_then_retry_archives_and_verifies(rclone, tmp_path, monkeypatch):
-    bucket = new_bucket(rclone.endpoint)
+def test_build_with_the_s3_server_down_defers_then_retry_archives_and_verifies(private_rclone, tmp_path, monkeypatch):
+    bucket = new_bucket(private_rclone.endpoint)
     location = f"s3://{bucket}/archive"
     spool = tmp_path / "spool"
     monkeypatch.setenv("PACKETIZER_ARCHIVE", location)
     monkeypatch.setenv("PACKETIZER_SPOOL", str(spool))
     runner = CliRunner()
 
-    rclone.stop()
+    private_rclone.stop()
     out = tmp_path / "out"
     result = runner.invoke(main, ["build", str(EXAMPLE), "--out", str(out), "--today", "2026-10-06", "--archive"])
     assert result.exit_code == 0, result.output + result.stderr
@@ -53,7 +46,7 @@ def test_build_with_the_s3_server_down_defers_then_retry_archives_and_verifies(r
     pdf = packet.read_bytes()
     assert (entry.case_id, entry.sha256) == (CASE, hashlib.sha256(pdf).hexdigest())
 
-    rclone.start()
+    private_rclone.start()
     result = runner.invoke(main, ["archive", "retry"])
     assert result.exit_code == 0, result.output + result.stderr
     [line] = result.stdout.splitlines()

@@ -206,6 +206,16 @@ def rclone_server(tmp_path_factory) -> RcloneServer:
     server.stop()
 
 
+@pytest.fixture
+def private_rclone(tmp_path, monkeypatch):
+    """A private rclone server the test may stop and start; the environment points at it."""
+    server = RcloneServer(tmp_path / "s3data", tmp_path / "s3work")
+    server.start()
+    set_aws_env(monkeypatch, server.endpoint)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def moto_server() -> MotoServer:
     """One moto S3 server per test module; tests make their own buckets."""
