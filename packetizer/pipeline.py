@@ -29,25 +29,14 @@ from .disclosure import disclosure_report, plan_disclosure, render_report_html, 
 from .errors import CaseError, PacketizerError, PolicyBlock, StorageError
 from .ingest import ingest_attachment
 from .model import Case, PayerPolicy
-from .sections import ExhibitEntry, render_sections
+from .sections import ExhibitEntry, IndexEntry, render_sections
 
 log = logging.getLogger(__name__)
 
 GENERATOR = "packetizer"
 
 
-@dataclass(frozen=True)
-class Section:
-    """One index entry of the finished packet."""
-
-    title: str
-    kind: str             # cover | narrative | summary | exhibit
-    letter: str | None
-    first_page: int
-    last_page: int
-
-    def to_dict(self) -> dict:
-        return {"title": self.title, "first_page": self.first_page, "last_page": self.last_page}
+Section = IndexEntry   # one index entry of the finished packet
 
 
 @dataclass(frozen=True)
@@ -183,7 +172,6 @@ def build_packet(
         "built_by": built_by,
         "override": override,
     }
-    sections_out = tuple(Section(e.title, e.kind, e.letter, e.first_page, e.last_page) for e in sections.index)
 
     stem = name.removesuffix(".pdf")
     paths = _write_outputs(Path(out_dir), {
@@ -197,7 +185,7 @@ def build_packet(
     log.info("built case %s: %d pages, sha256 %s", case.case_id, pages, sha[:12])
     return Packet(
         case_id=case.case_id, payer_id=policy.id, path=paths[name], sha256=sha, size=len(pdf), pages=pages,
-        sections=sections_out, check=result, report=report,
+        sections=sections.index, check=result, report=report,
         report_path=paths[f"{stem}.disclosure.json"], report_html_path=paths[f"{stem}.disclosure.html"],
         manifest=manifest, warnings=tuple(warnings), archived=archived, archive_error=archive_error,
     )

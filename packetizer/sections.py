@@ -74,11 +74,16 @@ class ExhibitEntry:
 
 @dataclass(frozen=True)
 class IndexEntry:
+    """One index entry of the packet: a section or an exhibit and its pages."""
+
     title: str
     kind: str            # cover | narrative | summary | exhibit
     letter: str | None
     first_page: int
     last_page: int
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "first_page": self.first_page, "last_page": self.last_page}
 
     @property
     def range(self) -> tuple[int, int]:
