@@ -24,7 +24,7 @@ from pypdf.generic import (
 
 from packetizer.errors import IngestError, LimitExceeded
 from packetizer.ingest import ExhibitDocument, ingest_attachment
-from packetizer.ingest.pdf import _run_in_child, sanitise_pdf
+from packetizer.ingest.pdf import run_sandboxed, sanitise_pdf
 from packetizer.limits import MAX_ATTACHMENT_BYTES, MAX_PDF_PAGES
 from packetizer.model import Attachment
 
@@ -449,21 +449,21 @@ def test_slow_parse_is_killed_at_the_deadline(pdf_200):
 
 def test_child_that_runs_out_of_memory_reports_it():
     """This test ensures the address-space limit stops a runaway allocation and is reported as "memory"."""
-    status, meta, _ = _run_in_child(lambda data: (bytearray(2 << 30), b""), b"", timeout=10, memory=64 << 20)
+    status, meta, _ = run_sandboxed(lambda data: (bytearray(2 << 30), b""), b"", timeout=10, memory=64 << 20)
     assert status == "memory"
     assert meta == {"status": "memory", "stages_done": 0}
 
 
 def test_sandbox_survives_a_crashing_child():
     """This test ensures a child killed by a signal (as a parser segfault would) is reported, not fatal."""
-    status, _, _ = _run_in_child(lambda data: os.kill(os.getpid(), signal.SIGSEGV), b"", timeout=5, memory=1 << 30)
+    status, _, _ = run_sandboxed(lambda data: os.kill(os.getpid(), signal.SIGSEGV), b"", timeout=5, memory=1 << 30)
     assert status == "crashed"
 
 
 def test_sandbox_kills_a_hanging_child_and_reaps_it():
     """This test ensures a hang ends at the deadline and leaves no zombie behind."""
     started = time.monotonic()
-    status, _, _ = _run_in_child(lambda data: time.sleep(30), b"", timeout=0.3, memory=1 << 30)
+    status, _, _ = run_sandboxed(lambda data: time.sleep(30), b"", timeout=0.3, memory=1 << 30)
     assert status == "timeout"
     assert time.monotonic() - started < 3
     assert not zombie_children()

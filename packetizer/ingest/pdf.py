@@ -236,9 +236,6 @@ def stage_done() -> None:
         _write_all(_stage_fd, _STAGE_MARK)
 
 
-_run_in_child = run_sandboxed   # the name the sanitiser's tests know
-
-
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
