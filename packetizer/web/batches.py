@@ -10,7 +10,6 @@ browser chose.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import datetime as dt
@@ -22,14 +21,14 @@ from flask_wtf.file import FileField, FileRequired
 
 from .. import limits
 from ..batch.manifest import read_manifest
-from ..batch.report import REPORT_CSV, REPORT_JSON, replace_file
+from ..batch.report import REPORT_CSV, REPORT_JSON
 from ..batch.zipin import MANIFEST_SUFFIXES, stage_upload
 from ..errors import CaseError, PacketizerError
 from ..registry import append_audit
 from .auditing import record
 from .batchjobs import (EXTENSION_KEY, INPUT_DIR, OUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings,
                         remove_folder)
-from .batchtracking import TRACKING_FILE, read_tracking, track_built_cases
+from .batchtracking import plain_file_name, read_tracking, track_built_cases, write_tracking
 from .casefiles import display_name
 from .forms import ActionForm
 from .security import blueprint_roles
@@ -67,8 +66,7 @@ def _setup(state) -> None:
         # Runs in the batch thread too: the built cases join the case list, to be tracked there.
         tracked = track_built_cases(svc, batch_id=status.batch_id, manifest=manifest, out_dir=folder / OUT_DIR,
                                     rows=rows, started_by=status.created_by, built_by=f"web:{status.created_by}")
-        body = json.dumps({case_id: t.to_dict() for case_id, t in tracked.items()}, indent=2) + "\n"
-        replace_file(folder / TRACKING_FILE, body.encode("utf-8"))
+        write_tracking(folder, tracked)
 
     app.extensions[EXTENSION_KEY] = BatchJobs(svc.instance / "batches", svc.now, on_finish=finished,
                                               on_built=built)
@@ -275,7 +273,7 @@ def download_packet(batch_id: str, name: str):
     if row is None:
         abort(404)
     packet = row["packet"]
-    if "/" in packet or "\\" in packet or packet.startswith("."):
+    if not plain_file_name(packet):
         abort(404)  # the report is ours, but a packet is always a plain file name in out/
     path = jobs().out_dir(batch_id) / packet
     if not path.is_file():

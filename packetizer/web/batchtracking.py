@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..batch.manifest import read_manifest
-from ..batch.report import RowResult
+from ..batch.report import RowResult, replace_file
 from ..errors import PacketizerError
 from ..model import Case
 from ..pipeline import input_fingerprint
@@ -177,9 +177,14 @@ def _new_record(session: Session, svc: WebServices, case: Case, policy, folder: 
     return record
 
 
+def plain_file_name(name: str) -> bool:
+    """Whether a name from a batch report is a plain file name in the batch's ``out/`` (never a path)."""
+    return not ("/" in name or "\\" in name or name.startswith("."))
+
+
 def _copy_packet(out_dir: Path, packet: str, target: Path) -> tuple[str, str, str]:
     """Copy the packet and its two disclosure reports; their file names (packet, JSON report, HTML report)."""
-    if "/" in packet or "\\" in packet or packet.startswith("."):
+    if not plain_file_name(packet):
         raise PacketizerError("a batch report named a packet outside its folder", code="bad_report")
     stem = packet.removesuffix(".pdf")
     names = (packet, f"{stem}.disclosure.json", f"{stem}.disclosure.html")
@@ -194,6 +199,12 @@ def _audit(session: Session, svc: WebServices, actor: str, action: str, object_t
     role = session.scalar(select(User.role).where(User.username == actor)) or "staff"
     append_audit(session, actor=actor, role=role, action=action, object_type=object_type,
                  object_id=str(object_id), detail=detail, now=svc.now())
+
+
+def write_tracking(folder: Path, tracked: dict[str, Tracked]) -> None:
+    """Write the batch's ``tracking.json`` (case id -> where it went), atomically."""
+    body = json.dumps({case_id: t.to_dict() for case_id, t in tracked.items()}, indent=2) + "\n"
+    replace_file(folder / TRACKING_FILE, body.encode("utf-8"))
 
 
 def read_tracking(folder: Path) -> dict[str, Tracked]:
