@@ -1,4 +1,7 @@
-# Packetizer: `make run` starts the product on its embedded defaults, `make test` runs the suite.
+# Packetizer: `make run` starts the product on its embedded defaults, `make test` runs the suite,
+# `make bench` prints the benchmarks. Each first runs scripts/system-deps.sh: Pango and fonts for
+# WeasyPrint, Tesseract 5 with its English model for OCR (Debian packages; no model is downloaded at
+# run time), and Chromium for the browser tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
