@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .. import limits
 from ..errors import DisclosureError
 from ..model import ATTACHMENT_KIND_WORDS, Case, PayerPolicy
+from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
 from ..render import render_html
 from ..schemas import schema_errors
 from .redactor import TYPE_WORDS
 
-REPORT_VERSION = 1
+# 2: each included attachment says how every page was checked (page_checks, ocr_pages) and the
+# summary counts pages read by OCR; page_not_checked now means "OCR confidence below the minimum".
+REPORT_VERSION = 2
+
+# How the staff page names each method.
+METHOD_WORDS = {TEXT_LAYER: "text layer", OCR: "OCR", UNCHECKED: "unchecked"}
 
 
 def disclosure_report(
@@ -51,24 +58,21 @@ def disclosure_report(
         att = doc.attachment
         index = indexes.get(id(att), _position(plan, att))
         field = f"attachments[{index}]"
+        checks = _page_checks(doc, field)
         removed = sum(r.count for r in doc.redactions)
         included_attachments.append({
             "letter": letter, "index": index, "field": field, "kind": att.kind,
             "date": att.date.isoformat(), "pages": doc.pages, "redactions": removed,
             "rasterized_pages": list(getattr(doc, "rasterized", ())),
-            "unchecked_pages": list(doc.text_layer_missing),
+            "page_checks": [c.to_dict() for c in checks],
+            "ocr_pages": [c.page for c in checks if c.method in (OCR, UNCHECKED)],
+            "unchecked_pages": [c.page for c in checks if c.method == UNCHECKED],
         })
         for r in doc.redactions:
             redactions.append({"exhibit": letter, "attachment_index": index, "type": r.type,
                                "page": r.page, "count": r.count})
         named = f"Exhibit {letter} ({field}, {ATTACHMENT_KIND_WORDS[att.kind].lower()} dated {att.date.isoformat()})"
-        all_warnings += unchecked_page_warnings(named, field, doc.text_layer_missing, doc.pages)
-        pictures = getattr(doc, "pictures", 0)
-        if pictures:
-            all_warnings.append({
-                "code": "pictures_not_checked", "field": field,
-                "message": f"{named} contains {pictures} picture(s); text inside pictures cannot be checked for identifiers",
-            })
+        all_warnings += unchecked_page_warnings(named, field, checks)
     report = {
         "report_version": REPORT_VERSION,
         "case_id": case_id,
@@ -91,6 +95,7 @@ def disclosure_report(
             "attachments_withheld": len(plan.withheld_attachments),
             "redactions": sum(r["count"] for r in redactions),
             "pages_rasterized": sum(len(a["rasterized_pages"]) for a in included_attachments),
+            "pages_ocr": sum(len(a["ocr_pages"]) for a in included_attachments),
             "pages_unchecked": sum(len(a["unchecked_pages"]) for a in included_attachments),
         },
         "warnings": all_warnings,
@@ -103,46 +108,107 @@ def disclosure_report(
     return report
 
 
-def unchecked_page_warnings(named: str, field: str, pages: Iterable[int], total: int) -> list[dict]:
-    """One warning per attachment listing its pages without a text layer."""
-    pages = list(pages)
-    if not pages:
+def unchecked_page_warnings(named: str, field: str, checks: Iterable[PageCheck]) -> list[dict]:
+    """One ``page_not_checked`` warning per exhibit naming its pages that OCR could not read reliably.
+
+    Such a page was still sent as a picture with everything OCR did read burnt out, but its
+    OCR confidence is below ``MIN_OCR_CONFIDENCE``: an identifier on it may have been missed.
+    The words are for billing staff: which page, how sure, the minimum, and what to do.
+    """
+    low = [c for c in checks if c.method == UNCHECKED]
+    if not low:
         return []
-    which = "every page" if len(pages) == total and total > 1 else (
-        f"page {pages[0]}" if len(pages) == 1 else "pages " + ", ".join(map(str, pages)))
+    figures = [_figure(c.confidence) for c in low]
+    if len(low) == 1:
+        which, it = f"page {low[0].page} was", "it"
+        scores = "no confidence figure" if low[0].confidence is None else f"{figures[0]} out of 100"
+    else:
+        which, it = f"pages {_and([str(c.page) for c in low])} were", "them"
+        known = [round(c.confidence) for c in low if c.confidence is not None]
+        if len(low) <= 5 or not known:
+            scores = f"{_and(figures)} out of 100"
+        else:
+            scores = f"between {min(known)} and {max(known)} out of 100"
     return [{
         "code": "page_not_checked", "field": field,
-        "message": f"{named}: {which} {'has' if len(pages) == 1 else 'have'} no text layer (a scan or picture)"
-                   " and could not be checked for identifiers; look at it before sending",
+        "message": f"{named}: {which} read by text recognition (OCR) with too little confidence ({scores}; "
+                   f"the minimum is {limits.MIN_OCR_CONFIDENCE}, MIN_OCR_CONFIDENCE). A number, name or address "
+                   f"on {it} may have been missed. Look at {it} in the packet before sending; if {it} "
+                   f"{'shows' if it == 'it' else 'show'} anything the payer does not need, send a clearer copy "
+                   "of the document instead.",
     }]
 
 
 def text_layer_findings(case: Case, policy: PayerPolicy) -> list[dict]:
-    """Warnings for ``check``: included attachments with pages that cannot be checked.
+    """Nothing: kept only while ``packetizer.disclosure`` still exports the name.
 
-    PDFs are sanitised (in the sandbox) to find their pages without text;
-    every page of an image attachment is a picture.
+    ``check`` used to warn about pages without a text layer. Scans are now read by OCR when the
+    packet is built, so that warning was false, and only the build can know which pages OCR
+    read poorly (``page_not_checked`` in the build's warnings and disclosure report).
     """
-    from ..ingest import ingest_attachment
-    from .attachments import sort_attachments
+    return []
 
-    included, _ = sort_attachments(case, policy)
-    findings: list[dict] = []
-    for index, att in included:
-        suffix = att.path.suffix.lower()
-        if suffix not in (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-            continue
-        doc = ingest_attachment(att)
-        field = f"attachments[{index}]"
-        named = f"{field} ({ATTACHMENT_KIND_WORDS[att.kind].lower()} dated {att.date.isoformat()})"
-        findings += unchecked_page_warnings(named, field, doc.text_layer_missing, doc.pages)
-    return findings
+
+def page_check_groups(page_checks: Iterable[dict]) -> list[dict]:
+    """Consecutive pages checked the same way, for the staff page.
+
+    ``[{page 1..3 text_layer}, {page 4 ocr 91}]`` gives ``pp. 1–3 text layer`` and
+    ``p. 4 OCR (conf 91)``: each group has ``pages``, ``method``, ``words`` and ``reasons``.
+    """
+    groups: list[list[dict]] = []
+    for check in page_checks:
+        last = groups[-1][-1] if groups else None
+        if last is not None and last["method"] == check["method"] and last["page"] + 1 == check["page"]:
+            groups[-1].append(check)
+        else:
+            groups.append([check])
+    out = []
+    for group in groups:
+        first, last = group[0]["page"], group[-1]["page"]
+        pages = f"p. {first}" if first == last else f"pp. {first}\u2013{last}"
+        words = f"{pages} {METHOD_WORDS.get(group[0]['method'], group[0]['method'])}"
+        confidences = [round(c["confidence"]) for c in group if c.get("confidence") is not None]
+        if confidences:
+            low, high = min(confidences), max(confidences)
+            words += f" (conf {low})" if low == high else f" (conf {low}\u2013{high})"
+        reasons = list(dict.fromkeys(c["reason"] for c in group if c.get("reason")))
+        out.append({"pages": pages, "method": group[0]["method"], "words": words, "reasons": reasons})
+    return out
 
 
 def render_report_html(report: dict) -> str:
     """The report as a self-contained HTML page for staff."""
-    return render_html("disclosure-report.html", {"report": report, "type_words": TYPE_WORDS,
-                                                  "kind_words": ATTACHMENT_KIND_WORDS})
+    checked = {}
+    for attachment in report["included"]["attachments"]:
+        groups = page_check_groups(attachment["page_checks"])
+        reasons = list(dict.fromkeys(reason for group in groups for reason in group["reasons"]))
+        checked[attachment["letter"]] = {"groups": groups, "reasons": reasons}
+    return render_html("disclosure-report.html", {
+        "report": report, "type_words": TYPE_WORDS, "kind_words": ATTACHMENT_KIND_WORDS, "checked": checked,
+        "ocr_dpi": limits.OCR_DPI, "min_confidence": limits.MIN_OCR_CONFIDENCE,
+    })
+
+
+def _page_checks(doc, field: str) -> tuple[PageCheck, ...]:
+    """The exhibit's page checks, refused unless there is exactly one per page, in page order,
+    and its ``unchecked_pages`` are exactly the pages checked as unchecked: the report must not
+    claim a page was checked when ingest said otherwise."""
+    checks = tuple(doc.page_checks)
+    if [c.page for c in checks] != list(range(1, doc.pages + 1)):
+        raise DisclosureError(
+            f"disclosure report: {field}: {len(checks)} page checks for {doc.pages} pages", code="bad_report")
+    if [c.page for c in checks if c.method == UNCHECKED] != sorted(doc.unchecked_pages):
+        raise DisclosureError(
+            f"disclosure report: {field}: unchecked pages disagree with the page checks", code="bad_report")
+    return checks
+
+
+def _figure(confidence: float | None) -> str:
+    return "no figure" if confidence is None else str(round(confidence))
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _finding(item: dict | str) -> dict:
