@@ -5,7 +5,6 @@ Exit status: 0 ready, 1 blocked or bad input (``error: ...`` on stderr), 2 usage
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 
@@ -15,7 +14,6 @@ from .caseio import load_case
 from .cli_common import CommandError, payers_option, today_option
 from .checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
 from .checks.rules import channel_words
-from .disclosure import text_layer_findings
 from .errors import PacketizerError
 from .model import Case, PayerPolicy
 from .policy import load_payer
@@ -35,10 +33,10 @@ def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json
     try:
         case = load_case(case_file)
         policy = load_payer(case.payer_id, payers_dir)
+        # The case file and the payer's rules only: attachments are sized, not read. Scans and
+        # pictures are read by OCR when the packet is built, and only the build knows which pages
+        # OCR could not read reliably (page_not_checked in its warnings and disclosure report).
         result = run_checks(case, policy, today=today)
-        # Scanned pages cannot be searched for identifiers: staff should know before building.
-        unchecked = tuple(Finding(f["code"], f["message"], f.get("field")) for f in text_layer_findings(case, policy))
-        result = dataclasses.replace(result, warnings=result.warnings + unchecked)
     except PacketizerError as exc:
         raise CommandError(exc.message) from None
     except OSError as exc:

@@ -117,3 +117,19 @@ def test_an_unknown_payer_is_an_error(runner, tmp_path):
     result = invoke(runner, str(path), "--payers", PAYERS)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: payer_id: no payer policy named 'nobody'")
+
+
+def test_scanned_pages_are_left_to_the_build(runner, tmp_path):
+    """This test ensures check says nothing about pages without a text layer: scans are read by OCR at build time,
+    and only the build can tell which pages OCR read poorly (page_not_checked in its warnings and report)."""
+    from tests.fixtures.disclosure.make_notes import copy_case
+
+    case_file = copy_case(tmp_path / "case")        # its progress note PDF ends with a scanned page
+    payers = str(Path(__file__).parent / "fixtures" / "disclosure" / "payers")
+    result = invoke(runner, str(case_file), "--payers", payers, "--today", "2026-10-25", "--json")
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"ready", "triage", "deadline", "days_left", "channel", "blocking", "warnings"}
+    codes = {f["code"] for f in doc["blocking"] + doc["warnings"]}
+    assert not codes & {"page_not_checked", "pictures_not_checked"}
+    text = invoke(runner, str(case_file), "--payers", payers, "--today", "2026-10-25").output
+    assert "text layer" not in text and "page_not_checked" not in text
