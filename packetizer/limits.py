@@ -83,3 +83,15 @@ MAX_BATCH_UPLOAD_REQUEST_BYTES = MAX_ZIP_BYTES + MAX_MANIFEST_BYTES + 1024 * 102
 MAX_RUNNING_WEB_BATCHES = 2                     # per server process; each one runs its own pool of build processes
 WEB_BATCH_WORKERS = 2                           # build processes per web batch: request handlers share the machine
 MAX_LISTED_WEB_BATCHES = 100                    # batches shown on the batch list, newest first
+
+# OCR: pages whose text layer cannot be trusted are rendered and read by Tesseract (packetizer/ocr.py)
+OCR_DPI = 300                                   # pictures of pages are rendered, read and sent at this resolution
+MIN_OCR_CONFIDENCE = 60                         # mean word confidence (0-100) below which an OCR'd page is "unchecked"
+MAX_OCR_PAGE_SECONDS = 30                       # wall time for Tesseract to read one page (a dense page takes ~5 s)
+MAX_OCR_PROCESSES = 2                           # Tesseract processes reading one attachment's pages side by side
+MAX_OCR_ROUNDS = 3                              # burn, re-read, burn again: a page still showing an identifier after
+                                                # this many re-reads fails the attachment
+MAX_OUTLINE_PATH_SEGMENTS = 400                 # path segments on a page beyond which its drawings may be text
+                                                # turned into outlines: the page is read by OCR
+MAX_OUTLINE_CURVES = 40                         # curve segments in drawings beyond which the same holds (a nine-digit
+                                                # number drawn as outlines has about 60)
