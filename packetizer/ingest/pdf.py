@@ -49,13 +49,16 @@ class SanitisedPdf:
     text_layer_missing: tuple[int, ...] = ()
 
 
-# Keys removed from the page dictionary itself.
-_PAGE_KEYS = (
-    "/Annots",        # links carry actions; widgets carry form values (their look is flattened first)
-    "/B",             # article beads point into the catalog's /Threads
-    "/Thumb",         # a thumbnail would still show content that redaction removes
-    "/StructParents",
-)
+# The only keys a page keeps: what draws it and where. Everything else in a
+# page dictionary goes: /Annots (links carry actions, widgets form values;
+# their look is flattened first), /B (article beads), /Thumb (a thumbnail
+# would still show what redaction removes), /StructParents, /PieceInfo, /ID,
+# /Metadata, transitions and private application keys, which carry data no
+# reader sees and may hold an identifier a search of the visible page misses.
+_PAGE_KEYS_KEPT = frozenset({
+    "/Type", "/Parent", "/Resources", "/Contents", "/MediaBox", "/CropBox", "/BleedBox", "/TrimBox", "/ArtBox",
+    "/Rotate", "/Group", "/UserUnit",
+})
 # Keys never copied at any depth (pypdf applies clone exclusions recursively,
 # so an action or file hidden under /Resources is not pulled in either) and
 # removed again from every object before writing. Only names that cannot be
@@ -154,7 +157,7 @@ _RESERVE_BYTES = 4 * 1024 * 1024
 
 def run_sandboxed(
     work: Callable[[bytes], tuple[dict, bytes]], data: bytes, *, timeout: float, memory: int,
-    next_timeouts: tuple[float, ...] = (),
+    next_timeouts: tuple[float, ...] = (), extend_seconds: float = 0.0,
 ) -> tuple[str, dict, bytes]:
     """Run ``work(data)`` in a forked child under limits; return (status, meta, payload).
 
@@ -168,7 +171,12 @@ def run_sandboxed(
     the child then gets the next of ``next_timeouts`` (seconds from that
     moment) instead of what was left of ``timeout``. ``meta["stages_done"]``
     says how many stages the child finished, also when it timed out or died,
-    so the caller can tell which stage failed.
+    so the caller can tell which stage failed. Marks past the last of
+    ``next_timeouts`` each give the child ``extend_seconds`` more: work whose
+    length is known only inside the child (OCR, page by page) asks for its time.
+
+    The child leads a process group of its own, and a child that runs out of
+    time is killed with the whole group: programs it started (Tesseract) go too.
 
     os.fork rather than multiprocessing: no pickling, no resource tracker, and
     it also works inside daemonic pool workers, which multiprocessing forbids
@@ -180,6 +188,10 @@ def run_sandboxed(
         os.close(read_fd)
         _child(work, data, write_fd, memory)  # never returns
     os.close(write_fd)
+    try:
+        os.setpgid(pid, pid)   # also done by the child; whichever runs first wins the race with a kill
+    except OSError:
+        pass
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     stages = 0
@@ -203,6 +215,8 @@ def run_sandboxed(
                     stages += 1
                     if stages <= len(next_timeouts):
                         deadline = time.monotonic() + next_timeouts[stages - 1]
+                    else:
+                        deadline += extend_seconds
                 if not answer:
                     continue
                 chunk = answer
@@ -214,6 +228,7 @@ def run_sandboxed(
         os.waitpid(pid, 0)
     if timed_out:
         return "timeout", {"stages_done": stages}, b""
+    _kill_group(pid)   # nothing the child started outlives it
     blob = b"".join(chunks)
     if len(blob) < _HEADER.size:
         return "crashed", {"stages_done": stages}, b""
@@ -237,9 +252,17 @@ def stage_done() -> None:
 
 
 def _kill(pid: int) -> None:
+    _kill_group(pid)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
+        pass
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
         pass
 
 
@@ -248,6 +271,10 @@ def _child(work, data: bytes, fd: int, memory: int) -> None:
     global _stage_fd
     _stage_fd = fd
     code = 0
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
     # Address space set aside before the limit applies and given back when the
     # work runs out, so that reporting "memory" does not itself fail for want of
     # it. An anonymous mapping: a bytearray would be zero-filled (3 ms a fork).
@@ -319,8 +346,8 @@ def sanitise_in_child(data: bytes, *, find_text: bool = True) -> tuple[dict, byt
             reader, pages = opened
         writer = PdfWriter()
         for page in pages:
-            for key in _PAGE_KEYS:
-                page.pop(key, None)
+            for key in [k for k in page if k not in _PAGE_KEYS_KEPT]:
+                del page[key]
             _drop_unused_xobjects(page)
             writer.add_page(page, excluded_keys=_DEEP_KEYS)
         copy_layer_visibility(reader, writer)
