@@ -1,0 +1,887 @@
+"""Hostile documents for issue 12: identifiers that only the pixels show, or that hide where nobody looks.
+
+Every function returns a :class:`Hostile`: the bytes of one attachment (mostly
+PDF), the withheld values planted in it (see :data:`CASE_VALUES`), the words
+planted next to them that must stay readable, and which issue class it covers.
+Everything is made here, at test time, from code: the PDF syntax by hand
+(:class:`RawPdf`), pictures with Pillow in DejaVu Sans (installed with
+fonts-dejavu-core), glyph outlines with fontTools, and the notes that need a
+real layout engine with WeasyPrint through :func:`packetizer.render.html_to_pdf`.
+Nothing is random (noise comes from a seeded generator) and nothing is
+fetched, so the bytes are the same on every machine and every run.
+
+The type is large (at least 16 pt at 300 dpi) and the pages small and sparse:
+Tesseract reads them quickly and reliably, so a test that fails means the
+redaction missed, not that OCR had a bad day.
+
+Issue classes (``issues show 12``): 1 pixels on a page that also has text;
+2 text only the glyphs show; 3/4 what rasterising or copying keeps (metadata,
+samples under clips, masks and boxes); 5 Unicode spellings; 6 detection gaps
+(table cells, page breaks); 7 private keys; "fax" fax-quality scans.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+# The planted identifiers: invented, and the withheld values of :func:`case_mapping`.
+SSN = "478-26-1935"
+MRN = "44861"                       # the case's own 5-digit MRN (issue class 6 names it)
+MRN_MISREAD = "44B61"               # what a scanner's OCR layer made of it
+PHONE = "(651) 555-0182"
+EMAIL = "maya.lindqvist@example.net"
+STREET = "3187 Juniper Lane"
+CASE_VALUES = {"ssn": SSN, "mrn": MRN, "phone": PHONE, "email": EMAIL, "street": STREET}
+
+POINTS_PER_INCH = 72.0
+SCAN_DPI = 300
+FAX_DPI = (204, 196)
+LETTER = (612.0, 792.0)
+SMALL_PAGE = (432.0, 288.0)         # 6 x 4 in: room for a few lines of large type, cheap to OCR
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One hostile attachment and what is planted in it.
+
+    Attributes:
+        name: the generator's name (also the attachment's file stem).
+        issue_class: the class of issue 12 it covers ("1".."7", or "fax").
+        data: the file's bytes.
+        suffix: its extension (".pdf", ".tif", ".jpg").
+        planted: the withheld values planted (keys of :data:`CASE_VALUES`).
+        keep: words next to them that are not identifiers and must stay readable.
+        visible: the planted values can be seen on the page (OCR of the original reads them);
+            False where they hide in metadata, private keys or under clips, masks and boxes.
+        untrusted: 1-based pages whose text layer cannot be trusted: the redaction must OCR them.
+        hidden_samples: the original carries image samples nobody sees (under a clip, mask or box).
+        what: one line on what the trap is.
+    """
+
+    name: str
+    issue_class: str
+    data: bytes
+    suffix: str
+    planted: tuple[str, ...]
+    keep: tuple[str, ...]
+    visible: bool = True
+    untrusted: tuple[int, ...] = ()
+    hidden_samples: bool = False
+    what: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return self.name + self.suffix
+
+
+def case_mapping(attachments: list[dict] | None = None) -> dict:
+    """A case (for :func:`packetizer.caseio.case_from_mapping`) that withholds every planted value."""
+    return {
+        "case_id": "DX-OCR-0012",
+        "payer_id": "dx-plain",
+        "member": {
+            "member_id": "QHP770012345", "first_name": "Maya", "last_name": "Lindqvist", "dob": "1983-02-17",
+            "ssn": SSN, "phone": PHONE, "email": EMAIL, "mrn": MRN,
+            "address": {"street": STREET, "city": "Saint Paul", "state": "MN", "zip": "55104"},
+        },
+        "claim": {"claim_number": "2026101100457", "denial_codes": ["CO-197"], "denial_date": "2026-10-20"},
+        "services": [{"date_of_service": "2026-10-11", "place_of_service": "11", "code": "97110", "units": 3,
+                      "diagnosis_codes": ["M54.16"], "charge_cents": 45000}],
+        "rendering_provider": {"name": "Juniper Physical Therapy", "npi": "1234567893"},
+        "late_reason": {"category": "payer_portal_outage",
+                        "explanation": "The payer portal returned HTTP 503 on 2026-10-09; ticket INC-7731."},
+        "medical_necessity": "Acute lumbar radiculopathy with functional decline.",
+        "contact": {"name": "Billing desk", "phone": "651-555-0100"},
+        "attachments": attachments or [],
+    }
+
+
+# --------------------------------------------------------------------------- raw PDF
+
+
+class RawPdf:
+    """A PDF written object by object: what a hostile producer would write, nothing more."""
+
+    def __init__(self) -> None:
+        self._objects: list[bytes] = [b"", b""]   # 1: catalog, 2: page tree (filled in by finish)
+        self._pages: list[int] = []
+
+    def add(self, body: bytes | str) -> int:
+        self._objects.append(body.encode("latin-1") if isinstance(body, str) else body)
+        return len(self._objects)
+
+    def stream(self, entries: str, data: bytes, *, flate: bool = True) -> int:
+        """A stream object; ``entries`` is the inside of its dictionary without /Length and /Filter."""
+        if flate:
+            data = zlib.compress(data, 9)
+            entries += " /Filter /FlateDecode"
+        return self.add(f"<< {entries} /Length {len(data)} >>\nstream\n".encode("latin-1") + data + b"\nendstream")
+
+    def page(self, content: bytes | str, resources: str, *, size: tuple[float, float] = SMALL_PAGE,
+             extra: str = "") -> int:
+        if isinstance(content, str):
+            content = content.encode("latin-1")
+        contents = self.stream("", content)
+        number = self.add(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {_num(size[0])} {_num(size[1])}]"
+                          f" /Resources {resources} /Contents {contents} 0 R {extra}>>")
+        self._pages.append(number)
+        return number
+
+    def finish(self) -> bytes:
+        self._objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+        kids = " ".join(f"{n} 0 R" for n in self._pages)
+        self._objects[1] = f"<< /Type /Pages /Kids [{kids}] /Count {len(self._pages)} >>".encode()
+        out = io.BytesIO()
+        out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for number, body in enumerate(self._objects, start=1):
+            offsets.append(out.tell())
+            out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+        xref = out.tell()
+        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(self._objects) + 1))
+        for offset in offsets:
+            out.write(b"%010d 00000 n \n" % offset)
+        out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(self._objects) + 1, xref))
+        return out.getvalue()
+
+    # Resources a hostile page commonly uses.
+
+    def helvetica(self) -> int:
+        return self.add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+
+    def gray_image(self, image: Image.Image, extra: str = "") -> int:
+        """An 8-bit grey image XObject, Flate-compressed samples."""
+        image = image.convert("L")
+        return self.stream(f"/Type /XObject /Subtype /Image /Width {image.width} /Height {image.height}"
+                           f" /ColorSpace /DeviceGray /BitsPerComponent 8 {extra}", image.tobytes())
+
+    def jpeg_image(self, jpeg: bytes, width: int, height: int, gray: bool = True) -> int:
+        space = "/DeviceGray" if gray else "/DeviceRGB"
+        return self.stream(f"/Type /XObject /Subtype /Image /Width {width} /Height {height} /ColorSpace {space}"
+                           f" /BitsPerComponent 8 /Filter /DCTDecode", jpeg, flate=False)
+
+    def ccitt_image(self, group4: bytes, width: int, height: int) -> int:
+        return self.stream(f"/Type /XObject /Subtype /Image /Width {width} /Height {height} /ColorSpace /DeviceGray"
+                           f" /BitsPerComponent 1 /Filter /CCITTFaxDecode"
+                           f" /DecodeParms << /K -1 /Columns {width} /Rows {height} /BlackIs1 false >>",
+                           group4, flate=False)
+
+
+def _num(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _pdf_string(text: str) -> str:
+    return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+
+def _text(x: float, y: float, text: str, *, size: float = 18, font: str = "/F1", mode: int = 0) -> str:
+    """A line of text in a simple font (codes are the latin-1 bytes of ``text``)."""
+    return f"BT {font} {_num(size)} Tf {mode} Tr {_num(x)} {_num(y)} Td {_pdf_string(text)} Tj ET\n"
+
+
+def _draw_image(name: str, x: float, y: float, width: float, height: float) -> str:
+    return f"q {_num(width)} 0 0 {_num(height)} {_num(x)} {_num(y)} cm /{name} Do Q\n"
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+@lru_cache(maxsize=None)
+def _font(pixels: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(FONT_PATH), pixels)
+
+
+def scan(lines: list[str], size_pt: tuple[float, float], *, dpi: tuple[int, int] = (SCAN_DPI, SCAN_DPI),
+         font_pt: float = 18, margin_pt: float = 24, line_gap: float = 1.6, noise: int = 0, skew: float = 0.0,
+         seed: int = 0) -> Image.Image:
+    """A grey picture of ``lines`` as a scanner would deliver it: ``size_pt`` points at ``dpi``.
+
+    ``noise`` adds seeded grey noise of that amplitude; ``skew`` rotates by that many degrees.
+    """
+    dpi_x, dpi_y = dpi
+    width = round(size_pt[0] * dpi_x / POINTS_PER_INCH)
+    height_square = round(size_pt[1] * dpi_x / POINTS_PER_INCH)
+    # Draw with square pixels at the horizontal resolution; squash to the vertical one afterwards (fax).
+    image = Image.new("L", (width, height_square), 255)
+    draw = ImageDraw.Draw(image)
+    pixels = round(font_pt * dpi_x / POINTS_PER_INCH)
+    x = round(margin_pt * dpi_x / POINTS_PER_INCH)
+    y = x
+    for line in lines:
+        draw.text((x, y), line, font=_font(pixels), fill=0)
+        y += round(pixels * line_gap)
+    if skew:
+        image = image.rotate(skew, resample=Image.BICUBIC, expand=False, fillcolor=255)
+    if dpi_y != dpi_x:
+        image = image.resize((width, round(size_pt[1] * dpi_y / POINTS_PER_INCH)), Image.LANCZOS)
+    if noise:
+        image = _add_noise(image, noise, seed)
+    return image
+
+
+def _add_noise(image: Image.Image, amplitude: int, seed: int) -> Image.Image:
+    """Seeded grey noise of about +-amplitude, and a few dark specks (dust)."""
+    rng = random.Random(seed)
+    table = bytes(max(0, min(255, 128 + (b - 128) * amplitude // 128)) for b in range(256))
+    noisy = Image.frombytes("L", image.size, rng.randbytes(image.width * image.height).translate(table))
+    out = ImageChops.add(image, noisy, 1.0, -128)
+    draw = ImageDraw.Draw(out)
+    for _ in range(image.width * image.height // 40000):
+        draw.point((rng.randrange(image.width), rng.randrange(image.height)), fill=rng.randrange(0, 90))
+    return out
+
+
+def to_fax(image: Image.Image, threshold: int = 160) -> Image.Image:
+    """Threshold a grey picture to 1 bit, as a fax machine sends it."""
+    return image.point(lambda p: 255 if p >= threshold else 0).convert("1", dither=Image.Dither.NONE)
+
+
+def group4_tiff(frames: list[Image.Image], dpi: tuple[int, int] = FAX_DPI) -> bytes:
+    """A (multi-page) CCITT Group 4 TIFF, one strip per page, as fax servers store them."""
+    out = io.BytesIO()
+    first, rest = frames[0], frames[1:]
+    first.save(out, format="TIFF", compression="group4", dpi=dpi, save_all=bool(rest), append_images=rest,
+               strip_size=1 << 30)
+    return out.getvalue()
+
+
+def group4_strips(tiff: bytes) -> list[tuple[bytes, int, int]]:
+    """The Group 4 data of each page of a one-strip-per-page TIFF, with its width and height."""
+    image = Image.open(io.BytesIO(tiff))
+    pages = []
+    index = 0
+    while True:
+        try:
+            image.seek(index)
+        except EOFError:
+            break
+        tags = image.tag_v2
+        offsets, counts = tags[273], tags[279]
+        if len(offsets) != 1:
+            raise ValueError("expected one strip per page")
+        pages.append((tiff[offsets[0]:offsets[0] + counts[0]], image.width, image.height))
+        index += 1
+    return pages
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _data_uri(image: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(_png(image)).decode()
+
+
+def _px(points: float, dpi: int = SCAN_DPI) -> int:
+    return round(points * dpi / POINTS_PER_INCH)
+
+
+# --------------------------------------------------------------------------- glyphs (fontTools)
+
+
+def _glyph_source():
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(FONT_PATH))
+    return font, font.getGlyphSet(), font.getBestCmap()
+
+
+_FONT_CACHE: dict = {}
+
+
+def _dejavu():
+    if "dejavu" not in _FONT_CACHE:
+        _FONT_CACHE["dejavu"] = _glyph_source()
+    return _FONT_CACHE["dejavu"]
+
+
+class _PdfPathPen:
+    """A fontTools pen that writes PDF path operators (quadratic curves raised to cubic)."""
+
+    def __init__(self, scale: float, dx: float, dy: float) -> None:
+        self.scale, self.dx, self.dy = scale, dx, dy
+        self.ops: list[str] = []
+        self._current = (0.0, 0.0)
+
+    def _xy(self, point) -> tuple[float, float]:
+        return point[0] * self.scale + self.dx, point[1] * self.scale + self.dy
+
+    def _emit(self, *points, op: str) -> None:
+        coords = [c for p in points for c in self._xy(p)]
+        self.ops.append(" ".join(f"{c:.2f}" for c in coords) + " " + op)
+
+    def moveTo(self, point) -> None:  # noqa: N802 (fontTools' pen protocol)
+        self._emit(point, op="m")
+        self._current = point
+
+    def lineTo(self, point) -> None:  # noqa: N802
+        self._emit(point, op="l")
+        self._current = point
+
+    def curveTo(self, *points) -> None:  # noqa: N802
+        # Only cubic segments with two off-curve points reach here (the outline is quadratic).
+        self._emit(*points[-3:], op="c")
+        self._current = points[-1]
+
+    def qCurveTo(self, *points) -> None:  # noqa: N802
+        from fontTools.pens.basePen import decomposeQuadraticSegment
+
+        if points[-1] is None:
+            raise ValueError("closed quadratic contours without on-curve points are not used by DejaVu")
+        for control, end in decomposeQuadraticSegment(points):
+            start = self._current
+            c1 = (start[0] + 2 / 3 * (control[0] - start[0]), start[1] + 2 / 3 * (control[1] - start[1]))
+            c2 = (end[0] + 2 / 3 * (control[0] - end[0]), end[1] + 2 / 3 * (control[1] - end[1]))
+            self._emit(c1, c2, end, op="c")
+            self._current = end
+
+    def closePath(self) -> None:  # noqa: N802
+        self.ops.append("h")
+
+    def endPath(self) -> None:  # noqa: N802
+        pass
+
+    def addComponent(self, glyph_name, transformation) -> None:  # noqa: N802
+        raise ValueError("decompose first")
+
+
+def outline_ops(text: str, x: float, y: float, size: float) -> tuple[str, float]:
+    """PDF path operators that fill ``text`` in DejaVu Sans at (x, y), ``size`` points; and the advance."""
+    from fontTools.pens.recordingPen import DecomposingRecordingPen
+
+    font, glyphs, cmap = _dejavu()
+    scale = size / font["head"].unitsPerEm
+    ops = []
+    for char in text:
+        name = cmap[ord(char)]
+        recording = DecomposingRecordingPen(glyphs)
+        glyphs[name].draw(recording)
+        pen = _PdfPathPen(scale, x, y)
+        recording.replay(pen)
+        if pen.ops:
+            ops.append("\n".join(pen.ops) + "\nf")
+        x += font["hmtx"][name][0] * scale
+    return "\n".join(ops) + "\n", x
+
+
+def glyph_procedure(char: str) -> tuple[str, float]:
+    """A Type3 glyph procedure (1000 units to the em) drawing ``char`` of DejaVu Sans; and its width."""
+    font, _, cmap = _dejavu()
+    width = font["hmtx"][cmap[ord(char)]][0] * 1000 / font["head"].unitsPerEm
+    ops, _ = outline_ops(char, 0, 0, 1000)
+    return f"{width:.0f} 0 d0\n" + ops, width
+
+
+def truetype_subset(glyph_chars: dict[str, str], cmap: dict[int, str], *, symbolic: bool) -> tuple[bytes, dict]:
+    """A small TrueType font with DejaVu's outlines under glyph names of our choosing.
+
+    Args:
+        glyph_chars: new glyph name -> the DejaVu character whose outline it gets.
+        cmap: code point -> glyph name; with ``symbolic`` the (3,0) table maps 0xF000 + code
+            (how PDF viewers look up a symbolic TrueType font), and (1,0) maps the code itself.
+
+    Returns:
+        (font bytes, glyph name -> advance width in 1000 units to the em).
+    """
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.recordingPen import DecomposingRecordingPen
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib.tables._c_m_a_p import cmap_format_4
+
+    source, glyphs, best = _dejavu()
+    units = source["head"].unitsPerEm
+    order = [".notdef", *glyph_chars]
+    outlines, metrics, widths = {}, {}, {}
+    for name in order:
+        source_name = ".notdef" if name == ".notdef" else best[ord(glyph_chars[name])]
+        recording = DecomposingRecordingPen(glyphs)
+        glyphs[source_name].draw(recording)
+        pen = TTGlyphPen(None)
+        recording.replay(pen)
+        outlines[name] = pen.glyph()
+        metrics[name] = source["hmtx"][source_name]
+        widths[name] = metrics[name][0] * 1000 / units
+    builder = FontBuilder(units, isTTF=True)
+    builder.setupGlyphOrder(order)
+    builder.setupCharacterMap({} if symbolic else cmap)
+    builder.setupGlyf(outlines)
+    builder.setupHorizontalMetrics(metrics)
+    builder.setupHorizontalHeader(ascent=source["hhea"].ascent, descent=source["hhea"].descent)
+    builder.setupNameTable({"familyName": "Glyphs", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=source["OS/2"].sTypoAscender, usWinAscent=source["OS/2"].usWinAscent,
+                     usWinDescent=source["OS/2"].usWinDescent)
+    builder.setupPost(keepGlyphNames=True)
+    if symbolic:
+        tables = []
+        for platform, encoding, offset in ((3, 0, 0xF000), (1, 0, 0)):
+            table = cmap_format_4(4)
+            table.platformID, table.platEncID, table.language = platform, encoding, 0
+            table.cmap = {code + offset: name for code, name in cmap.items()}
+            tables.append(table)
+        builder.font["cmap"].tables = tables
+    out = io.BytesIO()
+    builder.save(out)
+    return out.getvalue(), widths
+
+
+def _embedded_truetype(pdf: RawPdf, font: bytes, widths: dict[int, float], *, flags: int, encoding: str = "",
+                       to_unicode: int | None = None) -> int:
+    """A simple /TrueType font dictionary with ``font`` embedded (FontFile2)."""
+    file_ = pdf.stream(f"/Length1 {len(font)}", font)
+    descriptor = pdf.add(f"<< /Type /FontDescriptor /FontName /AAAAAA+Glyphs /Flags {flags}"
+                         f" /FontBBox [-1021 -463 1793 1232] /ItalicAngle 0 /Ascent 928 /Descent -236"
+                         f" /CapHeight 729 /StemV 80 /FontFile2 {file_} 0 R >>")
+    first, last = min(widths), max(widths)
+    row = " ".join(f"{widths.get(code, 0):.0f}" for code in range(first, last + 1))
+    return pdf.add(f"<< /Type /Font /Subtype /TrueType /BaseFont /AAAAAA+Glyphs /FirstChar {first}"
+                   f" /LastChar {last} /Widths [{row}] /FontDescriptor {descriptor} 0 R {encoding}"
+                   + (f" /ToUnicode {to_unicode} 0 R" if to_unicode else "") + " >>")
+
+
+def _to_unicode_cmap(pdf: RawPdf, mapping: dict[int, str]) -> int:
+    """A ToUnicode CMap stream mapping one-byte codes to the given (lying) text."""
+    lines = [f"<{code:02X}> <{''.join(f'{ord(c):04X}' for c in text)}>" for code, text in sorted(mapping.items())]
+    body = ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+            "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            "/CMapName /Adobe-Identity-UCS def /CMapType 2 def\n"
+            "1 begincodespacerange <00> <FF> endcodespacerange\n"
+            f"{len(lines)} beginbfchar\n" + "\n".join(lines) + "\nendbfchar\n"
+            "endcmap CMapName currentdict /CMap defineresource pop end end\n")
+    return pdf.stream("", body.encode())
+
+
+# Digits and the hyphen are drawn by codes that are not their ASCII codes: "A".."J" and "K".
+_GLYPH_CODES = {char: 0x41 + index for index, char in enumerate("0123456789-")}
+
+
+def _encode_digits(text: str) -> str:
+    return "".join(chr(_GLYPH_CODES[c]) for c in text)
+
+
+def _digit_font(pdf: RawPdf, *, to_unicode: dict[int, str] | None, meaningless_names: bool) -> int:
+    """DejaVu's digits and hyphen under codes A..K, glyph names g1..g11, embedded, symbolic."""
+    names = {char: f"g{i + 1}" for i, char in enumerate("0123456789-")}
+    font, widths = truetype_subset({names[c]: c for c in names},
+                                   {code: names[char] for char, code in _GLYPH_CODES.items()}, symbolic=True)
+    code_widths = {code: widths[names[char]] for char, code in _GLYPH_CODES.items()}
+    encoding = ""
+    if meaningless_names:
+        differences = " ".join(f"/{names[c]}" for c in "0123456789-")
+        encoding = f"/Encoding << /Type /Encoding /Differences [{_GLYPH_CODES['0']} {differences}] >>"
+    unicode_ref = _to_unicode_cmap(pdf, to_unicode) if to_unicode else None
+    return _embedded_truetype(pdf, font, code_widths, flags=4, encoding=encoding, to_unicode=unicode_ref)
+
+
+# --------------------------------------------------------------------------- class 1: pixels next to text
+
+
+def scan_body_under_text_header() -> Hostile:
+    """A faxed referral: the fax server's header line is text, the body below it is a scanned picture."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    body = scan(["REFERRAL", f"SSN {SSN}", "Diagnosis: radiculopathy"], (432, 200), font_pt=18)
+    image = pdf.gray_image(body)
+    content = _text(24, 262, "FAX 10/12/2026 09:14  Juniper PT  P.1/1", size=12) + _draw_image("Im0", 0, 30, 432, 200)
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> /XObject << /Im0 {image} 0 R >> >>")
+    return Hostile("scan_body_under_text_header", "1", pdf.finish(), ".pdf", ("ssn",), ("radiculopathy",),
+                   untrusted=(1,), what="text header line, scanned body with the SSN")
+
+
+def id_label_pasted_as_picture() -> Hostile:
+    """A typed note (WeasyPrint, real fonts) with the patient's ID label pasted in as a picture."""
+    from packetizer.render import html_to_pdf
+
+    label = Image.new("L", (_px(300), _px(70)), 255)
+    draw = ImageDraw.Draw(label)
+    draw.rectangle((4, 4, label.width - 5, label.height - 5), outline=0, width=6)
+    draw.text((_px(14), _px(16)), f"MRN {MRN}   Ward 4", font=_font(_px(24)), fill=0)
+    html = ('<style>@page { size: 6in 4in; margin: 0.3in } body { font: 16pt "DejaVu Sans" }</style>'
+            "<p>Progress note, 10/11/2026.</p>"
+            "<p>Oswestry index improved to 30%.</p>"
+            f'<img src="{_data_uri(label)}" style="width: 3in; height: 0.7in">')
+    return Hostile("id_label_pasted_as_picture", "1", html_to_pdf(html).pdf, ".pdf", ("mrn",), ("Oswestry",),
+                   untrusted=(1,), what="typed note, patient-ID label as a picture")
+
+
+def scan_with_misread_ocr_layer() -> Hostile:
+    """A full-page scan whose scanner added an invisible OCR layer that misread 4486 as 44B6."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    lines = ["Lab requisition", f"MRN {MRN}", "Fasting glucose ordered"]
+    picture = scan(lines, SMALL_PAGE, font_pt=20)
+    image = pdf.gray_image(picture)
+    # Invisible (render mode 3) text where the scanner thought the words were, with its misreading.
+    top = SMALL_PAGE[1] - 24 - 20
+    layer = "".join(_text(24, top - i * 32, line.replace(MRN, MRN_MISREAD), size=20, mode=3)
+                    for i, line in enumerate(lines))
+    content = _draw_image("Im0", 0, 0, *SMALL_PAGE) + layer
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> /XObject << /Im0 {image} 0 R >> >>")
+    return Hostile("scan_with_misread_ocr_layer", "1", pdf.finish(), ".pdf", ("mrn",), ("glucose",),
+                   untrusted=(1,), what="full-page scan, invisible OCR layer reads 44B61")
+
+
+# --------------------------------------------------------------------------- class 2: only the glyphs show it
+
+
+def type3_digits() -> Hostile:
+    """The SSN's digits drawn by a Type3 font whose glyph procedures are DejaVu's outlines."""
+    pdf = RawPdf()
+    helvetica = pdf.helvetica()
+    procs, widths = {}, {}
+    for char, code in _GLYPH_CODES.items():
+        body, width = glyph_procedure(char)
+        procs[f"g{code}"] = pdf.stream("", body.encode())
+        widths[code] = width
+    first, last = min(widths), max(widths)
+    charprocs = " ".join(f"/{name} {ref} 0 R" for name, ref in procs.items())
+    differences = " ".join(f"/g{code}" for code in range(first, last + 1))
+    type3 = pdf.add(f"<< /Type /Font /Subtype /Type3 /FontBBox [0 -250 1600 1000] /FontMatrix [0.001 0 0 0.001 0 0]"
+                    f" /CharProcs << {charprocs} >> /Encoding << /Type /Encoding /Differences [{first} {differences}] >>"
+                    f" /FirstChar {first} /LastChar {last}"
+                    f" /Widths [{' '.join(f'{widths[c]:.0f}' for c in range(first, last + 1))}] /Resources << >> >>")
+    content = (_text(24, 220, "SSN", size=22) + _text(90, 220, _encode_digits(SSN), size=22, font="/T3")
+               + _text(24, 160, "Straight-leg raise positive", size=18))
+    pdf.page(content, f"<< /Font << /F1 {helvetica} 0 R /T3 {type3} 0 R >> >>")
+    return Hostile("type3_digits", "2", pdf.finish(), ".pdf", ("ssn",), ("Straight-leg",), untrusted=(1,),
+                   what="Type3 font, no ToUnicode, digits under codes A..K")
+
+
+def no_tounicode_meaningless_names() -> Hostile:
+    """An embedded TrueType font with no ToUnicode and a /Differences encoding of names like /g7."""
+    pdf = RawPdf()
+    helvetica = pdf.helvetica()
+    digits = _digit_font(pdf, to_unicode=None, meaningless_names=True)
+    content = (_text(24, 220, "Phone", size=22) + _text(100, 220, _encode_digits("651-555-0182"), size=22, font="/F2")
+               + _text(24, 160, "Lumbar flexion to mid-shin", size=18))
+    pdf.page(content, f"<< /Font << /F1 {helvetica} 0 R /F2 {digits} 0 R >> >>")
+    return Hostile("no_tounicode_meaningless_names", "2", pdf.finish(), ".pdf", ("phone",), ("flexion",),
+                   untrusted=(1,), what="embedded font, no ToUnicode, /Differences /g1../g11")
+
+
+def tounicode_private_use() -> Hostile:
+    """A ToUnicode map that sends every digit to the Private Use Area (U+E000...)."""
+    pdf = RawPdf()
+    helvetica = pdf.helvetica()
+    lie = {code: chr(0xE000 + i) for i, code in enumerate(_GLYPH_CODES.values())}
+    digits = _digit_font(pdf, to_unicode=lie, meaningless_names=False)
+    content = (_text(24, 220, "SSN", size=22) + _text(90, 220, _encode_digits(SSN), size=22, font="/F2")
+               + _text(24, 160, "Nerve glides tolerated", size=18))
+    pdf.page(content, f"<< /Font << /F1 {helvetica} 0 R /F2 {digits} 0 R >> >>")
+    return Hostile("tounicode_private_use", "2", pdf.finish(), ".pdf", ("ssn",), ("glides",), untrusted=(1,),
+                   what="ToUnicode maps digits to U+E000..")
+
+
+def tounicode_control_characters() -> Hostile:
+    """A ToUnicode map that sends every digit to a control character (U+0010...)."""
+    pdf = RawPdf()
+    helvetica = pdf.helvetica()
+    lie = {code: chr(0x10 + i) for i, code in enumerate(_GLYPH_CODES.values())}
+    digits = _digit_font(pdf, to_unicode=lie, meaningless_names=False)
+    content = (_text(24, 220, "MRN", size=22) + _text(90, 220, _encode_digits(MRN), size=22, font="/F2")
+               + _text(24, 160, "Prone press-ups continued", size=18))
+    pdf.page(content, f"<< /Font << /F1 {helvetica} 0 R /F2 {digits} 0 R >> >>")
+    return Hostile("tounicode_control_characters", "2", pdf.finish(), ".pdf", ("mrn",), ("press-ups",),
+                   untrusted=(1,), what="ToUnicode maps digits to U+0010..")
+
+
+def actual_text_disguise() -> Hostile:
+    """/ActualText on a marked-content span says something harmless while the glyphs draw the SSN."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    content = (_text(24, 220, "SSN", size=22)
+               + "/Span << /ActualText (on file) >> BDC\n" + _text(90, 220, SSN, size=22) + "EMC\n"
+               + _text(24, 160, "Core stabilisation progressed", size=18))
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>")
+    return Hostile("actual_text_disguise", "2", pdf.finish(), ".pdf", ("ssn",), ("stabilisation",),
+                   untrusted=(1,), what="/ActualText (on file) over the SSN's glyphs")
+
+
+def text_in_tiling_pattern() -> Hostile:
+    """The SSN is the content of a tiling pattern's cell, used once to fill a rectangle."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    cell = _text(4, 10, f"SSN {SSN}", size=22)
+    pattern = pdf.stream(f"/Type /Pattern /PatternType 1 /PaintType 1 /TilingType 1 /BBox [0 0 260 36]"
+                         f" /XStep 260 /YStep 36 /Matrix [1 0 0 1 24 210]"
+                         f" /Resources << /Font << /F1 {font} 0 R >> >>", cell.encode())
+    content = ("q /Pattern cs /P0 scn 24 210 260 36 re f Q\n"
+               + _text(24, 160, "Home program reviewed", size=18))
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> /Pattern << /P0 {pattern} 0 R >> >>")
+    return Hostile("text_in_tiling_pattern", "2", pdf.finish(), ".pdf", ("ssn",), ("program",), untrusted=(1,),
+                   what="SSN drawn in a tiling pattern cell")
+
+
+def text_as_outlines() -> Hostile:
+    """The SSN converted to outlines: filled paths of DejaVu's glyphs, no text at all."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    paths, _ = outline_ops(f"SSN {SSN}", 24, 220, 22)
+    content = "0 g\n" + paths + _text(24, 160, "Gait training scheduled", size=18)
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>")
+    return Hostile("text_as_outlines", "2", pdf.finish(), ".pdf", ("ssn",), ("Gait",), untrusted=(1,),
+                   what="SSN as filled glyph outlines")
+
+
+# --------------------------------------------------------------------------- classes 3 and 4: what copying keeps
+
+
+def jpeg_with_metadata() -> tuple[bytes, Image.Image]:
+    """A wound photo whose JPEG carries the MRN in EXIF, XMP and a comment, but not in its pixels."""
+    photo = scan(["Wound photo", "Left knee, day 14", "Granulation healthy"], (432, 200), font_pt=18)
+    draw = ImageDraw.Draw(photo)
+    draw.ellipse((_px(300), _px(20), _px(400), _px(120)), fill=140, outline=60, width=6)
+    exif = Image.Exif()
+    exif[0x010E] = f"Patient MRN {MRN}"            # ImageDescription
+    exif[0x013B] = f"SSN {SSN}"                    # Artist
+    xmp = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           f'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description>MRN {MRN}'
+           f"</dc:description></rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+    out = io.BytesIO()
+    photo.save(out, format="JPEG", quality=90, dpi=(SCAN_DPI, SCAN_DPI), exif=exif, xmp=xmp, comment=f"chart MRN {MRN}".encode())
+    return out.getvalue(), photo
+
+
+def jpeg_metadata_on_clean_page() -> Hostile:
+    """A page with no visible identifier whose JPEG carries the MRN and SSN in EXIF, XMP and COM."""
+    data, photo = jpeg_with_metadata()
+    pdf = RawPdf()
+    image = pdf.jpeg_image(data, photo.width, photo.height)
+    pdf.page(_draw_image("Im0", 0, 44, 432, 200), f"<< /XObject << /Im0 {image} 0 R >> >>")
+    return Hostile("jpeg_metadata_on_clean_page", "4", pdf.finish(), ".pdf", ("mrn", "ssn"), ("Granulation",),
+                   visible=False, untrusted=(1,), what="JPEG EXIF/XMP/COM hold the MRN; pixels do not")
+
+
+def jpeg_attachment_with_metadata() -> Hostile:
+    """The same photo as a .jpg attachment."""
+    data, _ = jpeg_with_metadata()
+    return Hostile("jpeg_attachment_with_metadata", "4", data, ".jpg", ("mrn", "ssn"), ("Granulation",),
+                   visible=False, untrusted=(1,), what="JPEG attachment, EXIF/XMP/COM hold the MRN")
+
+
+def _two_part_scan() -> Image.Image:
+    """A clinical line at the top (PDF y 190..244 when drawn at 0 44 432 200); the SSN at y 80..100."""
+    return scan(["Lumbar flexion improved", "", "", "", f"SSN {SSN}"], (432, 200), font_pt=20, line_gap=1.5)
+
+
+def samples_under_clip() -> Hostile:
+    """An image whose lower part (with the SSN) lies outside the clipping path: drawn, never seen."""
+    pdf = RawPdf()
+    image = pdf.gray_image(_two_part_scan())
+    # The picture spans y 44..244; the clip keeps its top 110 points.
+    content = "q 0 134 432 110 re W n\n" + _draw_image("Im0", 0, 44, 432, 200) + "Q\n"
+    pdf.page(content, f"<< /XObject << /Im0 {image} 0 R >> >>")
+    return Hostile("samples_under_clip", "4", pdf.finish(), ".pdf", ("ssn",), ("flexion",), visible=False,
+                   untrusted=(1,), hidden_samples=True, what="SSN in the image outside the clip")
+
+
+def samples_under_soft_mask() -> Hostile:
+    """An image whose soft mask makes the part with the SSN fully transparent."""
+    pdf = RawPdf()
+    picture = _two_part_scan()
+    mask = Image.new("L", picture.size, 255)
+    ImageDraw.Draw(mask).rectangle((0, picture.height * 11 // 20, picture.width, picture.height), fill=0)
+    smask = pdf.gray_image(mask)
+    image = pdf.gray_image(picture, extra=f"/SMask {smask} 0 R")
+    pdf.page(_draw_image("Im0", 0, 44, 432, 200), f"<< /XObject << /Im0 {image} 0 R >> >>")
+    return Hostile("samples_under_soft_mask", "4", pdf.finish(), ".pdf", ("ssn",), ("flexion",), visible=False,
+                   untrusted=(1,), hidden_samples=True, what="SSN under a soft mask of 0")
+
+
+def samples_under_black_box() -> Hostile:
+    """A black rectangle drawn over the part of a scan that shows the SSN ("redaction" by box)."""
+    pdf = RawPdf()
+    image = pdf.gray_image(_two_part_scan())
+    content = _draw_image("Im0", 0, 44, 432, 200) + "0 g 0 44 432 95 re f\n"
+    pdf.page(content, f"<< /XObject << /Im0 {image} 0 R >> >>")
+    return Hostile("samples_under_black_box", "4", pdf.finish(), ".pdf", ("ssn",), ("flexion",), visible=False,
+                   untrusted=(1,), hidden_samples=True, what="SSN under a black box over a scan")
+
+
+# --------------------------------------------------------------------------- class 5: Unicode spellings
+
+
+_NOTE_STYLE = '<style>@page { size: 6in 4in; margin: 0.3in } body { font: 15pt "DejaVu Sans" } p { margin: 0 0 6pt }</style>'
+
+
+def dash_separators() -> Hostile:
+    """The SSN with en dash, U+2010, U+2011, figure dash and minus sign as separators."""
+    from packetizer.render import html_to_pdf
+
+    dashes = ["\u2013", "\u2010", "\u2011", "\u2012", "\u2212"]
+    lines = "".join(f"<p>SSN {SSN.replace('-', dash)}</p>" for dash in dashes)
+    html = _NOTE_STYLE + lines + "<p>Ambulation with cane</p>"
+    return Hostile("dash_separators", "5", html_to_pdf(html).pdf, ".pdf", ("ssn",), ("Ambulation",),
+                   what="SSN with five kinds of dash")
+
+
+def _fullwidth_font_face() -> str:
+    """An @font-face whose font shows full-width digits, hyphen and at-sign with DejaVu's ASCII shapes."""
+    chars = {f"fw{i}": str(i) for i in range(10)} | {"fwhyphen": "-", "fwat": "@"}
+    cmap = {0xFF10 + i: f"fw{i}" for i in range(10)} | {0xFF0D: "fwhyphen", 0xFF20: "fwat"}
+    font, _ = truetype_subset(chars, cmap, symbolic=False)
+    return ("@font-face { font-family: FullWidth; src: url(data:font/ttf;base64,"
+            + base64.b64encode(font).decode() + ") }")
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if c.isdigit() or c == "-" else c for c in text)
+
+
+def fullwidth_digits_and_at() -> Hostile:
+    """Full-width digits (SSN, phone) and a full-width ＠ in the email, in a font that shows them."""
+    from packetizer.render import html_to_pdf
+
+    html = ('<style>@page { size: 6in 4in; margin: 0.3in } body { font: 15pt FullWidth, "DejaVu Sans" }'
+            + _fullwidth_font_face() + " p { margin: 0 0 6pt }</style>"
+            + f"<p>SSN {_fullwidth(SSN)}</p>"
+            + f"<p>Phone (６５１) {_fullwidth('555-0182')}</p>"
+            + f"<p>{EMAIL.replace('@', '＠')}</p>"
+            + "<p>Hamstring stretch daily</p>")
+    return Hostile("fullwidth_digits_and_at", "5", html_to_pdf(html).pdf, ".pdf", ("ssn", "phone", "email"),
+                   ("Hamstring",), what="full-width digits and ＠")
+
+
+def zero_width_inside_numbers() -> Hostile:
+    """Zero-width space, non-joiner, joiner, word joiner and BOM inside the SSN and the MRN.
+
+    The glyphs are Helvetica's; a ToUnicode map adds the invisible characters to
+    the text of some digits (layout engines drop them before they reach a PDF).
+    """
+    pdf = RawPdf()
+    invisible = {"7": "7\u200b", "2": "\u200c2", "9": "9\u200d", "8": "8\u2060", "6": "\ufeff6"}
+    mapping = {code: invisible.get(chr(code), chr(code)) for code in range(0x20, 0x7F)}
+    to_unicode = _to_unicode_cmap(pdf, mapping)
+    font = pdf.add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding"
+                   f" /ToUnicode {to_unicode} 0 R >>")
+    content = (_text(24, 230, f"SSN {SSN}", size=20) + _text(24, 195, f"MRN {MRN}", size=20)
+               + _text(24, 160, "Balance exercises added", size=18))
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>")
+    return Hostile("zero_width_inside_numbers", "5", pdf.finish(), ".pdf", ("ssn", "mrn"), ("Balance",),
+                   what="zero-width characters inside numbers (in the ToUnicode map)")
+
+
+# --------------------------------------------------------------------------- class 6: detection gaps
+
+
+def ssn_one_digit_per_cell() -> Hostile:
+    """A labelled SSN typed one digit per table cell (as intake forms print it)."""
+    from packetizer.render import html_to_pdf
+
+    cells = "".join(f"<td>{c}</td>" for c in SSN.replace("-", ""))
+    html = (_NOTE_STYLE + "<style>td { border: 1px solid #000; padding: 2pt 5pt }</style>"
+            + f"<table><tr><td>SSN</td>{cells}</tr></table>"
+            + "<p>Intake form, page 1</p><p>Radiculopathy suspected</p>")
+    return Hostile("ssn_one_digit_per_cell", "6", html_to_pdf(html).pdf, ".pdf", ("ssn",), ("Radiculopathy",),
+                   what="SSN one digit per table cell")
+
+
+def value_split_across_pages() -> Hostile:
+    """The SSN broken by the page break: ``478-26-`` ends page 1, ``1935`` starts page 2."""
+    from packetizer.render import html_to_pdf
+
+    html = (_NOTE_STYLE + "<p>Sciatica history reviewed</p>"
+            + "<p>Intake form lists SSN 478-26-</p>"
+            + '<p style="break-before: page">1935 and no allergies.</p><p>Tolerated treatment well</p>')
+    return Hostile("value_split_across_pages", "6", html_to_pdf(html).pdf, ".pdf", ("ssn",), ("Sciatica", "Tolerated"),
+                   what="SSN split across a page break")
+
+
+# --------------------------------------------------------------------------- class 7: private keys
+
+
+def private_key_in_page_dictionary() -> Hostile:
+    """An EHR export that left the patient's SSN and MRN under private keys of the page dictionary."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+
+    from packetizer.render import html_to_pdf
+
+    note = html_to_pdf(_NOTE_STYLE + "<p>Follow-up visit</p><p>Therapeutic exercise continued</p>").pdf
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(note)))
+    page = writer.pages[0]
+    page[NameObject("/PatientSSN")] = TextStringObject(SSN)
+    page[NameObject("/PieceInfo")] = DictionaryObject({
+        NameObject("/EHRExport"): DictionaryObject({
+            NameObject("/Private"): DictionaryObject({NameObject("/MRN"): TextStringObject(MRN)}),
+        }),
+    })
+    out = io.BytesIO()
+    writer.write(out)
+    return Hostile("private_key_in_page_dictionary", "7", out.getvalue(), ".pdf", ("ssn", "mrn"), ("Therapeutic",),
+                   visible=False, what="/PatientSSN and /PieceInfo in the page dictionary")
+
+
+# --------------------------------------------------------------------------- fax quality
+
+
+FAX_LINES = ["FROM: JUNIPER PT  10/12/2026 09:14  P.1", "", "REFERRAL FOR THERAPY", f"SSN {SSN}",
+             f"Phone {PHONE}", "Diagnosis: radiculopathy"]
+
+
+def fax_page() -> Image.Image:
+    """A Letter page at 204x196 dpi, 1 bit: a fax of a short referral."""
+    return to_fax(scan(FAX_LINES, LETTER, dpi=FAX_DPI, font_pt=16, margin_pt=54, noise=24, skew=0.4, seed=12))
+
+
+def fax_tiff() -> Hostile:
+    """The fax as the fax server stores it: a CCITT Group 4 TIFF."""
+    return Hostile("fax_tiff", "fax", group4_tiff([fax_page()]), ".tif", ("ssn", "phone"), ("radiculopathy",),
+                   untrusted=(1,), what="Letter fax, 204x196 dpi, Group 4 TIFF")
+
+
+def fax_pdf_pages(frames: list[Image.Image]) -> bytes:
+    """Fax pages as a PDF of CCITT Group 4 images, one per Letter page."""
+    pdf = RawPdf()
+    for data, width, height in group4_strips(group4_tiff(frames)):
+        image = pdf.ccitt_image(data, width, height)
+        pdf.page(_draw_image("Im0", 0, 0, *LETTER), f"<< /XObject << /Im0 {image} 0 R >> >>", size=LETTER)
+    return pdf.finish()
+
+
+def fax_pdf() -> Hostile:
+    """The same fax as a PDF page holding the Group 4 image (/CCITTFaxDecode)."""
+    return Hostile("fax_pdf", "fax", fax_pdf_pages([fax_page()]), ".pdf", ("ssn", "phone"), ("radiculopathy",),
+                   untrusted=(1,), what="Letter fax, 204x196 dpi, CCITT G4 in a PDF")
+
+
+# --------------------------------------------------------------------------- the control
+
+
+def clean_vector_note() -> Hostile:
+    """A typed note with a trustworthy text layer and nothing to remove: it must stay vector."""
+    from packetizer.render import html_to_pdf
+
+    html = _NOTE_STYLE + "<p>Therapeutic exercise, 3 units</p><p>Rendering NPI 1234567893</p><p>Piriformis release</p>"
+    return Hostile("clean_vector_note", "control", html_to_pdf(html).pdf, ".pdf", (), ("Piriformis",),
+                   what="clean WeasyPrint note")
+
+
+GENERATORS: dict[str, Callable[[], Hostile]] = {
+    function.__name__: function
+    for function in (
+        scan_body_under_text_header, id_label_pasted_as_picture, scan_with_misread_ocr_layer,
+        type3_digits, no_tounicode_meaningless_names, tounicode_private_use, tounicode_control_characters,
+        actual_text_disguise, text_in_tiling_pattern, text_as_outlines,
+        jpeg_metadata_on_clean_page, jpeg_attachment_with_metadata, samples_under_clip, samples_under_soft_mask,
+        samples_under_black_box,
+        dash_separators, fullwidth_digits_and_at, zero_width_inside_numbers,
+        ssn_one_digit_per_cell, value_split_across_pages,
+        private_key_in_page_dictionary,
+        fax_tiff, fax_pdf,
+    )
+}
