@@ -253,8 +253,10 @@ def group4_tiff(frames: list[Image.Image], dpi: tuple[int, int] = FAX_DPI) -> by
     """A (multi-page) CCITT Group 4 TIFF, one strip per page, as fax servers store them."""
     out = io.BytesIO()
     first, rest = frames[0], frames[1:]
+    # Photometric 0 (WhiteIsZero), as TIFF-F faxes have it: the Group 4 codes' white runs are white
+    # paper, which is also how a PDF reader decodes a /CCITTFaxDecode image with /BlackIs1 false.
     first.save(out, format="TIFF", compression="group4", dpi=dpi, save_all=bool(rest), append_images=rest,
-               strip_size=1 << 30)
+               strip_size=1 << 30, tiffinfo={262: 0})
     return out.getvalue()
 
 
