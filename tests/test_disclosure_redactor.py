@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from packetizer.caseio import case_from_mapping
 from packetizer.disclosure import MARKERS, Redactor, plan_disclosure
+from packetizer.disclosure.identifiers import build_needle
 from packetizer.policy import load_registry
 
 PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
@@ -222,3 +223,149 @@ def test_any_spelling_of_the_case_phone_is_removed(area, exchange, line, spellin
     assert f"{e}{l}" not in re.sub(r"\D", "", out.split("NPI")[0])
     for value in (npi, claim, date.isoformat()):
         assert value in out
+
+
+# --------------------------------------------------------------------------
+# Unicode: what a reader sees as the number is the number
+# --------------------------------------------------------------------------
+
+DASHES = ["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe58", "\ufe63", "\uff0d", "\u2043"]
+SPACES = ["\u00a0", "\u2002", "\u2007", "\u2009", "\u200a", "\u202f", "\u205f", "\u3000"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
+
+
+@pytest.mark.parametrize("dash", DASHES)
+def test_an_ssn_with_any_dash_is_found_as_the_case_value_and_as_an_ssn_shape(redactor, dash):
+    """This test ensures an SSN written with en dashes, minus signs, figure or full-width dashes is removed, the case's own and anyone's."""
+    for ssn, searcher in (("478-26-1935", redactor), ("301-22-7788", Redactor())):
+        spelled = ssn.replace("-", dash)
+        text = f"Intake — SSN {spelled}; café visit."
+        out, hits = searcher.redact_text(text)
+        assert [(text[h.start:h.end], h.type) for h in hits] == [(spelled, "ssn")]
+        assert out == "Intake — SSN [SSN removed]; café visit."
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_numbers_with_any_space_variant_are_found(redactor, space):
+    """This test ensures no-break, thin, figure and ideographic spaces between the groups of a phone or SSN do not hide it."""
+    text = f"home 651{space}555{space}0182, ssn 478{space}26{space}1935."
+    out, hits = redactor.redact_text(text)
+    assert [h.type for h in hits] == ["phone", "ssn"]
+    assert out == "home [phone removed], ssn [SSN removed]."
+
+
+@pytest.mark.parametrize("invisible", INVISIBLE)
+def test_invisible_characters_inside_a_number_do_not_hide_it(redactor, invisible):
+    """This test ensures zero-width characters and soft hyphens typed inside an SSN or MRN are ignored, and removed with the value."""
+    text = f"SSN 478-2{invisible}6-1935 and chart 0073{invisible}1942 noted"
+    out, hits = redactor.redact_text(text)
+    assert [h.type for h in hits] == ["ssn", "mrn"]
+    assert out == "SSN [SSN removed] and chart [MRN removed] noted"
+
+
+def test_full_width_digits_and_at_sign_are_found(redactor):
+    """This test ensures full-width digits, dashes and ＠ (as some Asian-locale systems type them) are read as what they show."""
+    text = "ＳＳＮ ４７８－２６－１９３５, mail maya.lindqvist＠example.net, other ３０１－２２－７７８８."
+    out, hits = redactor.redact_text(text)
+    assert [h.type for h in hits] == ["ssn", "email", "ssn"]
+    assert out == "ＳＳＮ [SSN removed], mail [email removed], other [SSN removed]."
+
+
+def test_positions_are_those_of_the_original_text_around_expanding_characters(redactor):
+    """This test ensures hits map back to the text as given when folding changes its length (ligatures, accents, invisible characters)."""
+    text = "\ufb01le of Jose\u0301 \u2026 \u200b\u200b SSN 478\u200b\u201326\u20131935 \u2014 \ufb01n"
+    hits = redactor.find(text)
+    assert [text[h.start:h.end] for h in hits] == ["478\u200b\u201326\u20131935"]
+    assert redactor.redact_text(text)[0] == "\ufb01le of Jose\u0301 \u2026 \u200b\u200b SSN [SSN removed] \u2014 \ufb01n"
+
+
+def test_values_the_payer_needs_stay_when_written_with_unicode(redactor):
+    """This test ensures the keep set works on folded text: the member id in full-width letters and the clinic's phone with en dashes stay."""
+    text = "Member ＱＨＰ７７００１２３４５; clinic 651\u2013555\u20130100; fax (651)\u00a0555\u20110109; patient 651\u2013555\u20130182."
+    out, hits = redactor.redact_text(text)
+    assert [h.type for h in hits] == ["phone"]
+    assert out == "Member ＱＨＰ７７００１２３４５; clinic 651\u2013555\u20130100; fax (651)\u00a0555\u20110109; patient [phone removed]."
+
+
+def test_html_entities_for_unicode_separators_are_redacted():
+    """This test ensures an HTML fragment whose SSN uses &nbsp; and en-dash entities gets a marker like any other."""
+    result = Redactor().redact_html("<p>SSN&nbsp;301&#8211;22&ndash;7788 &amp; more</p>")
+    assert result.html == '<p>SSN\u00a0<span class="redaction" id="redaction-1">[SSN removed]</span> &amp; more</p>'
+
+
+@settings(max_examples=150, deadline=None)
+@given(ssn=valid_ssn, seps=st.tuples(*[st.tuples(st.sampled_from(["", *INVISIBLE]),
+                                                   st.sampled_from(["-", " ", "", *DASHES, *SPACES]),
+                                                   st.sampled_from(["", *INVISIBLE]))] * 2),
+       before=st.sampled_from(["", "é ", "— ", "\u00a0", "ＳＳＮ "]), after=st.sampled_from(["", " é", "\u2026", "."]))
+def test_any_unicode_spelling_of_an_ssn_is_removed_and_nothing_else_changes(ssn, seps, before, after):
+    """This test ensures that for any SSN spelled with any mix of dashes, spaces and invisible characters, exactly that spelling is replaced."""
+    spelled = ssn[:3] + "".join(seps[0]) + ssn[3:5] + "".join(seps[1]) + ssn[5:]
+    searcher = Redactor(needles=(build_needle("ssn", "member.ssn", f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}"),))
+    out, hits = searcher.redact_text(f"{before}{spelled}{after}")
+    assert out == f"{before}[SSN removed]{after}"
+
+
+# --------------------------------------------------------------------------
+# OCR: digits read as letters
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("misread, type_", [
+    ("l23-45-6789", "ssn"), ("123-4S-6789", "ssn"), ("I23-45-67B9", "ssn"), ("SSN 3O1 22 7788", "ssn"),
+])
+def test_ocr_misreads_of_an_unknown_ssn_are_found_only_when_asked(misread, type_):
+    """This test ensures an SSN whose digits OCR read as letters (l, I, S, O, B) is found on OCR text, at the same positions."""
+    text = f"Scanned intake: {misread} (illegible)."
+    assert Redactor().find(text) == []
+    hits = Redactor().find(text, ocr=True)
+    assert [(text[h.start:h.end], h.type) for h in hits] == [(misread.removeprefix("SSN "), type_)]
+
+
+def test_ocr_misreads_of_the_case_values_are_found():
+    """This test ensures a scanner's OCR layer that read 4486 as 44B6, or 0 as O, still loses the case's phone, SSN and MRN."""
+    case = make_case(phone="(651) 555-4486", ssn="478-26-1935", mrn="00731942")
+    searcher = plan_disclosure(case, load_registry(PAYERS).get("dx-plain")).redactor
+    text = "call 651-555-44B6; ssn 47B-2G-l935; chart OO73I942."
+    assert searcher.find(text) == []
+    out, hits = searcher.redact_text(text, ocr=True)
+    assert [h.type for h in hits] == ["phone", "ssn", "mrn"]
+    assert out == "call [phone removed]; ssn [SSN removed]; chart [MRN removed]."
+
+
+def test_ocr_reading_leaves_words_and_needed_values_alone(redactor):
+    """This test ensures OCR mode does not turn words, clinical shorthand or kept values into identifiers."""
+    text = KEPT_TEXT + " Blood 10mg BID, Room B12, lot 2O26-1O-11, SOB on exertion, Q4h, G-tube, 3x10 reps, I&O."
+    assert redactor.find(text, ocr=True) == []
+
+
+# --------------------------------------------------------------------------
+# Page breaks
+# --------------------------------------------------------------------------
+
+def test_a_value_split_across_a_page_break_is_found_on_both_pages(redactor):
+    """This test ensures an SSN, an email and a phone that a page break cuts in two are found, each page getting its own part, across a running footer and a fax header."""
+    pages = [
+        "Progress note\nIntake: SSN 478-26-\n\n   Page 1 of 3\n",
+        "FAX 651-555-0109  10/12/2026 10:41  P.002\n1935 on file. Write to maya.lindqvist@exa",
+        "mple.net or call 651-555-\n",
+        "0182 today.",
+    ]
+    assert [redactor.find(p) for p in pages[:1]] == [[]]
+    found = redactor.find_in_pages(pages)
+    parts = [[(pages[i][h.start:h.end], h.type) for h in hits] for i, hits in enumerate(found)]
+    assert parts == [
+        [("478-26-", "ssn")],
+        [("1935", "ssn"), ("maya.lindqvist@exa", "email")],
+        [("mple.net", "email"), ("651-555-", "phone")],
+        [("0182", "phone")],
+    ]
+    page, hit = redactor.first_hit_in_pages(pages)
+    assert (page, pages[page][hit.start:hit.end]) == (0, "478-26-")
+
+
+def test_page_joins_add_nothing_to_pages_without_split_values(redactor):
+    """This test ensures joining the foot and head of clean pages never invents an identifier (numbers at the edges stay apart)."""
+    pages = ["Visit notes. BP 128/82, pulse 651\n555 steps", "0182 units dispensed.\nLot 2026",
+             "10-11 expiry. NPI 1234567893", "Claim 2026101100457 ends here."]
+    assert redactor.find_in_pages(pages) == [[], [], [], []]
+    assert redactor.first_hit_in_pages(pages) is None

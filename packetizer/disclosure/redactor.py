@@ -13,10 +13,11 @@ import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterator, Mapping, Sequence
 
 from .identifiers import Needle, keep_key, normalise
 from .patterns import DETECTORS, Detector
+from .textfold import fold, ocr_reading
 
 # What a reader sees where something was removed.
 MARKERS = {
@@ -84,6 +85,10 @@ class RedactedHtml:
 class Redactor:
     """Finds identifiers the payer does not need.
 
+    Text is folded before it is searched (see :mod:`.textfold`: NFKC, every
+    dash and space variant, invisible characters removed); hits are spans of
+    the text as given.
+
     Attributes:
         needles: the case's withheld values, as searches.
         keep: lookup keys (see :func:`~.identifiers.keep_key`) of values that stay.
@@ -94,30 +99,98 @@ class Redactor:
     keep: frozenset[str] = field(default=frozenset(), repr=False)
     detectors: tuple[Detector, ...] = field(default=DETECTORS, repr=False)
 
-    def find(self, text: str) -> list[Hit]:
-        """Every identifier in ``text``, overlapping finds merged, in order."""
-        hits: list[Hit] = []
-        needles = self._present(text)
-        for needle in needles:
-            hits.extend(Hit(m.start(), m.end(), needle.type) for m in needle.strict.finditer(text) if m.end() > m.start())
-        if needles and _NON_SPACE.fullmatch(text) is None:
-            squashed, where = _squash(text)
-            for needle in needles:
-                for m in needle.loose.finditer(squashed):
-                    if m.end() > m.start():
-                        hits.append(Hit(where[m.start()], where[m.end() - 1] + 1, needle.type))
-        for detector in self.detectors:
-            for m in detector.regex.finditer(text):
-                start, end = m.span(detector.group)
-                if end > start and keep_key(detector.type, m.group(detector.group)) not in self.keep:
-                    hits.append(Hit(start, end, detector.type))
+    def find(self, text: str, *, ocr: bool = False) -> list[Hit]:
+        """Every identifier in ``text``, overlapping finds merged, in order.
+
+        Args:
+            text: the text as extracted.
+            ocr: the text was read by OCR: also search it with digit-like
+                letters read as digits (``44B6`` as ``4486``).
+        """
+        folded = fold(text)
+        readings = _readings(folded.text, ocr)
+        hits = list(self._scan(readings))
         if hits and self.keep:
             # A value the payer needs stays whole, even when a withheld
             # number happens to sit inside it (a member id holding the SSN digits).
-            kept = [m.span() for m in _TOKEN.finditer(text) if normalise(m.group(0)) in self.keep]
+            kept = self._kept(readings)
             if kept:
-                hits = [h for h in hits if not any(s <= h.start and h.end <= e for s, e in kept)]
-        return _merge(hits)
+                hits = [h for h in hits if not _inside(h, kept)]
+        return _merge([Hit(*folded.span(h.start, h.end), h.type) for h in _merge(hits)])
+
+    def first_hit(self, text: str, *, ocr: bool = False) -> Hit | None:
+        """Some identifier in ``text``, or None: :meth:`find` for when one is enough."""
+        folded = fold(text)
+        readings = _readings(folded.text, ocr)
+        kept: list[tuple[int, int]] | None = None
+        for hit in self._scan(readings):
+            if self.keep:
+                if kept is None:
+                    kept = self._kept(readings)
+                if _inside(hit, kept):
+                    continue
+            return Hit(*folded.span(hit.start, hit.end), hit.type)
+        return None
+
+    def find_in_pages(self, texts: Sequence[str], *, ocr: Sequence[bool] | None = None) -> list[list[Hit]]:
+        """:meth:`find` on each page, plus the values split across a page break.
+
+        A value that starts at the foot of one page and ends at the head of the
+        next is searched in the two joined, with and without a short last and
+        first line between them (a running footer such as "Page 1 of 3", a fax
+        header); each page gets the hit for its own part.
+
+        Args:
+            texts: the text of each page, in order.
+            ocr: per page, whether OCR read it (see :meth:`find`); default none.
+        """
+        flags = _ocr_flags(texts, ocr)
+        found = [self.find(text, ocr=flag) for text, flag in zip(texts, flags)]
+        for page in range(len(texts) - 1):
+            for join in _joins(texts[page], texts[page + 1]):
+                for hit in self.find(join.text, ocr=flags[page] or flags[page + 1]):
+                    for offset, part in join.parts(hit):
+                        found[page + offset].append(part)
+        return [_merge(hits) for hits in found]
+
+    def first_hit_in_pages(self, texts: Sequence[str], *,
+                           ocr: Sequence[bool] | None = None) -> tuple[int, Hit] | None:
+        """Some identifier on the pages or across a break, as (0-based page, hit), or None."""
+        flags = _ocr_flags(texts, ocr)
+        for page, (text, flag) in enumerate(zip(texts, flags)):
+            hit = self.first_hit(text, ocr=flag)
+            if hit is not None:
+                return page, hit
+        for page in range(len(texts) - 1):
+            for join in _joins(texts[page], texts[page + 1]):
+                hit = self.first_hit(join.text, ocr=flags[page] or flags[page + 1])
+                if hit is not None:
+                    offset, part = next(join.parts(hit))
+                    return page + offset, part
+        return None
+
+    def _scan(self, readings: tuple[str, ...]) -> Iterator[Hit]:
+        """Hits in the folded text, before the whole values of the keep set are spared."""
+        base = readings[0]
+        for reading in readings:
+            needles = self._present(reading)
+            for needle in needles:
+                for m in needle.strict.finditer(reading):
+                    if m.end() > m.start():
+                        yield Hit(m.start(), m.end(), needle.type)
+            loose = [n for n in needles if n.loose is not None]
+            if loose and _NON_SPACE.fullmatch(reading) is None:
+                squashed, where = _squash(reading)
+                for needle in loose:
+                    for m in needle.loose.finditer(squashed):
+                        if m.end() > m.start():
+                            yield Hit(where[m.start()], where[m.end() - 1] + 1, needle.type)
+            for detector in self.detectors:
+                for m in detector.regex.finditer(reading):
+                    start, end = m.span(detector.group)
+                    if end > start and keep_key(detector.type, m.group(detector.group)) not in self.keep \
+                            and (reading is base or keep_key(detector.type, base[start:end]) not in self.keep):
+                        yield Hit(start, end, detector.type)
 
     def _present(self, text: str) -> list[Needle]:
         """The needles whose anchor is in ``text``: only they can match (one fast pass, then regexes)."""
@@ -126,42 +199,18 @@ class Redactor:
         letters_and_digits = _NOT_ALNUM.sub("", text).upper()
         return [n for n in self.needles if n.anchor in letters_and_digits]
 
-    def first_hit(self, text: str) -> Hit | None:
-        """Some identifier in ``text``, or None: :meth:`find` for when one is enough."""
-        kept: list[tuple[int, int]] | None = None
+    def _kept(self, readings: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Spans of whole tokens that are values the payer needs, in any reading of the text."""
+        base = readings[0]
+        kept = [m.span() for m in _TOKEN.finditer(base) if normalise(m.group(0)) in self.keep]
+        for reading in readings[1:]:
+            kept += [m.span() for m in _TOKEN.finditer(reading)
+                     if normalise(m.group(0)) in self.keep or normalise(base[m.start():m.end()]) in self.keep]
+        return kept
 
-        def allowed(start: int, end: int) -> bool:
-            nonlocal kept
-            if not self.keep:
-                return True
-            if kept is None:
-                kept = [m.span() for m in _TOKEN.finditer(text) if normalise(m.group(0)) in self.keep]
-            return not any(s <= start and end <= e for s, e in kept)
-
-        needles = self._present(text)
-        for needle in needles:
-            for m in needle.strict.finditer(text):
-                if m.end() > m.start() and allowed(m.start(), m.end()):
-                    return Hit(m.start(), m.end(), needle.type)
-        if needles and _NON_SPACE.fullmatch(text) is None:
-            squashed, where = _squash(text)
-            for needle in needles:
-                for m in needle.loose.finditer(squashed):
-                    if m.end() > m.start():
-                        start, end = where[m.start()], where[m.end() - 1] + 1
-                        if allowed(start, end):
-                            return Hit(start, end, needle.type)
-        for detector in self.detectors:
-            for m in detector.regex.finditer(text):
-                start, end = m.span(detector.group)
-                if end > start and keep_key(detector.type, m.group(detector.group)) not in self.keep \
-                        and allowed(start, end):
-                    return Hit(start, end, detector.type)
-        return None
-
-    def redact_text(self, text: str) -> tuple[str, list[Hit]]:
+    def redact_text(self, text: str, *, ocr: bool = False) -> tuple[str, list[Hit]]:
         """``text`` with every identifier replaced by its visible marker."""
-        hits = self.find(text)
+        hits = self.find(text, ocr=ocr)
         out, position = [], 0
         for hit in hits:
             out.append(text[position:hit.start])
@@ -268,6 +317,81 @@ def _rebuild(text: str, drops: list[tuple[int, int]], inserts: list[tuple[int, s
             run.append(char)
     out.append(html.escape("".join(run)))
     return "".join(out)
+
+
+def _readings(folded: str, ocr: bool) -> tuple[str, ...]:
+    """The folded text, and its OCR reading when that differs (same positions)."""
+    if ocr:
+        reading = ocr_reading(folded)
+        if reading != folded:
+            return folded, reading
+    return (folded,)
+
+
+def _inside(hit: Hit, spans: list[tuple[int, int]]) -> bool:
+    return any(s <= hit.start and hit.end <= e for s, e in spans)
+
+
+def _ocr_flags(texts: Sequence[str], ocr: Sequence[bool] | None) -> list[bool]:
+    if ocr is None:
+        return [False] * len(texts)
+    if len(ocr) != len(texts):
+        raise ValueError(f"ocr has {len(ocr)} flags for {len(texts)} pages")
+    return [bool(flag) for flag in ocr]
+
+
+# Page breaks: how much of each page is joined, and the lines skipped between them.
+_BREAK_WINDOW = 400
+_RUNNING_LINE = 80       # a footer, header or fax line is at most this long
+_RUNNING_LINES = 2       # and at most this many lines at the foot or the head of a page
+
+
+@dataclass(frozen=True)
+class _Join:
+    """The foot of one page (``a[a_start:a_end]``), a line break, and the head of the next (``b[b_start:b_end]``)."""
+
+    text: str
+    a_start: int
+    a_end: int
+    b_start: int
+
+    def parts(self, hit: Hit) -> Iterator[tuple[int, Hit]]:
+        """The hit's part on the first page (0) and on the second (1), in each page's positions."""
+        foot = self.a_end - self.a_start
+        if hit.start < foot:
+            yield 0, Hit(self.a_start + hit.start, self.a_start + min(hit.end, foot), hit.type)
+        if hit.end > foot + 1:
+            yield 1, Hit(self.b_start + max(hit.start - foot - 1, 0), self.b_start + hit.end - foot - 1, hit.type)
+
+
+def _joins(a: str, b: str) -> list[_Join]:
+    """The joins of page ``a`` and page ``b`` worth searching (see :meth:`Redactor.find_in_pages`)."""
+    foot_ends, end = [], len(a.rstrip())
+    for _ in range(_RUNNING_LINES + 1):
+        foot_ends.append(end)
+        line_start = a.rfind("\n", 0, end) + 1
+        if end == 0 or end - line_start > _RUNNING_LINE or line_start == 0:
+            break
+        end = len(a[:line_start].rstrip())
+    head_starts, start = [], len(b) - len(b.lstrip())
+    for _ in range(_RUNNING_LINES + 1):
+        head_starts.append(start)
+        line_end = b.find("\n", start)
+        if start == len(b) or line_end < 0 or line_end - start > _RUNNING_LINE:
+            break
+        start = line_end + len(b[line_end:]) - len(b[line_end:].lstrip())
+    joins = []
+    for a_end in foot_ends:
+        a_start = max(0, a_end - _BREAK_WINDOW)
+        # Whole tokens only: a number cut in half would look like a shorter one.
+        while a_start > 0 and not a[a_start - 1].isspace():
+            a_start -= 1
+        for b_start in head_starts:
+            b_end = min(len(b), b_start + _BREAK_WINDOW)
+            while b_end < len(b) and not b[b_end].isspace():
+                b_end += 1
+            joins.append(_Join(a[a_start:a_end] + "\n" + b[b_start:b_end], a_start, a_end, b_start))
+    return joins
 
 
 def _squash(text: str) -> tuple[str, array]:
