@@ -78,14 +78,18 @@ def test_plan_never_shows_withheld_values(case_file, registry):
 
 
 def test_withheld_identifiers_are_searched_in_documents_but_practice_data_and_vague_values_are_not(case_file, registry):
-    """This test ensures the redactor hunts the patient's SSN, phones, email, street, MRN and account number, but not the clinic's phone, the sex or the city."""
+    """This test ensures the redactor hunts the patient's SSN, phones, email, address, MRN, account number and the
+    relative's name, but not the clinic's phone, the sex or the state."""
     plan = plan_disclosure(load_case(case_file), registry.get("dx-plain"))
     assert dict(plan.searched_fields) == {
         "member.ssn": "ssn",
         "member.phone": "phone",
         "member.email": "email",
         "member.address.street": "street_address",
+        "member.address.city": "street_address",
+        "member.address.zip": "street_address",
         "member.mrn": "mrn",
+        "emergency_contact.name": "identifier",
         "emergency_contact.phone": "phone",
         "internal_account": "mrn",
     }

@@ -7,6 +7,8 @@ import html
 import re
 from pathlib import Path
 
+import docx
+import pypdfium2 as pdfium
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,8 @@ from hypothesis import strategies as st
 from packetizer.caseio import case_from_mapping
 from packetizer.disclosure import MARKERS, Redactor, plan_disclosure
 from packetizer.disclosure.identifiers import build_needle
+from packetizer.ingest import ingest_attachment
+from packetizer.model import Attachment
 from packetizer.policy import load_registry
 
 PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
@@ -369,3 +373,114 @@ def test_page_joins_add_nothing_to_pages_without_split_values(redactor):
              "10-11 expiry. NPI 1234567893", "Claim 2026101100457 ends here."]
     assert redactor.find_in_pages(pages) == [[], [], [], []]
     assert redactor.first_hit_in_pages(pages) is None
+
+
+# --------------------------------------------------------------------------
+# Detection gaps
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cells", [
+    "S S N 3 0 1 2 2 7 7 8 8",
+    "SSN\n3\n0\n1\n2\n2\n7\n7\n8\n8\nDOB\n02/17/1983",
+    "S\n\nS\n\nN\n\n3\n\n0\n\n1\n\n2\n\n2\n\n7\n\n7\n\n8\n\n8",
+    "SSN | 3 | 0 | 1 | 2 | 2 | 7 | 7 | 8 | 8 |",
+    "SSN   301   22   7788",
+    "SSN301227788",
+])
+def test_a_labelled_ssn_typed_one_digit_per_table_cell_is_found(cells):
+    """This test ensures an SSN laid out one digit per cell (as PDF text or a DOCX table reads) is removed from its first to its last digit."""
+    out, hits = Redactor().redact_text(f"Intake table\n{cells}\nend")
+    assert [h.type for h in hits] == ["ssn"]
+    assert "[SSN removed]" in out
+    assert "301227788" not in re.sub(r"\D", "", out) and "7788" not in re.sub(r"\s|\|", "", out)
+
+
+def test_a_docx_table_with_one_ssn_digit_per_cell_is_redacted(tmp_path):
+    """This test ensures a Word table row "SSN | 3 | 0 | 1 ..." reaches the exhibit as a marker, for an SSN the case does not list."""
+    document = docx.Document()
+    document.add_paragraph("Intake form")
+    table = document.add_table(rows=1, cols=10)
+    for cell, text in zip(table.rows[0].cells, ["SSN", *"301227788"]):
+        cell.text = text
+    path = tmp_path / "intake.docx"
+    document.save(path)
+    exhibit = ingest_attachment(Attachment("intake.docx", path, "clinical_note", dt.date(2026, 10, 11)),
+                                redactor=Redactor())
+    pdf = pdfium.PdfDocument(exhibit.pdf)
+    text = re.sub(r"\s", "", "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf))))
+    assert "[SSNremoved]" in text and "Intakeform" in text     # the narrow cell wraps the marker
+    assert "7788" not in re.sub(r"\D", "", text)
+    assert [(r.type, r.count) for r in exhibit.redactions] == [("ssn", 1)]
+
+
+def test_the_cases_own_five_digit_mrn_is_searched_but_other_short_numbers_are_not():
+    """This test ensures a 5-digit value the case calls a record number is hunted unlabelled, while a 5-digit unknown number is not."""
+    case = make_case(mrn="48213", locker="52207", chart_no="66120")
+    plan = plan_disclosure(case, load_registry(PAYERS).get("dx-plain"))
+    searched = dict(plan.searched_fields)
+    assert searched["member.mrn"] == "mrn" and searched["member.chart_no"] == "mrn"
+    assert "member.locker" not in searched
+    out, _ = plan.redactor.redact_text("Record 48213 pulled; see 66120. Locker 52207. BP 148/82, 4821 steps.")
+    assert out == "Record [MRN removed] pulled; see [MRN removed]. Locker 52207. BP 148/82, 4821 steps."
+
+
+@pytest.mark.parametrize("residence", ["1420 elm street", {"line": "1420 elm street", "town": "Springfield"}])
+def test_an_address_under_an_unknown_key_is_found_in_any_case(residence):
+    """This test ensures a street line stored under member.residence (plain or as a mapping) is hunted by its shape, whatever its case in a note."""
+    plan = plan_disclosure(make_case(residence=residence), load_registry(PAYERS).get("dx-plain"))
+    assert "street_address" in dict(plan.searched_fields).values()
+    for spelling in ("1420 elm street", "1420 ELM STREET", "1420 Elm St.", "1420 elm st, apt 2"):
+        out, hits = plan.redactor.redact_text(f"Lives at {spelling} with family.")
+        assert [h.type for h in hits] == ["street_address"], spelling
+        assert "1420" not in out and "[address removed]" in out
+
+
+WITHHELD_WORDS = {
+    "middle_name": "Anneliese", "mothers_maiden_name": "Fairbanks O'Connell",
+    "employer": "Acme Widget Corp", "emergency": {"name": "Jon Lindqvist"},
+}
+NOT_HUNTED = {
+    "sex": "Female", "gender": "female", "race": "White", "ethnicity": "Not Hispanic",
+    "preferred_language": "English", "marital_status": "Married", "religion": "Catholic",
+    "relationship": "Husband", "nickname": "Max", "start": "2019-03-01", "smoker": True, "pin": "4821",
+    "allergies": "Penicillin", "notes": "Prefers morning visits and calls ahead when running late for therapy",
+    "placeholder": "unknown", "birth_month": "June",
+}
+
+
+def test_every_specific_withheld_string_is_searched_as_words_and_categories_are_not():
+    """This test ensures names, a maiden name, an employer and a relative's name are hunted as words, while categories, dates and clinical values are not."""
+    plan = plan_disclosure(make_case(**WITHHELD_WORDS, **NOT_HUNTED), load_registry(PAYERS).get("dx-plain"))
+    assert dict(plan.searched_fields) == {
+        "member.middle_name": "identifier", "member.mothers_maiden_name": "identifier",
+        "member.employer": "identifier", "member.emergency.name": "identifier",
+    }
+    text = ("Maya Anneliese Lindqvist seen; mother's family FAIRBANKS\nO\u2019CONNELL; works at acme widget corp; "
+            "husband Jon\n   Lindqvist called. Female, married, English, Catholic, White, not Hispanic; "
+            "penicillin allergy; seen in June; PIN 4821; Max effort; unknown.")
+    out, hits = plan.redactor.redact_text(text)
+    assert out == ("Maya [identifier removed] Lindqvist seen; mother's family [identifier removed]; works at "
+                   "[identifier removed]; husband [identifier removed] called. Female, married, English, Catholic, "
+                   "White, not Hispanic; penicillin allergy; seen in June; PIN 4821; Max effort; unknown.")
+
+
+def test_a_withheld_value_that_every_packet_prints_is_not_hunted_and_is_noted():
+    """This test ensures a withheld surname "Page" (every footer says Page) or an employer named like the payer is not hunted, and the plan says so by path."""
+    plan = plan_disclosure(make_case(mothers_maiden_name="Page", employer="Disclosure Fixture Plan"),
+                           load_registry(PAYERS).get("dx-plain"))
+    assert dict(plan.searched_fields) == {}
+    assert [(n["code"], n["field"]) for n in plan.notes] == [
+        ("withheld_value_printed", "member.mothers_maiden_name"), ("withheld_value_printed", "member.employer")]
+    assert "Page" not in repr(plan.notes) and "Fixture" not in repr(plan.notes)
+    assert plan.redactor.find("Page 1 of 3. Disclosure Fixture Plan, fax +1-800-555-0199") == []
+
+
+def test_a_name_split_across_pages_and_per_page_ocr_flags():
+    """This test ensures a withheld name split by a page break is found, and OCR reading applies only to the pages flagged as OCR'd."""
+    searcher = plan_disclosure(make_case(emergency={"name": "Jon Lindqvist"}, account="44862291"),
+                               load_registry(PAYERS).get("dx-plain")).redactor
+    pages = ["Husband Jon", "Lindqvist called about 44B62291."]
+    assert [len(h) for h in searcher.find_in_pages(pages)] == [1, 1]
+    assert [len(h) for h in searcher.find_in_pages(pages, ocr=[False, True])] == [1, 2]
+    with pytest.raises(ValueError):
+        searcher.find_in_pages(pages, ocr=[True])

@@ -4,7 +4,8 @@ A withheld value becomes a :class:`Needle`: a regular expression that finds it
 in its common spellings (an SSN with or without dashes or spaces, a phone
 number with or without area-code brackets, dots or a country code, an email
 address also as ``name [at] host [dot] org``, a street line with ``St`` or
-``Street``). Values the payer needs (member id, claim number, NPIs, the
+``Street``, a name or other words as the same words in any case, across line
+breaks). Values the payer needs (member id, claim number, NPIs, the
 practice's own phone and email, the payer's fax) form the *keep* set: a match
 equal to one of them is never removed.
 """
@@ -16,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .textfold import fold
+
 # Key words (in the field path) that say what kind of identifier a value is.
 _KEY_TYPES = (
     (re.compile(r"ssn|social|sin\b|tax_?id|tin\b", re.I), "ssn"),
@@ -24,8 +27,37 @@ _KEY_TYPES = (
     (re.compile(r"mrn|medical_?record|record_?(?:number|no)|chart|patient_?id|account|acct", re.I), "mrn"),
     (re.compile(r"address|street|addr|line_?[12]", re.I), "street_address"),
 )
-# Parts of an address mapping that are not the street line.
+# Parts of an address mapping that are not the street line: some narrow down
+# where a person lives (hunted), the others are shared by millions (not).
 _NOT_STREET = re.compile(r"city|state|zip|postal|country|county|region|province|town", re.I)
+_ADDRESS_PARTS = frozenset({"city", "zip", "zipcode", "postal", "postcode", "county", "town"})
+# Key words of values that describe rather than identify: categories many
+# people share, clinical content, and free-text notes. Hunting them would
+# wreck the notes the payer needs ("F", "English", "penicillin").
+_NOT_HUNTED_KEYS = frozenset("""
+    sex gender race ethnicity ethnic language languages lang marital religion religious relationship relation
+    pronoun pronouns orientation nationality citizenship veteran
+    allergy allergies medication medications meds drug drugs diagnosis diagnoses dx condition conditions
+    problem problems symptom symptoms procedure procedures treatment therapy icd cpt hcpcs code codes
+    modifier modifiers units
+    note notes comment comments remark remarks description reason status type kind category method
+""".split())
+# Words that say nothing about a person ("unknown", "see above", "June").
+_EMPTY_WORDS = frozenset("""
+    none null nil unknown other pending self same na yes no true false declined refused applicable see
+    above below on file as patient the a an of and or to in at for with by is not n/a tbd
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday
+""".split())
+_MAX_WORDS = 8          # longer values are free text, not something a person is named by
+_MIN_WORD_LETTERS = 4   # a single shorter word ("Ann", "Lee") is in too many other words' places
+_WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*")
+_STREET_SHAPE = re.compile(
+    r"^\d{1,6}[a-z]?\s+(?:[a-z0-9'.\-]+\s+){1,4}?"
+    r"(?:street|st|avenue|ave|av|road|rd|boulevard|blvd|drive|dr|lane|ln|court|ct|place|pl|terrace|ter"
+    r"|circle|cir|parkway|pkwy|highway|hwy|trail|trl|square|sq|way)\b",
+    re.IGNORECASE,
+)
 _UNIT_WORDS = {"apt", "apartment", "unit", "suite", "ste", "fl", "floor", "rm", "room", "#"}
 _STREET_SPELLINGS = [
     ("street", "st"), ("avenue", "ave", "av"), ("road", "rd"), ("boulevard", "blvd"), ("drive", "dr"),
@@ -50,7 +82,7 @@ class Needle:
     type: str
     field: str
     strict: re.Pattern
-    loose: re.Pattern
+    loose: re.Pattern | None
     # Letters and digits found, in this order, in every spelling the searches
     # accept: a text whose letters and digits do not contain it is skipped.
     anchor: str = ""
@@ -94,30 +126,72 @@ def keep_keys(values: Iterable[str]) -> frozenset[str]:
 
 
 def classify(path: str, value: Any) -> str | None:
-    """The identifier type of a withheld leaf value, or None when it is not one we search for.
+    """The identifier type of a withheld leaf value, or None when it is not searched for.
 
-    Free text, names, dates, booleans and short codes are withheld from the
-    packet's fields but not hunted in documents: removing every "F" or "2026"
-    would wreck the clinical content.
+    Identifiers are typed by their key (``member.ssn``, ``chart_number``) or
+    their shape (``123-45-6789``, ``1420 elm street``). Every other withheld
+    string specific enough to name someone (a name, an employer, a city) is
+    searched too, as its words, with the type ``identifier``: names are the
+    first of HIPAA's identifiers, and the report's and the packet's set of
+    types stays the one payers and tools already read ("[identifier removed]").
+    Not searched: dates, booleans, short numbers, single short words,
+    categories (sex, language), clinical values and free text, whose removal
+    would wreck the notes the payer needs.
     """
     if isinstance(value, bool) or value is None or isinstance(value, (dt.date, float)):
         return None
-    text = str(value).strip()
+    text = fold(str(value)).text.strip()
     if not text or len(text) > 200 or _DATE_SHAPE.match(text):
         return None
-    key = path.rsplit(".", 1)[-1]
+    key = re.sub(r"\[\d+\]", "", path.rsplit(".", 1)[-1])
+    key_words = _key_words(key)
     for pattern, type_ in _KEY_TYPES:
         if pattern.search(path):
             if type_ == "street_address" and _NOT_STREET.search(key):
-                return None
+                return _address_part(key_words, text)
             return _check(type_, text)
+    if key_words & _ADDRESS_PARTS:
+        return _address_part(key_words, text)
+    if key_words & _NOT_HUNTED_KEYS:
+        return None
     if _EMAIL_SHAPE.match(text):
         return "email"
     if re.fullmatch(r"\d{3}-\d{2}-\d{4}", text):
         return "ssn"
     if re.fullmatch(r"\+?1?[\s.\-]?\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]\d{4}", text):
         return "phone"
-    return _check("identifier", text)
+    if _STREET_SHAPE.match(_street_line(text)):
+        return "street_address"
+    if isinstance(value, int):
+        return _check("identifier", text)
+    return _check("identifier", text) or _words_check(text)
+
+
+def _key_words(key: str) -> set[str]:
+    """The words of a key, lower case: ``preferredLanguage``, ``marital_status`` -> {preferred, language}, ..."""
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", key)}
+
+
+def _address_part(key_words: set[str], text: str) -> str | None:
+    """A city, town, county or ZIP code is searched (as an address); a state or country is not."""
+    if not key_words & _ADDRESS_PARTS:
+        return None
+    if re.fullmatch(r"[\d\s\-]+", text):
+        return "street_address" if len(re.sub(r"\D", "", text)) >= 5 else None
+    return "street_address" if _words_check(text) else None
+
+
+def _words_check(text: str) -> str | None:
+    """Whether ``text`` is words specific enough to search for (see :func:`classify`)."""
+    words = _WORD.findall(text)
+    if not words or len(text.split()) > _MAX_WORDS:
+        return None
+    telling = [w for w in words if not w.isdigit() and w.lower() not in _EMPTY_WORDS]
+    if not telling:
+        return None
+    if len(words) == 1 and sum(c.isalpha() for c in words[0]) < _MIN_WORD_LETTERS:
+        return None
+    return "identifier"
 
 
 def _check(type_: str, text: str) -> str | None:
@@ -132,11 +206,13 @@ def _check(type_: str, text: str) -> str | None:
     if type_ == "street_address":
         return "street_address" if len(re.findall(r"[A-Za-z0-9]+", _street_line(text))) >= 2 else None
     # MRNs and other identifiers: long enough and with a digit, so that a word
-    # or a short number is never hunted through the notes.
+    # or a short number is never hunted through the notes. A value the case
+    # itself calls a record or account number is trusted from five characters
+    # (clinics do use 5-digit MRNs); any other number needs six.
     alnum = normalise(text)
     if " " in text.strip() and len(text.split()) > 3:
         return None
-    if len(alnum) < 5 or not digits or (alnum.isdigit() and len(alnum) < 6):
+    if len(alnum) < 5 or not digits or (alnum.isdigit() and len(alnum) < 6 and type_ != "mrn"):
         return None
     return type_
 
@@ -154,7 +230,9 @@ def _street_line(text: str) -> str:
 
 def build_needle(type_: str, field: str, value: str) -> Needle | None:
     """The searches for one withheld value, or None when the value is too vague to search for."""
-    value = str(value).strip()
+    value = fold(str(value)).text.strip()
+    if type_ in ("street_address", "identifier") and _is_words(type_, value):
+        return _words_needle(type_, field, value)
     if type_ == "ssn":
         core = _digit_groups(re.sub(r"\D", "", value), (3, 2, 4))
         anchor = re.sub(r"\D", "", value)
@@ -178,6 +256,27 @@ def build_needle(type_: str, field: str, value: str) -> Needle | None:
     # or 123456789 would be found inside 91234567890.
     loose = re.compile(_digit_bounded(core, value), re.IGNORECASE)
     return Needle(type_, field, strict, loose, anchor)
+
+
+def _is_words(type_: str, value: str) -> bool:
+    """Whether ``value`` is searched as its words rather than as a number or a street line."""
+    if type_ == "street_address":
+        return _street(_street_line(value)) is None
+    return _check("identifier", value) is None
+
+
+def _words_needle(type_: str, field: str, value: str) -> Needle | None:
+    """The same words in the same order, in any case, across spaces, line breaks, commas and dots.
+
+    No whitespace-free search: without spaces, a short name would be found
+    inside longer words ("Anna Lee" in "Hannaleeds").
+    """
+    words = _WORD.findall(value)
+    if not words:
+        return None
+    core = r"[\s,.]+".join(re.escape(w) for w in words)
+    strict = re.compile(rf"(?<!\w)(?:{core})(?!\w)", re.IGNORECASE)
+    return Needle(type_, field, strict, None, normalise("".join(words)))
 
 
 def _digit_bounded(core: str, value: str) -> str:

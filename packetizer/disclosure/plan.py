@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping
 
-from ..model import Attachment, Case, PayerPolicy
+from ..checks.rules import channel_words
+from ..model import ATTACHMENT_KIND_WORDS, LATE_REASON_WORDS, Attachment, Case, PayerPolicy
+from ..resources import templates_dir
+from ..sections import PLACE_OF_SERVICE, SECTION_TITLES
 from .attachments import WithheldAttachment, sort_attachments
 from .fields import decide_fields
 from .identifiers import Needle, build_needle, classify, keep_key, keep_keys
 from .redactor import Redactor
+from .textfold import fold
 
 # Withheld values under these roots belong to the practice, not the patient:
 # a clinic's own phone in a letterhead is not hunted through the notes.
@@ -50,6 +56,7 @@ def plan_disclosure(case: Case, policy: PayerPolicy) -> DisclosurePlan:
     ]
 
     keep = keep_keys(_needed_values(case, policy, decision.included, raw))
+    printed = _printed_text(case, policy, decision.extra)
     needles: list[Needle] = []
     searched: list[tuple[str, str]] = []
     for path, _reason in decision.withheld:
@@ -66,9 +73,20 @@ def plan_disclosure(case: Case, policy: PayerPolicy) -> DisclosurePlan:
             })
             continue
         needle = build_needle(type_, path, str(value))
-        if needle is not None:
-            needles.append(needle)
-            searched.append((path, type_))
+        if needle is None:
+            continue
+        # A value that every packet prints anyway (a relative's name equal to
+        # the provider's, a surname "Page" in every page footer) cannot be
+        # withheld from documents: hunting it would make the proof refuse every build.
+        if Redactor(needles=(needle,), keep=keep, detectors=()).first_hit(printed) is not None:
+            notes.append({
+                "code": "withheld_value_printed", "field": path,
+                "message": f"{path} has the same words as text every packet prints (a name the payer gets, "
+                           "a heading); it is not removed from documents",
+            })
+            continue
+        needles.append(needle)
+        searched.append((path, type_))
 
     return DisclosurePlan(
         case_id=case.case_id,
@@ -84,6 +102,40 @@ def plan_disclosure(case: Case, policy: PayerPolicy) -> DisclosurePlan:
         notes=tuple(notes),
         redactor=Redactor(needles=tuple(needles), keep=keep),
     )
+
+
+def _printed_text(case: Case, policy: PayerPolicy, extra: tuple[tuple[str, str], ...]) -> str:
+    """Text a packet for ``case`` prints whatever it withholds: what the payer gets, headings, footers."""
+    member, claim = case.member, case.claim
+    pieces = [case.case_id, member.full_name, member.member_id, policy.name, policy.source_title,
+              channel_words(policy), "prior authorization department", "Retroactive authorization request",
+              "Exhibit Page of Cover note", *LATE_REASON_WORDS.values(), *ATTACHMENT_KIND_WORDS.values(),
+              *SECTION_TITLES.values(), *PLACE_OF_SERVICE.values(), _template_words()]
+    if claim is not None:
+        pieces += [claim.claim_number or "", *claim.denial_codes]
+    for provider in (case.rendering_provider, case.referring_provider, case.facility):
+        if provider is not None:
+            pieces += [provider.name, provider.npi or ""]
+    contact = case.contact
+    pieces += [contact.name, contact.phone or "", contact.fax or "", contact.email or ""]
+    for s in case.services:
+        pieces += [s.code, *s.modifiers]
+    for label, value in extra:
+        pieces += [label, value]
+    return fold("\n".join(p for p in pieces if p)).text
+
+
+@lru_cache(maxsize=None)
+def _template_words() -> str:
+    """The words the packet's templates print on their own (headings, sentences)."""
+    words: set[str] = set()
+    for path in templates_dir().rglob("*.html"):
+        if path.name.startswith("disclosure-report"):
+            continue      # staff read the report; it is not part of the packet
+        text = path.read_text(encoding="utf-8", errors="replace")
+        text = re.sub(r"{#.*?#}|{%.*?%}|{{.*?}}|<[^>]*>", " ", text, flags=re.DOTALL)
+        words.update(re.findall(r"[A-Za-z]+", html.unescape(text)))
+    return " ".join(sorted(words))
 
 
 def _needed_values(case: Case, policy: PayerPolicy, included: tuple[str, ...], raw: Mapping) -> list[str]:
