@@ -130,8 +130,9 @@ def build_packet(
     for number, att in enumerate(plan.included_attachments):
         exhibits.append((exhibit_letter(number), att, ingest_attachment(att, redactor=plan.redactor)))
     entries = [ExhibitEntry(letter, att.display_title, att.kind, att.date, doc.pages) for letter, att, doc in exhibits]
+    # The sections print the case's free text with withheld values staff typed into it replaced.
     sections = render_sections(
-        case, policy, entries,
+        plan.printed_case, policy, entries,
         letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields),
     )
     parts = [PartPdf(sections.pdf, fit=False)]

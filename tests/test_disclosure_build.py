@@ -147,11 +147,12 @@ def test_consented_records_are_included(tmp_path):
     assert [a["reason"] for a in result.report["withheld"]["attachments"]] == ["outside_relevance_window"]
 
 
-def test_a_withheld_value_typed_into_the_narrative_stops_the_build_and_leaves_nothing(tmp_path):
-    """This test ensures the proof fails the build (fail closed) when staff typed the SSN into a printed field, and no file is left."""
+def test_a_withheld_value_in_a_printed_field_that_is_not_cleaned_stops_the_build_and_leaves_nothing(tmp_path):
+    """This test ensures the proof fails the build (fail closed) when the SSN reaches the packet through a printed field
+    nothing cleans (the practice contact's name), and no file is left. Free text is cleaned: test_disclosure_casetext."""
     case_file = copy_case(tmp_path / "case")
     doc = yaml.safe_load(case_file.read_text())
-    doc["medical_necessity"] += " Patient SSN 478-26-1935 for reference."
+    doc["contact"]["name"] += " (patient SSN 478-26-1935)"
     case_file.write_text(yaml.safe_dump(doc, sort_keys=False))
     out = tmp_path / "out"
     with pytest.raises(DisclosureError) as caught:

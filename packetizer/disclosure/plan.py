@@ -13,6 +13,7 @@ from ..model import ATTACHMENT_KIND_WORDS, LATE_REASON_WORDS, Attachment, Case, 
 from ..resources import templates_dir
 from ..sections import PLACE_OF_SERVICE, SECTION_TITLES
 from .attachments import WithheldAttachment, sort_attachments
+from .casetext import redact_case_text
 from .fields import decide_fields
 from .identifiers import Needle, build_needle, classify, keep_key, keep_keys
 from .redactor import Redactor
@@ -27,16 +28,19 @@ _PRACTICE_ROOTS = ("rendering_provider", "referring_provider", "facility", "cont
 class DisclosurePlan:
     """What reaches the packet and what is withheld, with reasons; and the redactor for documents.
 
-    ``extra_fields`` and ``redactor`` hold patient data and are left out of ``repr``.
+    ``printed_case``, ``extra_fields`` and ``redactor`` hold patient data and are left out of ``repr``.
     """
 
     case_id: str
     payer_id: str
-    included_attachments: tuple[Attachment, ...]
+    included_attachments: tuple[Attachment, ...]      # as printed (titles without withheld values)
     included_indexes: tuple[int, ...]                 # their positions in case.attachments
     withheld_attachments: tuple[WithheldAttachment, ...]
     included_fields: tuple[str, ...]
     withheld_fields: tuple[tuple[str, str], ...]      # (field path, reason), never the value
+    # The case whose free text the packet prints: withheld values staff typed
+    # into it replaced by markers (see :mod:`.casetext`).
+    printed_case: Case = field(repr=False)
     extra_fields: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     extra_field_paths: tuple[str, ...] = ()
     searched_fields: tuple[tuple[str, str], ...] = ()  # (field path, identifier type) hunted in documents
@@ -88,19 +92,23 @@ def plan_disclosure(case: Case, policy: PayerPolicy) -> DisclosurePlan:
         needles.append(needle)
         searched.append((path, type_))
 
+    redactor = Redactor(needles=tuple(needles), keep=keep)
+    printed_case, text_warnings = redact_case_text(case, redactor)
+    notes += text_warnings
     return DisclosurePlan(
         case_id=case.case_id,
         payer_id=policy.id,
-        included_attachments=tuple(att for _, att in included),
+        included_attachments=tuple(printed_case.attachments[i] for i, _ in included),
         included_indexes=tuple(i for i, _ in included),
         withheld_attachments=withheld,
         included_fields=decision.included,
         withheld_fields=decision.withheld,
+        printed_case=printed_case,
         extra_fields=decision.extra,
         extra_field_paths=decision.extra_paths,
         searched_fields=tuple(searched),
         notes=tuple(notes),
-        redactor=Redactor(needles=tuple(needles), keep=keep),
+        redactor=redactor,
     )
 
 
