@@ -21,21 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import re
-import subprocess
-import tempfile
-import unicodedata
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
-from PIL import Image
 from pypdf import PdfReader
-from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, IndirectObject, StreamObject, TextStringObject
 
 from packetizer.caseio import case_from_mapping
 from packetizer.disclosure import find_leaks, plan_disclosure
@@ -43,12 +34,13 @@ from packetizer.ingest import ingest_attachment
 from packetizer.model import Attachment
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_registry
-from tests.support.hostile_pdfs import GENERATORS, Hostile, case_mapping, clean_vector_note
+from tests.support.hostile_pdfs import (GENERATORS, Hostile, case_mapping, clean_vector_note, fold, fold_ocr,
+                                        object_texts, pdfium_pages, pypdf_pages, raw_images, render_pages, squash,
+                                        tesseract)
 
 PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
 NOTE_DATE = dt.date(2026, 10, 11)
 TODAY = dt.date(2026, 10, 25)
-READ_DPI = 300
 NAMES = list(GENERATORS)
 
 # What must not be found of each planted value, letters and digits only: the whole value and the
@@ -65,27 +57,6 @@ FRAGMENTS = {
 # The type each planted value is reported under when it is removed.
 REPORTED_AS = {"ssn": "ssn", "mrn": "mrn", "phone": "phone", "email": "email", "street": "street_address"}
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-# How OCR misreads digits; applied only to tokens that are mostly digits.
-_CONFUSABLE = str.maketrans({"o": "0", "d": "0", "q": "0", "i": "1", "l": "1", "|": "1", "!": "1", "j": "1",
-                             "z": "2", "s": "5", "$": "5", "b": "8", "g": "6", "t": "7"})
-
-
-def fold(text: str) -> str:
-    """NFKC, invisible characters removed, lower case: how a reader compares text."""
-    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).lower()
-
-
-def fold_ocr(text: str) -> str:
-    """:func:`fold`, then digit look-alikes read as digits in tokens that are mostly digits."""
-    tokens = re.split(r"(\s+)", fold(text))
-    out = []
-    for token in tokens:
-        digits = sum(c.isdigit() for c in token)
-        out.append(token.translate(_CONFUSABLE) if digits >= 2 and digits * 2 >= len(token.strip()) else token)
-    return "".join(out)
-
-
 def _pattern(fragment) -> re.Pattern:
     if isinstance(fragment, re.Pattern):
         return fragment
@@ -93,157 +64,28 @@ def _pattern(fragment) -> re.Pattern:
 
 
 PATTERNS = {key: [_pattern(f) for f in fragments] for key, fragments in FRAGMENTS.items()}
+# File data is full of numbers (cross-reference offsets, coordinates): there only whole values count,
+# their digit groups not run into other digits.
+_SEP = r"[^0-9a-z]{0,3}"
+STRICT = {
+    "ssn": [re.compile(rf"(?<!\d)478{_SEP}26{_SEP}1935(?!\d)")],
+    "mrn": [re.compile(r"(?<!\d)44861(?!\d)")],
+    "phone": [re.compile(rf"(?<!\d)555{_SEP}0182(?!\d)")],
+    "email": PATTERNS["email"],
+    "street": [re.compile(rf"3187{_SEP}juniper")],
+}
 
 
-def found_in(text: str, planted: tuple[str, ...]) -> list[str]:
+def found_in(text: str, planted: tuple[str, ...], patterns: dict = PATTERNS) -> list[str]:
     """Each planted value's fragment found in already folded ``text``, with some context."""
     hits = []
     for key in planted:
-        for pattern in PATTERNS[key]:
+        for pattern in patterns[key]:
             match = pattern.search(text)
             if match:
                 hits.append(f"{key}: ...{text[max(0, match.start() - 20):match.end() + 10]!r}...")
                 break
     return hits
-
-
-def squash(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", fold(text))
-
-
-# --------------------------------------------------------------------------- reading documents
-
-
-def pypdf_pages(pdf: bytes) -> list[str]:
-    return [page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages]
-
-
-def pdfium_pages(pdf: bytes) -> list[str]:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return [document[i].get_textpage().get_text_range() for i in range(len(document))]
-    finally:
-        document.close()
-
-
-def render_pages(pdf: bytes) -> list[bytes]:
-    """Every page as PNG at READ_DPI, as a reader's screen or printer shows it (PDFium: not thread-safe)."""
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return [_png(document[i].render(scale=READ_DPI / 72, grayscale=True).to_pil().convert("L"))
-                for i in range(len(document))]
-    finally:
-        document.close()
-
-
-def raw_images(pdf: bytes) -> list[bytes]:
-    """Every image drawn on a page as its own samples, ignoring clips, masks and what is drawn over it."""
-    pictures = []
-    for page in PdfReader(io.BytesIO(pdf)).pages:
-        for image in page.images:
-            picture = image.image
-            if picture.width < 32 or picture.height < 32:
-                continue
-            # A soft mask becomes an alpha channel: drop it, the samples under it are what counts.
-            picture = picture.convert("RGB").convert("L") if "A" in picture.mode else picture.convert("L")
-            pictures.append(_png(picture))
-    return pictures
-
-
-def object_texts(pdf: bytes) -> list[str]:
-    """The file as a forensic reader dumps it: its bytes, every string, every stream raw and decoded,
-    and every compressed stream body found in the bytes (objects nothing points to included)."""
-    texts = [pdf.decode("latin-1")]
-    for body in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.DOTALL):
-        try:
-            texts.append(zlib.decompressobj().decompress(body, 1 << 26).decode("latin-1"))
-        except zlib.error:
-            pass
-    reader = PdfReader(io.BytesIO(pdf))
-    seen: set = set()
-
-    def walk(obj, depth=0):
-        if depth > 60:
-            return
-        if isinstance(obj, IndirectObject):
-            key = (obj.idnum, obj.generation)
-            if key not in seen:
-                seen.add(key)
-                walk(obj.get_object(), depth + 1)
-            return
-        if isinstance(obj, StreamObject):
-            texts.append(bytes(obj._data).decode("latin-1"))
-            if obj.get("/Subtype") != "/Image":
-                try:
-                    texts.append(obj.get_data().decode("latin-1"))
-                except Exception:  # noqa: BLE001 - an undecodable stream is still searched raw
-                    pass
-        if isinstance(obj, DictionaryObject):
-            for key, value in obj.items():
-                texts.append(str(key))
-                walk(value, depth + 1)
-        elif isinstance(obj, ArrayObject):
-            for value in obj:
-                walk(value, depth + 1)
-        elif isinstance(obj, TextStringObject):
-            texts.append(str(obj))
-        elif isinstance(obj, ByteStringObject):
-            texts.append(bytes(obj).decode("latin-1"))
-
-    walk(reader.trailer)
-    for number in range(1, reader.trailer.get("/Size", 0)):
-        try:
-            walk(IndirectObject(number, 0, reader))
-        except Exception:  # noqa: BLE001 - free or damaged entries
-            pass
-    return texts
-
-
-def _png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def tesseract(pictures: list[bytes], processes: int = max(2, os.cpu_count() or 2)) -> list[str]:
-    """Real Tesseract 5 on each picture (page segmentation 3, as a reader's OCR tool would run it).
-
-    The pictures are shared among a few Tesseract processes, each reading its share as one batch
-    (the model loads once per process, not once per picture) on one thread (OMP_THREAD_LIMIT).
-    Tesseract is called directly, not through pytesseract, for the batch and the thread limit.
-    """
-    if not pictures:
-        return []
-    with tempfile.TemporaryDirectory() as folder:
-        paths = []
-        for index, png in enumerate(pictures):
-            path = Path(folder) / f"{index:04d}.png"
-            path.write_bytes(png)
-            paths.append(str(path))
-        shares = [paths[i::processes] for i in range(processes)]
-
-        def read(share: list[str]) -> list[str]:
-            if not share:
-                return []
-            listing = Path(folder) / f"list-{share[0].rsplit('/', 1)[-1]}.txt"
-            listing.write_text("\n".join(share) + "\n")
-            done = subprocess.run(["tesseract", str(listing), "stdout", "-l", "eng", "--psm", "3"],
-                                  capture_output=True, timeout=600, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
-            assert done.returncode == 0, done.stderr.decode(errors="replace")[-500:]
-            # A form feed separates the texts of the pictures (empty pictures too).
-            texts = done.stdout.decode("utf-8", errors="replace").split("\f")
-            if len(texts) == len(share) + 1 and not texts[-1].strip():
-                texts.pop()
-            assert len(texts) == len(share), (len(texts), len(share))
-            return texts
-
-        with ThreadPoolExecutor(max_workers=processes) as pool:
-            results = list(pool.map(read, shares))
-    texts: list[str] = [""] * len(pictures)
-    for worker, share in enumerate(results):
-        for position, text in enumerate(share):
-            texts[worker + position * processes] = text
-    return texts
 
 
 # --------------------------------------------------------------------------- the work, once
@@ -323,9 +165,11 @@ def test_the_original_really_carries_the_identifier(runs, name):
         for key in hostile.planted:
             assert found_in(fold_ocr(" ".join(run.input_ocr)), (key,)), f"{key} not legible on the original"
     else:
-        hidden = fold(hostile.data.decode("latin-1")) + " ".join(fold_ocr(t) for t in run.input_image_ocr)
+        texts = object_texts(hostile.data) if hostile.suffix == ".pdf" else [hostile.data.decode("latin-1")]
+        data = "\n".join(fold(text) for text in texts)
+        samples = " ".join(fold_ocr(t) for t in run.input_image_ocr)
         for key in hostile.planted:
-            assert found_in(hidden, (key,)), f"{key} not hidden in the original"
+            assert found_in(data, (key,), STRICT) or found_in(samples, (key,)), f"{key} not hidden in the original"
     for word in hostile.keep:
         assert squash(word) in squash(" ".join(run.input_ocr)), f"{word!r} not legible on the original"
 
@@ -358,7 +202,7 @@ def test_no_object_of_the_file_holds_the_identifier(runs, name):
     redacted exhibit holds a planted value: JPEG EXIF, XMP and comments and private keys are gone."""
     run = runs[name]
     for text in object_texts(run.done().pdf):
-        assert found_in(fold(text), run.hostile.planted) == []
+        assert found_in(fold(text), run.hostile.planted, STRICT) == []
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -463,9 +307,10 @@ def test_a_packet_of_hostile_exhibits_is_built_and_holds_nothing_withheld(packet
     built, plan = packet
     pdf = built.path.read_bytes()
     planted = tuple(FRAGMENTS)
-    assert found_in(fold("\n".join(pdfium_pages(pdf))), planted) == []
-    assert found_in(fold("\n".join(pypdf_pages(pdf))), planted) == []
+    # A whole packet's text has numbers of its own (dates, codes, page numbers): whole values only.
+    assert found_in(fold("\n".join(pdfium_pages(pdf))), planted, STRICT) == []
+    assert found_in(fold("\n".join(pypdf_pages(pdf))), planted, STRICT) == []
     for text in object_texts(pdf):
-        assert found_in(fold(text), planted) == []
+        assert found_in(fold(text), planted, STRICT) == []
     assert find_leaks(pdf, plan.redactor) == []
     assert not [w for w in built.warnings if w.code == "page_not_checked"]
