@@ -170,7 +170,7 @@ def test_every_corpus_docx_renders(path):
     exhibit = ingest_attachment(attachment(path))
     assert exhibit.pages >= 1
     assert len(PdfReader(io.BytesIO(exhibit.pdf)).pages) == exhibit.pages
-    assert exhibit.text_layer_missing == ()
+    assert exhibit.unchecked_pages == ()
 
 
 def test_corpus_has_all_ten_files():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import os
 import re
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+import weasyprint
+from PIL import Image, ImageDraw
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import (
     ArrayObject,
@@ -28,19 +31,16 @@ from packetizer.ingest.pdf import run_sandboxed, sanitise_pdf
 from packetizer.limits import MAX_ATTACHMENT_BYTES, MAX_PDF_PAGES
 from packetizer.model import Attachment
 
-from tests.corpus import CORPUS  # noqa: E402
-PDFS = CORPUS / "pdfs"
-
-needs_corpus = pytest.mark.skipif(not PDFS.is_dir(), reason="shared corpus not present")
+# Odd and hostile PDFs copied into the repository (licences and origins in its SOURCES.md).
+PDFS = Path(__file__).parent / "fixtures" / "corpus" / "pdfs"
 
 ENCRYPTED = "is encrypted; remove the password and upload it again"
 DAMAGED = "is damaged and cannot be read"
 NOT_PDF = "not a PDF file (content does not match the .pdf extension)"
 NO_PAGES = "has no pages"
 
-# Expected outcome per corpus file: a page count, or the end of the error message.
+# Expected outcome per file in PDFS: a page count, or the end of the error message.
 EXPECTED: dict[str, int | str] = {
-    "actions/needsrendering-livecycle-stub.pdf": 1,
     "actions/openaction-javascript-bad-xref.pdf": 1,
     "actions/sf424-page2-form-javascript.pdf": 1,
     "actions/xfa-dd0293-form.pdf": ENCRYPTED,   # RC4 with an empty user password: still refused
@@ -59,7 +59,6 @@ EXPECTED: dict[str, int | str] = {
     "encrypted/short-O-U.pdf": ENCRYPTED,
     "forms/acroform-field-types.pdf": 1,
     "images/ccitt-endofline-true.pdf": 1,
-    "images/ccitt-g4-broken-length-object.pdf": 1,
     "images/content-stream-errors.pdf": 4,
     "images/corrupt-jpeg-stream.pdf": 1,
     "images/jbig2.pdf": 1,
@@ -74,20 +73,16 @@ EXPECTED: dict[str, int | str] = {
     "nesting/deep-page-tree.pdf": DAMAGED,
     "nesting/deeply-nested-array.pdf": DAMAGED,
     "nesting/deeply-nested-dictionary.pdf": DAMAGED,
-    "nesting/jbig2-35000x35000-decompression-bomb.pdf": 1,   # pages are copied, never decoded
     "nesting/object-stream-self-reference.pdf": DAMAGED,
     "nesting/page-tree-loop.pdf": DAMAGED,
-    "nonlatin/arabic-rotated-4-pages.pdf": 4,
     "nonlatin/multilang.pdf": 1,
     "pages/inherited-rotate.pdf": 1,
-    "pages/many-pages-117-geotopo.pdf": 117,
     "pages/page-without-contents.pdf": 1,
     "pages/rotated-0-90-180-270.pdf": 20,
     "pages/zero-pages.pdf": NO_PAGES,
     "truncated/acroform-filled-by-acrobat-cut-at-50pct.pdf": DAMAGED,
     "truncated/fuzz-predictor-columns-overflow.pdf": NOT_PDF,
     "truncated/fuzz-startxref-int-overflow-23-bytes.pdf": NOT_PDF,
-    "truncated/header-then-eof-only.pdf": DAMAGED,
     "truncated/not-a-pdf-5-bytes.pdf": NOT_PDF,
     "truncated/trailing-nul-padding.pdf": 1,
     "xref/bad-xref-entry.pdf": 1,
@@ -212,23 +207,192 @@ def pdf_200() -> bytes:
 
 
 # --------------------------------------------------------------------------
+# Stand-ins for corpus files that stay outside the repository
+# --------------------------------------------------------------------------
+# Six files of the shared corpus are CC-BY-SA-4.0 (OCRmyPDF's and py-pdf/sample-files' test
+# files), so they are not copied into tests/fixtures/corpus; these builders make files with the
+# same traits at test time (see tests/fixtures/corpus/SOURCES.md).
+
+
+def raw_pdf(objects: list[bytes] | dict[int, bytes], *, header: bytes = b"%PDF-1.4") -> bytes:
+    """A PDF written by hand, object 1 the catalog: ``objects`` numbered from 1, or by number
+    (written in the dict's order, which need not be the numbers' order), with a classic xref table."""
+    numbered = objects if isinstance(objects, dict) else dict(enumerate(objects, start=1))
+    out = bytearray(header + b"\n%\xe2\xe3\xcf\xd3\n")
+    offsets = {}
+    for number, body in numbered.items():
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    size = max(numbered) + 1
+    start = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for number in range(1, size):
+        out += b"%010d 00000 n \n" % offsets[number] if number in offsets else b"0000000000 65535 f \n"
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, start)
+    return bytes(out)
+
+
+def stream(dictionary: bytes, data: bytes) -> bytes:
+    return b"<< %s >>\nstream\n%s\nendstream" % (dictionary, data)
+
+
+def g4_strip(image: Image.Image) -> bytes:
+    """``image`` (mode "1") coded as CCITT Group 4, as a fax or document scanner stores it."""
+    buffer = io.BytesIO()
+    image.save(buffer, "TIFF", compression="group4", tiffinfo={278: image.height})   # one strip
+    tiff = Image.open(io.BytesIO(buffer.getvalue()))
+    offset, length = tiff.tag_v2[273][0], tiff.tag_v2[279][0]
+    return buffer.getvalue()[offset:offset + length]
+
+
+@functools.cache
+def needsrendering_stub() -> bytes:
+    """A LiveCycle-style stub: the catalog says /NeedsRendering true (dynamic XFA) over one empty page."""
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R /NeedsRendering true >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 300] /Resources << >> /Contents 4 0 R >>",
+        stream(b"/Length 0", b""),
+    ], header=b"%PDF-1.7")
+
+
+@functools.cache
+def ccitt_g4_indirect_lengths() -> bytes:
+    """A one-page fax scan the way a document scanner wrote it: a CCITT Group 4 image (/K -1),
+    stream lengths that are indirect references to objects written after the streams, objects
+    out of order (page first, catalog last), and an outline whose /First names a missing object
+    and whose /Last names itself."""
+    scan = Image.new("1", (1914, 930), 1)
+    draw = ImageDraw.Draw(scan)
+    draw.rectangle((30, 30, 1884, 900), outline=0, width=5)
+    draw.text((140, 380), "FAX 2026-09-14 PAGE 1 OF 1", fill=0, font_size=110)
+    image = g4_strip(scan)
+    content = b"q\n459 0 0 223 0 0 cm\n/Im0 Do\nQ\n"
+    return raw_pdf({
+        4: b"<< /Type /Page /Parent 3 0 R /MediaBox [0 0 459 223] /Contents 5 0 R"
+           b" /Resources << /XObject << /Im0 7 0 R >> /ProcSet [/PDF /ImageB] >> >>",
+        5: stream(b"/Length 6 0 R", content),
+        6: b"%d" % len(content),
+        7: stream(
+            b"/Type /XObject /Subtype /Image /Width 1914 /Height 930 /BitsPerComponent 1 /ColorSpace /DeviceGray"
+            b" /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns 1914 /BlackIs1 true >> /Length 8 0 R",
+            image,
+        ),
+        8: b"%d" % len(image),
+        2: b"<< /Producer (Scanner firmware    ) /Creator (Document Imaging     ) >>",
+        1: b"<< /Type /Catalog /Pages 3 0 R /Outlines 9 0 R >>",
+        3: b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        9: b"<< /Type /Outlines /First 10 0 R /Last 9 0 R /Count 0 >>",
+    })
+
+
+BOMB_SIDE = 35000
+
+
+@functools.cache
+def ccitt_decompression_bomb() -> bytes:
+    """A 5 KB file whose one image decodes to 35000 x 35000 pixels (150 MB at 1 bit, 1.2 GB at 8).
+
+    In Group 4 an all-white row under an all-white row is one bit ("1", vertical mode 0), so
+    35000 rows take 35000 bits. The page is 8400 pt square, drawn from that image only.
+    """
+    image = b"\xff" * (BOMB_SIDE // 8)
+    content = b"q 8400 0 0 8400 0 0 cm /Im1 Do Q\n"
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 8400 8400] /Contents 4 0 R"
+        b" /Resources << /XObject << /Im1 5 0 R >> /ProcSet [/ImageB] >> >>",
+        stream(b"/Length %d" % len(content), content),
+        stream(
+            b"/Type /XObject /Subtype /Image /Width %d /Height %d /BitsPerComponent 1 /ColorSpace /DeviceGray"
+            b" /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns %d /Rows %d >> /Length %d"
+            % (BOMB_SIDE, BOMB_SIDE, BOMB_SIDE, BOMB_SIDE, len(image)),
+            image,
+        ),
+    ], header=b"%PDF-1.1")
+
+
+def header_then_eof_only() -> bytes:
+    """A PDF header, one line of text and an end-of-file marker: no objects, no xref, no trailer."""
+    return b"%PDF-1.3\nA header and an end marker with nothing in between\n%%EOF\n"
+
+
+HABIBI = "حبيبي"
+
+
+@functools.cache
+def arabic_rotated() -> bytes:
+    """Four pages of right-to-left Arabic text (real glyphs, ToUnicode), rotated 0, 90, 180 and 270 by pypdf."""
+    pages = "".join(
+        f'<p dir="rtl" lang="ar" style="break-after: page">{HABIBI} {number}</p>' for number in range(1, 5)
+    )
+    html = f'<style>@page {{ size: 300pt 200pt }} p {{ font: 48pt "DejaVu Sans" }}</style>{pages}'
+    writer = PdfWriter(clone_from=io.BytesIO(weasyprint.HTML(string=html).write_pdf()))
+    for page, angle in zip(writer.pages, (0, 90, 180, 270)):
+        page.rotate(angle)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+LONG_PAGES = 117
+
+
+@functools.cache
+def long_linked_document() -> bytes:
+    """A 117-page lecture script the way LaTeX and PDF optimisers leave one: an outline of two levels,
+    five link annotations a page (four to other sections, one /URI), everything in object streams."""
+    sections = []
+    for number in range(1, LONG_PAGES + 1):
+        targets = [(number * 7 + k) % LONG_PAGES + 1 for k in range(4)]
+        links = ", ".join(f'<a href="#s{target}">section {target}</a>' for target in targets)
+        sections.append(
+            f'<h1 id="s{number}">Section {number}</h1>'
+            f"<p>Lecture text of section {number}; see {links} and "
+            f'<a href="https://example.org/script/{number}">the notes online</a>.</p>'
+            f"<h2>Exercises {number}</h2><p>Exercise text of section {number}.</p>"
+        )
+    html = "<style>@page { size: A4 } h1 { break-before: page }</style>" + "".join(sections)
+    return weasyprint.HTML(string=html).write_pdf()
+
+
+# The CC-BY-SA corpus file each stands in for is named in tests/fixtures/corpus/SOURCES.md.
+MADE: dict[str, tuple] = {
+    "made/actions/needsrendering-stub.pdf": (needsrendering_stub, 1),
+    "made/images/ccitt-g4-indirect-lengths.pdf": (ccitt_g4_indirect_lengths, 1),
+    "made/nesting/ccitt-35000x35000-decompression-bomb.pdf": (ccitt_decompression_bomb, 1),   # copied, never decoded
+    "made/nonlatin/arabic-rotated-4-pages.pdf": (arabic_rotated, 4),
+    "made/pages/many-pages-117-linked-outline-objstm.pdf": (long_linked_document, LONG_PAGES),
+    "made/truncated/header-then-eof-only.pdf": (header_then_eof_only, DAMAGED),
+}
+
+
+def corpus_file(relative: str, tmp_path: Path) -> Path:
+    """The file for ``relative``: a copied corpus file, or a stand-in made into tmp_path."""
+    if relative in MADE:
+        path = tmp_path / Path(relative).name
+        path.write_bytes(MADE[relative][0]())
+        return path
+    return PDFS / relative
+
+
+# --------------------------------------------------------------------------
 # The corpus
 # --------------------------------------------------------------------------
 
 
-@needs_corpus
 def test_every_corpus_pdf_has_an_expected_outcome():
-    """This test ensures a PDF added to the shared corpus is not silently left untested."""
+    """This test ensures a PDF added to tests/fixtures/corpus is not silently left untested."""
     present = {p.relative_to(PDFS).as_posix() for p in PDFS.rglob("*.pdf")}
     assert present == set(EXPECTED)
 
 
-@needs_corpus
-@pytest.mark.parametrize("relative", sorted(EXPECTED))
-def test_corpus_pdf_ingests_cleanly_or_fails_clearly(relative):
+@pytest.mark.parametrize("relative", sorted(EXPECTED) + sorted(MADE))
+def test_corpus_pdf_ingests_cleanly_or_fails_clearly(relative, tmp_path):
     """This test ensures each odd or hostile PDF either becomes a clean PDF or raises a clear IngestError."""
-    path = PDFS / relative
-    expected = EXPECTED[relative]
+    path = corpus_file(relative, tmp_path)
+    expected = EXPECTED[relative] if relative in EXPECTED else MADE[relative][1]
     started = time.monotonic()
     if isinstance(expected, int):
         exhibit = ingest_attachment(attachment(path))
@@ -244,7 +408,6 @@ def test_corpus_pdf_ingests_cleanly_or_fails_clearly(relative):
     assert time.monotonic() - started < 10
 
 
-@needs_corpus
 def test_encrypted_pdf_that_opens_without_password_is_still_refused():
     """This test ensures "encrypted but readable" files (owner password only) are refused, not decrypted."""
     path = PDFS / "encrypted" / "r6-aes256-owner-password-only.pdf"
@@ -252,7 +415,6 @@ def test_encrypted_pdf_that_opens_without_password_is_still_refused():
         ingest_attachment(attachment(path, "notes/owner-only.pdf"))
 
 
-@needs_corpus
 def test_error_message_names_the_file_as_the_user_gave_it():
     """This test ensures messages use att.file (the case file's path), not the resolved path."""
     path = PDFS / "pages" / "zero-pages.pdf"
@@ -262,29 +424,28 @@ def test_error_message_names_the_file_as_the_user_gave_it():
     assert str(PDFS) not in caught.value.message
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     "relative",
     [
         "actions/openaction-javascript-bad-xref.pdf",
         "actions/sf424-page2-form-javascript.pdf",
-        "actions/needsrendering-livecycle-stub.pdf",
+        "made/actions/needsrendering-stub.pdf",
         "embedded/two-attachments.pdf",
         "embedded/attachments-utf16le-names.pdf",
         "forms/acroform-field-types.pdf",
         "incremental/digitally-signed.pdf",
     ],
 )
-def test_actions_scripts_forms_and_attachments_are_removed(relative):
+def test_actions_scripts_forms_and_attachments_are_removed(relative, tmp_path):
     """This test ensures the action-laden inputs really had hostile parts, and the outputs have none."""
-    original = (PDFS / relative).read_bytes()
+    path = corpus_file(relative, tmp_path)
+    original = path.read_bytes()
     assert re.search(rb"/(JavaScript|JS|OpenAction|AA|EmbeddedFiles?|AcroForm|NeedsRendering)\b", original)
-    exhibit = ingest_attachment(attachment(PDFS / relative))
+    exhibit = ingest_attachment(attachment(path))
     assert_clean(exhibit.pdf)
     assert b"/NeedsRendering" not in exhibit.pdf
 
 
-@needs_corpus
 def test_embedded_file_contents_do_not_survive():
     """This test ensures the bytes of embedded attachments are not carried into the exhibit."""
     original = PdfReader(PDFS / "embedded" / "two-attachments.pdf")
@@ -299,7 +460,6 @@ def test_embedded_file_contents_do_not_survive():
                 assert content not in exhibit.pdf
 
 
-@needs_corpus
 def test_printed_form_values_are_kept_as_page_content():
     """This test ensures filled-in form values (printable widgets) stay visible once the form is removed."""
     filled = ingest_attachment(attachment(PDFS / "incremental" / "acroform-filled-by-acrobat.pdf"))
@@ -309,7 +469,6 @@ def test_printed_form_values_are_kept_as_page_content():
     assert "salad" in text_of(generated.pdf)
 
 
-@needs_corpus
 def test_inherited_rotate_is_resolved_with_the_page_value_winning():
     """This test ensures a page's own /Rotate wins over the /Pages node's, and media boxes survive."""
     source = PdfReader(PDFS / "pages" / "inherited-rotate.pdf")
@@ -333,16 +492,70 @@ def test_inherited_resources_mediabox_and_rotate_are_copied_onto_pages(tmp_path)
     assert "Page 3 line 44" in reader.pages[2].extract_text()
 
 
-@needs_corpus
+def test_rotated_right_to_left_pages_keep_their_rotation_and_text(tmp_path):
+    """This test ensures rotated pages of Arabic text keep each page's /Rotate and their text, in reading order."""
+    path = corpus_file("made/nonlatin/arabic-rotated-4-pages.pdf", tmp_path)
+    exhibit = ingest_attachment(attachment(path))
+    assert [page.rotation for page in PdfReader(io.BytesIO(exhibit.pdf)).pages] == [0, 90, 180, 270]
+    assert text_of(exhibit.pdf).split("\n") == [f"{HABIBI} {number}" for number in range(1, 5)]
+
+
 def test_scanned_pages_are_reported_without_text_layer():
-    """This test ensures scans are flagged (for OCR warnings) and text pages are not."""
+    """This test ensures that, without a redactor, scans are reported as unchecked pages and text pages are not."""
     scan = ingest_attachment(attachment(PDFS / "images" / "scanned-jpeg-page.pdf"))
-    assert scan.text_layer_missing == (1,)
+    assert scan.unchecked_pages == (1,)
+    assert scan.page_checks == ()
     text = ingest_attachment(attachment(PDFS / "pages" / "rotated-0-90-180-270.pdf"))
-    assert text.text_layer_missing == ()
+    assert text.unchecked_pages == ()
 
 
-@needs_corpus
+# Words printed on each public-domain scan, read off a rendering of the page.
+SCAN_WORDS = {
+    # Adventures of Huckleberry Finn, page 22 (Project Gutenberg), a JPEG scan.
+    "images/scanned-book-page-no-text.pdf": ("tip-toeing", "garden", "kitchen", "Watson", "listening"),
+    # A message of the President to Congress, 1871 (US Congressional Record), a JPEG scan.
+    "images/scanned-jpeg-page.pdf": ("CONGRESS", "PRESIDENT", "consular", "Japan", "WASHINGTON"),
+    # A German equipment checklist table, a CCITT fax image with /EndOfLine true.
+    "images/ccitt-endofline-true.pdf": ("Datum", "Artikel", "Werkstatt", "Easyjob", "wirklich"),
+    # The same 1871 message, a JBIG2 image.
+    "images/jbig2.pdf": ("CONGRESS", "PRESIDENT", "consular", "Representatives", "WASHINGTON"),
+}
+
+
+@pytest.fixture(scope="module")
+def ocr_exhibits():
+    """The scans ingested with a redactor (OCR: 1-3 s a page), each once for the module."""
+    from packetizer.disclosure.redactor import Redactor
+
+    redactor = Redactor()
+    done: dict[str, ExhibitDocument] = {}
+
+    def exhibit(relative: str) -> ExhibitDocument:
+        if relative not in done:
+            done[relative] = ingest_attachment(attachment(PDFS / relative), redactor=redactor)
+        return done[relative]
+
+    return exhibit
+
+
+@pytest.mark.parametrize("relative", sorted(SCAN_WORDS))
+def test_corpus_scans_come_out_searchable(ocr_exhibits, relative):
+    """This test ensures a scan ingested with a redactor is read by OCR and leaves with a searchable text layer."""
+    words = SCAN_WORDS[relative]
+    source = (PDFS / relative).read_bytes()
+    assert not any(word in text_of(source) for word in words)   # the scan itself has no text layer
+    exhibit = ocr_exhibits(relative)
+    assert exhibit.pages == 1
+    assert [check.method for check in exhibit.page_checks] == ["ocr"] * exhibit.pages
+    assert [check.page for check in exhibit.page_checks] == list(range(1, exhibit.pages + 1))
+    assert exhibit.unchecked_pages == ()
+    by_pdfium = text_of(exhibit.pdf)
+    by_pypdf = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(exhibit.pdf)).pages)
+    for word in words:
+        assert word in by_pdfium, (word, by_pdfium)
+        assert word in by_pypdf, (word, by_pypdf)
+
+
 def test_sanitising_is_deterministic():
     """This test ensures the same input gives byte-identical output, run after run."""
     data = (PDFS / "actions" / "sf424-page2-form-javascript.pdf").read_bytes()
@@ -413,16 +626,13 @@ def test_link_annotations_and_uri_actions_are_removed(tmp_path):
     assert "Page 1 line 0" in text_of(exhibit.pdf)
 
 
-def test_200_page_pdf_sanitises_fast(pdf_200):
-    """This test ensures a 200-page text PDF is rebuilt well within two seconds, pages intact."""
-    started = time.perf_counter()
+def test_200_page_pdf_is_rebuilt_with_every_page_intact(pdf_200):
+    """This test ensures a 200-page text PDF is rebuilt with every page and its text (speed is in make bench)."""
     clean = sanitise_pdf(pdf_200, name="long.pdf")
-    elapsed = time.perf_counter() - started
     assert clean.pages == 200
     assert clean.text_layer_missing == ()
     reader = PdfReader(io.BytesIO(clean.pdf))
     assert "Page 200 line 44" in reader.pages[199].extract_text()
-    assert elapsed < 2.0, f"200 pages took {elapsed:.2f} s"
 
 
 def test_more_pages_than_the_limit_is_refused(tmp_path):
