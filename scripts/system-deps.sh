@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the system libraries and programs Packetizer needs and installs the missing ones with
 # apt-get when running as root; otherwise stops with the exact command to run.
-#   scripts/system-deps.sh run    WeasyPrint's Pango stack and fonts; Tesseract 5 OCR with its English model
+#   scripts/system-deps.sh run    WeasyPrint's Pango stack and fonts; Tesseract 5 OCR with its English model;
+#                                 poppler's pdftotext
 #   scripts/system-deps.sh test   the above, plus Chromium for the browser tests
 # Everything comes from the distribution's packages: nothing downloads a model at run time.
 set -euo pipefail
@@ -37,6 +38,8 @@ find_missing() {
   [[ "$fonts" == *DejaVuSans* ]] || missing+=(fonts-dejavu-core)
   ocr_problem=$(tesseract_problem)
   [[ -z "$ocr_problem" ]] || missing+=(tesseract-ocr tesseract-ocr-eng)
+  # poppler's pdftotext: the second text extractor of every page (trust decision and no-leak proof)
+  command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
   if [[ "$want" == "test" ]]; then
     command -v chromium >/dev/null 2>&1 || [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   fi

@@ -291,17 +291,53 @@ def test_archive_flag_archives_and_verifies(tmp_path):
     assert not re.search(r"Ortiz|XJH123456789|1971-04-09", json.dumps(manifest["inputs"]))
 
 
-def test_scanned_pages_are_named_as_unchecked_in_check_and_build(example, tmp_path):
-    """This test ensures a picture-only page is reported in check and build as not searchable for identifiers."""
-    from PIL import Image
+def _scan(path: Path, lines: list[str], *, size: int = 44) -> None:
+    """A 300 dpi greyscale picture of typed lines."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    Image.new("RGB", (850, 1100), "white").save(example.parent / "notes" / "scan.png")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", size)
+    image = Image.new("L", (2550, 3300), 255)
+    draw = ImageDraw.Draw(image)
+    for number, line in enumerate(lines):
+        draw.text((220, 300 + number * size * 2), line, font=font, fill=0)
+    image.save(path, dpi=(300, 300))
+
+
+def test_a_scanned_note_is_read_by_ocr_redacted_and_searchable(example, tmp_path):
+    """This test ensures a picture-only note is read by OCR in the build: its SSN is burnt out of the pixels,
+    the page is searchable, and nothing calls it unchecked."""
+    _scan(example.parent / "notes" / "scan.png",
+          ["Scanned referral from the clinic", "Patient SSN 478-26-1935", "Follow up in two weeks"])
     edit_case(example, lambda d: d["attachments"].append(
         {"file": "notes/scan.png", "kind": "clinical_note", "date": "2026-09-18", "title": "Scanned note"}))
     checked = run("check", str(example), "--today", TODAY, "--json")
     assert checked.exit_code == 0, checked.stderr
-    codes = {(w["code"], w["field"]) for w in json.loads(checked.stdout)["warnings"]}
-    assert ("page_not_checked", "attachments[3]") in codes
-    built = run("build", str(example), "--out", str(tmp_path), "--today", TODAY)
+    assert not [w for w in json.loads(checked.stdout)["warnings"] if w["code"] == "page_not_checked"]
+    built = run("build", str(example), "--out", str(tmp_path), "--today", TODAY, "--json")
     assert built.exit_code == 0, built.stderr
-    assert "warning: [page_not_checked]" in built.stderr
+    result = json.loads(built.stdout)
+    assert "page_not_checked" not in {w["code"] for w in result["warnings"]}
+    texts = page_texts(Path(result["packet"]).read_bytes())
+    assert "478261935" not in re.sub(r"\D", "", " ".join(texts))
+    assert "Follow up in two weeks" in " ".join(texts[-1].split())
+    report = json.loads(next(tmp_path.glob("*.disclosure.json")).read_text())
+    scan = next(a for a in report["included"]["attachments"] if a["field"] == "attachments[3]")
+    assert [c["method"] for c in scan["page_checks"]] == ["ocr"]
+    assert scan["page_checks"][0]["confidence"] >= 60
+    assert any(r["type"] == "ssn" and r["attachment_index"] == 3 for r in report["redactions"])
+
+
+def test_a_page_ocr_cannot_read_well_is_named_unchecked_in_the_build(example, tmp_path):
+    """This test ensures a page read with a confidence below MIN_OCR_CONFIDENCE (here a note in Cyrillic, which
+    the English model cannot read) is reported with its page and confidence, and the build still goes ahead."""
+    _scan(example.parent / "notes" / "fax.png", ["Следующий визит через неделю, терапия"] * 8)
+    edit_case(example, lambda d: d["attachments"].append(
+        {"file": "notes/fax.png", "kind": "clinical_note", "date": "2026-09-18", "title": "Poor fax"}))
+    built = run("build", str(example), "--out", str(tmp_path), "--today", TODAY, "--json")
+    assert built.exit_code == 0, built.stderr
+    warning = next(w for w in json.loads(built.stdout)["warnings"] if w["code"] == "page_not_checked")
+    assert warning["field"] == "attachments[3]" and "page 1" in warning["message"]
+    report = json.loads(next(tmp_path.glob("*.disclosure.json")).read_text())
+    fax = next(a for a in report["included"]["attachments"] if a["field"] == "attachments[3]")
+    assert fax["unchecked_pages"] == [1]
+    assert fax["page_checks"][0]["method"] == "unchecked" and fax["page_checks"][0]["confidence"] < 60

@@ -71,7 +71,7 @@ def test_unredacted_note_really_carries_the_identifiers(progress):
     pages = pdfium_pages(plain.pdf)
     assert "478-26-1935" in pages[0] and "(651) 555-0182" in pages[0]
     assert "maya.lindqvist@example.net" in pages[2] and "00731942" in flat(pages[2])
-    assert plain.text_layer_missing == (4,)
+    assert plain.unchecked_pages == (4,)
 
 
 def test_redacted_pdf_gives_up_no_identifier_to_either_extractor(progress):
@@ -82,26 +82,30 @@ def test_redacted_pdf_gives_up_no_identifier_to_either_extractor(progress):
     assert spellings_in(done.pdf.decode("latin-1")) == []
 
 
-def test_only_affected_pages_are_rasterised_at_200_dpi_and_the_rest_stay_vector(progress):
-    """This test ensures pages 1 and 3 become single pictures of at least 200 dpi, while page 2 keeps its text and the scan is untouched."""
+def test_only_affected_pages_are_rasterised_at_300_dpi_and_the_rest_stay_vector(progress):
+    """This test ensures pages 1 and 3 (findings) and 4 (a scan) become single pictures of 300 dpi with an
+    invisible text layer, while page 2 keeps its own text and stays vector."""
     plain, done = progress
     assert done.pages == 4
-    assert done.rasterized == (1, 3)
+    assert done.rasterized == (1, 3, 4)
     reader = PdfReader(io.BytesIO(done.pdf))
-    for number in (1, 3):
+    for number in (1, 3, 4):
         page = reader.pages[number - 1]
-        assert (page.extract_text() or "").strip() == ""
         images = page.images
         assert len(images) == 1
         width_pt = float(page.mediabox.width)
         assert images[0].image.width * 72 / width_pt >= REDACTION_DPI - 0.5
-        assert "/Font" not in page["/Resources"]
+        # The only text is the invisible layer made from the OCR reading (page 4, a drawing, has no words).
+        assert (b" 3 Tr" in page.get_contents().get_data()) == (number != 4)
+    # ... which a reviewer can search: the heading of page 1 was read back by OCR.
+    assert "progress note" in flat(pdfium_pages(done.pdf)[0])
     page_two = pdfium_pages(done.pdf)[1]
     assert CLINICAL in flat(page_two).replace("  ", " ") or CLINICAL.lower() in flat(page_two)
     assert len(reader.pages[1].images) == 0
     # The clean page is the sanitised page itself, not a copy of its picture.
     assert pypdf_pages(done.pdf)[1] == pypdf_pages(plain.pdf)[1]
-    assert done.text_layer_missing == (4,)
+    assert [c.method for c in done.page_checks] == ["text_layer", "text_layer", "text_layer", "ocr"]
+    assert done.unchecked_pages == ()
 
 
 def test_rotated_page_is_rasterised_as_it_is_seen(progress):
@@ -139,12 +143,13 @@ def test_boxes_are_burnt_in_where_the_identifiers_were(progress):
 
 
 def test_redactions_are_reported_per_type_and_page(progress):
-    """This test ensures every removed identifier is counted on the page it was on (the stamp's MRN on page 3 too)."""
+    """This test ensures every removed identifier is counted on the page it was on (the stamp's MRN on page 3 too;
+    the street line, city and ZIP of the withheld address are three finds)."""
     _, done = progress
     found = {(r.type, r.page): r.count for r in done.redactions}
     assert found == {
         ("phone", 1): 1, ("ssn", 1): 1,
-        ("email", 3): 1, ("street_address", 3): 1, ("mrn", 3): 2,
+        ("email", 3): 1, ("street_address", 3): 3, ("mrn", 3): 2,
     }
 
 
@@ -191,15 +196,17 @@ def test_verify_no_leak_catches_the_unredacted_note_and_passes_the_redacted_one(
     assert find_leaks(done.pdf, plan.redactor) == []
 
 
-def test_a_scan_cannot_be_checked_and_says_so(tmp_path, plan):
-    """This test ensures an image attachment is reported as pages without a text layer, not silently passed."""
+def test_a_blank_scan_is_read_by_ocr_and_needs_no_warning(tmp_path, plan):
+    """This test ensures an image attachment is read by OCR (not reported unchecked) and, showing nothing, loses nothing."""
     image = Image.new("L", (600, 800), 255)
     path = tmp_path / "scan.png"
     image.save(path)
     att = Attachment(file="scan.png", path=path, kind="clinical_note", date=dt.date(2026, 10, 11))
     exhibit = ingest_attachment(att, redactor=plan.redactor)
-    assert exhibit.text_layer_missing == (1,)
+    assert [(c.page, c.method) for c in exhibit.page_checks] == [(1, "ocr")]
+    assert exhibit.unchecked_pages == ()
     assert exhibit.redactions == ()
+    assert exhibit.rasterized == (1,)
 
 
 def test_only_pages_with_findings_are_burnt_in(plan):
@@ -234,7 +241,9 @@ def test_opening_and_redacting_each_get_their_own_time_limit(plan, monkeypatch):
     assert late_open.value.message == "note.pdf: took longer than MAX_PDF_PARSE_SECONDS (0.3 s) to open"
     with pytest.raises(IngestError) as late_redaction:
         redact_pdf(clean, plan.redactor, name="note.pdf", parse_timeout=5, timeout=0.3)
-    assert late_redaction.value.message == "note.pdf: redaction took longer than MAX_PDF_REDACT_SECONDS (0.3 s)"
+    assert late_redaction.value.message == (
+        "note.pdf: redaction took longer than MAX_PDF_REDACT_SECONDS (0.3 s)"
+        " plus twice MAX_OCR_PAGE_SECONDS (30 s) for each page read by OCR")
 
 
 @pytest.mark.parametrize("failure", [ValueError("boom"), RecursionError()])

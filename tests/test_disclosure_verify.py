@@ -22,7 +22,7 @@ from pypdf.generic import (
 
 from packetizer.caseio import case_from_mapping
 from packetizer.disclosure import find_leaks, plan_disclosure, verify_no_leak
-from packetizer.disclosure.verify import _text_pieces
+from packetizer.disclosure.pdftext import text_pieces as _text_pieces
 from packetizer.errors import DisclosureError
 from packetizer.policy import load_registry
 
@@ -206,7 +206,7 @@ def _pieces_one_at_a_time(data: bytes) -> str:
     """The no-leak proof's reading of PDF strings, one hex string at a time (as it was first written)."""
     import binascii
 
-    from packetizer.disclosure.verify import _COMMENT, _HEX, _LITERAL, _WHITESPACE, _unescape
+    from packetizer.disclosure.pdftext import _COMMENT, _HEX, _LITERAL, _WHITESPACE, _unescape
 
     pieces = [_unescape(m.group(0)[1:-1]) for m in _LITERAL.finditer(data)]
     for match in _HEX.finditer(data):

@@ -1,45 +1,70 @@
-"""True redaction of PDF exhibits: burn boxes into a raster of only the affected pages.
+"""True redaction of PDF exhibits, judged on what a reader of each page sees.
 
-Drawing a black box over text leaves the text in the file; a reader copies it
-out. So a page with something to remove is replaced by a picture of itself:
-PDFium locates the characters, black rectangles are added to the page, the
-page is rendered at ``REDACTION_DPI`` and the picture becomes the new page.
-Pages without findings are copied untouched and stay vector. The result is
-then checked: a replaced page must hold no text at all, or the attachment fails
-rather than going through (the finished packet is searched again in full).
+Every page gets one of two treatments (:mod:`packetizer.ingest.trust` decides):
 
-The work runs in the same sandboxed child that sanitises the attachment
+- **Its text layer can be trusted** (plain fonts with Unicode maps, no
+  pictures, patterns, soft masks, ``/ActualText`` or outlines, and PDFium and
+  pypdf reading the same words): the text is searched as PDFium and pypdf
+  extract it, and the data hidden in the page's objects too. A page with no
+  finding is copied as it is and stays vector.
+- **Otherwise** the page is rendered at ``OCR_DPI``, encoded as it will be
+  sent, and Tesseract reads that picture. The OCR words and whatever text
+  layer the page had are searched together.
+
+Values are also matched across the break between two pages. Whatever is found
+is burnt into the pixels of a fresh rendering of the page (never drawn over
+the old content), the picture is encoded again and read again by OCR, and any
+identifier that reading still shows is burnt out too, for up to
+``MAX_OCR_ROUNDS`` readings; a page that still shows one fails the attachment.
+A page sent as a picture carries an invisible text layer made of the words of
+that last reading, without the removed values, so a reviewer can search and
+copy it. Pictures reach the packet only as these new encodings of the visible
+pixels: hidden image samples, masks and metadata are left behind.
+
+The SHA-256 of each picture that was read is returned, so the no-leak proof of
+the finished packet can insist that every picture in it was read as sent.
+
+The work runs in the sandboxed child that sanitises the attachment
 (:func:`packetizer.ingest.pdf.run_sandboxed`), right after it: PDFium parses
-content streams that came from an uploaded file, and one child instead of two
-saves a fork and a second reading of every page.
+content streams that came from an uploaded file. Tesseract runs as processes
+of that child, and goes with it if it runs out of time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageDraw
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject, StreamObject
+from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, IndirectObject, NameObject,
+                           NumberObject, StreamObject)
 
 from ..errors import DisclosureError, IngestError, LimitExceeded
+from ..ingest import trust
 from ..ingest.pdf import copy_layer_visibility, run_sandboxed, sanitise_failure, sanitise_in_child, stage_done
-from ..limits import (MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS,
-                      MAX_REDACTED_PAGE_PIXELS)
-from .redactor import Redaction
+from ..limits import (MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_PARSE_SECONDS,
+                      MAX_PDF_REDACT_SECONDS, MAX_REDACTED_PAGE_PIXELS, MIN_OCR_CONFIDENCE, OCR_DPI)
+from ..ocr import OcrPage, read_pictures
+from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
+from .pdftext import page_text, poppler_texts, text_pieces
+from .redactor import Hit, Redaction
 
 log = logging.getLogger(__name__)
 
-REDACTION_DPI = 200            # the issue's floor: fine print stays legible, faxes well
+REDACTION_DPI = OCR_DPI        # pictures of pages are read and sent at the same resolution
 _PROBE_DPI = 24                # a thumbnail is enough to tell colour from black and white
-_JPEG_QUALITY = 85
+_JPEG_QUALITY = 80
 _BOX_PADDING = 1.0             # points around each character box: antialiased glyph edges are covered
 _COLOUR_THRESHOLD = 24         # channel difference below which a pixel counts as grey
+_MAX_DATA_DEPTH = 24
 
 
 @dataclass(frozen=True)
@@ -49,17 +74,20 @@ class RedactedPdf:
     pdf: bytes
     pages: int
     redactions: tuple[Redaction, ...] = ()
-    text_layer_missing: tuple[int, ...] = ()
+    unchecked_pages: tuple[int, ...] = ()
     rasterized: tuple[int, ...] = ()
+    page_checks: tuple[PageCheck, ...] = ()
+    pictures_read: tuple[str, ...] = ()     # SHA-256 of every picture in ``pdf``, each read by OCR as sent
 
 
 def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
                parse_timeout: float = MAX_PDF_PARSE_SECONDS, memory: int = MAX_PDF_PARSE_MEMORY_BYTES) -> RedactedPdf:
-    """Sanitise a PDF attachment and burn identifiers out of it, in one sandboxed child.
+    """Sanitise a PDF attachment, check every page as a reader sees it, and burn identifiers out of it.
 
     The child has ``parse_timeout`` seconds to open and sanitise the file (as
     :func:`packetizer.ingest.pdf.sanitise_pdf` does), then ``timeout`` seconds
-    to redact it; a failure is reported for the step that failed.
+    to redact it, plus twice ``MAX_OCR_PAGE_SECONDS`` for each page it reads by OCR;
+    a failure is reported for the step that failed.
 
     Args:
         data: the attachment's bytes.
@@ -67,22 +95,29 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
         name: the attachment's file name as the user gave it (for messages).
 
     Raises:
-        IngestError: encrypted, damaged or empty, or not processed in time.
+        IngestError: encrypted, damaged or empty, not processed in time, or OCR failed.
         DisclosureError: an identifier could not be located or is still there afterwards.
         LimitExceeded: too many pages, a page too large to rasterise, or the work needs too much memory.
     """
-    status, meta, payload = run_sandboxed(lambda pdf: _sanitise_and_redact_in_child(pdf, redactor), data,
-                                          timeout=parse_timeout, memory=memory, next_timeouts=(timeout,))
+    with tempfile.TemporaryDirectory(prefix="pktz-redact-") as workdir:
+        status, meta, payload = run_sandboxed(
+            lambda pdf: _sanitise_and_redact_in_child(pdf, redactor, Path(workdir)), data,
+            # A page may be read twice when its batch runs out of time (see packetizer.ocr).
+            timeout=parse_timeout, memory=memory, next_timeouts=(timeout,), extend_seconds=2 * MAX_OCR_PAGE_SECONDS,
+        )
     if status == "ok":
-        redactions = tuple(Redaction(t, p, n) for t, p, n in meta["redactions"])
+        checks = tuple(PageCheck(**check) for check in meta["page_checks"])
         return RedactedPdf(
-            pdf=payload, pages=meta["pages"], redactions=redactions,
-            text_layer_missing=tuple(meta["no_text"]), rasterized=tuple(meta["rasterized"]),
+            pdf=payload, pages=meta["pages"],
+            redactions=tuple(Redaction(t, p, n) for t, p, n in meta["redactions"]),
+            unchecked_pages=tuple(c.page for c in checks if c.method == UNCHECKED),
+            rasterized=tuple(meta["rasterized"]), page_checks=checks, pictures_read=tuple(meta["pictures_read"]),
         )
     if meta.get("stages_done", 0) < 1:   # it failed while opening and sanitising
         raise sanitise_failure(status, meta, name=name, timeout=parse_timeout, memory=memory)
     if status == "timeout":
-        raise IngestError(f"{name}: redaction took longer than MAX_PDF_REDACT_SECONDS ({timeout:g} s)")
+        raise IngestError(f"{name}: redaction took longer than MAX_PDF_REDACT_SECONDS ({timeout:g} s)"
+                          f" plus twice MAX_OCR_PAGE_SECONDS ({MAX_OCR_PAGE_SECONDS} s) for each page read by OCR")
     if status == "memory":
         raise LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to redact")
     if status == "too_large":
@@ -90,6 +125,8 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
             f"{name}: page {meta['page']} is {meta['pixels']} pixels at {REDACTION_DPI} dpi"
             f" > MAX_REDACTED_PAGE_PIXELS ({MAX_REDACTED_PAGE_PIXELS})"
         )
+    if status in ("ocr_failed", "ocr_unavailable"):
+        raise IngestError(f"{name}: {meta['message']}", code=status)
     if status == "unlocatable":
         raise DisclosureError(
             f"{name}: page {meta['page']}: a {meta['type'].replace('_', ' ')} was found but cannot be located"
@@ -110,94 +147,297 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
 # --------------------------------------------------------------------------
 
 
-def _sanitise_and_redact_in_child(data: bytes, redactor) -> tuple[dict, bytes]:
+class _Stop(Exception):
+    """Ends the work in the child with a status for the parent."""
+
+    def __init__(self, **meta):
+        super().__init__(meta.get("status"))
+        self.meta = meta
+
+
+@dataclass
+class _Page:
+    """What the child learns about one page (mutable, child-only)."""
+
+    index: int
+    text: str                                  # PDFium's text layer
+    second_text: str | None                    # another extractor's reading of the same layer
+    doubt: str = ""                            # why the text layer is not trusted ("" = trusted)
+    picture: Path | None = None                # the picture as it will be sent
+    picture_info: tuple = ()                   # (pixel width, height, mode, width pt, height pt)
+    reading: OcrPage | None = None             # OCR of ``picture``
+    boxes: list = field(default_factory=list)  # pixel boxes burnt out so far
+    new_boxes: list = field(default_factory=list)
+
+
+def _sanitise_and_redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]:
     meta, clean = sanitise_in_child(data, find_text=False)
     if meta["status"] != "ok":
         return meta, b""
     stage_done()
-    meta, pdf = _redact_in_child(clean, redactor)
-    if meta["status"] != "ok":
-        return meta, b""
+    try:
+        meta, pdf = _redact_in_child(clean, redactor, workdir)
+    except _Stop as stop:
+        return stop.meta, b""
+    except IngestError as exc:   # OCR could not run or finish
+        return {"status": exc.code if exc.code in ("ocr_failed", "ocr_unavailable") else "ocr_failed",
+                "message": exc.message}, b""
     return meta, pdf if meta["changed"] else clean
 
 
-def _redact_in_child(data: bytes, redactor) -> tuple[dict, bytes]:
+def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]:
     document = pdfium.PdfDocument(data)
+    reader = PdfReader(io.BytesIO(data), strict=False)
     try:
-        count = len(document)
-        no_text: list[int] = []
+        second = poppler_texts(data, len(document), timeout=MAX_PDF_REDACT_SECONDS)
+        pages = [_look(document, reader, index, second[index] if second else None) for index in range(len(document))]
         counts: Counter = Counter()
-        pictures: dict[int, tuple] = {}
-        for index in range(count):
-            page = document[index]
-            try:
-                text_page = page.get_textpage()
-                try:
-                    text = page_text(text_page)
-                    if not text.strip():
-                        no_text.append(index + 1)
-                        continue
-                    hits = redactor.find(text)
-                    if not hits:
-                        continue
-                    for hit in hits:
-                        boxes = _boxes(text_page, text, hit)
-                        if not boxes:
-                            return {"status": "unlocatable", "page": index + 1, "type": hit.type}, b""
-                        for box in boxes:
-                            _burn(page, box)
-                        counts[(hit.type, index + 1)] += 1
-                finally:
-                    text_page.close()
-                picture = _picture(page)
-                if isinstance(picture, dict):
-                    picture["page"] = index + 1
-                    return picture, b""
-                pictures[index] = picture
-            finally:
-                page.close()
+        _read(document, [p for p in pages if p.doubt], workdir)
+        hits = _find_all(redactor, pages)
+        late = []
+        for page, found in zip(pages, hits):
+            if not page.doubt and not found:
+                page.doubt = _hidden(redactor, page, reader.pages[page.index])
+                if page.doubt:
+                    late.append(page)
+        if late:
+            _read(document, late, workdir)
+            hits = _find_all(redactor, pages)
+        for page, found in zip(pages, hits):
+            _locate(document, page, found, redactor, counts)
+        _burn_until_clean(document, pages, redactor, workdir, counts)
+        rasterized = [p for p in pages if p.picture is not None]
+        checks = [_check(p).__dict__ for p in pages]
+        meta = {
+            "status": "ok", "pages": len(pages), "changed": bool(rasterized),
+            "rasterized": [p.index + 1 for p in rasterized], "page_checks": checks,
+            "pictures_read": [], "redactions": [[t, n_page, n] for (t, n_page), n in
+                                                sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
+        }
+        if not rasterized:
+            return meta, b""
+        pdf, digests = _rebuild(reader, pages)
     finally:
         document.close()
-    meta = {
-        "status": "ok", "pages": count, "no_text": no_text, "changed": bool(pictures),
-        "rasterized": [i + 1 for i in sorted(pictures)],
-        "redactions": [[t, p, n] for (t, p), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
-    }
-    if not pictures:
-        return meta, b""
-    pdf = _rebuild(data, pictures)
-    leak = _still_present(pdf, sorted(pictures))
-    if leak:
-        return {"status": "leak", **leak}, b""
+    meta["pictures_read"] = digests
+    _check_rebuilt(pdf, rasterized, redactor)
     return meta, pdf
 
 
-# PDFium marks a hyphen it thinks breaks a word at a line end with \x02 (one
-# call) or \ufffe (the other); as white space, the pieces join again when the
-# redactor searches the text without white space.
-_SOFT_HYPHENS = str.maketrans({"\x02": " ", "\ufffe": " ", "\xad": " ", "\x00": " "})
+def _look(document, reader: PdfReader, index: int, second: str | None) -> _Page:
+    """Read one page's text layer two ways (PDFium, and poppler or else pypdf) and decide whether to trust it."""
+    page = document[index]
+    try:
+        text_page = page.get_textpage()
+        try:
+            text = page_text(text_page)
+        finally:
+            text_page.close()
+        try:
+            pypdf_page = reader.pages[index]
+            if second is None:
+                second = pypdf_page.extract_text() or ""
+        except Exception:  # noqa: BLE001 - content pypdf cannot read: the pixels decide
+            pypdf_page = None
+        doubt = trust.text_layer_doubt(pypdf_page, page, text, second) if pypdf_page is not None \
+            else trust.UNREADABLE_PAGE
+    finally:
+        page.close()
+    return _Page(index, text, second, doubt)
 
 
-def page_text(text_page) -> str:
-    """The page's characters, one per PDFium character index (so positions map to boxes)."""
-    count = text_page.count_chars()
-    if count <= 0:
-        return ""
-    text = text_page.get_text_range()
-    if len(text) != count:
-        # Rare: the bulk call dropped or added characters; ask for each one.
-        chars = []
-        for i in range(count):
-            code = pdfium_c.FPDFText_GetUnicode(text_page.raw, i)
-            chars.append(chr(code) if 0 < code < 0x110000 else "\ufffd")
-        text = "".join(chars)
-    return text.translate(_SOFT_HYPHENS)
+def _hidden(redactor, page: _Page, pypdf_page) -> str:
+    """Why a trusted page with nothing found in its text layer must still be read from its pixels, or "".
+
+    The second extractor decodes fonts its own way: a value only it reads cannot be located
+    through PDFium's characters. And the no-leak proof searches every object
+    of the finished file: a value only there (an alternate text, a
+    marked-content property, a string no operator shows) would stop the build.
+    """
+    if page.second_text and redactor.first_hit(page.second_text) is not None:
+        return trust.DISAGREE
+    if redactor.first_hit(_page_data(pypdf_page)) is not None:
+        return trust.HIDDEN_DATA
+    return ""
 
 
-def _boxes(text_page, text: str, hit) -> list[tuple[float, float, float, float]]:
+def _page_data(page) -> str:
+    """The strings in everything a page's dictionary reaches (not its parent), and its content streams' strings.
+
+    The no-leak proof searches every object of the finished file; an
+    identifier that only it would see (an alternate text, a marked-content
+    property, a string no operator shows) sends the page to OCR here instead,
+    which drops the data with the page's old content.
+    """
+    pieces: list[str] = []
+    stack = [(page, 0)]
+    seen: set[int] = set()
+    while stack:
+        obj, depth = stack.pop()
+        if isinstance(obj, IndirectObject):
+            if (obj.idnum, obj.generation) in seen:
+                continue
+            seen.add((obj.idnum, obj.generation))
+            try:
+                obj = obj.get_object()
+            except Exception:  # noqa: BLE001 - an unreadable object shows nothing
+                continue
+        if depth > _MAX_DATA_DEPTH or obj is None:
+            continue
+        if isinstance(obj, StreamObject):
+            subtype = obj.get("/Subtype")
+            if subtype != "/Image" and "/Length1" not in obj and subtype not in ("/Type1C", "/CIDFontType0C",
+                                                                                 "/OpenType"):
+                try:
+                    pieces.append(text_pieces(obj.get_data()))
+                except Exception:  # noqa: BLE001
+                    pass
+        if isinstance(obj, DictionaryObject):
+            stack.extend((value, depth + 1) for key, value in obj.items() if key != "/Parent")
+        elif isinstance(obj, ArrayObject):
+            stack.extend((value, depth + 1) for value in obj)
+        elif isinstance(obj, str):
+            pieces.append(str(obj))
+        elif isinstance(obj, bytes):
+            pieces.append(bytes(obj).decode("latin-1"))
+    return "\n".join(pieces)
+
+
+def _find_all(redactor, pages: list[_Page]) -> list[list[Hit]]:
+    """Hits on each page's main reading (OCR words where the text layer is not trusted), across page breaks too."""
+    texts = [p.reading.text()[0] if p.doubt and p.reading is not None else p.text for p in pages]
+    return redactor.find_in_pages(texts, ocr=[bool(p.doubt) for p in pages])
+
+
+def _locate(document, page: _Page, hits: list[Hit], redactor, counts: Counter) -> None:
+    """Turn a page's hits into pixel boxes to burn: OCR word boxes, and PDFium character boxes of its text layer."""
+    for hit in hits:
+        counts[(hit.type, page.index + 1)] += 1
+    if page.doubt:
+        page.new_boxes += _word_boxes(page.reading, hits)
+        # Whatever the old text layer says is gone with it, but where it is
+        # visible too, its boxes are burnt as well: OCR may have misread it.
+        layer_hits = redactor.find(page.text) if page.text.strip() else []
+        if layer_hits:
+            page.new_boxes += _char_boxes(document, page, layer_hits, required=False)
+    elif hits:
+        boxes = _char_boxes(document, page, hits, required=True)
+        page.new_boxes += boxes
+
+
+def _burn_until_clean(document, pages: list[_Page], redactor, workdir: Path, counts: Counter) -> None:
+    """Burn, encode, read again; until no reading shows an identifier, or fail."""
+    for _ in range(MAX_OCR_ROUNDS):
+        dirty = [p for p in pages if p.new_boxes]
+        if not dirty:
+            return
+        for page in dirty:
+            page.boxes += page.new_boxes
+            page.new_boxes = []
+        _read(document, dirty, workdir)
+        for page in dirty:
+            hits = redactor.find(page.reading.text()[0], ocr=True)
+            for hit in hits:
+                counts[(hit.type, page.index + 1)] += 1
+            page.new_boxes = _word_boxes(page.reading, hits)
+    still = next((p for p in pages if p.new_boxes), None)
+    if still is not None:
+        hit = redactor.find(still.reading.text()[0], ocr=True)[0]
+        raise _Stop(status="leak", page=still.index + 1, type=hit.type)
+
+
+def _read(document, pages: list[_Page], workdir: Path) -> None:
+    """Render each page as it will be sent (with its boxes burnt in) and read the picture by OCR."""
+    if not pages:
+        return
+    for page in pages:
+        _draw(document, page, workdir)
+        stage_done()   # each page to read gives the child MAX_OCR_PAGE_SECONDS more
+    for page, reading in zip(pages, read_pictures([p.picture for p in pages], dpi=REDACTION_DPI)):
+        page.reading = reading
+
+
+def _draw(document, page: _Page, workdir: Path) -> None:
+    pdf_page = document[page.index]
+    try:
+        width_pt, height_pt = pdf_page.get_size()   # after /Rotate, as the renderer draws it
+        scale = REDACTION_DPI / 72.0
+        pixels = round(width_pt * scale) * round(height_pt * scale)
+        if pixels > MAX_REDACTED_PAGE_PIXELS:
+            raise _Stop(status="too_large", page=page.index + 1, pixels=pixels)
+        # Black-and-white pages (most notes and faxes) are rendered grey: a third
+        # of the pixels to push through, and a smaller file. A thumbnail decides.
+        probe = pdf_page.render(scale=_PROBE_DPI / 72.0, may_draw_forms=False, rev_byteorder=True).to_pil()
+        colour = _has_colour(probe)
+        image = pdf_page.render(scale=scale, may_draw_forms=False, grayscale=not colour, rev_byteorder=True).to_pil()
+    finally:
+        pdf_page.close()
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("RGB" if colour else "L")
+    if page.boxes:
+        draw = ImageDraw.Draw(image)
+        for left, top, right, bottom in page.boxes:
+            draw.rectangle((left, top, right, bottom), fill=0)
+    path = workdir / f"page-{page.index + 1}.jpg"
+    image.save(path, format="JPEG", quality=_JPEG_QUALITY, optimize=False, progressive=False,
+               dpi=(REDACTION_DPI, REDACTION_DPI))
+    page.picture = path
+    page.picture_info = (image.width, image.height, image.mode, width_pt, height_pt)
+
+
+def _word_boxes(reading: OcrPage | None, hits: list[Hit]) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes covering the characters of ``hits`` in an OCR reading (part of a word by its share of letters)."""
+    if reading is None or not hits:
+        return []
+    text, owner = reading.text()
+    starts: dict[int, int] = {}
+    for position, index in enumerate(owner):
+        if index >= 0 and index not in starts:
+            starts[index] = position
+    boxes = []
+    for hit in hits:
+        covered: dict[int, list[int]] = {}
+        for position in range(hit.start, min(hit.end, len(owner))):
+            index = owner[position]
+            if index >= 0:
+                covered.setdefault(index, []).append(position - starts[index])
+        for index, offsets in covered.items():
+            word = reading.words[index]
+            left, top, right, bottom = word.box
+            share = (right - left) / max(len(word.text), 1)
+            pad_x = max(2, round(share / 2))
+            pad_y = max(2, round((bottom - top) * 0.15))
+            x0 = left + share * min(offsets) - pad_x
+            x1 = left + share * (max(offsets) + 1) + pad_x
+            boxes.append((max(0, round(x0)), max(0, top - pad_y), round(x1), bottom + pad_y))
+    return boxes
+
+
+def _char_boxes(document, page: _Page, hits: list[Hit], *, required: bool) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes of the text-layer characters of ``hits``, in the picture the page is rendered to."""
+    pdf_page = document[page.index]
+    text_page = pdf_page.get_textpage()
+    try:
+        width_pt, height_pt = pdf_page.get_size()
+        size = (round(width_pt * REDACTION_DPI / 72.0), round(height_pt * REDACTION_DPI / 72.0))
+        boxes = []
+        for hit in hits:
+            found = _page_boxes(text_page, page.text, hit)
+            if not found:
+                if required:
+                    raise _Stop(status="unlocatable", page=page.index + 1, type=hit.type)
+                continue
+            boxes += [_to_pixels(pdf_page, size, box) for box in found]
+        return boxes
+    finally:
+        text_page.close()
+        pdf_page.close()
+
+
+def _page_boxes(text_page, text: str, hit: Hit) -> list[tuple[float, float, float, float]]:
     """Page-space boxes (left, bottom, right, top) of the visible characters of ``hit``."""
     boxes = []
-    for i in range(hit.start, hit.end):
+    for i in range(hit.start, min(hit.end, len(text))):
         if text[i].isspace():
             continue
         left, bottom, right, top = text_page.get_charbox(i, loose=True)
@@ -205,56 +445,28 @@ def _boxes(text_page, text: str, hit) -> list[tuple[float, float, float, float]]
             # A generated or degenerate character: fall back to the tight box.
             left, bottom, right, top = text_page.get_charbox(i)
         if right > left or top > bottom:
-            boxes.append((left, bottom, right, top))
-    return _join_on_lines(boxes)
+            boxes.append((left - _BOX_PADDING, bottom - _BOX_PADDING, right + _BOX_PADDING, top + _BOX_PADDING))
+    return boxes
 
 
-def _join_on_lines(boxes: list[tuple[float, float, float, float]]) -> list[tuple[float, float, float, float]]:
-    """Neighbouring boxes on one line become one bar (no white gaps where spaces were)."""
-    joined: list[tuple[float, float, float, float]] = []
-    for left, bottom, right, top in boxes:
-        if joined:
-            l0, b0, r0, t0 = joined[-1]
-            height = max(t0 - b0, top - bottom)
-            same_line = min(t0, top) - max(b0, bottom) > 0.5 * height
-            if same_line and 0 <= left - r0 <= 1.5 * height:
-                joined[-1] = (l0, min(b0, bottom), max(r0, right), max(t0, top))
-                continue
-        joined.append((left, bottom, right, top))
-    return joined
-
-
-def _burn(page, box) -> None:
-    """Add a filled black rectangle over ``box`` on top of everything else on the page."""
+def _to_pixels(pdf_page, size: tuple[int, int], box) -> tuple[int, int, int, int]:
+    """A page-space box in pixels of the page rendered at ``size`` (rotation included, as PDFium renders it)."""
     left, bottom, right, top = box
-    pad = _BOX_PADDING
-    rect = pdfium_c.FPDFPageObj_CreateNewRect(
-        left - pad, bottom - pad, max(right - left, 0.5) + 2 * pad, max(top - bottom, 0.5) + 2 * pad
-    )
-    pdfium_c.FPDFPageObj_SetFillColor(rect, 0, 0, 0, 255)
-    pdfium_c.FPDFPath_SetDrawMode(rect, pdfium_c.FPDF_FILLMODE_WINDING, 0)
-    # The page takes ownership of the object.
-    pdfium_c.FPDFPage_InsertObject(page.raw, rect)
+    xs, ys = [], []
+    for x, y in ((left, bottom), (right, top), (left, top), (right, bottom)):
+        dx, dy = pdfium_c.c_int(), pdfium_c.c_int()
+        pdfium_c.FPDF_PageToDevice(pdf_page.raw, 0, 0, size[0], size[1], 0, x, y, dx, dy)
+        xs.append(dx.value)
+        ys.append(dy.value)
+    return (max(0, min(xs) - 1), max(0, min(ys) - 1), max(xs) + 1, max(ys) + 1)
 
 
-def _picture(page):
-    """Render the page with its boxes; a JPEG and its geometry, or a failure dict."""
-    width_pt, height_pt = page.get_size()   # after /Rotate, as the renderer draws it
-    scale = REDACTION_DPI / 72.0
-    pixels = round(width_pt * scale) * round(height_pt * scale)
-    if pixels > MAX_REDACTED_PAGE_PIXELS:
-        return {"status": "too_large", "pixels": pixels}
-    # Black-and-white pages (most notes) are rendered grey: a third of the
-    # pixels to push through, and a smaller file. A thumbnail decides.
-    probe = page.render(scale=_PROBE_DPI / 72.0, may_draw_forms=False, rev_byteorder=True).to_pil()
-    colour = _has_colour(probe)
-    bitmap = page.render(scale=scale, may_draw_forms=False, grayscale=not colour, rev_byteorder=True)
-    image = bitmap.to_pil()
-    if image.mode not in ("L", "RGB"):
-        image = image.convert("RGB" if colour else "L")
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=_JPEG_QUALITY, optimize=False, progressive=False)
-    return buffer.getvalue(), image.width, image.height, image.mode, width_pt, height_pt
+def _check(page: _Page) -> PageCheck:
+    if not page.doubt:
+        return PageCheck(page.index + 1, TEXT_LAYER)
+    confidence = page.reading.confidence if page.reading is not None else None
+    method = UNCHECKED if confidence is not None and confidence < MIN_OCR_CONFIDENCE else OCR
+    return PageCheck(page.index + 1, method, confidence, page.doubt)
 
 
 def _has_colour(image: Image.Image) -> bool:
@@ -265,29 +477,39 @@ def _has_colour(image: Image.Image) -> bool:
     return spread > _COLOUR_THRESHOLD
 
 
-def _rebuild(data: bytes, pictures: dict[int, tuple]) -> bytes:
-    """A new PDF: untouched pages copied as they are, redacted pages as pictures.
+# --------------------------------------------------------------------------
+# The new PDF.
+# --------------------------------------------------------------------------
+
+
+def _rebuild(reader: PdfReader, pages: list[_Page]) -> tuple[bytes, list[str]]:
+    """A new PDF: trusted pages copied as they are, the others as their pictures with an invisible text layer.
 
     A fresh writer copies only what the kept pages reach, so the content
-    streams of replaced pages (which hold the text) are not carried along as
-    orphans.
+    streams of replaced pages (which hold their old text) are not carried along.
     """
-    reader = PdfReader(io.BytesIO(data), strict=False)
     writer = PdfWriter()
-    for index, page in enumerate(reader.pages):
-        if index in pictures:
-            _add_picture_page(writer, *pictures[index])
-        else:
-            writer.add_page(page)
+    font = writer._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica"), NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+    }))
+    digests = []
+    for page, original in zip(pages, reader.pages):
+        if page.picture is None:
+            writer.add_page(original)
+            continue
+        jpeg = page.picture.read_bytes()
+        digests.append(hashlib.sha256(jpeg).hexdigest())
+        _add_picture_page(writer, font, jpeg, page)
     copy_layer_visibility(reader, writer)
     writer.metadata = None
     out = io.BytesIO()
     writer.write(out)
-    return out.getvalue()
+    return out.getvalue(), digests
 
 
-def _add_picture_page(writer: PdfWriter, jpeg: bytes, px_w: int, px_h: int, mode: str,
-                      width_pt: float, height_pt: float) -> None:
+def _add_picture_page(writer: PdfWriter, font, jpeg: bytes, page: _Page) -> None:
+    px_w, px_h, mode, width_pt, height_pt = page.picture_info
     image = StreamObject()
     image.update({
         NameObject("/Type"): NameObject("/XObject"),
@@ -300,32 +522,52 @@ def _add_picture_page(writer: PdfWriter, jpeg: bytes, px_w: int, px_h: int, mode
     })
     image._data = jpeg   # already encoded: pypdf writes the bytes as they are
     content = DecodedStreamObject()
-    content.set_data(f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Im0 Do Q".encode())
-    page = PageObject.create_blank_page(width=width_pt, height=height_pt)
-    page[NameObject("/Resources")] = DictionaryObject({
+    content.set_data(f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Im0 Do Q\n".encode()
+                     + _invisible_text(page, width_pt / px_w, height_pt))
+    new = PageObject.create_blank_page(width=width_pt, height=height_pt)
+    new[NameObject("/Resources")] = DictionaryObject({
         NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): writer._add_object(image)}),
+        NameObject("/Font"): DictionaryObject({NameObject("/F0"): font}),
     })
-    page[NameObject("/Contents")] = writer._add_object(content)
-    writer.add_page(page)
+    new[NameObject("/Contents")] = writer._add_object(content)
+    writer.add_page(new)
 
 
-def _still_present(pdf: bytes, rasterized: list[int]) -> dict | None:
-    """Check that each rasterised page of the rebuilt PDF holds no text at all.
+def _invisible_text(page: _Page, points_per_pixel: float, height_pt: float) -> bytes:
+    """The words of the last reading that no burnt box touches, as text a reader cannot see (render mode 3)."""
+    if page.reading is None or not page.reading.words:
+        return b""
+    lines = [b"BT 3 Tr"]
+    for word in page.reading.words:
+        left, top, right, bottom = word.box
+        if any(left < b[2] and b[0] < right and top < b[3] and b[1] < bottom for b in page.boxes):
+            continue
+        encoded = word.text.encode("cp1252", "replace")
+        size = max((bottom - top) * points_per_pixel, 1.0)
+        # Helvetica's letters are about half as wide as high; stretch each word to its box.
+        stretch = min(max(100 * (right - left) * points_per_pixel / (0.5 * size * len(encoded)), 10), 1000)
+        x = left * points_per_pixel
+        y = height_pt - bottom * points_per_pixel + 0.2 * size
+        escaped = encoded.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+        # A space after each word: extractors then never run two words together.
+        lines.append(b"/F0 %.2f Tf %.1f Tz 1 0 0 1 %.2f %.2f Tm (%s ) Tj" % (size, stretch, x, y, escaped))
+    lines.append(b"ET\n")
+    return b"\n".join(lines)
 
-    The other pages are copies of pages that had no findings; the no-leak
-    proof of the finished packet searches every page again anyway.
-    """
+
+def _check_rebuilt(pdf: bytes, rasterized: list[_Page], redactor) -> None:
+    """The pages sent as pictures must show nothing withheld in their new text layer either."""
     document = pdfium.PdfDocument(pdf)
     try:
-        for index in rasterized:
-            page = document[index]
-            text_page = page.get_textpage()
+        for page in rasterized:
+            pdf_page = document[page.index]
+            text_page = pdf_page.get_textpage()
             try:
-                if text_page.count_chars() > 0:
-                    return {"page": index + 1, "type": "identifier"}
+                hit = redactor.first_hit(page_text(text_page))
             finally:
                 text_page.close()
-                page.close()
+                pdf_page.close()
+            if hit is not None:
+                raise _Stop(status="leak", page=page.index + 1, type=hit.type)
     finally:
         document.close()
-    return None

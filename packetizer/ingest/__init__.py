@@ -9,9 +9,11 @@ renderer lays out in the exhibit style; images are placed on Letter pages.
 With a ``redactor`` (from :func:`packetizer.disclosure.plan_disclosure`),
 identifiers the payer does not need are removed on the way: from the HTML of
 DOCX, text and Markdown notes before layout (a visible marker takes their
-place), and from PDFs by burning them into a raster of the affected pages.
-The redactor is used duck-typed, so this package does not import the
-disclosure package (which imports this one).
+place), and from every page a reader sees as pixels rather than trustworthy
+text (PDF pages with pictures or doubtful fonts, image files, DOCX pages with
+pictures) by OCR and burning them into a fresh picture of the page. The
+redactor is used duck-typed, so this package does not import the disclosure
+package (which imports this one).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, replace
 from ..errors import IngestError, LimitExceeded, RenderError
 from ..limits import MAX_ATTACHMENT_BYTES
 from ..model import ATTACHMENT_KIND_WORDS, Attachment
+from ..pagecheck import TEXT_LAYER, PageCheck
 from ..render import html_to_pdf, render_exhibit_html
 from .docx import docx_to_html
 from .image import images_to_pdf
@@ -42,10 +45,13 @@ class ExhibitDocument:
         attachment: the attachment this came from.
         pdf: a clean PDF (no actions, forms, embedded files or metadata).
         pages: number of pages in ``pdf``.
-        text_layer_missing: 1-based pages with no extractable text (scans).
+        unchecked_pages: 1-based pages nobody could check for identifiers: read by OCR with
+            too little confidence or, without a redactor, pages with no text layer.
         redactions: what the redactor removed, per (type, page); empty without one.
-        rasterized: 1-based pages of a PDF replaced by a picture of themselves to redact them.
-        pictures: pictures embedded in a converted DOCX (text in them cannot be checked).
+        rasterized: 1-based pages replaced by a picture of themselves (read by OCR or redacted).
+        page_checks: how each page was checked (with a redactor; empty without one).
+        pictures_read: SHA-256 of every picture in ``pdf``, each read by OCR exactly as sent.
+        pictures: pictures embedded in a converted DOCX.
         source_sha256: SHA-256 of the attachment file as read (for the archive manifest).
         source_size: its size in bytes.
     """
@@ -53,9 +59,11 @@ class ExhibitDocument:
     attachment: Attachment
     pdf: bytes
     pages: int
-    text_layer_missing: tuple[int, ...] = ()
+    unchecked_pages: tuple[int, ...] = ()
     redactions: tuple = ()
     rasterized: tuple[int, ...] = ()
+    page_checks: tuple = ()
+    pictures_read: tuple[str, ...] = ()
     pictures: int = 0
     source_sha256: str = ""
     source_size: int = 0
@@ -97,13 +105,15 @@ def _convert(att: Attachment, suffix: str, data: bytes, redactor) -> ExhibitDocu
         if redactor is None:
             clean = sanitise_pdf(data, name=att.file)
             return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
-        # Sanitised and redacted in one sandboxed child.
-        done = redactor.redact_pdf(data, name=att.file)
-        return ExhibitDocument(att, done.pdf, done.pages, done.text_layer_missing, done.redactions, done.rasterized)
+        # Sanitised, checked page by page and redacted in one sandboxed child.
+        return _redacted(att, redactor.redact_pdf(data, name=att.file))
     if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
         pdf, pages = images_to_pdf(data, name=att.file)
-        # Every image page is a picture: none has a text layer.
-        return ExhibitDocument(att, pdf, pages, tuple(range(1, pages + 1)))
+        if redactor is None:
+            # Every image page is a picture: none has a text layer.
+            return ExhibitDocument(att, pdf, pages, tuple(range(1, pages + 1)))
+        # Read by OCR and redacted like a scanned PDF.
+        return _redacted(att, redactor.redact_pdf(pdf, name=att.file))
     if suffix == ".docx":
         body = docx_to_html(data, name=att.file)
     elif suffix == ".txt":
@@ -181,5 +191,27 @@ def _render(att: Attachment, body_html: str, redactor=None) -> ExhibitDocument:
     except RenderError:
         raise IngestError(f"{att.file}: could not be laid out as PDF pages") from None
     redactions = redacted.tally(rendered.anchors) if redacted is not None else ()
-    return ExhibitDocument(att, rendered.pdf, rendered.pages, redactions=redactions,
-                           pictures=body_html.count("<img "))
+    pictures = body_html.count("<img ")
+    if redactor is None or not pictures:
+        # The text was searched before layout, and our own fonts say what they draw.
+        checks = tuple(PageCheck(n, TEXT_LAYER) for n in range(1, rendered.pages + 1)) if redactor else ()
+        return ExhibitDocument(att, rendered.pdf, rendered.pages, redactions=redactions, page_checks=checks,
+                               pictures=pictures)
+    # Pictures in a Word file can show anything: their pages are read by OCR like scans.
+    done = replace(_redacted(att, redactor.redact_pdf(rendered.pdf, name=att.file)), pictures=pictures)
+    return replace(done, redactions=_merge_redactions(redactions, done.redactions))
+
+
+def _redacted(att: Attachment, done) -> ExhibitDocument:
+    return ExhibitDocument(att, done.pdf, done.pages, done.unchecked_pages, done.redactions, done.rasterized,
+                           done.page_checks, done.pictures_read)
+
+
+def _merge_redactions(first: tuple, second: tuple) -> tuple:
+    """Redactions of the same (type, page) from two passes, added up."""
+    counts: dict = {}
+    for redaction in (*first, *second):
+        key = (redaction.type, redaction.page)
+        counts[key] = counts.get(key, 0) + redaction.count
+    kind = type(first[0] if first else second[0]) if (first or second) else None
+    return tuple(kind(t, p, n) for (t, p), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0])))

@@ -6,7 +6,7 @@ Unicode maps (or standard encodings), no pictures, no tiling patterns or soft
 masks (which can paint anything), no ``/ActualText`` (which can say one thing
 while the glyphs draw another), no drawings complex enough to be letters turned
 into outlines, no characters that map to nothing readable, and two extractors
-(PDFium and pypdf) reading the same words. Any doubt sends the page to OCR,
+(PDFium and poppler) reading the same words. Any doubt sends the page to OCR,
 which reads the pixels instead. The decision is cheap: it reads the page's
 resources and PDFium's objects, and never renders anything.
 
@@ -50,14 +50,14 @@ _MAX_DEPTH = 12
 _PDFIUM_MARKERS = frozenset("\x02\ufffe\r\n\t ")
 
 
-def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str, pypdf_text: str | None) -> str:
+def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str, second_text: str | None) -> str:
     """Why ``pdfium_text`` may not be what the page shows, or "" when it can be trusted.
 
     Args:
         pypdf_page: the page as pypdf reads it (resources and content streams).
         pdfium_page: the same page open in PDFium (its objects).
         pdfium_text: PDFium's text of the page.
-        pypdf_text: pypdf's text of the page (None when pypdf could not read it).
+        second_text: another extractor's text of the page (poppler's, else pypdf's; None: none could read it).
     """
     try:
         reason = _resource_doubt(pypdf_page)
@@ -70,7 +70,7 @@ def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str, pypdf_text: str 
         return reason
     if _unreadable_characters(pdfium_text):
         return UNREADABLE
-    if pypdf_text is None or not extractors_agree(pdfium_text, pypdf_text):
+    if second_text is None or not extractors_agree(pdfium_text, second_text):
         return DISAGREE
     return ""
 
@@ -182,14 +182,14 @@ _WORD = re.compile(r"[0-9A-Za-z]{3,}")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
 
-def extractors_agree(pdfium_text: str, pypdf_text: str) -> bool:
-    """Whether every word pypdf reads (three letters or digits or more) is also in PDFium's text.
+def extractors_agree(pdfium_text: str, second_text: str) -> bool:
+    """Whether every word the second extractor reads (three letters or digits or more) is also in PDFium's text.
 
-    The search runs on PDFium's text; pypdf decodes fonts its own way, so a
-    word only pypdf reads is text the search would miss. Spacing differs
+    The search runs on PDFium's text; another extractor decodes fonts its own
+    way, so a word only it reads is text the search would miss. Spacing differs
     between the two, so the comparison ignores everything but letters and digits.
     """
-    wanted = _WORD.findall(unicodedata.normalize("NFKC", pypdf_text))
+    wanted = _WORD.findall(unicodedata.normalize("NFKC", second_text))
     if not wanted:
         return True
     have = _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", pdfium_text)).upper()

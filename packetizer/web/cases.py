@@ -287,7 +287,7 @@ def preview(pk: int):
         try:
             exhibit = ingest_attachment(att, redactor=plan.redactor)
             included.append({"att": att, "pages": exhibit.pages, "redactions": exhibit.redactions,
-                             "unchecked_pages": exhibit.text_layer_missing, "error": None})
+                             "unchecked_pages": exhibit.unchecked_pages, "error": None})
         except PacketizerError as exc:
             included.append({"att": att, "pages": None, "redactions": (), "unchecked_pages": (),
                              "error": ingest_message(exc, att.file, names.get(att.file, att.file))})

@@ -1,0 +1,171 @@
+"""Text a reader or a tool can get out of a PDF: PDFium's page text, and the strings hidden in its objects.
+
+Shared by the redaction of exhibits (which must find what the no-leak proof
+would find, and act on it first) and the no-leak proof of the finished packet.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import shutil
+import subprocess
+from typing import Iterator
+
+import pypdfium2.raw as pdfium_c
+from pypdf.generic import (
+    ArrayObject,
+    ByteStringObject,
+    DictionaryObject,
+    IndirectObject,
+    NameObject,
+    StreamObject,
+    TextStringObject,
+)
+
+from ..limits import MAX_VERIFY_STREAM_BYTES
+
+# Font programs are glyph outlines, not text: TrueType and Type 1 carry
+# /Length1, compact fonts a /Subtype of their own.
+_FONT_SUBTYPES = ("/Type1C", "/CIDFontType0C", "/OpenType")
+
+# PDFium marks a hyphen it thinks breaks a word at a line end with \x02 (one
+# call) or \ufffe (the other); as white space, the pieces join again when the
+# redactor searches the text without white space.
+_SOFT_HYPHENS = str.maketrans({"\x02": " ", "\ufffe": " ", "\xad": " ", "\x00": " "})
+
+
+POPPLER = "pdftotext"
+
+
+def poppler_texts(pdf: bytes, pages: int, *, timeout: float) -> list[str] | None:
+    """Each page's text as poppler's ``pdftotext`` reads it, or None when it cannot.
+
+    A second extractor with its own font decoding, next to PDFium: a value
+    either one reads is found. One process reads the whole file (a few
+    milliseconds a page; pypdf takes 30-200 ms a page of embedded fonts).
+    Runs inside the sandboxed child, so the file is already untrusted there.
+    """
+    try:
+        done = subprocess.run([POPPLER, "-q", "-enc", "UTF-8", "-eol", "unix", "-", "-"], input=pdf,
+                              capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    texts = done.stdout.decode("utf-8", "replace").split("\f")
+    # pdftotext ends every page with a form feed: one more piece than pages.
+    if len(texts) != pages + 1:
+        return None
+    return texts[:pages]
+
+
+def poppler_available() -> bool:
+    return shutil.which(POPPLER) is not None
+
+
+def page_text(text_page) -> str:
+    """The page's characters, one per PDFium character index (so positions map to boxes)."""
+    count = text_page.count_chars()
+    if count <= 0:
+        return ""
+    text = text_page.get_text_range()
+    if len(text) != count:
+        # Rare: the bulk call dropped or added characters; ask for each one.
+        chars = []
+        for i in range(count):
+            code = pdfium_c.FPDFText_GetUnicode(text_page.raw, i)
+            chars.append(chr(code) if 0 < code < 0x110000 else "\ufffd")
+        text = "".join(chars)
+    return text.translate(_SOFT_HYPHENS)
+
+
+_LITERAL = re.compile(rb"\((?:\\.|[^\\()]|\((?:\\.|[^\\()])*\))*\)", re.DOTALL)
+_HEX = re.compile(rb"<([0-9A-Fa-f\s]+)>")
+_COMMENT = re.compile(rb"%[^\r\n]*")
+_WHITESPACE = b" \t\r\n\f\x0b\x00"   # PDF white space, and the vertical tab that _HEX lets in
+_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+
+def text_pieces(data: bytes) -> str:
+    """The literal and hex strings and the comments of PDF syntax, decoded, one per line.
+
+    Strings shown one after another (a TJ array of kerned pieces) are joined
+    by a line break, which the redactor's whitespace-free search bridges.
+    """
+    pieces = [_unescape(match.group(0)[1:-1]) for match in _LITERAL.finditer(data)]
+    pieces += _hex_texts(_HEX.findall(data))
+    pieces += [m.group(0).decode("latin-1") for m in _COMMENT.finditer(data)]
+    return "\n".join(pieces)
+
+
+_HEX_SEPARATOR = b"|"
+_ODD_HEX = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2})*[0-9A-Fa-f](?![0-9A-Fa-f])")
+_UTF16_HEX = re.compile(rb"(?<![0-9A-Fa-f])[fF][eE][fF][fF]")
+
+
+def _hex_texts(strings: list[bytes]) -> list[str]:
+    """Hex strings (the digits between ``<`` and ``>``) decoded: Latin-1, or UTF-16 after a byte-order mark.
+
+    A page of WeasyPrint text holds thousands of them (glyph ids), so they are
+    decoded in one pass: digits joined by the hex of a line break, a trailing
+    0 added where a string has an odd number of digits (as a reader does).
+    The same text, line for line, as decoding one string at a time, which is
+    what happens when any string is UTF-16.
+    """
+    if not strings:
+        return []
+    joined = _HEX_SEPARATOR.join(strings).translate(None, _WHITESPACE)
+    if _UTF16_HEX.search(joined):
+        return [_hex_text(digits) for digits in joined.split(_HEX_SEPARATOR)]
+    joined = _ODD_HEX.sub(rb"\g<0>0", joined)
+    return [binascii.unhexlify(joined.replace(_HEX_SEPARATOR, b"0a")).decode("latin-1")]
+
+
+def _hex_text(digits: bytes) -> str:
+    if len(digits) % 2:
+        digits += b"0"
+    raw = binascii.unhexlify(digits)
+    return raw.decode("utf-16-be", "replace") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1")
+
+
+def _unescape(body: bytes) -> str:
+    if b"\\" not in body:
+        return body.decode("utf-16-be", "replace") if body.startswith(b"\xfe\xff") else body.decode("latin-1")
+    out = re.sub(rb"\\([0-7]{1,3}|.)", lambda m: _ESCAPES.get(m.group(1), bytes([int(m.group(1), 8) & 0xFF])
+                                                           if m.group(1)[:1].isdigit() else m.group(1)), body,
+                 flags=re.DOTALL)
+    if out.startswith(b"\xfe\xff"):
+        return out.decode("utf-16-be", "replace")
+    return out.decode("latin-1")
+
+
+def object_strings(root) -> Iterator[str]:
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, IndirectObject):
+            continue   # reached through the object table on its own
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, StreamObject):
+            subtype = obj.get("/Subtype")
+            if subtype != "/Image" and subtype not in _FONT_SUBTYPES and "/Length1" not in obj:
+                try:
+                    data = obj.get_data()[:MAX_VERIFY_STREAM_BYTES]
+                except Exception:  # noqa: BLE001 - undecodable data is not readable text either
+                    data = b""
+                # XML (metadata) is text throughout; anything else is searched
+                # in its strings: the numbers of a content stream are
+                # coordinates, and would only make coincidences.
+                yield data.decode("latin-1") if subtype == "/XML" else text_pieces(data)
+        if isinstance(obj, DictionaryObject):
+            stack.extend(obj.values())
+        elif isinstance(obj, ArrayObject):
+            stack.extend(obj)
+        elif isinstance(obj, (TextStringObject, NameObject)):
+            yield str(obj)
+        elif isinstance(obj, ByteStringObject):
+            yield bytes(obj).decode("latin-1")
