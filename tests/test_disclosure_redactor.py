@@ -291,6 +291,17 @@ def test_values_the_payer_needs_stay_when_written_with_unicode(redactor):
     assert out == "Member ＱＨＰ７７００１２３４５; clinic 651\u2013555\u20130100; fax (651)\u00a0555\u20110109; patient [phone removed]."
 
 
+def test_a_needed_value_stored_in_full_width_letters_still_stays():
+    """This test ensures a member id typed into the case in full-width letters is kept in its ASCII spelling, even when it holds the SSN's digits."""
+    case = make_case(ssn="478-26-1935")
+    case = case_from_mapping({**case.raw, "member": {**case.raw["member"], "member_id": "ＱＨＰ４７８２６１９３５"}},
+                             Path("."))
+    plan = plan_disclosure(case, load_registry(PAYERS).get("dx-plain"))
+    assert "member.ssn" in dict(plan.searched_fields)
+    text = "Member QHP478261935, on file 478 26 1935."
+    assert plan.redactor.redact_text(text)[0] == "Member QHP478261935, on file [SSN removed]."
+
+
 def test_html_entities_for_unicode_separators_are_redacted():
     """This test ensures an HTML fragment whose SSN uses &nbsp; and en-dash entities gets a marker like any other."""
     result = Redactor().redact_html("<p>SSN&nbsp;301&#8211;22&ndash;7788 &amp; more</p>")

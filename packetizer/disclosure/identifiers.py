@@ -103,6 +103,7 @@ def phone_digits(value: str) -> str | None:
 
 def keep_key(type_: str, text: str) -> str:
     """The form in which a matched text is looked up in the keep set."""
+    text = fold(text).text
     if type_ == "phone":
         return phone_digits(text) or normalise(text)
     if type_ == "email":
@@ -114,7 +115,7 @@ def keep_keys(values: Iterable[str]) -> frozenset[str]:
     """Every lookup form of the values that must stay in documents."""
     keys: set[str] = set()
     for value in values:
-        value = str(value)
+        value = fold(str(value)).text     # a member id typed in full-width letters is still that id
         keys.add(normalise(value))
         keys.add(value.strip().lower())
         for match in re.finditer(r"\+?[\d()][\d()\s.\-]{8,}\d", value):
