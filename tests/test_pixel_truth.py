@@ -139,12 +139,13 @@ def runs(plan, tmp_path_factory) -> dict[str, Run]:
             run.exhibit = ingest_attachment(att, redactor=plan.redactor)
         except Exception as exc:  # noqa: BLE001 - each test of this document reports it
             run.error = exc
+        turns = (0, 90, 180, 270) if hostile.read_rotated else (0,)
         original = _original_pdf(hostile)
-        jobs += [(run.input_ocr, png) for png in render_pages(original)]
+        jobs += [(run.input_ocr, png) for png in render_pages(original, turns)]
         if not hostile.visible:
             jobs += [(run.input_image_ocr, png) for png in raw_images(original)]
         if run.exhibit is not None:
-            jobs += [(run.output_ocr, png) for png in render_pages(run.exhibit.pdf)]
+            jobs += [(run.output_ocr, png) for png in render_pages(run.exhibit.pdf, turns)]
             jobs += [(run.output_image_ocr, png) for png in raw_images(run.exhibit.pdf)]
     texts = tesseract([png for _, png in jobs])
     for (target, _), text in zip(jobs, texts):

@@ -79,6 +79,7 @@ class Hostile:
             False where they hide in metadata, private keys or under clips, masks and boxes.
         untrusted: 1-based pages whose text layer cannot be trusted: the redaction must OCR them.
         hidden_samples: the original carries image samples nobody sees (under a clip, mask or box).
+        read_rotated: the page is upside down or sideways; a reader turns it, so it is read turned too.
         what: one line on what the trap is.
     """
 
@@ -91,6 +92,7 @@ class Hostile:
     visible: bool = True
     untrusted: tuple[int, ...] = ()
     hidden_samples: bool = False
+    read_rotated: bool = False
     what: str = ""
 
     @property
@@ -859,12 +861,12 @@ def fax_tiff() -> Hostile:
                    untrusted=(1,), what="Letter fax, 204x196 dpi, Group 4 TIFF")
 
 
-def fax_pdf_pages(frames: list[Image.Image]) -> bytes:
-    """Fax pages as a PDF of CCITT Group 4 images, one per Letter page."""
+def fax_pdf_pages(frames: list[Image.Image], size: tuple[float, float] = LETTER) -> bytes:
+    """Fax pages as a PDF of CCITT Group 4 images, one per page (Letter unless told)."""
     pdf = RawPdf()
     for data, width, height in group4_strips(group4_tiff(frames)):
         image = pdf.ccitt_image(data, width, height)
-        pdf.page(_draw_image("Im0", 0, 0, *LETTER), f"<< /XObject << /Im0 {image} 0 R >> >>", size=LETTER)
+        pdf.page(_draw_image("Im0", 0, 0, *size), f"<< /XObject << /Im0 {image} 0 R >> >>", size=size)
     return pdf.finish()
 
 
@@ -872,6 +874,98 @@ def fax_pdf() -> Hostile:
     """The same fax as a PDF page holding the Group 4 image (/CCITTFaxDecode)."""
     return Hostile("fax_pdf", "fax", fax_pdf_pages([fax_page()]), ".pdf", ("ssn", "phone"), ("radiculopathy",),
                    untrusted=(1,), what="Letter fax, 204x196 dpi, CCITT G4 in a PDF")
+
+
+# --------------------------------------------------------------------------- beyond the examples
+
+
+def inline_image_scan() -> Hostile:
+    """A typed header with the scanned part as an inline image (BI ... ID ... EI), not an XObject."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    picture = scan([f"SSN {SSN}", "Sciatic nerve irritation"], (432, 130), font_pt=18, dpi=(150, 150))
+    inline = (f"q 432 0 0 130 0 70 cm BI /W {picture.width} /H {picture.height} /CS /G /BPC 8 /F /Fl ID ".encode()
+              + zlib.compress(picture.tobytes(), 9) + b"\nEI Q\n")
+    content = _text(24, 240, "Outpatient therapy record", size=16).encode() + inline
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>")
+    return Hostile("inline_image_scan", "1", pdf.finish(), ".pdf", ("ssn",), ("Sciatic",), untrusted=(1,),
+                   what="text header, scan as an inline image")
+
+
+def stencil_mask_digits() -> Hostile:
+    """The MRN painted through a 1-bit stencil mask (/ImageMask true) in the fill colour."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    picture = scan([f"MRN {MRN}"], (300, 50), font_pt=22, margin_pt=8, dpi=(200, 200))
+    bits = picture.point(lambda p: 0 if p < 128 else 255).convert("1")
+    # /ImageMask: 0 samples are painted (with /Decode [0 1]); PIL's "1" packs black as 0.
+    mask = pdf.stream(f"/Type /XObject /Subtype /Image /Width {bits.width} /Height {bits.height} /ImageMask true"
+                      f" /BitsPerComponent 1 /Decode [0 1]", bits.tobytes())
+    content = ("0.1 0.1 0.4 rg " + _draw_image("M0", 24, 200, 300, 50) + "0 g "
+               + _text(24, 150, "Dry needling declined", size=18))
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> /XObject << /M0 {mask} 0 R >> >>")
+    return Hostile("stencil_mask_digits", "2", pdf.finish(), ".pdf", ("mrn",), ("needling",), untrusted=(1,),
+                   what="MRN as a stencil image mask painted in blue")
+
+
+def hidden_layer_text() -> Hostile:
+    """The SSN in an optional-content layer that is switched off: no reader sees it, extractors may read it."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    group = pdf.add("<< /Type /OCG /Name (Intake) >>")
+    content = ("/OC /L0 BDC\n" + _text(24, 220, f"SSN {SSN}", size=20) + "EMC\n"
+               + _text(24, 160, "Piriformis stretch taught", size=18))
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> /Properties << /L0 {group} 0 R >> >>")
+    data = pdf.finish()
+    # The catalog names the layer and switches it off.
+    data = data.replace(b"<< /Type /Catalog /Pages 2 0 R >>",
+                        f"<< /Type /Catalog /Pages 2 0 R /OCProperties << /OCGs [{group} 0 R] /D << /OFF [{group} 0 R]"
+                        f" /Order [{group} 0 R] >> >> >>".encode(), 1)
+    return Hostile("hidden_layer_text", "3", _fix_xref(data), ".pdf", ("ssn",), ("Piriformis",), visible=False,
+                   what="SSN in an optional-content layer that is off")
+
+
+def white_text() -> Hostile:
+    """The phone number in white on the white page: nothing to see, everything to extract."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    content = ("1 g " + _text(24, 220, f"Phone {PHONE}", size=20) + "0 g "
+               + _text(24, 160, "Quadriceps strength 4/5", size=18))
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>")
+    return Hostile("white_text", "3", pdf.finish(), ".pdf", ("phone",), ("Quadriceps",), visible=False,
+                   what="phone number in white text")
+
+
+def text_outside_crop_box() -> Hostile:
+    """The street address drawn in the part of the MediaBox that the CropBox cuts away."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    content = (_text(24, 330, f"Lives at {STREET}", size=18) + _text(24, 160, "Lumbar traction discontinued", size=18))
+    pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>", size=(432, 380), extra="/CropBox [0 0 432 288] ")
+    return Hostile("text_outside_crop_box", "3", pdf.finish(), ".pdf", ("street",), ("traction",), visible=False,
+                   what="street address outside the crop box")
+
+
+def upside_down_fax() -> Hostile:
+    """A fax page that went through the machine upside down: a reader turns it and reads the SSN."""
+    page = scan(FAX_LINES, (612, 396), dpi=FAX_DPI, font_pt=18, margin_pt=40, noise=20, seed=7)
+    page = to_fax(page.rotate(180))
+    return Hostile("upside_down_fax", "fax", fax_pdf_pages([page], size=(612, 396)), ".pdf", ("ssn", "phone"),
+                   ("radiculopathy",), untrusted=(1,), read_rotated=True, what="fax page upside down, G4 in a PDF")
+
+
+def _fix_xref(data: bytes) -> bytes:
+    """Rewrite the cross-reference table of a :class:`RawPdf` file after its bytes were edited."""
+    body = data[:data.rindex(b"\nxref\n") + 1]
+    offsets = [m.start() for m in re.finditer(rb"(?m)^\d+ 0 obj\n", body)]
+    out = io.BytesIO()
+    out.write(body)
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref))
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- the control
@@ -898,6 +992,8 @@ GENERATORS: dict[str, Callable[[], Hostile]] = {
         ssn_one_digit_per_cell, value_split_across_pages,
         private_key_in_page_dictionary,
         fax_tiff, fax_pdf,
+        inline_image_scan, stencil_mask_digits, hidden_layer_text, white_text, text_outside_crop_box,
+        upside_down_fax,
     )
 }
 
@@ -947,12 +1043,18 @@ def pdfium_pages(pdf: bytes) -> list[str]:
         document.close()
 
 
-def render_pages(pdf: bytes) -> list[bytes]:
-    """Every page as PNG at READ_DPI, as a reader's screen or printer shows it (PDFium: not thread-safe)."""
+def render_pages(pdf: bytes, turns: tuple[int, ...] = (0,)) -> list[bytes]:
+    """Every page as PNG at READ_DPI, as a reader's screen or printer shows it (PDFium: not thread-safe).
+
+    With ``turns`` each page comes once per angle (degrees), as a reader turns a page that came sideways.
+    """
     document = pdfium.PdfDocument(pdf)
     try:
-        return [_png(document[i].render(scale=READ_DPI / 72, grayscale=True).to_pil().convert("L"))
-                for i in range(len(document))]
+        pictures = []
+        for i in range(len(document)):
+            page = document[i].render(scale=READ_DPI / 72, grayscale=True).to_pil().convert("L")
+            pictures += [_png(page.rotate(turn, expand=True) if turn else page) for turn in turns]
+        return pictures
     finally:
         document.close()
 
