@@ -377,7 +377,11 @@ def _draw(document, page: _Page, workdir: Path) -> None:
     if page.boxes:
         draw = ImageDraw.Draw(image)
         for left, top, right, bottom in page.boxes:
-            draw.rectangle((left, top, right, bottom), fill=0)
+            # Text can sit outside what the page shows (beyond its crop box): nothing to burn there.
+            left, top = max(left, 0), max(top, 0)
+            right, bottom = min(right, image.width - 1), min(bottom, image.height - 1)
+            if right >= left and bottom >= top:
+                draw.rectangle((left, top, right, bottom), fill=0)
     path = workdir / f"page-{page.index + 1}.jpg"
     image.save(path, format="JPEG", quality=_JPEG_QUALITY, optimize=False, progressive=False,
                dpi=(REDACTION_DPI, REDACTION_DPI))
@@ -458,7 +462,7 @@ def _to_pixels(pdf_page, size: tuple[int, int], box) -> tuple[int, int, int, int
         pdfium_c.FPDF_PageToDevice(pdf_page.raw, 0, 0, size[0], size[1], 0, x, y, dx, dy)
         xs.append(dx.value)
         ys.append(dy.value)
-    return (max(0, min(xs) - 1), max(0, min(ys) - 1), max(xs) + 1, max(ys) + 1)
+    return (min(xs) - 1, min(ys) - 1, max(xs) + 1, max(ys) + 1)
 
 
 def _check(page: _Page) -> PageCheck:
