@@ -21,7 +21,9 @@ Tesseract in batches); the tests and ``bench/ocr_accuracy.py`` judge with it.
 Issue classes (``issues show 12``): 1 pixels on a page that also has text;
 2 text only the glyphs show; 3/4 what rasterising or copying keeps (metadata,
 samples under clips, masks and boxes); 5 Unicode spellings; 6 detection gaps
-(table cells, page breaks); 7 private keys; "fax" fax-quality scans.
+(table cells, page breaks); 7 private keys; "fax" fax-quality scans (one upside
+down); "hidden" text no reader sees but extractors read (a switched-off layer,
+white text, text outside the crop box).
 """
 
 from __future__ import annotations
@@ -311,20 +313,13 @@ def _px(points: float, dpi: int = SCAN_DPI) -> int:
 # --------------------------------------------------------------------------- glyphs (fontTools)
 
 
-def _glyph_source():
+@lru_cache(maxsize=None)
+def _dejavu():
+    """DejaVu Sans as fontTools reads it: (font, glyph set, code point -> glyph name)."""
     from fontTools.ttLib import TTFont
 
     font = TTFont(str(FONT_PATH))
     return font, font.getGlyphSet(), font.getBestCmap()
-
-
-_FONT_CACHE: dict = {}
-
-
-def _dejavu():
-    if "dejavu" not in _FONT_CACHE:
-        _FONT_CACHE["dejavu"] = _glyph_source()
-    return _FONT_CACHE["dejavu"]
 
 
 class _PdfPathPen:
@@ -921,7 +916,7 @@ def hidden_layer_text() -> Hostile:
     data = data.replace(b"<< /Type /Catalog /Pages 2 0 R >>",
                         f"<< /Type /Catalog /Pages 2 0 R /OCProperties << /OCGs [{group} 0 R] /D << /OFF [{group} 0 R]"
                         f" /Order [{group} 0 R] >> >> >>".encode(), 1)
-    return Hostile("hidden_layer_text", "3", _fix_xref(data), ".pdf", ("ssn",), ("Piriformis",), visible=False,
+    return Hostile("hidden_layer_text", "hidden", _fix_xref(data), ".pdf", ("ssn",), ("Piriformis",), visible=False,
                    what="SSN in an optional-content layer that is off")
 
 
@@ -932,7 +927,7 @@ def white_text() -> Hostile:
     content = ("1 g " + _text(24, 220, f"Phone {PHONE}", size=20) + "0 g "
                + _text(24, 160, "Quadriceps strength 4/5", size=18))
     pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>")
-    return Hostile("white_text", "3", pdf.finish(), ".pdf", ("phone",), ("Quadriceps",), visible=False,
+    return Hostile("white_text", "hidden", pdf.finish(), ".pdf", ("phone",), ("Quadriceps",), visible=False,
                    what="phone number in white text")
 
 
@@ -942,7 +937,7 @@ def text_outside_crop_box() -> Hostile:
     font = pdf.helvetica()
     content = (_text(24, 330, f"Lives at {STREET}", size=18) + _text(24, 160, "Lumbar traction discontinued", size=18))
     pdf.page(content, f"<< /Font << /F1 {font} 0 R >> >>", size=(432, 380), extra="/CropBox [0 0 432 288] ")
-    return Hostile("text_outside_crop_box", "3", pdf.finish(), ".pdf", ("street",), ("traction",), visible=False,
+    return Hostile("text_outside_crop_box", "hidden", pdf.finish(), ".pdf", ("street",), ("traction",), visible=False,
                    what="street address outside the crop box")
 
 
