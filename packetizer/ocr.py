@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import IngestError
-from .limits import MAX_OCR_PAGE_SECONDS, MAX_OCR_PROCESSES, OCR_DPI
+from .limits import MAX_OCR_PAGE_SECONDS, MAX_OCR_PROCESSES, MIN_OCR_CONFIDENCE, OCR_DPI
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ OCR_LANGUAGE = "eng"
 # out only if found, and the proof re-reads with the same settings.
 _CONFIG = "--psm 3 -c tessedit_do_invert=0"
 _ALNUM = re.compile(r"[0-9A-Za-z]")
+_INK_SHARE = 0.002              # dark pixels in a page that may carry a line of text
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class OcrPage:
     width: int
     height: int
     timed_out: bool = False         # Tesseract did not finish this page within MAX_OCR_PAGE_SECONDS
+    turn: int = 0                   # degrees counterclockwise the picture was turned to be read
     _text: tuple = field(default=(), repr=False, compare=False)
 
     @property
@@ -104,8 +106,15 @@ def tesseract_available() -> bool:
 
 
 def read_pictures(paths: list[Path], *, dpi: int = OCR_DPI, processes: int = MAX_OCR_PROCESSES,
-                  page_seconds: float = MAX_OCR_PAGE_SECONDS) -> list[OcrPage]:
-    """Read every picture (PNG files of whole pages, rendered at ``dpi``), in order.
+                  page_seconds: float = MAX_OCR_PAGE_SECONDS, turns: list[int | None] | None = None) -> list[OcrPage]:
+    """Read every picture (files of whole pages, rendered at ``dpi``), in order.
+
+    A page that reads poorly although it has ink on it (a fax that went
+    through the machine upside down, a page scanned sideways) is read again
+    turned by 180, 90 and 270 degrees, and the best reading wins, as a reader
+    would turn it. ``turns`` gives, per page, a known angle to read it turned
+    by instead (a re-reading of a page read before), or None to find out.
+    Word boxes are always given in the coordinates of the picture as it is.
 
     A page Tesseract cannot finish in ``page_seconds`` comes back with no
     words and ``timed_out`` set (confidence 0: the page is reported unchecked).
@@ -118,6 +127,20 @@ def read_pictures(paths: list[Path], *, dpi: int = OCR_DPI, processes: int = MAX
     if not tesseract_available():
         raise IngestError("OCR is not available: the tesseract program or its English model is not installed "
                           "(apt-get install tesseract-ocr tesseract-ocr-eng)", code="ocr_unavailable")
+    turns = list(turns) if turns is not None else [None] * len(paths)
+    pages = _read_turned(paths, [turn or 0 for turn in turns], dpi, processes, page_seconds)
+    poor = [i for i, page in enumerate(pages) if turns[i] is None and _poor(page) and _has_ink(paths[i])]
+    if poor:
+        candidates = [(i, turn) for i in poor for turn in (180, 90, 270)]
+        readings = _read_turned([paths[i] for i, _ in candidates], [t for _, t in candidates], dpi, processes,
+                                page_seconds)
+        for (i, _), reading in zip(candidates, readings):
+            if _score(reading) > _score(pages[i]):
+                pages[i] = reading
+    return pages
+
+
+def _read_all(paths: list[Path], dpi: int, processes: int, page_seconds: float) -> list[OcrPage]:
     processes = max(1, min(processes, os.cpu_count() or 1, len(paths)))
     # Contiguous batches, so that each process reads its pages in order.
     size = -(-len(paths) // processes)
@@ -127,6 +150,66 @@ def read_pictures(paths: list[Path], *, dpi: int = OCR_DPI, processes: int = MAX
     with ThreadPoolExecutor(len(batches)) as pool:
         results = list(pool.map(lambda batch: _read_batch(batch, dpi, page_seconds), batches))
     return [page for batch in results for page in batch]
+
+
+def _read_turned(paths: list[Path], turns: list[int], dpi: int, processes: int,
+                 page_seconds: float) -> list[OcrPage]:
+    """Read each picture turned counterclockwise by its angle; boxes mapped back to the picture as it is."""
+    from PIL import Image
+
+    transpose = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+    with tempfile.TemporaryDirectory(prefix="pktz-turn-") as folder:
+        turned = []
+        for number, (path, turn) in enumerate(zip(paths, turns)):
+            if not turn:
+                turned.append(path)
+                continue
+            target = Path(folder) / f"{number}-{turn}.png"
+            with Image.open(path) as picture:
+                picture.transpose(transpose[turn]).save(target)
+            turned.append(target)
+        readings = _read_all(turned, dpi, processes, page_seconds)
+    return [_turn_back(reading, turn) for reading, turn in zip(readings, turns)]
+
+
+def _turn_back(page: OcrPage, turn: int) -> OcrPage:
+    """``page`` read from a picture turned by ``turn`` degrees, in the coordinates of the unturned picture."""
+    if not turn:
+        return page
+    width, height = (page.height, page.width) if turn in (90, 270) else (page.width, page.height)
+
+    def back(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        u0, v0, u1, v1 = box
+        if turn == 180:
+            return (width - u1, height - v1, width - u0, height - v0)
+        if turn == 90:    # (x, y) went to (y, width - x)
+            return (width - v1, u0, width - v0, u1)
+        return (v0, height - u1, v1, height - u0)   # 270: (x, y) went to (height - y, x)
+
+    words = tuple(OcrWord(w.text, back(w.box), w.confidence, w.line) for w in page.words)
+    return OcrPage(words, width, height, page.timed_out, turn)
+
+
+def _poor(page: OcrPage) -> bool:
+    confidence = page.confidence
+    return not page.timed_out and (confidence is None or confidence < MIN_OCR_CONFIDENCE)
+
+
+def _score(page: OcrPage) -> float:
+    """How much a reading read: letters of confident words."""
+    return sum(len(w.text) for w in page.words if w.confidence >= MIN_OCR_CONFIDENCE
+               and len(_ALNUM.findall(w.text)) >= 2)
+
+
+def _has_ink(path: Path) -> bool:
+    """Whether a page picture has enough dark pixels to hold text (a blank page is not turned and read again)."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        grey = picture.convert("L")
+        grey.thumbnail((600, 600))
+        dark = sum(grey.histogram()[:128])
+    return dark > _INK_SHARE * grey.width * grey.height
 
 
 def _read_batch(paths: list[Path], dpi: int, page_seconds: float) -> list[OcrPage]:

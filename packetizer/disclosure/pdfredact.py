@@ -353,7 +353,10 @@ def _read(document, pages: list[_Page], workdir: Path) -> None:
     for page in pages:
         _draw(document, page, workdir)
         stage_done()   # each page to read gives the child MAX_OCR_PAGE_SECONDS more
-    for page, reading in zip(pages, read_pictures([p.picture for p in pages], dpi=REDACTION_DPI)):
+    # A page read before is read again turned as it was then (an upside-down fax stays turned).
+    turns = [p.reading.turn if p.reading is not None else None for p in pages]
+    readings = read_pictures([p.picture for p in pages], dpi=REDACTION_DPI, turns=turns)
+    for page, reading in zip(pages, readings):
         page.reading = reading
 
 
