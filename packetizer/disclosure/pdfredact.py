@@ -96,7 +96,7 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
 
     Raises:
         IngestError: encrypted, damaged or empty, not processed in time, or OCR failed.
-        DisclosureError: an identifier could not be located or is still there afterwards.
+        DisclosureError: an identifier is still there after ``MAX_OCR_ROUNDS`` readings.
         LimitExceeded: too many pages, a page too large to rasterise, or the work needs too much memory.
     """
     with tempfile.TemporaryDirectory(prefix="pktz-redact-") as workdir:
@@ -127,11 +127,6 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
         )
     if status in ("ocr_failed", "ocr_unavailable"):
         raise IngestError(f"{name}: {meta['message']}", code=status)
-    if status == "unlocatable":
-        raise DisclosureError(
-            f"{name}: page {meta['page']}: a {meta['type'].replace('_', ' ')} was found but cannot be located"
-            " on the page, so it cannot be removed; the attachment was not used", code="redaction_failed",
-        )
     if status == "leak":
         raise DisclosureError(
             f"{name}: page {meta['page']}: a {meta['type'].replace('_', ' ')} is still present after redaction;"
@@ -196,10 +191,15 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         hits = _find_all(redactor, pages)
         late = []
         for page, found in zip(pages, hits):
-            if not page.doubt and not found:
+            if page.doubt:
+                continue
+            if not found:
                 page.doubt = _hidden(redactor, page, reader.pages[page.index])
-                if page.doubt:
-                    late.append(page)
+            elif not all(_char_boxes(document, page, [hit]) for hit in found):
+                # Characters with no place on the page (zero-size, generated): only the pixels can say.
+                page.doubt = trust.UNLOCATABLE
+            if page.doubt:
+                late.append(page)
         if late:
             _read(document, late, workdir)
             hits = _find_all(redactor, pages)
@@ -216,7 +216,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         }
         if not rasterized:
             return meta, b""
-        pdf, digests = _rebuild(reader, pages)
+        pdf, digests = _rebuild(reader, pages, redactor)
     finally:
         document.close()
     meta["pictures_read"] = digests
@@ -319,10 +319,9 @@ def _locate(document, page: _Page, hits: list[Hit], redactor, counts: Counter) -
         # visible too, its boxes are burnt as well: OCR may have misread it.
         layer_hits = redactor.find(page.text) if page.text.strip() else []
         if layer_hits:
-            page.new_boxes += _char_boxes(document, page, layer_hits, required=False)
+            page.new_boxes += _char_boxes(document, page, layer_hits)
     elif hits:
-        boxes = _char_boxes(document, page, hits, required=True)
-        page.new_boxes += boxes
+        page.new_boxes += _char_boxes(document, page, hits)
 
 
 def _burn_until_clean(document, pages: list[_Page], redactor, workdir: Path, counts: Counter) -> None:
@@ -420,8 +419,9 @@ def _word_boxes(reading: OcrPage | None, hits: list[Hit]) -> list[tuple[int, int
     return boxes
 
 
-def _char_boxes(document, page: _Page, hits: list[Hit], *, required: bool) -> list[tuple[int, int, int, int]]:
-    """Pixel boxes of the text-layer characters of ``hits``, in the picture the page is rendered to."""
+def _char_boxes(document, page: _Page, hits: list[Hit]) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes of the text-layer characters of ``hits``, in the picture the page is rendered to
+    (none for a hit whose characters have no place on the page)."""
     pdf_page = document[page.index]
     text_page = pdf_page.get_textpage()
     try:
@@ -429,12 +429,7 @@ def _char_boxes(document, page: _Page, hits: list[Hit], *, required: bool) -> li
         size = (round(width_pt * REDACTION_DPI / 72.0), round(height_pt * REDACTION_DPI / 72.0))
         boxes = []
         for hit in hits:
-            found = _page_boxes(text_page, page.text, hit)
-            if not found:
-                if required:
-                    raise _Stop(status="unlocatable", page=page.index + 1, type=hit.type)
-                continue
-            boxes += [_to_pixels(pdf_page, size, box) for box in found]
+            boxes += [_to_pixels(pdf_page, size, box) for box in _page_boxes(text_page, page.text, hit)]
         return boxes
     finally:
         text_page.close()
@@ -489,7 +484,7 @@ def _has_colour(image: Image.Image) -> bool:
 # --------------------------------------------------------------------------
 
 
-def _rebuild(reader: PdfReader, pages: list[_Page]) -> tuple[bytes, list[str]]:
+def _rebuild(reader: PdfReader, pages: list[_Page], redactor) -> tuple[bytes, list[str]]:
     """A new PDF: trusted pages copied as they are, the others as their pictures with an invisible text layer.
 
     A fresh writer copies only what the kept pages reach, so the content
@@ -507,7 +502,7 @@ def _rebuild(reader: PdfReader, pages: list[_Page]) -> tuple[bytes, list[str]]:
             continue
         jpeg = page.picture.read_bytes()
         digests.append(hashlib.sha256(jpeg).hexdigest())
-        _add_picture_page(writer, font, jpeg, page)
+        _add_picture_page(writer, font, jpeg, page, redactor)
     copy_layer_visibility(reader, writer)
     writer.metadata = None
     out = io.BytesIO()
@@ -515,7 +510,7 @@ def _rebuild(reader: PdfReader, pages: list[_Page]) -> tuple[bytes, list[str]]:
     return out.getvalue(), digests
 
 
-def _add_picture_page(writer: PdfWriter, font, jpeg: bytes, page: _Page) -> None:
+def _add_picture_page(writer: PdfWriter, font, jpeg: bytes, page: _Page, redactor) -> None:
     px_w, px_h, mode, width_pt, height_pt = page.picture_info
     image = StreamObject()
     image.update({
@@ -530,7 +525,7 @@ def _add_picture_page(writer: PdfWriter, font, jpeg: bytes, page: _Page) -> None
     image._data = jpeg   # already encoded: pypdf writes the bytes as they are
     content = DecodedStreamObject()
     content.set_data(f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Im0 Do Q\n".encode()
-                     + _invisible_text(page, width_pt / px_w, height_pt))
+                     + _invisible_text(_layer_words(page, redactor), width_pt / px_w, height_pt))
     new = PageObject.create_blank_page(width=width_pt, height=height_pt)
     new[NameObject("/Resources")] = DictionaryObject({
         NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): writer._add_object(image)}),
@@ -540,15 +535,32 @@ def _add_picture_page(writer: PdfWriter, font, jpeg: bytes, page: _Page) -> None
     writer.add_page(new)
 
 
-def _invisible_text(page: _Page, points_per_pixel: float, height_pt: float) -> bytes:
-    """The words of the last reading that no burnt box touches, as text a reader cannot see (render mode 3)."""
-    if page.reading is None or not page.reading.words:
+def _layer_words(page: _Page, redactor) -> list:
+    """The words of the last reading that go into the invisible text layer: none that a burnt box touches,
+    and none that, once their neighbours are gone, spell something withheld with the words around them."""
+    if page.reading is None:
+        return []
+    words = [w for w in page.reading.words
+             if not any(w.box[0] < b[2] and b[0] < w.box[2] and w.box[1] < b[3] and b[1] < w.box[3]
+                        for b in page.boxes)]
+    while words:
+        kept = OcrPage(tuple(words), page.reading.width, page.reading.height)
+        text, owner = kept.text()
+        hits = redactor.find(text, ocr=True)
+        if not hits:
+            break
+        dropped = {owner[i] for hit in hits for i in range(hit.start, hit.end) if owner[i] >= 0}
+        words = [w for i, w in enumerate(words) if i not in dropped]
+    return words
+
+
+def _invisible_text(words: list, points_per_pixel: float, height_pt: float) -> bytes:
+    """``words`` as text a reader cannot see (render mode 3), each stretched over its box in the picture."""
+    if not words:
         return b""
     lines = [b"BT 3 Tr"]
-    for word in page.reading.words:
+    for word in words:
         left, top, right, bottom = word.box
-        if any(left < b[2] and b[0] < right and top < b[3] and b[1] < bottom for b in page.boxes):
-            continue
         encoded = word.text.encode("cp1252", "replace")
         size = max((bottom - top) * points_per_pixel, 1.0)
         # Helvetica's letters are about half as wide as high; stretch each word to its box.

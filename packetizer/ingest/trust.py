@@ -35,6 +35,7 @@ ACTUAL_TEXT = "/ActualText replaces what the letters say"
 OUTLINES = "drawings on the page may be text turned into outlines"
 DISAGREE = "two text extractors read different words"
 HIDDEN_DATA = "page data outside the visible text holds an identifier"
+UNLOCATABLE = "an identifier in the text layer has no place on the page"
 UNREADABLE_PAGE = "the page's structure could not be read"
 
 _STANDARD_ENCODINGS = {"/WinAnsiEncoding", "/MacRomanEncoding", "/StandardEncoding", "/PDFDocEncoding"}
