@@ -54,7 +54,7 @@ from ..limits import (MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY
                       MAX_PDF_REDACT_SECONDS, MAX_REDACTED_PAGE_PIXELS, MIN_OCR_CONFIDENCE, OCR_DPI)
 from ..ocr import OcrPage, read_pictures
 from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
-from .pdftext import page_text, poppler_texts, text_pieces
+from .pdftext import PopplerReading, object_strings, page_text
 from .redactor import Hit, Redaction
 
 log = logging.getLogger(__name__)
@@ -184,17 +184,19 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
     document = pdfium.PdfDocument(data)
     reader = PdfReader(io.BytesIO(data), strict=False)
     try:
-        second = poppler_texts(data, len(document), timeout=MAX_PDF_REDACT_SECONDS)
-        pages = [_look(document, reader, index, second[index] if second else None) for index in range(len(document))]
+        poppler = PopplerReading(data, workdir)   # reads on the other core while PDFium reads here
+        pages = [_look(document, reader, index) for index in range(len(document))]
+        _compare(pages, reader, poppler.texts(len(pages), timeout=MAX_PDF_REDACT_SECONDS))
         counts: Counter = Counter()
         _read(document, [p for p in pages if p.doubt], workdir)
         hits = _find_all(redactor, pages)
         late = []
+        data = _ObjectSearch(redactor)
         for page, found in zip(pages, hits):
             if page.doubt:
                 continue
             if not found:
-                page.doubt = _hidden(redactor, page, reader.pages[page.index])
+                page.doubt = _hidden(redactor, page, reader.pages[page.index], data)
             elif not all(_char_boxes(document, page, [hit]) for hit in found):
                 # Characters with no place on the page (zero-size, generated): only the pixels can say.
                 page.doubt = trust.UNLOCATABLE
@@ -224,8 +226,8 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
     return meta, pdf
 
 
-def _look(document, reader: PdfReader, index: int, second: str | None) -> _Page:
-    """Read one page's text layer two ways (PDFium, and poppler or else pypdf) and decide whether to trust it."""
+def _look(document, reader: PdfReader, index: int) -> _Page:
+    """Read one page's text layer with PDFium and decide whether anything in the page casts doubt on it."""
     page = document[index]
     try:
         text_page = page.get_textpage()
@@ -235,72 +237,92 @@ def _look(document, reader: PdfReader, index: int, second: str | None) -> _Page:
             text_page.close()
         try:
             pypdf_page = reader.pages[index]
-            if second is None:
-                second = pypdf_page.extract_text() or ""
-        except Exception:  # noqa: BLE001 - content pypdf cannot read: the pixels decide
-            pypdf_page = None
-        doubt = trust.text_layer_doubt(pypdf_page, page, text, second) if pypdf_page is not None \
-            else trust.UNREADABLE_PAGE
+        except Exception:  # noqa: BLE001 - a page pypdf cannot read: the pixels decide
+            return _Page(index, text, None, trust.UNREADABLE_PAGE)
+        return _Page(index, text, None, trust.text_layer_doubt(pypdf_page, page, text))
     finally:
         page.close()
-    return _Page(index, text, second, doubt)
 
 
-def _hidden(redactor, page: _Page, pypdf_page) -> str:
+def _compare(pages: list[_Page], reader: PdfReader, second: list[str] | None) -> None:
+    """Doubt every page whose second reading (poppler's; pypdf's where poppler could not run) has
+    words PDFium's does not: the search runs on PDFium's text."""
+    for page in pages:
+        if second is not None:
+            page.second_text = second[page.index]
+        else:
+            try:
+                page.second_text = reader.pages[page.index].extract_text() or ""
+            except Exception:  # noqa: BLE001 - content pypdf cannot read: the pixels decide
+                page.doubt = page.doubt or trust.DISAGREE
+                continue
+        if not page.doubt and not trust.extractors_agree(page.text, page.second_text):
+            page.doubt = trust.DISAGREE
+
+
+def _hidden(redactor, page: _Page, pypdf_page, data: "_ObjectSearch") -> str:
     """Why a trusted page with nothing found in its text layer must still be read from its pixels, or "".
 
-    The second extractor decodes fonts its own way: a value only it reads cannot be located
-    through PDFium's characters. And the no-leak proof searches every object
-    of the finished file: a value only there (an alternate text, a
-    marked-content property, a string no operator shows) would stop the build.
+    The second extractor decodes fonts its own way: a value only it reads
+    cannot be located through PDFium's characters. And the no-leak proof
+    searches every object of the finished file: a value only there (an
+    alternate text, a marked-content property, a string no operator shows)
+    would stop the build; read from its pixels, the page leaves that data behind.
     """
     if page.second_text and redactor.first_hit(page.second_text) is not None:
         return trust.DISAGREE
-    if redactor.first_hit(_page_data(pypdf_page)) is not None:
+    if data.reaches_a_find(pypdf_page):
         return trust.HIDDEN_DATA
     return ""
 
 
-def _page_data(page) -> str:
-    """The strings in everything a page's dictionary reaches (not its parent), and its content streams' strings.
+class _ObjectSearch:
+    """Searches the objects a page reaches (not its parent), each object's own strings as the no-leak proof
+    does, and each object once per document: pages share their fonts and resources."""
 
-    The no-leak proof searches every object of the finished file; an
-    identifier that only it would see (an alternate text, a marked-content
-    property, a string no operator shows) sends the page to OCR here instead,
-    which drops the data with the page's old content.
-    """
-    pieces: list[str] = []
-    stack = [(page, 0)]
-    seen: set[int] = set()
-    while stack:
-        obj, depth = stack.pop()
-        if isinstance(obj, IndirectObject):
-            if (obj.idnum, obj.generation) in seen:
+    def __init__(self, redactor):
+        self._redactor = redactor
+        self._seen: dict[tuple[int, int], tuple[bool, list]] = {}
+
+    def reaches_a_find(self, page) -> bool:
+        stack = [page.indirect_reference] if page.indirect_reference is not None else []
+        if not stack:
+            found, stack = self._search(page)
+            if found:
+                return True
+        visited: set[tuple[int, int]] = set()
+        while stack:
+            ref = stack.pop()
+            key = (ref.idnum, ref.generation)
+            if key in visited:
                 continue
-            seen.add((obj.idnum, obj.generation))
-            try:
-                obj = obj.get_object()
-            except Exception:  # noqa: BLE001 - an unreadable object shows nothing
-                continue
-        if depth > _MAX_DATA_DEPTH or obj is None:
-            continue
-        if isinstance(obj, StreamObject):
-            subtype = obj.get("/Subtype")
-            if subtype != "/Image" and "/Length1" not in obj and subtype not in ("/Type1C", "/CIDFontType0C",
-                                                                                 "/OpenType"):
+            visited.add(key)
+            if key not in self._seen:
                 try:
-                    pieces.append(text_pieces(obj.get_data()))
-                except Exception:  # noqa: BLE001
-                    pass
-        if isinstance(obj, DictionaryObject):
-            stack.extend((value, depth + 1) for key, value in obj.items() if key != "/Parent")
-        elif isinstance(obj, ArrayObject):
-            stack.extend((value, depth + 1) for value in obj)
-        elif isinstance(obj, str):
-            pieces.append(str(obj))
-        elif isinstance(obj, bytes):
-            pieces.append(bytes(obj).decode("latin-1"))
-    return "\n".join(pieces)
+                    self._seen[key] = self._search(ref.get_object())
+                except Exception:  # noqa: BLE001 - an unreadable object is not in the finished file either
+                    self._seen[key] = (False, [])
+            found, children = self._seen[key]
+            if found:
+                return True
+            stack.extend(children)
+        return False
+
+    def _search(self, obj) -> tuple[bool, list]:
+        """Whether the object's own strings hold a find, and the objects it refers to."""
+        found = any(self._redactor.first_hit(text) is not None for text in object_strings(obj))
+        children, stack, depth = [], [(obj, 0)], 0
+        while stack:
+            item, depth = stack.pop()
+            if isinstance(item, IndirectObject):
+                children.append(item)
+            elif depth > _MAX_DATA_DEPTH:
+                continue
+            elif isinstance(item, DictionaryObject):
+                stack.extend((value, depth + 1) for key, value in item.items() if key != "/Parent")
+            elif isinstance(item, ArrayObject):
+                stack.extend((value, depth + 1) for value in item)
+        return found, children
 
 
 def _find_all(redactor, pages: list[_Page]) -> list[list[Hit]]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import binascii
 import re
-import shutil
 import subprocess
+from pathlib import Path
 from typing import Iterator
 
 import pypdfium2.raw as pdfium_c
@@ -38,30 +38,43 @@ _SOFT_HYPHENS = str.maketrans({"\x02": " ", "\ufffe": " ", "\xad": " ", "\x00": 
 POPPLER = "pdftotext"
 
 
-def poppler_texts(pdf: bytes, pages: int, *, timeout: float) -> list[str] | None:
-    """Each page's text as poppler's ``pdftotext`` reads it, or None when it cannot.
+class PopplerReading:
+    """Poppler's ``pdftotext`` reading a whole PDF in its own process while the caller does other work.
 
     A second extractor with its own font decoding, next to PDFium: a value
     either one reads is found. One process reads the whole file (a few
     milliseconds a page; pypdf takes 30-200 ms a page of embedded fonts).
-    Runs inside the sandboxed child, so the file is already untrusted there.
+    Started inside the sandboxed child, so it goes with the child's process group.
     """
-    try:
-        done = subprocess.run([POPPLER, "-q", "-enc", "UTF-8", "-eol", "unix", "-", "-"], input=pdf,
-                              capture_output=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    texts = done.stdout.decode("utf-8", "replace").split("\f")
-    # pdftotext ends every page with a form feed: one more piece than pages.
-    if len(texts) != pages + 1:
-        return None
-    return texts[:pages]
 
+    def __init__(self, pdf: bytes, folder: Path):
+        self._source, self._target = folder / "poppler-in.pdf", folder / "poppler-out.txt"
+        self._source.write_bytes(pdf)
+        try:
+            self._process: subprocess.Popen | None = subprocess.Popen(
+                [POPPLER, "-q", "-enc", "UTF-8", "-eol", "unix", str(self._source), str(self._target)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:   # not installed: the caller falls back to pypdf
+            self._process = None
 
-def poppler_available() -> bool:
-    return shutil.which(POPPLER) is not None
+    def texts(self, pages: int, *, timeout: float) -> list[str] | None:
+        """Each page's text, or None when poppler could not read the file (or its pages differ in number)."""
+        if self._process is None:
+            return None
+        try:
+            code = self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            return None
+        if code != 0:
+            return None
+        try:
+            texts = self._target.read_bytes().decode("utf-8", "replace").split("\f")
+        except OSError:
+            return None
+        # pdftotext ends every page with a form feed: one more piece than pages.
+        return texts[:pages] if len(texts) == pages + 1 else None
 
 
 def page_text(text_page) -> str:

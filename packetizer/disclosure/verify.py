@@ -30,8 +30,10 @@ import hashlib
 import io
 import logging
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import pypdfium2 as pdfium
@@ -43,7 +45,7 @@ from ..errors import DisclosureError
 from ..ingest.pdf import run_sandboxed
 from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_VERIFY_SECONDS
 from .patterns import VERIFY_DETECTORS
-from .pdftext import object_strings, page_text, poppler_texts, text_pieces
+from .pdftext import PopplerReading, object_strings, page_text, text_pieces
 from .redactor import TYPE_WORDS, Redactor
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,10 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
     """
     searcher = _verifier(plan.redactor)
     read = None if pictures_read is None else frozenset(pictures_read)
-    status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read), packet_pdf,
-                                    timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
+    # The folder is the parent's, so that nothing the child wrote outlives a child that ran out of time.
+    with tempfile.TemporaryDirectory(prefix="pktz-verify-") as folder:
+        status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder)), packet_pdf,
+                                        timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
     if status != "ok":
         log.warning("no-leak proof of case %s did not complete: %s", plan.case_id, status)
         raise DisclosureError(
@@ -108,7 +112,9 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
 
 def find_leaks(packet_pdf: bytes, redactor: Redactor, pictures_read: Iterable[str] | None = None) -> list[Leak]:
     """Every leak in ``packet_pdf`` (in this process; tests and diagnostics)."""
-    return _search(packet_pdf, _verifier(redactor), None if pictures_read is None else frozenset(pictures_read))
+    with tempfile.TemporaryDirectory(prefix="pktz-verify-") as folder:
+        return _search(packet_pdf, _verifier(redactor), None if pictures_read is None else frozenset(pictures_read),
+                       Path(folder))
 
 
 def _verifier(redactor: Redactor) -> Redactor:
@@ -126,10 +132,11 @@ def _where(leak: Leak, sections: list) -> str:
     return f"is on page {leak.page}"
 
 
-def _search_in_child(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None) -> tuple[dict, bytes]:
+def _search_in_child(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None,
+                     folder: Path) -> tuple[dict, bytes]:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    leaks = _search(pdf, searcher, pictures_read)
+    leaks = _search(pdf, searcher, pictures_read, folder)
     return {"status": "ok", "leaks": [leak.__dict__ for leak in leaks[:20]]}, b""
 
 
@@ -138,7 +145,7 @@ _FEW_CHARACTERS = 20
 _POPPLER_SECONDS = 60
 
 
-def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None = None) -> list[Leak]:
+def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, folder: Path) -> list[Leak]:
     leaks: list[Leak] = []
 
     def look(text: str, page: int | None, source: str) -> None:
@@ -151,6 +158,7 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None = No
                 return
 
     texts: list[str] = []
+    poppler = PopplerReading(pdf, folder)   # reads on the other core while PDFium reads here
     document = pdfium.PdfDocument(pdf)
     try:
         for index in range(len(document)):
@@ -173,7 +181,7 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None = No
     # Poppler reads fonts its own way: a second opinion on every page. pypdf,
     # a third, reads where PDFium saw (almost) nothing or a glyph it could not
     # decode, and every page if poppler could not run.
-    second = poppler_texts(pdf, len(texts), timeout=_POPPLER_SECONDS)
+    second = poppler.texts(len(texts), timeout=_POPPLER_SECONDS)
     if second is None:
         doubtful = range(len(texts))
     else:

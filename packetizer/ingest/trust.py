@@ -51,14 +51,16 @@ _MAX_DEPTH = 12
 _PDFIUM_MARKERS = frozenset("\x02\ufffe\r\n\t ")
 
 
-def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str, second_text: str | None) -> str:
-    """Why ``pdfium_text`` may not be what the page shows, or "" when it can be trusted.
+def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str) -> str:
+    """Why ``pdfium_text`` may not be what the page shows, or "" when nothing in the page says so.
+
+    The comparison with a second extractor (:func:`extractors_agree`) comes
+    on top, once that extractor has read the whole file.
 
     Args:
         pypdf_page: the page as pypdf reads it (resources and content streams).
         pdfium_page: the same page open in PDFium (its objects).
         pdfium_text: PDFium's text of the page.
-        second_text: another extractor's text of the page (poppler's, else pypdf's; None: none could read it).
     """
     try:
         reason = _resource_doubt(pypdf_page)
@@ -71,8 +73,6 @@ def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str, second_text: str
         return reason
     if _unreadable_characters(pdfium_text):
         return UNREADABLE
-    if second_text is None or not extractors_agree(pdfium_text, second_text):
-        return DISAGREE
     return ""
 
 
