@@ -236,6 +236,7 @@ def test_preview_build_and_download(app, staff, token, tmp_path):
     assert "member.ssn" in withheld
     docx_row = re.findall(r"<tr>\s*<td>[AB]</td>.*?</tr>", preview, re.S)[1]
     assert 'data-type="ssn"' in docx_row and "Social Security number removed" in docx_row
+    assert re.search(r'class="hint checked">Checked: p\. 1 text layer', docx_row)
     assert MEMBER_SSN not in preview
 
     response = staff.post(f"/cases/{pk}/build", data={"csrf_token": token})

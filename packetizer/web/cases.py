@@ -16,6 +16,7 @@ from ..caseio import parse_case_text
 from ..checks import OVERRIDABLE_CODES
 from ..disclosure import plan_disclosure
 from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
+from ..disclosure.report import page_check_groups
 from ..errors import CaseError, PacketizerError, PolicyBlock
 from ..ingest import ingest_attachment
 from ..model import Attachment
@@ -287,14 +288,16 @@ def preview(pk: int):
         try:
             exhibit = ingest_attachment(att, redactor=plan.redactor)
             included.append({"att": att, "pages": exhibit.pages, "redactions": exhibit.redactions,
-                             "unchecked_pages": exhibit.unchecked_pages, "error": None})
+                             "unchecked_pages": exhibit.unchecked_pages, "error": None,
+                             "checked": page_check_groups(c.to_dict() for c in exhibit.page_checks)})
         except PacketizerError as exc:
-            included.append({"att": att, "pages": None, "redactions": (), "unchecked_pages": (),
+            included.append({"att": att, "pages": None, "redactions": (), "unchecked_pages": (), "checked": [],
                              "error": ingest_message(exc, att.file, names.get(att.file, att.file))})
     record("case.preview", "case", rec.case_id, case_pk=rec.id)
     db().commit()
     return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=plan,
-                           included=included, names=names, type_words=REDACTION_WORDS)
+                           included=included, names=names, type_words=REDACTION_WORDS,
+                           min_confidence=limits.MIN_OCR_CONFIDENCE)
 
 
 @bp.post("/<int:pk>/build")
