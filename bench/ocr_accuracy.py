@@ -440,18 +440,17 @@ def fax_build(pages: list[Image.Image], folder: Path) -> tuple[float, float, int
 
 
 def report(results: list[SetResult]) -> None:
-    # "legible": the baseline OCR read the value on the original page. Only those can prove a removal,
-    # so the rate that counts is over them; the rate over all planted values is shown beside it.
-    print(f"{'set':28}{'pages':>6}{'planted':>9}{'legible':>9}{'found':>7}{'rate':>9}{'all':>8}   target")
+    # "legible": how many the baseline Tesseract read on the original pages (it misses some a person
+    # reads, such as numbers in bordered table cells); "found" holds for every planted value, legible or
+    # not, because the burn check does not depend on OCR.
+    print(f"{'set':28}{'pages':>6}{'planted':>9}{'legible':>9}{'found':>7}{'rate':>9}   target")
     for result in results:
         total = len(result.planted)
-        missed = {id(item) for item, _ in result.missed}
-        found_legible = sum(id(result.planted[i]) not in missed for i in result.legible)
-        rate = found_legible / len(result.legible) if result.legible else 0.0
-        rate_all = (total - len(result.missed)) / total if total else 0.0
+        found = total - len(result.missed)
+        rate = found / total if total else 0.0
         target = TARGETS[result.name]
-        print(f"{LABELS[result.name]:28}{result.pages:6d}{total:9d}{len(result.legible):9d}{found_legible:7d}"
-              f"{rate * 100:8.1f}%{rate_all * 100:7.1f}%   >= {target * 100:.0f}%: {'met' if rate >= target else 'MISSED'}")
+        print(f"{LABELS[result.name]:28}{result.pages:6d}{total:9d}{len(result.legible):9d}{found:7d}"
+              f"{rate * 100:8.1f}%   >= {target * 100:.0f}%: {'met' if rate >= target else 'MISSED'}")
     print("by type (found/planted; the case's own values | other people's):")
     for result in results:
         own, other = defaultdict(Counter), defaultdict(Counter)
@@ -470,7 +469,7 @@ def report(results: list[SetResult]) -> None:
         for item, why in result.missed:
             print(f"  miss ({result.name}, page {item.page + 1}, {item.type}{' own' if item.own else ''}): {why}")
         for error in result.errors:
-            print(f"  refused ({result.name}): {error}")
+            print(f"  problem ({result.name}): {error}")
         if result.words_before:
             print(f"  {LABELS[result.name]}: clinical words legible after redaction: "
                   f"{result.words_after}/{result.words_before} ({result.words_after / result.words_before * 100:.1f}%)")
