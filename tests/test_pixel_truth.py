@@ -149,9 +149,11 @@ def runs(plan, tmp_path_factory) -> dict[str, Run]:
             run.exhibit = ingest_attachment(att, redactor=plan.redactor)
         except Exception as exc:  # noqa: BLE001 - each test of this document reports it
             run.error = exc
+        # A page that came upside down is read turned too; the redacted one every way round, in case
+        # it was turned the wrong way.
         turns = (0, 90, 180, 270) if hostile.read_rotated else (0,)
         original = _original_pdf(hostile)
-        jobs += [(run.input_ocr, png) for png in render_pages(original, turns)]
+        jobs += [(run.input_ocr, png) for png in render_pages(original, (0, 180) if hostile.read_rotated else (0,))]
         if not hostile.visible:
             jobs += [(run.input_image_ocr, png) for png in raw_images(original)]
         if run.exhibit is not None:
