@@ -302,6 +302,13 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+def _pnm(image: Image.Image) -> bytes:
+    """A picture as a portable anymap: no compression, so it is quick to write for Tesseract to read."""
+    out = io.BytesIO()
+    image.save(out, format="PPM")
+    return out.getvalue()
+
+
 def _data_uri(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(_png(image)).decode()
 
@@ -847,6 +854,11 @@ FAX_LINES = ["FROM: JUNIPER PT  10/12/2026 09:14  P.1", "", "REFERRAL FOR THERAP
 
 def fax_page() -> Image.Image:
     """A Letter page at 204x196 dpi, 1 bit: a fax of a short referral."""
+    return _fax_page().copy()
+
+
+@lru_cache(maxsize=1)
+def _fax_page() -> Image.Image:
     return to_fax(scan(FAX_LINES, LETTER, dpi=FAX_DPI, font_pt=16, margin_pt=54, noise=24, skew=0.4, seed=12))
 
 
@@ -1039,7 +1051,7 @@ def pdfium_pages(pdf: bytes) -> list[str]:
 
 
 def render_pages(pdf: bytes, turns: tuple[int, ...] = (0,)) -> list[bytes]:
-    """Every page as PNG at READ_DPI, as a reader's screen or printer shows it (PDFium: not thread-safe).
+    """Every page as a grey picture (PGM bytes) at READ_DPI, as a reader's screen or printer shows it (PDFium: not thread-safe).
 
     With ``turns`` each page comes once per angle (degrees), as a reader turns a page that came sideways.
     """
@@ -1048,7 +1060,7 @@ def render_pages(pdf: bytes, turns: tuple[int, ...] = (0,)) -> list[bytes]:
         pictures = []
         for i in range(len(document)):
             page = document[i].render(scale=READ_DPI / 72, grayscale=True).to_pil().convert("L")
-            pictures += [_png(page.rotate(turn, expand=True) if turn else page) for turn in turns]
+            pictures += [_pnm(page.rotate(turn, expand=True) if turn else page) for turn in turns]
         return pictures
     finally:
         document.close()
@@ -1064,7 +1076,7 @@ def raw_images(pdf: bytes) -> list[bytes]:
                 continue
             # A soft mask becomes an alpha channel: drop it, the samples under it are what counts.
             picture = picture.convert("RGB").convert("L") if "A" in picture.mode else picture.convert("L")
-            pictures.append(_png(picture))
+            pictures.append(_pnm(picture))
     return pictures
 
 
@@ -1128,9 +1140,9 @@ def tesseract(pictures: list[bytes], processes: int = max(2, os.cpu_count() or 2
         return []
     with tempfile.TemporaryDirectory() as folder:
         paths = []
-        for index, png in enumerate(pictures):
-            path = Path(folder) / f"{index:04d}.png"
-            path.write_bytes(png)
+        for index, picture in enumerate(pictures):
+            path = Path(folder) / f"{index:04d}.pnm"
+            path.write_bytes(picture)
             paths.append(str(path))
         shares = [paths[i::processes] for i in range(processes)]
 
