@@ -36,7 +36,8 @@ from packetizer.ingest.image import images_to_pdf
 from packetizer.model import Attachment
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_registry
-from tests.support.hostile_pdfs import (GENERATORS, Hostile, case_mapping, clean_vector_note, fold, fold_ocr,
+from tests.support.hostile_pdfs import (GENERATORS, Hostile, address_in_lower_case, case_mapping, clean_vector_note,
+                                        fold, fold_ocr,
                                         object_texts, pdfium_pages, pypdf_pages, raw_images, render_pages, squash,
                                         tesseract)
 
@@ -298,6 +299,24 @@ def test_a_trustworthy_vector_page_stays_vector(runs, name):
     reader = PdfReader(io.BytesIO(exhibit.pdf))
     assert all(len(page.images) == 0 for page in reader.pages)
     assert [squash(t) for t in pdfium_pages(exhibit.pdf)] == [squash(t) for t in pdfium_pages(run.hostile.data)]
+
+
+def test_an_address_under_an_unknown_key_and_in_lower_case_is_removed(tmp_path):
+    """This test ensures a street line the case keeps under a key nobody planned for (member.residence),
+    written in lower case in a note, is gone from the text and the pixels of the exhibit."""
+    case = case_from_mapping(case_mapping(residence=True), tmp_path)
+    plan = plan_disclosure(case, load_registry(PAYERS).get("dx-plain"))
+    hostile = address_in_lower_case()
+    path = tmp_path / hostile.file_name
+    path.write_bytes(hostile.data)
+    exhibit = ingest_attachment(Attachment(file=path.name, path=path, kind="clinical_note", date=NOTE_DATE),
+                                redactor=plan.redactor)
+    assert found_in(fold("\n".join(pdfium_pages(exhibit.pdf) + pypdf_pages(exhibit.pdf))), ("street",)) == []
+    seen = tesseract(render_pages(exhibit.pdf) + render_pages(hostile.data))
+    assert found_in(fold_ocr(seen[0]), ("street",)) == []
+    assert found_in(fold_ocr(seen[1]), ("street",)) != []      # it was there to be read
+    assert squash("negotiation") in squash(seen[0])
+    assert "street_address" in {r.type for r in exhibit.redactions}
 
 
 # --------------------------------------------------------------------------- a whole packet

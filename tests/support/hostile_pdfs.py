@@ -102,9 +102,13 @@ class Hostile:
         return self.name + self.suffix
 
 
-def case_mapping(attachments: list[dict] | None = None) -> dict:
-    """A case (for :func:`packetizer.caseio.case_from_mapping`) that withholds every planted value."""
-    return {
+def case_mapping(attachments: list[dict] | None = None, *, residence: bool = False) -> dict:
+    """A case (for :func:`packetizer.caseio.case_from_mapping`) that withholds every planted value.
+
+    With ``residence`` the street line is kept under a key nobody planned for (``member.residence``)
+    instead of ``member.address``.
+    """
+    mapping = {
         "case_id": "DX-OCR-0012",
         "payer_id": "dx-plain",
         "member": {
@@ -122,6 +126,10 @@ def case_mapping(attachments: list[dict] | None = None) -> dict:
         "contact": {"name": "Billing desk", "phone": "651-555-0100"},
         "attachments": attachments or [],
     }
+    if residence:
+        del mapping["member"]["address"]
+        mapping["member"]["residence"] = STREET
+    return mapping
 
 
 # --------------------------------------------------------------------------- raw PDF
@@ -818,6 +826,15 @@ def value_split_across_pages() -> Hostile:
             + '<p style="break-before: page">1935 and no allergies.</p><p>Tolerated treatment well</p>')
     return Hostile("value_split_across_pages", "6", html_to_pdf(html).pdf, ".pdf", ("ssn",), ("Sciatica", "Tolerated"),
                    what="SSN split across a page break")
+
+
+def address_in_lower_case() -> Hostile:
+    """The street line written in lower case in a note (for a case that keeps it under ``member.residence``)."""
+    from packetizer.render import html_to_pdf
+
+    html = _NOTE_STYLE + f"<p>Home visit at {STREET.lower()}, apt 4c.</p><p>Stair negotiation practised</p>"
+    return Hostile("address_in_lower_case", "6", html_to_pdf(html).pdf, ".pdf", ("street",), ("negotiation",),
+                   what="street line in lower case, case keeps it under an unknown key")
 
 
 # --------------------------------------------------------------------------- class 7: private keys
