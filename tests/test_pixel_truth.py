@@ -37,9 +37,8 @@ from packetizer.model import Attachment
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_registry
 from tests.support.hostile_pdfs import (GENERATORS, Hostile, address_in_lower_case, case_mapping, clean_vector_note,
-                                        fold, fold_ocr,
-                                        object_texts, pdfium_pages, pypdf_pages, raw_images, render_pages, squash,
-                                        tesseract)
+                                        fold, fold_ocr, object_texts, pdfium_pages, pypdf_pages, raw_images,
+                                        render_pages, squash, tesseract)
 
 PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
 NOTE_DATE = dt.date(2026, 10, 11)
