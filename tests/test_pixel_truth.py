@@ -12,9 +12,11 @@ rendered nor in any image's own samples, pages whose text layer cannot be
 trusted say they were checked by OCR, and what is not an identifier stays
 readable and searchable. No mocks: real Tesseract, real extractors.
 
-The work is done once per module: every document is redacted first, then all
-pictures (originals, outputs, their images) are read in one batch shared by a
-few single-threaded Tesseract processes, so the module stays quick on two cores.
+The work is done once per module: the originals are read by one background
+Tesseract process while the documents are redacted one by one, then the
+redacted pages (and images that are not just the page) are read in one batch
+shared by single-threaded Tesseract processes, so the module stays quick on
+two cores.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from packetizer.ingest.image import images_to_pdf
 from packetizer.model import Attachment
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_registry
-from tests.support.hostile_pdfs import (GENERATORS, Hostile, address_in_lower_case, case_mapping, clean_vector_note,
-                                        fold, fold_ocr, object_texts, pdfium_pages, pypdf_pages, raw_images,
-                                        render_pages, squash, tesseract)
+from tests.support.hostile_pdfs import (GENERATORS, Hostile, TesseractBatch, address_in_lower_case, case_mapping,
+                                        clean_vector_note, fold, fold_ocr, object_texts, pdfium_pages, pypdf_pages,
+                                        raw_images, render_pages, squash, tesseract)
 
 PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
 NOTE_DATE = dt.date(2026, 10, 11)
@@ -137,33 +139,44 @@ def plan(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(plan, tmp_path_factory) -> dict[str, Run]:
     folder = tmp_path_factory.mktemp("hostile")
-    results: dict[str, Run] = {}
-    jobs: list[tuple[list[str], bytes]] = []   # (where the text goes, picture)
-    for name, make in {**GENERATORS, "clean_vector_note": clean_vector_note}.items():
-        hostile = make()
-        run = results[name] = Run(hostile)
-        path = folder / hostile.file_name
-        path.write_bytes(hostile.data)
-        att = Attachment(file=hostile.file_name, path=path, kind="clinical_note", date=NOTE_DATE)
-        try:
-            run.exhibit = ingest_attachment(att, redactor=plan.redactor)
-        except Exception as exc:  # noqa: BLE001 - each test of this document reports it
-            run.error = exc
-        # A page that came upside down is read turned too; the redacted one every way round, in case
-        # it was turned the wrong way.
-        turns = (0, 90, 180, 270) if hostile.read_rotated else (0,)
+    results = {name: Run(make()) for name, make in {**GENERATORS, "clean_vector_note": clean_vector_note}.items()}
+    # The originals are read in the background by one Tesseract process while the documents are
+    # redacted one by one (a one-page redaction leaves the other core idle).
+    before: list[tuple[list[str], bytes]] = []   # (where the text goes, picture)
+    for run in results.values():
+        hostile = run.hostile
         original = _original_pdf(hostile)
-        jobs += [(run.input_ocr, png) for png in render_pages(original, (0, 180) if hostile.read_rotated else (0,))]
+        # A page that came upside down is read turned half round too.
+        before += [(run.input_ocr, picture)
+                   for picture in render_pages(original, (0, 180) if hostile.read_rotated else (0,))]
         if not hostile.visible:
-            jobs += [(run.input_image_ocr, png) for png in raw_images(original)]
-        if run.exhibit is not None:
-            pages = render_pages(run.exhibit.pdf, turns)
-            jobs += [(run.output_ocr, png) for png in pages]
-            # An image that is the page as rendered (an OCR'd page's picture) needs no second reading.
-            jobs += [(run.output_image_ocr, png) for png in raw_images(run.exhibit.pdf)
-                     if not any(_same_picture(png, page) for page in pages)]
-    texts = tesseract([png for _, png in jobs])
-    for (target, _), text in zip(jobs, texts):
+            before += [(run.input_image_ocr, picture) for picture in raw_images(original)]
+    reading = TesseractBatch([picture for _, picture in before], processes=1)
+    try:
+        for run in results.values():
+            path = folder / run.hostile.file_name
+            path.write_bytes(run.hostile.data)
+            att = Attachment(file=path.name, path=path, kind="clinical_note", date=NOTE_DATE)
+            try:
+                run.exhibit = ingest_attachment(att, redactor=plan.redactor)
+            except Exception as exc:  # noqa: BLE001 - each test of this document reports it
+                run.error = exc
+    finally:
+        texts = reading.texts()
+    for (target, _), text in zip(before, texts):
+        target.append(text)
+
+    after: list[tuple[list[str], bytes]] = []
+    for run in results.values():
+        if run.exhibit is None:
+            continue
+        # A redacted page is read every way round, in case it was turned the wrong way.
+        pages = render_pages(run.exhibit.pdf, (0, 90, 180, 270) if run.hostile.read_rotated else (0,))
+        after += [(run.output_ocr, picture) for picture in pages]
+        # An image that is the page as rendered (an OCR'd page's picture) needs no second reading.
+        after += [(run.output_image_ocr, picture) for picture in raw_images(run.exhibit.pdf)
+                  if not any(_same_picture(picture, page) for page in pages)]
+    for (target, _), text in zip(after, tesseract([picture for _, picture in after])):
         target.append(text)
     return results
 

@@ -37,7 +37,6 @@ import subprocess
 import tempfile
 import unicodedata
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -1146,42 +1145,64 @@ def object_texts(pdf: bytes) -> list[str]:
     return texts
 
 
-def tesseract(pictures: list[bytes], processes: int = max(2, os.cpu_count() or 2)) -> list[str]:
-    """Real Tesseract 5 on each picture (page segmentation 3, as a reader's OCR tool would run it).
+class TesseractBatch:
+    """Real Tesseract 5 reading pictures in the background (page segmentation 3, as a reader's OCR tool runs it).
 
-    The pictures are shared among a few Tesseract processes, each reading its share as one batch
-    (the model loads once per process, not once per picture) on one thread (OMP_THREAD_LIMIT).
-    Tesseract is called directly, not through pytesseract, for the batch and the thread limit.
+    The pictures are shared among ``processes`` Tesseract processes, each reading its share as one
+    batch (the model loads once per process, not once per picture) on one thread (OMP_THREAD_LIMIT).
+    They start at once and write to files, so the caller can go on working (one process uses the
+    core a one-page redaction leaves idle) and collect the texts with :meth:`texts`. Tesseract is
+    run directly, not through pytesseract, for the batch, the thread limit and the background.
     """
-    if not pictures:
-        return []
-    with tempfile.TemporaryDirectory() as folder:
+
+    def __init__(self, pictures: list[bytes], processes: int = max(2, os.cpu_count() or 2)) -> None:
+        self._count = len(pictures)
+        self._processes = processes
+        self._folder = tempfile.TemporaryDirectory()
+        folder = Path(self._folder.name)
         paths = []
         for index, picture in enumerate(pictures):
-            path = Path(folder) / f"{index:04d}.pnm"
+            path = folder / f"{index:04d}.pnm"
             path.write_bytes(picture)
             paths.append(str(path))
-        shares = [paths[i::processes] for i in range(processes)]
-
-        def read(share: list[str]) -> list[str]:
+        self._runs = []
+        for worker in range(processes):
+            share = paths[worker::processes]
             if not share:
-                return []
-            listing = Path(folder) / f"list-{share[0].rsplit('/', 1)[-1]}.txt"
+                continue
+            listing = folder / f"list-{worker}.txt"
             listing.write_text("\n".join(share) + "\n")
-            done = subprocess.run(["tesseract", str(listing), "stdout", "-l", "eng", "--psm", "3"],
-                                  capture_output=True, timeout=600, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
-            assert done.returncode == 0, done.stderr.decode(errors="replace")[-500:]
-            # A form feed separates the texts of the pictures (empty pictures too).
-            texts = done.stdout.decode("utf-8", errors="replace").split("\f")
-            if len(texts) == len(share) + 1 and not texts[-1].strip():
-                texts.pop()
-            assert len(texts) == len(share), (len(texts), len(share))
-            return texts
+            out, err = folder / f"out-{worker}", open(folder / f"err-{worker}.txt", "wb")
+            process = subprocess.Popen(["tesseract", str(listing), str(out), "-l", "eng", "--psm", "3"],
+                                       stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                       env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+            self._runs.append((worker, len(share), out, err, process))
 
-        with ThreadPoolExecutor(max_workers=processes) as pool:
-            results = list(pool.map(read, shares))
-    texts: list[str] = [""] * len(pictures)
-    for worker, share in enumerate(results):
-        for position, text in enumerate(share):
-            texts[worker + position * processes] = text
-    return texts
+    def texts(self) -> list[str]:
+        """The text read on each picture, in order (waits for Tesseract)."""
+        texts: list[str] = [""] * self._count
+        try:
+            for worker, count, out, err, process in self._runs:
+                code = process.wait(timeout=600)
+                err.close()
+                assert code == 0, Path(err.name).read_text(errors="replace")[-500:]
+                # A form feed separates the texts of the pictures (empty pictures too).
+                share = Path(f"{out}.txt").read_text(encoding="utf-8", errors="replace").split("\f")
+                if len(share) == count + 1 and not share[-1].strip():
+                    share.pop()
+                assert len(share) == count, (len(share), count)
+                for position, text in enumerate(share):
+                    texts[worker + position * self._processes] = text
+        finally:
+            for *_, err, process in self._runs:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                err.close()
+            self._folder.cleanup()
+        return texts
+
+
+def tesseract(pictures: list[bytes], processes: int = max(2, os.cpu_count() or 2)) -> list[str]:
+    """Real Tesseract 5 on each picture, read by ``processes`` processes side by side (see :class:`TesseractBatch`)."""
+    return TesseractBatch(pictures, processes).texts() if pictures else []
