@@ -91,7 +91,10 @@ MAX_OCR_PAGE_SECONDS = 30                       # wall time for Tesseract to rea
 MAX_OCR_PROCESSES = 2                           # Tesseract processes reading one attachment's pages side by side
 MAX_OCR_ROUNDS = 3                              # burn, re-read, burn again: a page still showing an identifier after
                                                 # this many re-reads fails the attachment
-MAX_OUTLINE_PATH_SEGMENTS = 400                 # path segments on a page beyond which its drawings may be text
-                                                # turned into outlines: the page is read by OCR
+MAX_OUTLINE_PATH_SEGMENTS = 120                 # segments of small many-sided shapes on a page beyond which they may be
+                                                # letters turned into outlines: the page is read by OCR (an SSN drawn
+                                                # as flattened outlines has about 290)
 MAX_OUTLINE_CURVES = 40                         # curve segments in drawings beyond which the same holds (a nine-digit
                                                 # number drawn as outlines has about 60)
+MAX_OUTLINE_SMALL_SHAPES = 60                   # small rectangles and lines beyond which the same holds (digits drawn
+                                                # as strokes); table rules are long and not counted

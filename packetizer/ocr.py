@@ -29,10 +29,9 @@ log = logging.getLogger(__name__)
 
 OCR_LANGUAGE = "eng"
 # --psm 3: find the blocks and lines on the page (notes, forms, fax headers).
-# No inverted-text pass: it doubles the cost of a page for white-on-black
-# text, which notes and faxes do not have; what it would read there is burnt
-# out only if found, and the proof re-reads with the same settings.
-_CONFIG = "--psm 3 -c tessedit_do_invert=0"
+# Tesseract's inverted-text pass stays on: patient banners are often white on
+# black, and it costs little on pages that have none.
+_CONFIG = "--psm 3"
 _ALNUM = re.compile(r"[0-9A-Za-z]")
 _INK_SHARE = 0.002              # dark pixels in a page that may carry a line of text
 
@@ -129,7 +128,7 @@ def read_pictures(paths: list[Path], *, dpi: int = OCR_DPI, processes: int = MAX
                           "(apt-get install tesseract-ocr tesseract-ocr-eng)", code="ocr_unavailable")
     turns = list(turns) if turns is not None else [None] * len(paths)
     pages = _read_turned(paths, [turn or 0 for turn in turns], dpi, processes, page_seconds)
-    poor = [i for i, page in enumerate(pages) if turns[i] is None and _poor(page) and _has_ink(paths[i])]
+    poor = [i for i, page in enumerate(pages) if turns[i] is None and _poor(page) and has_ink(paths[i])]
     if poor:
         candidates = [(i, turn) for i in poor for turn in (180, 90, 270)]
         readings = _read_turned([paths[i] for i, _ in candidates], [t for _, t in candidates], dpi, processes,
@@ -201,7 +200,7 @@ def _score(page: OcrPage) -> float:
                and len(_ALNUM.findall(w.text)) >= 2)
 
 
-def _has_ink(path: Path) -> bool:
+def has_ink(path: Path) -> bool:
     """Whether a page picture has enough dark pixels to hold text (a blank page is not turned and read again)."""
     from PIL import Image
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TEXT_LAYER = "text_layer"   # the page's own text layer was trusted and searched; the page stays vector
+TEXT_LAYER = "text_layer"   # the page's own text layer was trusted and searched (the page stays vector unless
+                            # something was burnt out of it)
 OCR = "ocr"                 # the page was rendered, read by OCR, searched, and sent as a picture of itself
-UNCHECKED = "unchecked"     # read by OCR, but with a confidence below MIN_OCR_CONFIDENCE: look at it before sending
+UNCHECKED = "unchecked"     # read by OCR, but with a confidence below MIN_OCR_CONFIDENCE, no word read on a page
+                            # that is not blank, or not read in time: look at it before sending
 METHODS = (TEXT_LAYER, OCR, UNCHECKED)
 
 

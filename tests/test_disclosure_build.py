@@ -120,9 +120,9 @@ def test_withheld_attachments_are_not_in_the_packet_and_the_report_says_why(pack
     assert report == packet.report
     assert {a["reason"] for a in report["withheld"]["attachments"]} == {
         "psychotherapy_note_without_authorization", "part2_record_without_consent", "outside_relevance_window"}
-    # The progress note's scanned page 4 was read by OCR, so nothing is left unchecked.
-    assert report["summary"]["pages_unchecked"] == 0 and report["summary"]["pages_ocr"] == 1
-    assert not any(w["code"] == "page_not_checked" for w in report["warnings"])
+    # The progress note's page 4, a drawing, was read by OCR, which found no word on it: it is named unchecked.
+    assert report["summary"]["pages_unchecked"] == 1 and report["summary"]["pages_ocr"] == 1
+    assert any(w["code"] == "page_not_checked" for w in report["warnings"])
 
 
 def test_report_files_sit_next_to_the_packet_and_hold_no_values(packet):

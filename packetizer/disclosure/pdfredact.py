@@ -52,7 +52,7 @@ from ..ingest import trust
 from ..ingest.pdf import copy_layer_visibility, run_sandboxed, sanitise_failure, sanitise_in_child, stage_done
 from ..limits import (MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_PARSE_SECONDS,
                       MAX_PDF_REDACT_SECONDS, MAX_REDACTED_PAGE_PIXELS, MIN_OCR_CONFIDENCE, OCR_DPI)
-from ..ocr import OcrPage, read_pictures
+from ..ocr import OcrPage, has_ink, read_pictures
 from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
 from .pdftext import PopplerReading, object_strings, page_text
 from .redactor import Hit, Redaction
@@ -65,6 +65,9 @@ _JPEG_QUALITY = 80
 _BOX_PADDING = 1.0             # points around each character box: antialiased glyph edges are covered
 _COLOUR_THRESHOLD = 24         # channel difference below which a pixel counts as grey
 _MAX_DATA_DEPTH = 24
+# Why an OCR'd page is unchecked, in words for staff.
+OCR_TIMED_OUT = f"OCR did not finish reading it in MAX_OCR_PAGE_SECONDS ({MAX_OCR_PAGE_SECONDS} s)"
+NO_WORDS = "OCR read no words, but the page is not blank"
 
 
 @dataclass(frozen=True)
@@ -229,18 +232,16 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
 def _look(document, reader: PdfReader, index: int) -> _Page:
     """Read one page's text layer with PDFium and decide whether anything in the page casts doubt on it."""
     page = document[index]
+    text_page = page.get_textpage()
     try:
-        text_page = page.get_textpage()
-        try:
-            text = page_text(text_page)
-        finally:
-            text_page.close()
+        text = page_text(text_page)
         try:
             pypdf_page = reader.pages[index]
         except Exception:  # noqa: BLE001 - a page pypdf cannot read: the pixels decide
             return _Page(index, text, None, trust.UNREADABLE_PAGE)
-        return _Page(index, text, None, trust.text_layer_doubt(pypdf_page, page, text))
+        return _Page(index, text, None, trust.text_layer_doubt(pypdf_page, page, text_page, text))
     finally:
+        text_page.close()
         page.close()
 
 
@@ -432,12 +433,16 @@ def _word_boxes(reading: OcrPage | None, hits: list[Hit]) -> list[tuple[int, int
         for index, offsets in covered.items():
             word = reading.words[index]
             left, top, right, bottom = word.box
+            pad = max(2, round(min(right - left, bottom - top) * 0.15))
+            if reading.turn or bottom - top > right - left:
+                # Read turned or running down the page: the letters do not run left to right in the box.
+                boxes.append((left - pad, top - pad, right + pad, bottom + pad))
+                continue
             share = (right - left) / max(len(word.text), 1)
             pad_x = max(2, round(share / 2))
-            pad_y = max(2, round((bottom - top) * 0.15))
             x0 = left + share * min(offsets) - pad_x
             x1 = left + share * (max(offsets) + 1) + pad_x
-            boxes.append((max(0, round(x0)), max(0, top - pad_y), round(x1), bottom + pad_y))
+            boxes.append((round(x0), top - pad, round(x1), bottom + pad))
     return boxes
 
 
@@ -486,11 +491,19 @@ def _to_pixels(pdf_page, size: tuple[int, int], box) -> tuple[int, int, int, int
 
 
 def _check(page: _Page) -> PageCheck:
+    """How the page was searched: through its trusted text layer (whether it was then sent as it is or, with
+    something burnt out, as a picture: see ``rasterized``), or by OCR of the picture sent."""
     if not page.doubt:
         return PageCheck(page.index + 1, TEXT_LAYER)
-    confidence = page.reading.confidence if page.reading is not None else None
-    method = UNCHECKED if confidence is not None and confidence < MIN_OCR_CONFIDENCE else OCR
-    return PageCheck(page.index + 1, method, confidence, page.doubt)
+    reading = page.reading
+    confidence = reading.confidence if reading is not None else None
+    if reading is None or reading.timed_out:
+        return PageCheck(page.index + 1, UNCHECKED, 0.0, f"{page.doubt}; {OCR_TIMED_OUT}")
+    if confidence is None and has_ink(page.picture):
+        return PageCheck(page.index + 1, UNCHECKED, 0.0, f"{page.doubt}; {NO_WORDS}")
+    if confidence is not None and confidence < MIN_OCR_CONFIDENCE:
+        return PageCheck(page.index + 1, UNCHECKED, confidence, page.doubt)
+    return PageCheck(page.index + 1, OCR, confidence, page.doubt)
 
 
 def _has_colour(image: Image.Image) -> bool:

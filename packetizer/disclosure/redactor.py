@@ -343,7 +343,7 @@ def _ocr_flags(texts: Sequence[str], ocr: Sequence[bool] | None) -> list[bool]:
 # Page breaks: how much of each page is joined, and the lines skipped between them.
 _BREAK_WINDOW = 400
 _RUNNING_LINE = 80       # a footer, header or fax line is at most this long
-_RUNNING_LINES = 2       # and at most this many lines at the foot or the head of a page
+_RUNNING_LINES = 4       # and at most this many lines at the foot or the head of a page
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Identifiers hide behind Unicode: an SSN written with en dashes or minus
 signs, a phone number with no-break spaces, full-width digits and ``＠``, a
 zero-width space inside a number. :func:`fold` turns all of these into the
 ASCII a search expects (NFKC, every dash to ``-``, every space to `` ``,
-invisible format characters removed), and keeps enough to turn a span of the
+invisible format characters and marks that compose with no letter removed), and keeps enough to turn a span of the
 folded text back into a span of the original: callers map positions to PDF
 character boxes and HTML runs.
 
@@ -140,7 +140,10 @@ def _fold_char(char: str) -> str:
         return " "
     if category in ("Zl", "Zp"):
         return "\n"
-    if category == "Cf" or char in _INVISIBLE:
+    if category in ("Cf", "Mn", "Me") or char in _INVISIBLE:
+        # Format characters, and marks that compose with nothing (a combining
+        # underline under each digit, variation selectors): a reader sees the
+        # digits through them.
         return ""
     return _QUOTES.get(char, char)
 

@@ -22,7 +22,7 @@ import pypdfium2.raw as pdfium_c
 from pypdf._codecs.adobe_glyphs import adobe_glyphs
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
 
-from ..limits import MAX_OUTLINE_CURVES, MAX_OUTLINE_PATH_SEGMENTS
+from ..limits import MAX_OUTLINE_CURVES, MAX_OUTLINE_PATH_SEGMENTS, MAX_OUTLINE_SMALL_SHAPES
 
 # Why a page went to OCR, in words for staff (the disclosure report quotes them).
 PICTURE = "a picture is drawn on the page"
@@ -37,6 +37,8 @@ DISAGREE = "two text extractors read different words"
 HIDDEN_DATA = "page data outside the visible text holds an identifier"
 UNLOCATABLE = "an identifier in the text layer has no place on the page"
 UNREADABLE_PAGE = "the page's structure could not be read"
+SHADING = "a shading can paint shapes"
+NESTED = "forms are nested too deep to follow"
 
 _STANDARD_ENCODINGS = {"/WinAnsiEncoding", "/MacRomanEncoding", "/StandardEncoding", "/PDFDocEncoding"}
 _STANDARD_14 = {
@@ -44,14 +46,17 @@ _STANDARD_14 = {
     "/Helvetica-Oblique", "/Helvetica-BoldOblique", "/Courier", "/Courier-Bold", "/Courier-Oblique",
     "/Courier-BoldOblique", "/Symbol", "/ZapfDingbats", "/Arial", "/ArialMT", "/TimesNewRoman", "/CourierNew",
 }
-_MAX_DEPTH = 12
+_MAX_DEPTH = 24                 # forms inside forms; deeper than this, the pixels decide
+_GLYPH_SIZE = 72.0              # points: a shape no larger than this either way may be a letter
+_INK_POINTS = 0.5               # a character box larger than this either way draws something
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 # Characters a faithful text layer does not produce: private use, controls,
 # the replacement character, unassigned code points. PDFium's own markers
 # (\x02 and \ufffe for a soft hyphen at a line end, \r\n between lines) are fine.
 _PDFIUM_MARKERS = frozenset("\x02\ufffe\r\n\t ")
 
 
-def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str) -> str:
+def text_layer_doubt(pypdf_page, pdfium_page, text_page, pdfium_text: str) -> str:
     """Why ``pdfium_text`` may not be what the page shows, or "" when nothing in the page says so.
 
     The comparison with a second extractor (:func:`extractors_agree`) comes
@@ -60,32 +65,30 @@ def text_layer_doubt(pypdf_page, pdfium_page, pdfium_text: str) -> str:
     Args:
         pypdf_page: the page as pypdf reads it (resources and content streams).
         pdfium_page: the same page open in PDFium (its objects).
-        pdfium_text: PDFium's text of the page.
+        text_page: PDFium's text page of it (character boxes).
+        pdfium_text: PDFium's text of the page, one character per character index.
     """
     try:
-        reason = _resource_doubt(pypdf_page)
-    except Exception:  # noqa: BLE001 - a structure we cannot read is not one we can trust
+        reason = _resource_doubt(pypdf_page) or _object_doubt(pdfium_page)
+        if not reason and (_unreadable_characters(pdfium_text) or _blank_characters_with_ink(text_page, pdfium_text)):
+            reason = UNREADABLE
+    except Exception:  # noqa: BLE001 - a structure we cannot read is not one we can trust: the pixels decide
         return UNREADABLE_PAGE
-    if reason:
-        return reason
-    reason = _object_doubt(pdfium_page)
-    if reason:
-        return reason
-    if _unreadable_characters(pdfium_text):
-        return UNREADABLE
-    return ""
+    return reason
 
 
 def _resource_doubt(page) -> str:
-    """Walk the resources of the page, its forms, patterns and Type 3 fonts."""
+    """Walk the resources of the page and its forms (patterns and Type 3 fonts are doubts of their own)."""
     stack = [(page, 0)]
     seen: set[int] = set()
     while stack:
         holder, depth = stack.pop()
-        if depth > _MAX_DEPTH or id(holder) in seen:
+        if id(holder) in seen:
             continue
+        if depth > _MAX_DEPTH:
+            return NESTED
         seen.add(id(holder))
-        if b"/ActualText" in _content(holder):
+        if _says_actual_text(_content(holder)):
             return ACTUAL_TEXT
         resources = _get(holder, "/Resources")
         if not isinstance(resources, DictionaryObject):
@@ -97,41 +100,63 @@ def _resource_doubt(page) -> str:
         for xobject in _values(_get(resources, "/XObject")):
             if not isinstance(xobject, StreamObject):
                 continue
-            subtype = xobject.get("/Subtype")
+            subtype = _get(xobject, "/Subtype")
             if subtype == "/Image":
                 return PICTURE
             if subtype == "/Form":
                 stack.append((xobject, depth + 1))
         for pattern in _values(_get(resources, "/Pattern")):
-            if isinstance(pattern, DictionaryObject) and pattern.get("/PatternType") == 1:
+            kind = _get(pattern, "/PatternType")
+            if kind == 1:
                 return PATTERN
+            if kind == 2 and _painting_shading(_get(pattern, "/Shading")):
+                return SHADING
+        for shading in _values(_get(resources, "/Shading")):
+            if _painting_shading(shading):
+                return SHADING
         for state in _values(_get(resources, "/ExtGState")):
-            if isinstance(state, DictionaryObject):
-                mask = _get(state, "/SMask")
-                if isinstance(mask, DictionaryObject):
-                    return SOFT_MASK
+            if isinstance(_get(state, "/SMask"), DictionaryObject):
+                return SOFT_MASK
+            font = _get(state, "/Font")
+            if isinstance(font, ArrayObject) and font and font_doubt(font[0].get_object()):
+                return NO_UNICODE
     return ""
 
 
+def _painting_shading(shading) -> bool:
+    """Axial and radial shadings are gradients; function-based and mesh shadings can draw any shape."""
+    if not isinstance(shading, DictionaryObject):
+        return False
+    return _get(shading, "/ShadingType") not in (2, 3)
+
+
 def font_doubt(font) -> str:
-    """Why a font's character codes may not say which letters it draws, or ""."""
+    """Why a font's character codes may not say which letters it draws, or "".
+
+    An embedded font draws whatever its program says: only a Unicode map
+    (``/ToUnicode``) states which letters that is, and even then the glyphs
+    are checked against the map only where they are blank (see
+    :func:`_blank_characters_with_ink`). A font that is not embedded is drawn
+    from the reader's own fonts, by glyph names that say what they are.
+    """
     if not isinstance(font, DictionaryObject):
         return NO_UNICODE
-    subtype = font.get("/Subtype")
+    subtype = _get(font, "/Subtype")
     if subtype == "/Type3":
         return TYPE3
     if "/ToUnicode" in font:
         return ""
+    descriptor = _get(font, "/FontDescriptor")
     if subtype == "/Type0":
         return NO_UNICODE
-    descriptor = _get(font, "/FontDescriptor")
-    embedded = isinstance(descriptor, DictionaryObject) and any(
-        k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    if isinstance(descriptor, DictionaryObject) and any(
+            k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3")):
+        return NO_UNICODE
     encoding = _get(font, "/Encoding")
     if isinstance(encoding, NameObject):
         return "" if encoding in _STANDARD_ENCODINGS else NO_UNICODE
     if isinstance(encoding, DictionaryObject):
-        base = encoding.get("/BaseEncoding")
+        base = _get(encoding, "/BaseEncoding")
         if base is not None and base not in _STANDARD_ENCODINGS:
             return NO_UNICODE
         differences = _get(encoding, "/Differences")
@@ -141,30 +166,39 @@ def font_doubt(font) -> str:
         if all(n in adobe_glyphs or re.fullmatch(r"/uni[0-9A-Fa-f]{4,6}|/u[0-9A-Fa-f]{4,6}", n) for n in names):
             return ""
         return NO_UNICODE
-    # No encoding at all: a standard font by name uses its built-in one; an
-    # embedded font's own built-in encoding maps codes to glyphs, not to letters.
-    if not embedded and font.get("/BaseFont") in _STANDARD_14:
-        return ""
-    return NO_UNICODE
+    # No encoding at all: a standard font by name uses its built-in one.
+    return "" if _get(font, "/BaseFont") in _STANDARD_14 else NO_UNICODE
 
 
 def _object_doubt(pdfium_page) -> str:
-    """PDFium's view: pictures anywhere (inline, in forms), and path drawings that may be letters."""
-    segments = curves = 0
+    """PDFium's view: pictures anywhere (inline, in forms), and drawings that may be letters.
+
+    Letters turned into outlines are small filled shapes with many segments
+    (curves, or straight lines where the curves were flattened), or a crowd of
+    tiny rectangles (seven-segment digits). Table rules and boxes are long,
+    thin or few; form check boxes and radio buttons are few.
+    """
+    glyph_segments = curves = small_shapes = 0
     for obj in pdfium_page.get_objects(max_depth=_MAX_DEPTH):
         kind = obj.type
         if kind == pdfium_c.FPDF_PAGEOBJ_IMAGE:
             return PICTURE
         if kind != pdfium_c.FPDF_PAGEOBJ_PATH:
             continue
-        count = pdfium_c.FPDFPath_CountSegments(obj.raw)
-        segments += max(count, 0)
-        if count > 5:   # lines and rectangles have at most five segments; letters have curves
+        count = max(pdfium_c.FPDFPath_CountSegments(obj.raw), 0)
+        left, bottom, right, top = obj.get_bounds()
+        small = right - left <= _GLYPH_SIZE and top - bottom <= _GLYPH_SIZE
+        if count > 5:
+            if small:
+                glyph_segments += count
             for i in range(count):
                 segment = pdfium_c.FPDFPath_GetPathSegment(obj.raw, i)
                 if pdfium_c.FPDFPathSegment_GetType(segment) == pdfium_c.FPDF_SEGMENT_BEZIERTO:
                     curves += 1
-        if segments > MAX_OUTLINE_PATH_SEGMENTS or curves > MAX_OUTLINE_CURVES:
+        elif small and min(right - left, top - bottom) > 0.2:
+            small_shapes += 1
+        if glyph_segments > MAX_OUTLINE_PATH_SEGMENTS or curves > MAX_OUTLINE_CURVES \
+                or small_shapes > MAX_OUTLINE_SMALL_SHAPES:
             return OUTLINES
     return ""
 
@@ -175,6 +209,20 @@ def _unreadable_characters(text: str) -> bool:
             continue
         category = unicodedata.category(char)
         if category in ("Co", "Cc", "Cs", "Cn") or char == "\ufffd":
+            return True
+    return False
+
+
+def _blank_characters_with_ink(text_page, text: str) -> bool:
+    """Whether a character the text layer calls blank (a space, a zero-width or format character) draws
+    a glyph: a Unicode map that turns digits into spaces hides them from every extractor."""
+    for index, char in enumerate(text):
+        if not (char.isspace() or unicodedata.category(char) == "Cf") or char in "\r\n":
+            continue
+        if pdfium_c.FPDFText_IsGenerated(text_page.raw, index) == 1:
+            continue   # PDFium's own spaces between words have no glyph
+        left, bottom, right, top = text_page.get_charbox(index)
+        if right - left > _INK_POINTS and top - bottom > _INK_POINTS:
             return True
     return False
 
@@ -197,6 +245,13 @@ def extractors_agree(pdfium_text: str, second_text: str) -> bool:
     return all(word.upper() in have for word in wanted)
 
 
+def _says_actual_text(content: bytes) -> bool:
+    """Whether content names /ActualText, also spelt with #-escapes (``/Actual#54ext``)."""
+    if b"/ActualText" in content:
+        return True
+    return b"#" in content and b"/ActualText" in _NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), content)
+
+
 def _content(holder) -> bytes:
     try:
         if hasattr(holder, "get_contents"):
@@ -208,6 +263,7 @@ def _content(holder) -> bytes:
 
 
 def _get(holder, key):
+    """``holder[key]`` resolved (an indirect value compares like a direct one), or None."""
     value = holder.get(key) if isinstance(holder, DictionaryObject) else None
     return value.get_object() if value is not None else None
 
