@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from packetizer.caseio import case_from_mapping  # noqa: E402
 from packetizer.disclosure import Redactor, plan_disclosure  # noqa: E402
-from packetizer.disclosure.pdfredact import REDACTION_DPI, redact_pdf  # noqa: E402
+from packetizer.disclosure.pdfredact import redact_pdf  # noqa: E402
+from packetizer.limits import OCR_DPI  # noqa: E402
 from packetizer.ingest.pdf import sanitise_pdf  # noqa: E402
 from packetizer.policy import load_registry  # noqa: E402
 from packetizer.render import html_to_pdf  # noqa: E402
@@ -95,7 +96,7 @@ def speed() -> bool:
     n = len(HIT_PAGES)
     per_page_wall = (med(hit_wall) - med(clean_wall)) / n * 1000
     per_page_cpu = (med(hit_cpu) - med(clean_cpu)) / n * 1000
-    print(f"{PAGES}-page PDF, identifiers on {n} pages, {REDACTION_DPI} dpi (median of {RUNS} runs; "
+    print(f"{PAGES}-page PDF, identifiers on {n} pages, {OCR_DPI} dpi (median of {RUNS} runs; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"{'':32}{'wall ms':>10}{'cpu ms':>10}")
     print(f"{'redact, with identifiers':32}{med(hit_wall) * 1000:10.1f}{med(hit_cpu) * 1000:10.1f}")

@@ -74,7 +74,7 @@ MAX_S3_RETENTION_YEARS = 100                    # PACKETIZER_S3_RETENTION_YEARS;
 
 # Disclosure: redaction of PDF exhibits and the no-leak proof of a finished packet
 MAX_PDF_REDACT_SECONDS = 60                     # wall time to find, burn in and re-check one PDF attachment
-MAX_REDACTED_PAGE_PIXELS = 60_000_000           # one page rasterised at 200 dpi (Letter is 3.7 M; ~25 x 25 in)
+MAX_REDACTED_PAGE_PIXELS = 60_000_000           # one page rasterised at OCR_DPI (Letter is 8.4 M; ~25 x 25 in)
 MAX_VERIFY_SECONDS = 120                        # wall time to search a finished packet for withheld values
 MAX_VERIFY_STREAM_BYTES = 64 * 1024 * 1024      # decoded bytes of one stream searched by the no-leak proof
 
@@ -88,6 +88,9 @@ MAX_LISTED_WEB_BATCHES = 100                    # batches shown on the batch lis
 OCR_DPI = 300                                   # pictures of pages are rendered, read and sent at this resolution
 MIN_OCR_CONFIDENCE = 60                         # mean word confidence (0-100) below which an OCR'd page is "unchecked"
 MAX_OCR_PAGE_SECONDS = 30                       # wall time for Tesseract to read one page (a dense page takes ~5 s)
+MAX_OCR_ATTACHMENT_SECONDS = 45 * 60            # wall time for all the OCR of one attachment (500 dense pages on two
+                                                # cores take about 20 minutes)
+MAX_POPPLER_SECONDS = 30                        # wall time for poppler's pdftotext to read one file; past it, pypdf reads
 MAX_OCR_PROCESSES = 2                           # Tesseract processes reading one attachment's pages side by side
 MAX_OCR_ROUNDS = 3                              # burn, re-read, burn again: a page still showing an identifier after
                                                 # this many re-reads fails the attachment

@@ -16,7 +16,8 @@ from pypdf import PdfReader
 from packetizer.caseio import load_case
 from packetizer.disclosure import find_leaks, plan_disclosure, verify_no_leak
 from packetizer.disclosure import pdfredact
-from packetizer.disclosure.pdfredact import REDACTION_DPI, redact_pdf
+from packetizer.disclosure.pdfredact import redact_pdf
+from packetizer.limits import OCR_DPI
 from packetizer.errors import DisclosureError, IngestError
 from packetizer.ingest import ingest_attachment
 from packetizer.ingest.pdf import sanitise_pdf
@@ -94,7 +95,7 @@ def test_only_affected_pages_are_rasterised_at_300_dpi_and_the_rest_stay_vector(
         images = page.images
         assert len(images) == 1
         width_pt = float(page.mediabox.width)
-        assert images[0].image.width * 72 / width_pt >= REDACTION_DPI - 0.5
+        assert images[0].image.width * 72 / width_pt >= OCR_DPI - 0.5
         # The only text is the invisible layer made from the OCR reading (page 4, a drawing, has no words).
         assert (b" 3 Tr" in page.get_contents().get_data()) == (number != 4)
     # ... which a reviewer can search: the heading of page 1 was read back by OCR.
@@ -133,8 +134,8 @@ def test_boxes_are_burnt_in_where_the_identifiers_were(progress):
     left, bottom, right, top = text_page.get_charbox(start + 4)
     first_left = text_page.get_charbox(start)[0]
     height = page.get_height()
-    picture = pdfium.PdfDocument(done.pdf)[0].render(scale=REDACTION_DPI / 72).to_pil().convert("L")
-    scale = REDACTION_DPI / 72
+    picture = pdfium.PdfDocument(done.pdf)[0].render(scale=OCR_DPI / 72).to_pil().convert("L")
+    scale = OCR_DPI / 72
     middle = (int((left + right) / 2 * scale), int((height - (bottom + top) / 2) * scale))
     assert picture.getpixel(middle) < 40
     # The label before it ("SSN") is still printed: dark pixels left of the box, but not a solid block.
@@ -267,3 +268,34 @@ def test_redaction_is_reproducible(progress, plan):
     _, done = progress
     again = ingest_attachment(plan.included_attachments[0], redactor=plan.redactor)
     assert again.pdf == done.pdf
+
+
+def test_a_child_out_of_time_takes_tesseract_and_every_page_picture_with_it(plan, tmp_path, monkeypatch):
+    """This test ensures that when redaction runs out of time in the middle of OCR, no Tesseract process
+    outlives it and no temporary file (page pictures, OCR output: PHI) is left behind."""
+    import subprocess
+    import tempfile
+
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 40)
+    pages = []
+    for number in range(6):
+        image = Image.new("L", (2550, 3300), 255)
+        draw = ImageDraw.Draw(image)
+        for line in range(40):
+            draw.text((150, 150 + line * 75), f"Visit {number} line {line}: SSN 478-26-1935 therapy as planned",
+                      font=font, fill=0)
+        pages.append(image)
+    buffer = io.BytesIO()
+    pages[0].save(buffer, format="PDF", save_all=True, append_images=pages[1:], resolution=300)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(pdfredact, "MAX_OCR_ATTACHMENT_SECONDS", 0)   # no extra time for OCR
+    with pytest.raises(IngestError) as late:
+        redact_pdf(buffer.getvalue(), plan.redactor, name="scan.pdf", timeout=3)
+    assert "redaction took longer than MAX_PDF_REDACT_SECONDS (3 s)" in late.value.message
+    assert list(scratch.iterdir()) == []
+    running = subprocess.run(["pgrep", "-f", f"tesseract {scratch}"], capture_output=True, text=True)
+    assert running.stdout == ""

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -50,8 +51,9 @@ from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, I
 from ..errors import DisclosureError, IngestError, LimitExceeded
 from ..ingest import trust
 from ..ingest.pdf import copy_layer_visibility, run_sandboxed, sanitise_failure, sanitise_in_child, stage_done
-from ..limits import (MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_PARSE_SECONDS,
-                      MAX_PDF_REDACT_SECONDS, MAX_REDACTED_PAGE_PIXELS, MIN_OCR_CONFIDENCE, OCR_DPI)
+from ..limits import (MAX_OCR_ATTACHMENT_SECONDS, MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES,
+                      MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS, MAX_POPPLER_SECONDS, MAX_REDACTED_PAGE_PIXELS,
+                      MIN_OCR_CONFIDENCE, OCR_DPI)
 from ..ocr import OcrPage, has_ink, read_pictures
 from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
 from .pdftext import PopplerReading, object_strings, page_text
@@ -59,7 +61,7 @@ from .redactor import Hit, Redaction
 
 log = logging.getLogger(__name__)
 
-REDACTION_DPI = OCR_DPI        # pictures of pages are read and sent at the same resolution
+
 _PROBE_DPI = 24                # a thumbnail is enough to tell colour from black and white
 _JPEG_QUALITY = 80
 _BOX_PADDING = 1.0             # points around each character box: antialiased glyph edges are covered
@@ -89,7 +91,8 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
 
     The child has ``parse_timeout`` seconds to open and sanitise the file (as
     :func:`packetizer.ingest.pdf.sanitise_pdf` does), then ``timeout`` seconds
-    to redact it, plus twice ``MAX_OCR_PAGE_SECONDS`` for each page it reads by OCR;
+    to redact it, plus twice ``MAX_OCR_PAGE_SECONDS`` for each page it reads by OCR
+    (``MAX_OCR_ATTACHMENT_SECONDS`` at most);
     a failure is reported for the step that failed.
 
     Args:
@@ -107,6 +110,7 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
             lambda pdf: _sanitise_and_redact_in_child(pdf, redactor, Path(workdir)), data,
             # A page may be read twice when its batch runs out of time (see packetizer.ocr).
             timeout=parse_timeout, memory=memory, next_timeouts=(timeout,), extend_seconds=2 * MAX_OCR_PAGE_SECONDS,
+            extend_limit=MAX_OCR_ATTACHMENT_SECONDS,
         )
     if status == "ok":
         checks = tuple(PageCheck(**check) for check in meta["page_checks"])
@@ -125,7 +129,7 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
         raise LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to redact")
     if status == "too_large":
         raise LimitExceeded(
-            f"{name}: page {meta['page']} is {meta['pixels']} pixels at {REDACTION_DPI} dpi"
+            f"{name}: page {meta['page']} is {meta['pixels']} pixels at {OCR_DPI} dpi"
             f" > MAX_REDACTED_PAGE_PIXELS ({MAX_REDACTED_PAGE_PIXELS})"
         )
     if status in ("ocr_failed", "ocr_unavailable"):
@@ -169,6 +173,10 @@ class _Page:
 
 
 def _sanitise_and_redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]:
+    # Every temporary file of this child and its programs (pytesseract's, Tesseract's) goes into the
+    # parent's folder, which the parent removes however the child ends: page pictures hold PHI.
+    tempfile.tempdir = str(workdir)
+    os.environ["TMPDIR"] = str(workdir)
     meta, clean = sanitise_in_child(data, find_text=False)
     if meta["status"] != "ok":
         return meta, b""
@@ -189,7 +197,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
     try:
         poppler = PopplerReading(data, workdir)   # reads on the other core while PDFium reads here
         pages = [_look(document, reader, index) for index in range(len(document))]
-        _compare(pages, reader, poppler.texts(len(pages), timeout=MAX_PDF_REDACT_SECONDS))
+        _compare(pages, reader, poppler.texts(len(pages), timeout=MAX_POPPLER_SECONDS))
         counts: Counter = Counter()
         _read(document, [p for p in pages if p.doubt], workdir)
         hits = _find_all(redactor, pages)
@@ -377,7 +385,7 @@ def _read(document, pages: list[_Page], workdir: Path) -> None:
         stage_done()   # each page to read gives the child MAX_OCR_PAGE_SECONDS more
     # A page read before is read again turned as it was then (an upside-down fax stays turned).
     turns = [p.reading.turn if p.reading is not None else None for p in pages]
-    readings = read_pictures([p.picture for p in pages], dpi=REDACTION_DPI, turns=turns)
+    readings = read_pictures([p.picture for p in pages], dpi=OCR_DPI, turns=turns)
     for page, reading in zip(pages, readings):
         page.reading = reading
 
@@ -386,7 +394,7 @@ def _draw(document, page: _Page, workdir: Path) -> None:
     pdf_page = document[page.index]
     try:
         width_pt, height_pt = pdf_page.get_size()   # after /Rotate, as the renderer draws it
-        scale = REDACTION_DPI / 72.0
+        scale = OCR_DPI / 72.0
         pixels = round(width_pt * scale) * round(height_pt * scale)
         if pixels > MAX_REDACTED_PAGE_PIXELS:
             raise _Stop(status="too_large", page=page.index + 1, pixels=pixels)
@@ -409,7 +417,7 @@ def _draw(document, page: _Page, workdir: Path) -> None:
                 draw.rectangle((left, top, right, bottom), fill=0)
     path = workdir / f"page-{page.index + 1}.jpg"
     image.save(path, format="JPEG", quality=_JPEG_QUALITY, optimize=False, progressive=False,
-               dpi=(REDACTION_DPI, REDACTION_DPI))
+               dpi=(OCR_DPI, OCR_DPI))
     page.picture = path
     page.picture_info = (image.width, image.height, image.mode, width_pt, height_pt)
 
@@ -453,7 +461,7 @@ def _char_boxes(document, page: _Page, hits: list[Hit]) -> list[tuple[int, int, 
     text_page = pdf_page.get_textpage()
     try:
         width_pt, height_pt = pdf_page.get_size()
-        size = (round(width_pt * REDACTION_DPI / 72.0), round(height_pt * REDACTION_DPI / 72.0))
+        size = (round(width_pt * OCR_DPI / 72.0), round(height_pt * OCR_DPI / 72.0))
         boxes = []
         for hit in hits:
             boxes += [_to_pixels(pdf_page, size, box) for box in _page_boxes(text_page, page.text, hit)]

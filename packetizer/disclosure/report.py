@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from .. import limits
 from ..errors import DisclosureError
-from ..model import ATTACHMENT_KIND_WORDS, Case, PayerPolicy
+from ..model import ATTACHMENT_KIND_WORDS
 from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
 from ..render import render_html
 from ..schemas import schema_errors
@@ -137,16 +137,6 @@ def unchecked_page_warnings(named: str, field: str, checks: Iterable[PageCheck])
                    f"{'shows' if it == 'it' else 'show'} anything the payer does not need, send a clearer copy "
                    "of the document instead.",
     }]
-
-
-def text_layer_findings(case: Case, policy: PayerPolicy) -> list[dict]:
-    """Nothing: kept only while ``packetizer.disclosure`` still exports the name.
-
-    ``check`` used to warn about pages without a text layer. Scans are now read by OCR when the
-    packet is built, so that warning was false, and only the build can know which pages OCR
-    read poorly (``page_not_checked`` in the build's warnings and disclosure report).
-    """
-    return []
 
 
 def page_check_groups(page_checks: Iterable[dict]) -> list[dict]:

@@ -43,7 +43,7 @@ from pypdf.generic import IndirectObject
 
 from ..errors import DisclosureError
 from ..ingest.pdf import run_sandboxed
-from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_VERIFY_SECONDS
+from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS
 from .patterns import VERIFY_DETECTORS
 from .pdftext import PopplerReading, object_strings, page_text, text_pieces
 from .redactor import TYPE_WORDS, Redactor
@@ -142,7 +142,6 @@ def _search_in_child(pdf: bytes, searcher: Redactor, pictures_read: frozenset | 
 
 _UNREAD_PICTURE = "picture_not_read"
 _FEW_CHARACTERS = 20
-_POPPLER_SECONDS = 60
 
 
 def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, folder: Path) -> list[Leak]:
@@ -181,7 +180,7 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, fol
     # Poppler reads fonts its own way: a second opinion on every page. pypdf,
     # a third, reads where PDFium saw (almost) nothing or a glyph it could not
     # decode, and every page if poppler could not run.
-    second = poppler.texts(len(texts), timeout=_POPPLER_SECONDS)
+    second = poppler.texts(len(texts), timeout=MAX_POPPLER_SECONDS)
     if second is None:
         doubtful = range(len(texts))
     else:

@@ -157,7 +157,7 @@ _RESERVE_BYTES = 4 * 1024 * 1024
 
 def run_sandboxed(
     work: Callable[[bytes], tuple[dict, bytes]], data: bytes, *, timeout: float, memory: int,
-    next_timeouts: tuple[float, ...] = (), extend_seconds: float = 0.0,
+    next_timeouts: tuple[float, ...] = (), extend_seconds: float = 0.0, extend_limit: float = 0.0,
 ) -> tuple[str, dict, bytes]:
     """Run ``work(data)`` in a forked child under limits; return (status, meta, payload).
 
@@ -172,8 +172,9 @@ def run_sandboxed(
     moment) instead of what was left of ``timeout``. ``meta["stages_done"]``
     says how many stages the child finished, also when it timed out or died,
     so the caller can tell which stage failed. Marks past the last of
-    ``next_timeouts`` each give the child ``extend_seconds`` more: work whose
-    length is known only inside the child (OCR, page by page) asks for its time.
+    ``next_timeouts`` each give the child ``extend_seconds`` more, up to
+    ``extend_limit`` in all: work whose length is known only inside the child
+    (OCR, page by page) asks for its time, within a bound.
 
     The child leads a process group of its own, and a child that runs out of
     time is killed with the whole group: programs it started (Tesseract) go too.
@@ -195,6 +196,7 @@ def run_sandboxed(
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     stages = 0
+    extended = 0.0
     timed_out = False
     try:
         while True:
@@ -215,20 +217,21 @@ def run_sandboxed(
                     stages += 1
                     if stages <= len(next_timeouts):
                         deadline = time.monotonic() + next_timeouts[stages - 1]
-                    else:
+                    elif extended + extend_seconds <= extend_limit:
                         deadline += extend_seconds
+                        extended += extend_seconds
                 if not answer:
                     continue
                 chunk = answer
             chunks.append(chunk)
     finally:
         os.close(read_fd)
-        if timed_out:
-            _kill(pid)
+        # Nothing the child started outlives it; the group goes before the child is
+        # reaped, while its id cannot yet belong to anyone else.
+        _kill(pid)
         os.waitpid(pid, 0)
     if timed_out:
         return "timeout", {"stages_done": stages}, b""
-    _kill_group(pid)   # nothing the child started outlives it
     blob = b"".join(chunks)
     if len(blob) < _HEADER.size:
         return "crashed", {"stages_done": stages}, b""
