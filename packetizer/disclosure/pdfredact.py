@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import tempfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,8 @@ _PROBE_DPI = 24                # a thumbnail is enough to tell colour from black
 _JPEG_QUALITY = 80
 _BOX_PADDING = 1.0             # points around each character box: antialiased glyph edges are covered
 _COLOUR_THRESHOLD = 24         # channel difference below which a pixel counts as grey
+_MID_TONES_PER_DARK = 0.5      # a page with fewer mid-tones than half its dark pixels is black and white...
+_MAX_MID_TONES = 0.03          # ...and with mid-tones in under 3 % of it (a grey photo has far more)
 _MAX_DATA_DEPTH = 24
 # Why an OCR'd page is unchecked, in words for staff.
 OCR_TIMED_OUT = f"OCR did not finish reading it in MAX_OCR_PAGE_SECONDS ({MAX_OCR_PAGE_SECONDS} s)"
@@ -342,8 +345,7 @@ def _find_all(redactor, pages: list[_Page]) -> list[list[Hit]]:
 
 def _locate(document, page: _Page, hits: list[Hit], redactor, counts: Counter) -> None:
     """Turn a page's hits into pixel boxes to burn: OCR word boxes, and PDFium character boxes of its text layer."""
-    for hit in hits:
-        counts[(hit.type, page.index + 1)] += 1
+    found = Counter(hit.type for hit in hits)
     if page.doubt:
         page.new_boxes += _word_boxes(page.reading, hits)
         # Whatever the old text layer says is gone with it, but where it is
@@ -351,8 +353,12 @@ def _locate(document, page: _Page, hits: list[Hit], redactor, counts: Counter) -
         layer_hits = redactor.find(page.text) if page.text.strip() else []
         if layer_hits:
             page.new_boxes += _char_boxes(document, page, layer_hits)
+            # The same value read twice (pixels and layer) is one find.
+            found |= Counter(hit.type for hit in layer_hits)
     elif hits:
         page.new_boxes += _char_boxes(document, page, hits)
+    for type_, count in found.items():
+        counts[(type_, page.index + 1)] += count
 
 
 def _burn_until_clean(document, pages: list[_Page], redactor, workdir: Path, counts: Counter) -> None:
@@ -407,6 +413,9 @@ def _draw(document, page: _Page, workdir: Path) -> None:
         pdf_page.close()
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB" if colour else "L")
+    if image.mode == "L" and _black_and_white(image):
+        # Faxes and typed notes: one bit a pixel, stored losslessly, about a tenth of a JPEG's size.
+        image = image.point(lambda value: 255 if value >= 128 else 0, mode="1")
     if page.boxes:
         draw = ImageDraw.Draw(image)
         for left, top, right, bottom in page.boxes:
@@ -415,11 +424,22 @@ def _draw(document, page: _Page, workdir: Path) -> None:
             right, bottom = min(right, image.width - 1), min(bottom, image.height - 1)
             if right >= left and bottom >= top:
                 draw.rectangle((left, top, right, bottom), fill=0)
-    path = workdir / f"page-{page.index + 1}.jpg"
-    image.save(path, format="JPEG", quality=_JPEG_QUALITY, optimize=False, progressive=False,
-               dpi=(OCR_DPI, OCR_DPI))
+    if image.mode == "1":
+        path = workdir / f"page-{page.index + 1}.png"
+        image.save(path, format="PNG", dpi=(OCR_DPI, OCR_DPI))
+    else:
+        path = workdir / f"page-{page.index + 1}.jpg"
+        image.save(path, format="JPEG", quality=_JPEG_QUALITY, optimize=False, progressive=False,
+                   dpi=(OCR_DPI, OCR_DPI))
     page.picture = path
     page.picture_info = (image.width, image.height, image.mode, width_pt, height_pt)
+
+
+def _black_and_white(image: Image.Image) -> bool:
+    """Whether a grey page is ink on paper: few mid-tones beside its dark pixels (antialiased edges only)."""
+    histogram = image.histogram()
+    dark, middle = sum(histogram[:128]), sum(histogram[48:208])
+    return middle < _MID_TONES_PER_DARK * dark and middle < _MAX_MID_TONES * image.width * image.height
 
 
 def _word_boxes(reading: OcrPage | None, hits: list[Hit]) -> list[tuple[int, int, int, int]]:
@@ -543,9 +563,9 @@ def _rebuild(reader: PdfReader, pages: list[_Page], redactor) -> tuple[bytes, li
         if page.picture is None:
             writer.add_page(original)
             continue
-        jpeg = page.picture.read_bytes()
-        digests.append(hashlib.sha256(jpeg).hexdigest())
-        _add_picture_page(writer, font, jpeg, page, redactor)
+        data = _stream_data(page)
+        digests.append(hashlib.sha256(data).hexdigest())
+        _add_picture_page(writer, font, data, page, redactor)
     copy_layer_visibility(reader, writer)
     writer.metadata = None
     out = io.BytesIO()
@@ -553,7 +573,16 @@ def _rebuild(reader: PdfReader, pages: list[_Page], redactor) -> tuple[bytes, li
     return out.getvalue(), digests
 
 
-def _add_picture_page(writer: PdfWriter, font, jpeg: bytes, page: _Page, redactor) -> None:
+def _stream_data(page: _Page) -> bytes:
+    """The image stream of the picture that was read: the JPEG file itself, or the one-bit pixels of the
+    PNG, deflated (the PDF's own encoding of exactly the pixels Tesseract read)."""
+    if page.picture_info[2] != "1":
+        return page.picture.read_bytes()
+    with Image.open(page.picture) as picture:
+        return zlib.compress(picture.tobytes(), 6)
+
+
+def _add_picture_page(writer: PdfWriter, font, data: bytes, page: _Page, redactor) -> None:
     px_w, px_h, mode, width_pt, height_pt = page.picture_info
     image = StreamObject()
     image.update({
@@ -562,10 +591,10 @@ def _add_picture_page(writer: PdfWriter, font, jpeg: bytes, page: _Page, redacto
         NameObject("/Width"): NumberObject(px_w),
         NameObject("/Height"): NumberObject(px_h),
         NameObject("/ColorSpace"): NameObject("/DeviceRGB" if mode == "RGB" else "/DeviceGray"),
-        NameObject("/BitsPerComponent"): NumberObject(8),
-        NameObject("/Filter"): NameObject("/DCTDecode"),
+        NameObject("/BitsPerComponent"): NumberObject(1 if mode == "1" else 8),
+        NameObject("/Filter"): NameObject("/FlateDecode" if mode == "1" else "/DCTDecode"),
     })
-    image._data = jpeg   # already encoded: pypdf writes the bytes as they are
+    image._data = data   # already encoded: pypdf writes the bytes as they are
     content = DecodedStreamObject()
     content.set_data(f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Im0 Do Q\n".encode()
                      + _invisible_text(_layer_words(page, redactor), width_pt / px_w, height_pt))

@@ -48,7 +48,8 @@ _STANDARD_14 = {
 }
 _MAX_DEPTH = 24                 # forms inside forms; deeper than this, the pixels decide
 _GLYPH_SIZE = 72.0              # points: a shape no larger than this either way may be a letter
-_INK_POINTS = 0.5               # a character box larger than this either way draws something
+_INK_POINTS = 0.5               # a character box smaller than this either way cannot hold a glyph
+_INK_DPI = 150                  # the small rendering that shows whether a blank character draws ink
 _NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 # Characters a faithful text layer does not produce: private use, controls,
 # the replacement character, unassigned code points. PDFium's own markers
@@ -70,7 +71,8 @@ def text_layer_doubt(pypdf_page, pdfium_page, text_page, pdfium_text: str) -> st
     """
     try:
         reason = _resource_doubt(pypdf_page) or _object_doubt(pdfium_page)
-        if not reason and (_unreadable_characters(pdfium_text) or _blank_characters_with_ink(text_page, pdfium_text)):
+        if not reason and (_unreadable_characters(pdfium_text)
+                           or _blank_characters_with_ink(pdfium_page, text_page, pdfium_text)):
             reason = UNREADABLE
     except Exception:  # noqa: BLE001 - a structure we cannot read is not one we can trust: the pixels decide
         return UNREADABLE_PAGE
@@ -213,9 +215,14 @@ def _unreadable_characters(text: str) -> bool:
     return False
 
 
-def _blank_characters_with_ink(text_page, text: str) -> bool:
+def _blank_characters_with_ink(pdfium_page, text_page, text: str) -> bool:
     """Whether a character the text layer calls blank (a space, a zero-width or format character) draws
-    a glyph: a Unicode map that turns digits into spaces hides them from every extractor."""
+    ink: a Unicode map that turns digits into spaces hides them from every extractor.
+
+    Many fonts give their space a box, so the page is rendered once, small,
+    and the middle of each such box is looked at for dark pixels.
+    """
+    boxes = []
     for index, char in enumerate(text):
         if not (char.isspace() or unicodedata.category(char) == "Cf") or char in "\r\n":
             continue
@@ -223,6 +230,23 @@ def _blank_characters_with_ink(text_page, text: str) -> bool:
             continue   # PDFium's own spaces between words have no glyph
         left, bottom, right, top = text_page.get_charbox(index)
         if right - left > _INK_POINTS and top - bottom > _INK_POINTS:
+            boxes.append((left, bottom, right, top))
+    if not boxes:
+        return False
+    scale = _INK_DPI / 72.0
+    picture = pdfium_page.render(scale=scale, grayscale=True, may_draw_forms=False).to_pil().convert("L")
+    for left, bottom, right, top in boxes:
+        xs, ys = [], []
+        for x, y in ((left, bottom), (right, top)):
+            dx, dy = pdfium_c.c_int(), pdfium_c.c_int()
+            pdfium_c.FPDF_PageToDevice(pdfium_page.raw, 0, 0, picture.width, picture.height, 0, x, y, dx, dy)
+            xs.append(dx.value)
+            ys.append(dy.value)
+        # The middle of the box: neighbouring letters may reach into its edges.
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        inset_x, inset_y = (x1 - x0) // 4, (y1 - y0) // 4
+        region = picture.crop((x0 + inset_x, y0 + inset_y, x1 - inset_x, y1 - inset_y))
+        if region.width > 0 and region.height > 0 and region.getextrema()[0] < 128:
             return True
     return False
 
