@@ -299,3 +299,21 @@ def test_a_child_out_of_time_takes_tesseract_and_every_page_picture_with_it(plan
     assert list(scratch.iterdir()) == []
     running = subprocess.run(["pgrep", "-f", f"tesseract {scratch}"], capture_output=True, text=True)
     assert running.stdout == ""
+
+
+def test_a_black_and_white_page_is_sent_one_bit_a_pixel_and_a_grey_photo_stays_grey(plan):
+    """This test ensures a fax page read by OCR is sent as a lossless one-bit picture (a fax stays the size
+    of a fax), while a page with grey tones keeps them (a JPEG)."""
+    from tests.support.hostile_pdfs import fax_pdf
+
+    fax = fax_pdf().data
+    done = redact_pdf(fax, plan.redactor, name="fax.pdf")
+    image = PdfReader(io.BytesIO(done.pdf)).pages[0]["/Resources"]["/XObject"]["/Im0"].get_object()
+    assert image["/BitsPerComponent"] == 1 and image["/Filter"] == "/FlateDecode"
+    assert len(done.pdf) < 10 * len(fax)
+    gradient = Image.linear_gradient("L").resize((1275, 1650))
+    buffer = io.BytesIO()
+    gradient.save(buffer, format="PDF", resolution=150)
+    photo = redact_pdf(buffer.getvalue(), plan.redactor, name="photo.pdf")
+    image = PdfReader(io.BytesIO(photo.pdf)).pages[0]["/Resources"]["/XObject"]["/Im0"].get_object()
+    assert image["/BitsPerComponent"] == 8 and image["/Filter"] == "/DCTDecode"
