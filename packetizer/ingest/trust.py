@@ -223,9 +223,8 @@ def _blank_characters_with_ink(pdfium_page, text_page, text: str) -> bool:
     and the middle of each such box is looked at for dark pixels.
     """
     boxes = []
-    for index, char in enumerate(text):
-        if not (char.isspace() or unicodedata.category(char) == "Cf") or char in "\r\n":
-            continue
+    for match in _BLANK.finditer(text):
+        index = match.start()
         if pdfium_c.FPDFText_IsGenerated(text_page.raw, index) == 1:
             continue   # PDFium's own spaces between words have no glyph
         left, bottom, right, top = text_page.get_charbox(index)
@@ -251,6 +250,13 @@ def _blank_characters_with_ink(pdfium_page, text_page, text: str) -> bool:
     return False
 
 
+# Characters that show nothing: white space but line breaks, and the format characters (Unicode "Cf").
+# A blank between two letters is a word space; digits mapped to blanks leave runs of them, or blanks
+# beside digits and punctuation, and only those are looked at.
+_CF = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+       "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+       "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
+_BLANK = re.compile(f"(?<![A-Za-z])[^\\S\\r\\n]|[^\\S\\r\\n](?![A-Za-z])|[{_CF}]")
 _WORD = re.compile(r"[0-9A-Za-z]{3,}")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
