@@ -25,6 +25,7 @@ from packetizer.model import Attachment
 from packetizer.policy import load_registry
 from packetizer.render import html_to_pdf
 from tests.fixtures.disclosure.make_notes import CLINICAL, KEPT, WITHHELD_SPELLINGS, copy_case
+from tests.support.hostile_pdfs import pdfium_pages, pypdf_pages
 
 PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
 
@@ -45,18 +46,6 @@ def progress(plan):
 
 def flat(text: str) -> str:
     return re.sub(r"\s+", " ", text).lower()
-
-
-def pypdf_pages(pdf: bytes) -> list[str]:
-    return [page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages]
-
-
-def pdfium_pages(pdf: bytes) -> list[str]:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return [document[i].get_textpage().get_text_range() for i in range(len(document))]
-    finally:
-        document.close()
 
 
 def spellings_in(text: str) -> list[str]:
