@@ -2,14 +2,15 @@
 
 Every page gets one of two treatments (:mod:`packetizer.ingest.trust` decides):
 
-- **Its text layer can be trusted** (plain fonts with Unicode maps, no
-  pictures, patterns, soft masks, ``/ActualText`` or outlines, and PDFium and
-  pypdf reading the same words): the text is searched as PDFium and pypdf
+- **Its text layer can be trusted** (fonts with Unicode maps, no pictures,
+  patterns, shadings, soft masks, ``/ActualText`` or outlines, and PDFium and
+  poppler reading the same words): the text is searched as PDFium and poppler
   extract it, and the data hidden in the page's objects too. A page with no
   finding is copied as it is and stays vector.
 - **Otherwise** the page is rendered at ``OCR_DPI``, encoded as it will be
-  sent, and Tesseract reads that picture. The OCR words and whatever text
-  layer the page had are searched together.
+  sent (one bit a pixel for a black-and-white page, JPEG otherwise), and
+  Tesseract reads that picture. The OCR words and whatever text layer the
+  page had are searched together.
 
 Values are also matched across the break between two pages. Whatever is found
 is burnt into the pixels of a fresh rendering of the page (never drawn over
@@ -205,12 +206,12 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         _read(document, [p for p in pages if p.doubt], workdir)
         hits = _find_all(redactor, pages)
         late = []
-        data = _ObjectSearch(redactor)
+        objects = _ObjectSearch(redactor)
         for page, found in zip(pages, hits):
             if page.doubt:
                 continue
             if not found:
-                page.doubt = _hidden(redactor, page, reader.pages[page.index], data)
+                page.doubt = _hidden(redactor, page, reader.pages[page.index], objects)
             elif not all(_char_boxes(document, page, [hit]) for hit in found):
                 # Characters with no place on the page (zero-size, generated): only the pixels can say.
                 page.doubt = trust.UNLOCATABLE
@@ -272,7 +273,7 @@ def _compare(pages: list[_Page], reader: PdfReader, second: list[str] | None) ->
             page.doubt = trust.DISAGREE
 
 
-def _hidden(redactor, page: _Page, pypdf_page, data: "_ObjectSearch") -> str:
+def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch") -> str:
     """Why a trusted page with nothing found in its text layer must still be read from its pixels, or "".
 
     The second extractor decodes fonts its own way: a value only it reads
@@ -283,7 +284,7 @@ def _hidden(redactor, page: _Page, pypdf_page, data: "_ObjectSearch") -> str:
     """
     if page.second_text and redactor.first_hit(page.second_text) is not None:
         return trust.DISAGREE
-    if data.reaches_a_find(pypdf_page):
+    if objects.reaches_a_find(pypdf_page):
         return trust.HIDDEN_DATA
     return ""
 
