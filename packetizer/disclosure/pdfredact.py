@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageChops, ImageDraw
 from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, IndirectObject, NameObject,
@@ -508,15 +507,9 @@ def _page_boxes(text_page, text: str, hit: Hit) -> list[tuple[float, float, floa
 
 
 def _to_pixels(pdf_page, size: tuple[int, int], box) -> tuple[int, int, int, int]:
-    """A page-space box in pixels of the page rendered at ``size`` (rotation included, as PDFium renders it)."""
-    left, bottom, right, top = box
-    xs, ys = [], []
-    for x, y in ((left, bottom), (right, top), (left, top), (right, bottom)):
-        dx, dy = pdfium_c.c_int(), pdfium_c.c_int()
-        pdfium_c.FPDF_PageToDevice(pdf_page.raw, 0, 0, size[0], size[1], 0, x, y, dx, dy)
-        xs.append(dx.value)
-        ys.append(dy.value)
-    return (min(xs) - 1, min(ys) - 1, max(xs) + 1, max(ys) + 1)
+    """A page-space box in pixels of the page rendered at ``size``, a pixel wider all round."""
+    left, top, right, bottom = trust.box_in_pixels(pdf_page, size, box)
+    return left - 1, top - 1, right + 1, bottom + 1
 
 
 def _check(page: _Page) -> PageCheck:

@@ -234,20 +234,27 @@ def _blank_characters_with_ink(pdfium_page, text_page, text: str) -> bool:
         return False
     scale = _INK_DPI / 72.0
     picture = pdfium_page.render(scale=scale, grayscale=True, may_draw_forms=False).to_pil().convert("L")
-    for left, bottom, right, top in boxes:
-        xs, ys = [], []
-        for x, y in ((left, bottom), (right, top)):
-            dx, dy = pdfium_c.c_int(), pdfium_c.c_int()
-            pdfium_c.FPDF_PageToDevice(pdfium_page.raw, 0, 0, picture.width, picture.height, 0, x, y, dx, dy)
-            xs.append(dx.value)
-            ys.append(dy.value)
+    for box in boxes:
         # The middle of the box: neighbouring letters may reach into its edges.
-        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        x0, y0, x1, y1 = box_in_pixels(pdfium_page, picture.size, box)
         inset_x, inset_y = (x1 - x0) // 4, (y1 - y0) // 4
         region = picture.crop((x0 + inset_x, y0 + inset_y, x1 - inset_x, y1 - inset_y))
         if region.width > 0 and region.height > 0 and region.getextrema()[0] < 128:
             return True
     return False
+
+
+def box_in_pixels(pdfium_page, size: tuple[int, int], box) -> tuple[int, int, int, int]:
+    """A page-space box (left, bottom, right, top) as (left, top, right, bottom) in pixels of the page
+    rendered at ``size``, rotation included, as PDFium renders it."""
+    left, bottom, right, top = box
+    xs, ys = [], []
+    for x, y in ((left, bottom), (right, top), (left, top), (right, bottom)):
+        dx, dy = pdfium_c.c_int(), pdfium_c.c_int()
+        pdfium_c.FPDF_PageToDevice(pdfium_page.raw, 0, 0, size[0], size[1], 0, x, y, dx, dy)
+        xs.append(dx.value)
+        ys.append(dy.value)
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 # Characters that show nothing: white space but line breaks, and the format characters (Unicode "Cf").
