@@ -141,7 +141,8 @@ def build_packet(
     bookmarks = [Bookmark(entry.title, entry.first_page) for entry in sections.index]
     pdf, pages = assemble_packet(parts, case_id=case.case_id, bookmarks=bookmarks, created=created)
     verify_no_leak(pdf, plan, sections=sections.index,
-                   pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read})
+                   pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
+                   streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched})
 
     warnings = list(result.warnings) + channel_limit_findings(policy, pages, len(pdf))
     created_text = created.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -22,6 +22,7 @@ from pypdf.generic import (
 
 from packetizer.caseio import case_from_mapping
 from packetizer.disclosure import find_leaks, plan_disclosure, verify_no_leak
+from packetizer.disclosure.pdftext import stream_digest
 from packetizer.disclosure.pdftext import text_pieces as _text_pieces
 from packetizer.errors import DisclosureError
 from packetizer.policy import load_registry
@@ -241,3 +242,21 @@ def test_kerned_hex_pieces_of_a_withheld_value_are_found(plan):
     pieces = b" ".join(b"<" + ch.encode().hex().encode() + b">" for ch in "478-26-1935")
     text = _text_pieces(b"BT [" + pieces + b"] TJ ET")
     assert plan.redactor.first_hit(text) is not None
+
+
+def test_only_the_exact_stream_data_ingest_searched_is_not_searched_again(plan):
+    """This test ensures the proof skips a stream only when its decoded data has the SHA-256 of data the
+    exhibit's redaction searched and found clean: the same stream changed by one byte is searched again
+    and its withheld value found."""
+    data = packet(CLEAN, build=_unused_form)
+    form = b"BT /F1 9 Tf (SSN 478 26 1935) Tj ET"
+    altered = b"BT /F1 9 Tf (SSN 478 26 1935) Tj  ET"
+    assert [leak.source for leak in find_leaks(data, plan.redactor, streams_searched={stream_digest(altered)})] \
+        == ["file data"]
+    assert find_leaks(data, plan.redactor, streams_searched={stream_digest(form)}) == []
+    # The page's text is still extracted and searched, whatever was searched before.
+    shown = packet(b"(SSN 478-26-1935)")
+    content = b"BT /F1 11 Tf 72 700 Td (SSN 478-26-1935) Tj ET"
+    sources = [leak.source for leak in find_leaks(shown, plan.redactor, streams_searched={stream_digest(content)})]
+    assert "pdfium" in sources and "poppler" in sources and "file data" not in sources
+    assert "file data" in [leak.source for leak in find_leaks(shown, plan.redactor)]

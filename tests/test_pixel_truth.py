@@ -24,23 +24,27 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageChops, ImageStat
 from pypdf import PdfReader
 
 from packetizer.caseio import case_from_mapping
-from packetizer.disclosure import find_leaks, plan_disclosure
+from packetizer.disclosure import find_leaks, pdfredact, plan_disclosure
+from packetizer.disclosure.pdftext import stream_digest
 from packetizer.ingest import ingest_attachment
 from packetizer.ingest.image import images_to_pdf
 from packetizer.model import Attachment
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_registry
-from tests.support.hostile_pdfs import (GENERATORS, Hostile, TesseractBatch, address_in_lower_case, case_mapping,
-                                        clean_vector_note, fold, fold_ocr, object_texts, pdfium_pages, pypdf_pages,
-                                        raw_images, render_pages, squash, tesseract)
+from tests.support.hostile_pdfs import (GENERATORS, SMALL_PAGE, SSN, Hostile, TesseractBatch, address_in_lower_case,
+                                        case_mapping, clean_vector_note, fax_pdf_pages, fold, fold_ocr, object_texts,
+                                        pdfium_pages, pypdf_pages, raw_images, render_pages, scan, squash, tesseract,
+                                        to_fax)
 
 PAYERS = Path(__file__).parent / "fixtures" / "disclosure" / "payers"
 NOTE_DATE = dt.date(2026, 10, 11)
@@ -313,6 +317,18 @@ def test_a_trustworthy_vector_page_stays_vector(runs, name):
     assert [squash(t) for t in pdfium_pages(exhibit.pdf)] == [squash(t) for t in pdfium_pages(run.hostile.data)]
 
 
+@pytest.mark.parametrize("name", ["clean_vector_note", "private_key_in_page_dictionary"])
+def test_the_streams_of_a_page_kept_as_it_is_are_bound_for_the_proof(runs, plan, name):
+    """This test ensures the redaction of an exhibit reports the SHA-256 of the content of every page it kept
+    as it is (searched as the proof searches and found clean), so the proof of the packet need not search
+    it again, and that the proof passes on the exhibit with that binding."""
+    exhibit = runs[name].done()
+    reader = PdfReader(io.BytesIO(exhibit.pdf))
+    contents = [page.get_contents().get_data() for page in reader.pages]
+    assert {stream_digest(data) for data in contents} <= set(exhibit.streams_searched)
+    assert find_leaks(exhibit.pdf, plan.redactor, exhibit.pictures_read, exhibit.streams_searched) == []
+
+
 def test_an_address_under_an_unknown_key_and_in_lower_case_is_removed(tmp_path):
     """This test ensures a street line the case keeps under a key nobody planned for (member.residence),
     written in lower case in a note, is gone from the text and the pixels of the exhibit."""
@@ -365,3 +381,28 @@ def test_a_packet_of_hostile_exhibits_is_built_and_holds_nothing_withheld(packet
         assert found_in(fold(text), planted, STRICT) == []
     assert find_leaks(pdf, plan.redactor) == []
     assert not [w for w in built.warnings if w.code == "page_not_checked"]
+
+
+# --------------------------------------------------------------------------- burnt, then read again
+
+
+def test_a_value_beside_a_burnt_box_that_the_first_reading_missed_is_burnt_in_the_next_round(plan, tmp_path):
+    """This test ensures the round after a burn reads again the lines the burn changed, on the picture as
+    sent: a second SSN on the same line that the first reading is made to miss is found there and burnt,
+    the page reports both removals, and Tesseract reads neither on the final picture while the rest of the
+    page stays legible."""
+    picture = to_fax(scan([f"SSN {SSN} old record {SSN}", "Therapy plan continues twice weekly"], SMALL_PAGE))
+    document = pdfium.PdfDocument(fax_pdf_pages([picture], size=SMALL_PAGE))
+    page = pdfredact._Page(0, "", None, doubt="picture")
+    pdfredact._read(document, [page], tmp_path)
+    first = plan.redactor.find(page.reading.text()[0], ocr=True)
+    assert [hit.type for hit in first] == ["ssn", "ssn"]
+    # As if the first reading had missed the second copy: only the first is burnt.
+    page.new_boxes = pdfredact._word_boxes(page.reading, first[:1])
+    counts = Counter({("ssn", 1): 1})
+    pdfredact._burn_until_clean(document, [page], plan.redactor, tmp_path, counts)
+    document.close()
+    assert counts[("ssn", 1)] == 2
+    (seen,) = tesseract([page.picture.read_bytes()])
+    assert found_in(fold_ocr(seen), ("ssn",)) == []
+    assert squash("Therapy plan continues") in squash(seen)

@@ -14,16 +14,18 @@ Every page gets one of two treatments (:mod:`packetizer.ingest.trust` decides):
 
 Values are also matched across the break between two pages. Whatever is found
 is burnt into the pixels of a fresh rendering of the page (never drawn over
-the old content), the picture is encoded again and read again by OCR, and any
-identifier that reading still shows is burnt out too, for up to
+the old content), and the picture is encoded again. A page OCR had not read
+yet is then read whole; on a page it had read, only the burnt boxes changed,
+so the lines around each box are read again from the picture as sent. Any
+identifier a reading still shows is burnt out too, for up to
 ``MAX_OCR_ROUNDS`` readings; a page that still shows one fails the attachment.
-A page sent as a picture carries an invisible text layer made of the words of
-that last reading, without the removed values, so a reviewer can search and
+A page sent as a picture carries an invisible text layer made of the words
+OCR read on it, without the removed values, so a reviewer can search and
 copy it. Pictures reach the packet only as these new encodings of the visible
 pixels: hidden image samples, masks and metadata are left behind.
 
-The SHA-256 of each picture that was read is returned, so the no-leak proof of
-the finished packet can insist that every picture in it was read as sent.
+The SHA-256 of each picture sent is returned, so the no-leak proof of the
+finished packet can insist that every picture in it is one that was read.
 
 The work runs in the sandboxed child that sanitises the attachment
 (:func:`packetizer.ingest.pdf.run_sandboxed`), right after it: PDFium parses
@@ -85,7 +87,8 @@ class RedactedPdf:
     unchecked_pages: tuple[int, ...] = ()
     rasterized: tuple[int, ...] = ()
     page_checks: tuple[PageCheck, ...] = ()
-    pictures_read: tuple[str, ...] = ()     # SHA-256 of every picture in ``pdf``, each read by OCR as sent
+    pictures_read: tuple[str, ...] = ()     # SHA-256 of every picture in ``pdf``, each read by OCR
+    streams_searched: tuple[str, ...] = ()  # SHA-256 of stream data searched as the proof does, found clean
 
 
 def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
@@ -122,6 +125,7 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
             redactions=tuple(Redaction(t, p, n) for t, p, n in meta["redactions"]),
             unchecked_pages=tuple(c.page for c in checks if c.method == UNCHECKED),
             rasterized=tuple(meta["rasterized"]), page_checks=checks, pictures_read=tuple(meta["pictures_read"]),
+            streams_searched=tuple(meta["streams_searched"]),
         )
     if meta.get("stages_done", 0) < 1:   # it failed while opening and sanitising
         raise sanitise_failure(status, meta, name=name, timeout=parse_timeout, memory=memory)
@@ -170,9 +174,12 @@ class _Page:
     doubt: str = ""                            # why the text layer is not trusted ("" = trusted)
     picture: Path | None = None                # the picture as it will be sent
     picture_info: tuple = ()                   # (pixel width, height, mode, width pt, height pt)
-    reading: OcrPage | None = None             # OCR of ``picture``
+    reading: OcrPage | None = None             # OCR of the whole picture, before its last burns
     boxes: list = field(default_factory=list)  # pixel boxes burnt out so far
     new_boxes: list = field(default_factory=list)
+    raw: Path | None = None                    # the page as rendered, unburnt and uncompressed
+    recheck_failed: bool = False               # OCR did not finish re-reading lines around a burnt box
+    left_type: str = ""                        # the type of the last identifier a reading showed
 
 
 def _sanitise_and_redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]:
@@ -205,7 +212,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         _read(document, [p for p in pages if p.doubt], workdir)
         hits = _find_all(redactor, pages)
         late = []
-        objects = _ObjectSearch(redactor)
+        objects = _ObjectSearch(redactor.proof_searches())
         for page, found in zip(pages, hits):
             if page.doubt:
                 continue
@@ -227,7 +234,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         meta = {
             "status": "ok", "pages": len(pages), "changed": bool(rasterized),
             "rasterized": [p.index + 1 for p in rasterized], "page_checks": checks,
-            "pictures_read": [], "redactions": [[t, n_page, n] for (t, n_page), n in
+            "pictures_read": [], "streams_searched": sorted(objects.clean_streams), "redactions": [[t, n_page, n] for (t, n_page), n in
                                                 sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
         }
         if not rasterized:
@@ -280,6 +287,7 @@ def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch") -> str:
     searches every object of the finished file: a value only there (an
     alternate text, a marked-content property, a string no operator shows)
     would stop the build; read from its pixels, the page leaves that data behind.
+    The objects are searched as the proof searches them (:meth:`Redactor.proof_searches`).
     """
     if page.second_text and redactor.first_hit(page.second_text) is not None:
         return trust.DISAGREE
@@ -295,6 +303,7 @@ class _ObjectSearch:
     def __init__(self, redactor):
         self._redactor = redactor
         self._seen: dict[tuple[int, int], tuple[bool, list]] = {}
+        self.clean_streams: set[str] = set()   # digests of the stream data searched and found clean
 
     def reaches_a_find(self, page) -> bool:
         stack = [page.indirect_reference] if page.indirect_reference is not None else []
@@ -322,7 +331,10 @@ class _ObjectSearch:
 
     def _search(self, obj) -> tuple[bool, list]:
         """Whether the object's own strings hold a find, and the objects it refers to."""
-        found = any(self._redactor.first_hit(text) is not None for text in object_strings(obj))
+        digests: list[str] = []
+        found = any(self._redactor.first_hit(text) is not None for text in object_strings(obj, digests=digests))
+        if not found:
+            self.clean_streams.update(digests)
         children, stack, depth = [], [(obj, 0)], 0
         while stack:
             item, depth = stack.pop()
@@ -362,24 +374,94 @@ def _locate(document, page: _Page, hits: list[Hit], redactor, counts: Counter) -
 
 
 def _burn_until_clean(document, pages: list[_Page], redactor, workdir: Path, counts: Counter) -> None:
-    """Burn, encode, read again; until no reading shows an identifier, or fail."""
+    """Burn, encode, read again; until no reading shows an identifier, or fail.
+
+    A page never read before (a trusted page with a finding) is read whole.
+    A page read before differs from the picture that was read only where boxes
+    were burnt: the lines around them are read again (see :func:`_reread_changes`).
+    """
     for _ in range(MAX_OCR_ROUNDS):
         dirty = [p for p in pages if p.new_boxes]
         if not dirty:
             return
+        fresh = [p for p in dirty if p.reading is None]
+        changed = {p.index: p.new_boxes for p in dirty if p.reading is not None}
         for page in dirty:
             page.boxes += page.new_boxes
             page.new_boxes = []
-        _read(document, dirty, workdir)
-        for page in dirty:
+        _read(document, fresh, workdir)
+        for page in fresh:
             hits = redactor.find(page.reading.text()[0], ocr=True)
-            for hit in hits:
-                counts[(hit.type, page.index + 1)] += 1
+            _count(counts, page, hits)
             page.new_boxes = _word_boxes(page.reading, hits)
+        _reread_changes(document, [p for p in dirty if p.index in changed], changed, redactor, workdir, counts)
     still = next((p for p in pages if p.new_boxes), None)
     if still is not None:
-        hit = redactor.find(still.reading.text()[0], ocr=True)[0]
-        raise _Stop(status="leak", page=still.index + 1, type=hit.type)
+        raise _Stop(status="leak", page=still.index + 1, type=still.left_type)
+
+
+def _count(counts: Counter, page: _Page, hits: list[Hit]) -> None:
+    for hit in hits:
+        counts[(hit.type, page.index + 1)] += 1
+    if hits:
+        page.left_type = hits[0].type
+
+
+def _reread_changes(document, pages: list[_Page], changed: dict[int, list], redactor, workdir: Path,
+                    counts: Counter) -> None:
+    """Encode each page again with its new boxes burnt in, and read the lines they changed.
+
+    Outside the burnt boxes the new picture has exactly the pixels that were
+    read (one-bit pictures are lossless; a grey or colour JPEG encodes each
+    block on its own, so only the blocks a box touches differ). What a burn can
+    change is how the lines around it read: each band from a line above a box to
+    a line below it, across the whole page, is read again from the picture as
+    sent, and whatever it shows is burnt in turn.
+    """
+    if not pages:
+        return
+    bands, where = [], []
+    for page in pages:
+        _draw(document, page, workdir)
+        stage_done()
+        with Image.open(page.picture) as sent:
+            sent.load()
+            for number, band in enumerate(_bands(changed[page.index], sent.size, page.reading.turn)):
+                path = workdir / f"band-{page.index + 1}-{number}.{'pbm' if sent.mode == '1' else 'ppm'}"
+                sent.crop(band).save(path, format="PPM")   # uncompressed: Tesseract reads it as it is
+                bands.append(path)
+                where.append((page, band))
+    readings = read_pictures(bands, dpi=OCR_DPI, turns=[page.reading.turn for page, _ in where])
+    for path, (page, band), reading in zip(bands, where, readings):
+        path.unlink()
+        if reading.timed_out:
+            page.recheck_failed = True
+            continue
+        hits = redactor.find(reading.text()[0], ocr=True)
+        _count(counts, page, hits)
+        left, top = band[0], band[1]
+        page.new_boxes += [(x0 + left, y0 + top, x1 + left, y1 + top) for x0, y0, x1, y1 in _word_boxes(reading, hits)]
+
+
+def _bands(boxes: list, size: tuple[int, int], turn: int) -> list[tuple[int, int, int, int]]:
+    """Crop boxes of the whole-width bands (whole-height, on a page read turned by 90 or 270 degrees) around
+    ``boxes``: each box's own lines and twice its thickness above and below, overlapping bands merged."""
+    across = turn in (90, 270)      # lines run down the picture
+    spans = []
+    for left, top, right, bottom in boxes:
+        low, high = (left, right) if across else (top, bottom)
+        margin = max(high - low, 8) // 2
+        spans.append((max(low - margin, 0), min(high + margin, (size[0] if across else size[1]))))
+    spans.sort()
+    merged: list[list[int]] = []
+    for low, high in spans:
+        if merged and low <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    if across:
+        return [(low, 0, high, size[1]) for low, high in merged]
+    return [(0, low, size[0], high) for low, high in merged]
 
 
 def _read(document, pages: list[_Page], workdir: Path) -> None:
@@ -397,6 +479,13 @@ def _read(document, pages: list[_Page], workdir: Path) -> None:
 
 
 def _draw(document, page: _Page, workdir: Path) -> None:
+    if page.raw is not None:
+        # Drawn before: burn into the same pixels instead of rendering the page again.
+        with Image.open(page.raw) as raw:
+            image = raw.copy()
+        _burn(image, page.boxes)
+        _encode(image, page, workdir)
+        return
     pdf_page = document[page.index]
     try:
         width_pt, height_pt = pdf_page.get_size()   # after /Rotate, as the renderer draws it
@@ -416,14 +505,25 @@ def _draw(document, page: _Page, workdir: Path) -> None:
     if image.mode == "L" and _black_and_white(image):
         # Faxes and typed notes: one bit a pixel, stored losslessly, about a tenth of a JPEG's size.
         image = image.point(lambda value: 255 if value >= 128 else 0, mode="1")
-    if page.boxes:
+    page.raw = workdir / f"page-{page.index + 1}.{'pbm' if image.mode == '1' else 'ppm'}"
+    image.save(page.raw, format="PPM")   # uncompressed: written and read back in milliseconds
+    page.picture_info = (image.width, image.height, image.mode, width_pt, height_pt)
+    _burn(image, page.boxes)
+    _encode(image, page, workdir)
+
+
+def _burn(image: Image.Image, boxes: list) -> None:
+    if boxes:
         draw = ImageDraw.Draw(image)
-        for left, top, right, bottom in page.boxes:
+        for left, top, right, bottom in boxes:
             # Text can sit outside what the page shows (beyond its crop box): nothing to burn there.
             left, top = max(left, 0), max(top, 0)
             right, bottom = min(right, image.width - 1), min(bottom, image.height - 1)
             if right >= left and bottom >= top:
                 draw.rectangle((left, top, right, bottom), fill=0)
+
+
+def _encode(image: Image.Image, page: _Page, workdir: Path) -> None:
     if image.mode == "1":
         path = workdir / f"page-{page.index + 1}.png"
         image.save(path, format="PNG", dpi=(OCR_DPI, OCR_DPI))
@@ -432,7 +532,6 @@ def _draw(document, page: _Page, workdir: Path) -> None:
         image.save(path, format="JPEG", quality=_JPEG_QUALITY, optimize=False, progressive=False,
                    dpi=(OCR_DPI, OCR_DPI))
     page.picture = path
-    page.picture_info = (image.width, image.height, image.mode, width_pt, height_pt)
 
 
 def _black_and_white(image: Image.Image) -> bool:
@@ -519,7 +618,7 @@ def _check(page: _Page) -> PageCheck:
         return PageCheck(page.index + 1, TEXT_LAYER)
     reading = page.reading
     confidence = reading.confidence if reading is not None else None
-    if reading is None or reading.timed_out:
+    if reading is None or reading.timed_out or page.recheck_failed:
         return PageCheck(page.index + 1, UNCHECKED, 0.0, f"{page.doubt}; {OCR_TIMED_OUT}")
     if confidence is None and has_ink(page.picture):
         return PageCheck(page.index + 1, UNCHECKED, 0.0, f"{page.doubt}; {NO_WORDS}")

@@ -7,6 +7,7 @@ would find, and act on it first) and the no-leak proof of the finished packet.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -131,7 +132,8 @@ def _hex_texts(strings: list[bytes]) -> list[str]:
     joined = _HEX_SEPARATOR.join(strings).translate(None, _WHITESPACE)
     if _UTF16_HEX.search(joined):
         return [_hex_text(digits) for digits in joined.split(_HEX_SEPARATOR)]
-    joined = _ODD_HEX.sub(rb"\g<0>0", joined)
+    if any(length % 2 for length in set(map(len, joined.split(_HEX_SEPARATOR)))):
+        joined = _ODD_HEX.sub(rb"\g<0>0", joined)
     return [binascii.unhexlify(joined.replace(_HEX_SEPARATOR, b"0a")).decode("latin-1")]
 
 
@@ -153,7 +155,15 @@ def _unescape(body: bytes) -> str:
     return out.decode("latin-1")
 
 
-def object_strings(root) -> Iterator[str]:
+def object_strings(root, *, searched: frozenset[str] = frozenset(),
+                   digests: list[str] | None = None) -> Iterator[str]:
+    """The strings of an object and of the direct objects in it, and the strings of its decoded stream data.
+
+    Args:
+        searched: SHA-256 of stream data already searched by the same searches
+            (see :func:`stream_digest`): that data is not yielded again.
+        digests: when given, the SHA-256 of every stream's data is appended to it.
+    """
     stack = [root]
     seen: set[int] = set()
     while stack:
@@ -170,10 +180,14 @@ def object_strings(root) -> Iterator[str]:
                     data = obj.get_data()[:MAX_VERIFY_STREAM_BYTES]
                 except Exception:  # noqa: BLE001 - undecodable data is not readable text either
                     data = b""
-                # XML (metadata) is text throughout; anything else is searched
-                # in its strings: the numbers of a content stream are
-                # coordinates, and would only make coincidences.
-                yield data.decode("latin-1") if subtype == "/XML" else text_pieces(data)
+                digest = stream_digest(data) if searched or digests is not None else ""
+                if digests is not None:
+                    digests.append(digest)
+                if digest not in searched:
+                    # XML (metadata) is text throughout; anything else is searched
+                    # in its strings: the numbers of a content stream are
+                    # coordinates, and would only make coincidences.
+                    yield data.decode("latin-1") if subtype == "/XML" else text_pieces(data)
         if isinstance(obj, DictionaryObject):
             stack.extend(obj.values())
         elif isinstance(obj, ArrayObject):
@@ -182,3 +196,8 @@ def object_strings(root) -> Iterator[str]:
             yield str(obj)
         elif isinstance(obj, ByteStringObject):
             yield bytes(obj).decode("latin-1")
+
+
+def stream_digest(data: bytes) -> str:
+    """What binds a stream's decoded data to a search of it: its SHA-256."""
+    return hashlib.sha256(data).hexdigest()

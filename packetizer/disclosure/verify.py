@@ -10,7 +10,10 @@ any dashed or labelled SSN:
   undecodable glyph, and across the break between two pages;
 - in every object of the file: strings (metadata, bookmarks, annotations,
   names), and the string operands of every decoded stream that is not a
-  picture or a font (XML metadata whole);
+  picture or a font (XML metadata whole). The exhibits' redaction already
+  searched the streams of the pages it kept as they are, with these same
+  searches: a stream whose decoded data has the SHA-256 of one it found clean
+  (``streams_searched``) is not searched twice;
 - in the strings and comments outside the object table (dead revisions).
 
 The pixels are proven too: every picture drawn on any page must be one that
@@ -44,7 +47,6 @@ from pypdf.generic import IndirectObject
 from ..errors import DisclosureError
 from ..ingest.pdf import run_sandboxed
 from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS
-from .patterns import VERIFY_DETECTORS
 from .pdftext import PopplerReading, object_strings, page_text, text_pieces
 from .redactor import TYPE_WORDS, Redactor
 
@@ -65,7 +67,8 @@ class Leak:
 
 
 def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
-                   pictures_read: Iterable[str] | None = None, timeout: float = MAX_VERIFY_SECONDS) -> None:
+                   pictures_read: Iterable[str] | None = None, streams_searched: Iterable[str] = (),
+                   timeout: float = MAX_VERIFY_SECONDS) -> None:
     """Raise unless ``packet_pdf`` is free of everything ``plan`` withholds.
 
     Args:
@@ -76,16 +79,20 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
         pictures_read: SHA-256 of every picture the exhibits' redaction read by OCR
             as sent; any other picture in the packet fails the proof. None: pictures
             are not checked (only for callers that search text alone).
+        streams_searched: SHA-256 of decoded stream data the exhibits' redaction searched with
+            these same searches and found clean: such data is not searched twice (the text
+            of every page is still extracted and searched, and every other stream).
         timeout: wall-clock seconds for the search.
 
     Raises:
         DisclosureError: something withheld is present, or the search could not complete.
     """
-    searcher = _verifier(plan.redactor)
+    searcher = plan.redactor.proof_searches()
     read = None if pictures_read is None else frozenset(pictures_read)
+    searched = frozenset(streams_searched)
     # The folder is the parent's, so that nothing the child wrote outlives a child that ran out of time.
     with tempfile.TemporaryDirectory(prefix="pktz-verify-") as folder:
-        status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder)), packet_pdf,
+        status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder), searched), packet_pdf,
                                         timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
     if status != "ok":
         log.warning("no-leak proof of case %s did not complete: %s", plan.case_id, status)
@@ -110,16 +117,12 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
         )
 
 
-def find_leaks(packet_pdf: bytes, redactor: Redactor, pictures_read: Iterable[str] | None = None) -> list[Leak]:
+def find_leaks(packet_pdf: bytes, redactor: Redactor, pictures_read: Iterable[str] | None = None,
+               streams_searched: Iterable[str] = ()) -> list[Leak]:
     """Every leak in ``packet_pdf`` (in this process; tests and diagnostics)."""
     with tempfile.TemporaryDirectory(prefix="pktz-verify-") as folder:
-        return _search(packet_pdf, _verifier(redactor), None if pictures_read is None else frozenset(pictures_read),
-                       Path(folder))
-
-
-def _verifier(redactor: Redactor) -> Redactor:
-    """The plan's own searches plus the SSN shapes, with the same values kept."""
-    return Redactor(needles=redactor.needles, keep=redactor.keep, detectors=VERIFY_DETECTORS)
+        return _search(packet_pdf, redactor.proof_searches(), None if pictures_read is None else frozenset(pictures_read),
+                       Path(folder), frozenset(streams_searched))
 
 
 def _where(leak: Leak, sections: list) -> str:
@@ -133,10 +136,10 @@ def _where(leak: Leak, sections: list) -> str:
 
 
 def _search_in_child(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None,
-                     folder: Path) -> tuple[dict, bytes]:
+                     folder: Path, searched: frozenset = frozenset()) -> tuple[dict, bytes]:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    leaks = _search(pdf, searcher, pictures_read, folder)
+    leaks = _search(pdf, searcher, pictures_read, folder, searched)
     return {"status": "ok", "leaks": [leak.__dict__ for leak in leaks[:20]]}, b""
 
 
@@ -144,7 +147,8 @@ _UNREAD_PICTURE = "picture_not_read"
 _FEW_CHARACTERS = 20
 
 
-def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, folder: Path) -> list[Leak]:
+def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, folder: Path,
+            searched: frozenset = frozenset()) -> list[Leak]:
     leaks: list[Leak] = []
 
     def look(text: str, page: int | None, source: str) -> None:
@@ -196,7 +200,7 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, fol
         except Exception:  # noqa: BLE001 - content pypdf cannot parse; the other readings and the stream scan stand
             third.append("")
     _look_in_pages(searcher, third, "pypdf", leaks)
-    for text in _object_texts(reader):
+    for text in _object_texts(reader, searched):
         look(text, None, "file data")
     # Outside the object table (dead revisions, junk between objects): the
     # strings and comments, without the stream bodies searched decoded above.
@@ -226,8 +230,9 @@ def _unread_picture(page, pictures_read: frozenset) -> bool:
     return False
 
 
-def _object_texts(reader: PdfReader) -> Iterator[str]:
-    """The strings and decoded stream data of every object in the file's object table."""
+def _object_texts(reader: PdfReader, searched: frozenset) -> Iterator[str]:
+    """The strings and decoded stream data of every object in the file's object table (but stream data
+    already ``searched``)."""
     numbers = {(num, gen) for gen, table in reader.xref.items() for num in table}
     numbers |= {(num, 0) for num in reader.xref_objStm}
     for num, gen in sorted(numbers):
@@ -235,7 +240,7 @@ def _object_texts(reader: PdfReader) -> Iterator[str]:
             obj = reader.get_object(IndirectObject(num, gen, reader))
         except Exception:  # noqa: BLE001 - an unreadable object holds nothing a reader could show
             continue
-        yield from object_strings(obj)
+        yield from object_strings(obj, searched=searched)
     trailer_info = reader.trailer.get("/Info")
     if trailer_info is not None:
         yield from object_strings(trailer_info.get_object())

@@ -50,7 +50,9 @@ class ExhibitDocument:
         redactions: what the redactor removed, per (type, page); empty without one.
         rasterized: 1-based pages replaced by a picture of themselves (read by OCR or redacted).
         page_checks: how each page was checked (with a redactor; empty without one).
-        pictures_read: SHA-256 of every picture in ``pdf``, each read by OCR exactly as sent.
+        pictures_read: SHA-256 of every picture in ``pdf``, each read by OCR.
+        streams_searched: SHA-256 of the decoded data of streams in ``pdf`` that redaction searched
+            as the no-leak proof does and found clean (the proof need not search them again).
         pictures: pictures embedded in a converted DOCX.
         source_sha256: SHA-256 of the attachment file as read (for the archive manifest).
         source_size: its size in bytes.
@@ -64,6 +66,7 @@ class ExhibitDocument:
     rasterized: tuple[int, ...] = ()
     page_checks: tuple = ()
     pictures_read: tuple[str, ...] = ()
+    streams_searched: tuple[str, ...] = ()
     pictures: int = 0
     source_sha256: str = ""
     source_size: int = 0
@@ -204,7 +207,7 @@ def _render(att: Attachment, body_html: str, redactor=None) -> ExhibitDocument:
 
 def _redacted(att: Attachment, done) -> ExhibitDocument:
     return ExhibitDocument(att, done.pdf, done.pages, done.unchecked_pages, done.redactions, done.rasterized,
-                           done.page_checks, done.pictures_read)
+                           done.page_checks, done.pictures_read, done.streams_searched)
 
 
 def _merge_redactions(first: tuple, second: tuple) -> tuple:

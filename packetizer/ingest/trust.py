@@ -55,6 +55,7 @@ _NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 # the replacement character, unassigned code points. PDFium's own markers
 # (\x02 and \ufffe for a soft hyphen at a line end, \r\n between lines) are fine.
 _PDFIUM_MARKERS = frozenset("\x02\ufffe\r\n\t ")
+_WITHOUT_MARKERS = dict.fromkeys(map(ord, _PDFIUM_MARKERS))
 
 
 def text_layer_doubt(pypdf_page, pdfium_page, text_page, pdfium_text: str) -> str:
@@ -206,6 +207,8 @@ def _object_doubt(pdfium_page) -> str:
 
 
 def _unreadable_characters(text: str) -> bool:
+    if "\ufffd" not in text and text.translate(_WITHOUT_MARKERS).isprintable():
+        return False   # the usual page, in one pass: no control, private-use, surrogate or unassigned character
     for char in text:
         if char in _PDFIUM_MARKERS:
             continue
