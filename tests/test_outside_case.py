@@ -119,6 +119,10 @@ def test_wheel_carries_its_data_and_builds_outside_the_repo(tmp_path):
     where = subprocess.run([str(py), "-c", "import packetizer.resources as r; print(r.templates_dir(), r.payers_dir())"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
     assert str(REPO) not in where.stdout and str(site) in where.stdout
+    # The ICD-10-CM table rides along, and answers without the library that made it.
+    icd = subprocess.run([str(py), "-c", "import packetizer.icd10cm as i; print(i.TABLE, i.lookup('M54.16').description)"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    assert icd.stdout.startswith(str(site)) and "Radiculopathy, lumbar region" in icd.stdout
     # The web app's pages, styles and migrations ride along too.
     web = subprocess.run([str(py), "-c", (
         "import pathlib, packetizer.web as w, packetizer.registry.migrations as m;"

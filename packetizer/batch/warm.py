@@ -1,15 +1,16 @@
-"""Warm a process up before it forks build workers: ICD-10-CM tables loaded, fonts initialised.
+"""Warm a process up before it forks build workers: modules imported, fonts initialised.
 
-The first build in a fresh process pays about 3 s for loading the ICD-10-CM
-code set and initialising WeasyPrint's fonts. The local pool's fork server
+The first build in a fresh process pays for importing the build's modules and
+initialising WeasyPrint's fonts (the ICD-10-CM table itself opens in about a
+millisecond, and each worker opens its own connection to it). The local pool's fork server
 imports this module (see ``runner.pool_context``) and ``packetizer worker``
 imports it before Celery forks its children, so every worker starts warm and
 shares those pages with its siblings.
 
 It also freezes what it loaded for the garbage collector. A build makes some
 hundred thousand short-lived objects, and every few builds the collector's
-full pass walked every object in the process, including the million objects
-of the code tables (about 0.3 s each time). Frozen objects are never scanned
+full pass walked every object in the process, including every object
+imported and initialised here. Frozen objects are never scanned
 again, and the pages that hold them are not copied into each forked worker
 when the collector would have touched them. That takes about 6 % off a
 build (0.43 -> 0.40 s for the example). Raising the collection thresholds as

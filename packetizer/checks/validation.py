@@ -6,8 +6,9 @@ What each rule accepts:
   codes (4 digits + ``F``, ``T`` or ``U``), HCPCS Level II (a letter + 4 digits).
 * Modifiers: exactly 2 letters or digits.
 * Diagnoses: ICD-10-CM codes, with or without the dot, that exist in the code
-  set shipped with ``simple-icd-10-cm`` **and are billable** (a leaf of the
-  tabular list: no more specific code below it).
+  set (the table :mod:`packetizer.icd10cm` ships, made from the one
+  ``simple-icd-10-cm`` ships) **and are billable** (a leaf of the tabular list:
+  no more specific code below it).
 * NPIs: 10 digits whose last digit is the Luhn check digit computed over
   ``80840`` + the first 9 digits (the CMS NPI standard).
 * Dates: no service starts after ``today``; the denial is neither before the
@@ -27,10 +28,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import warnings
-from functools import lru_cache
 
 from . import Findings
+from .. import icd10cm
 from ..model import Attachment, Case, PayerPolicy, ServiceLine
 
 _PROCEDURE = re.compile(r"^(?:[0-9]{5}|[0-9]{4}[FTU]|[A-Z][0-9]{4})$")
@@ -58,17 +58,6 @@ KIND_WORDS = {
 }
 
 
-@lru_cache(maxsize=1)
-def _icd10cm():
-    # Imported on first use: loading the code set takes about a second. The
-    # package still calls a deprecated importlib.resources API at import.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import simple_icd_10_cm
-
-    return simple_icd_10_cm
-
-
 def npi_is_valid(npi: str) -> bool:
     """True when ``npi`` is 10 digits with a correct Luhn check digit (prefix 80840)."""
     if not _NPI.match(npi):
@@ -86,28 +75,24 @@ def npi_is_valid(npi: str) -> bool:
 
 def icd10cm_description(code: str) -> str:
     """The code set's description of ``code`` ("Radiculopathy, lumbar region"), or "" if it has none."""
-    icd = _icd10cm()
-    text = code.strip().upper()
-    return icd.get_description(text) if icd.is_valid_item(text) else ""
+    item = icd10cm.lookup(code)
+    return item.description if item is not None else ""
 
 
 def icd10cm_problem(code: str) -> tuple[str, str] | None:
     """Why ``code`` cannot be billed as ICD-10-CM, as (finding code, reason); None when it is billable."""
-    icd = _icd10cm()
-    text = code.strip().upper()
-    if not icd.is_valid_item(text) or icd.is_chapter_or_block(text):
+    item = icd10cm.lookup(code)
+    if item is None or item.kind == icd10cm.GROUP:
         return "icd10_unknown", f"{code} is not an ICD-10-CM code; check it against the code book"
-    if icd.is_leaf(text):
+    if item.kind == icd10cm.LEAF:
         return None
-    name = icd.get_description(text)
-    children = icd.get_children(text)
-    if children and all(icd.is_extended_subcategory(child) for child in children):
+    if item.extended:
         return "icd10_not_billable", (
-            f"{code} ({name}) is not billable: it needs a 7th character (such as the encounter type), "
-            f"e.g. {children[0]}")
+            f"{code} ({item.description}) is not billable: it needs a 7th character (such as the encounter type), "
+            f"e.g. {item.first_child}")
     return "icd10_not_billable", (
-        f"{code} ({name}) is not billable: needs more specificity; it is a category with "
-        f"{len(children)} more detailed code(s) under it, use the one the note supports")
+        f"{code} ({item.description}) is not billable: needs more specificity; it is a category with "
+        f"{item.children} more detailed code(s) under it, use the one the note supports")
 
 
 def attachment_words(index: int, att: Attachment) -> str:
