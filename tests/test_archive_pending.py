@@ -26,7 +26,7 @@ from packetizer.archive import (
     verify_version,
 )
 from packetizer.archive.pending import LOCK_FILE, _locked
-from packetizer.cli_archive import archive
+from packetizer.cli.archive import archive
 from packetizer.errors import IntegrityError, StorageError
 from tests.support.s3_servers import (  # noqa: F401 - private_rclone is a fixture
     free_port,

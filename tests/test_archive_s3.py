@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from packetizer.archive import archive_packet, list_versions, open_storage, verify_version
 from packetizer.archive.s3 import S3Settings, S3Storage, make_client, parse_location
-from packetizer.cli_archive import archive
+from packetizer.cli.archive import archive
 from packetizer.errors import NotFound, StorageError
 from tests.support.s3_servers import (  # noqa: F401 (fixtures)
     ACCESS_KEY,

@@ -34,7 +34,7 @@ from tests.support.s3_servers import new_bucket, rclone_server, set_aws_env  # n
 FIXTURES = Path(__file__).parent / "fixtures" / "batch"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 TODAY = dt.date(2026, 10, 6)
-WORKER = [sys.executable, "-c", "from packetizer.cli_batch import worker; worker(prog_name='packetizer worker')"]
+WORKER = [sys.executable, "-c", "from packetizer.cli.batch import worker; worker(prog_name='packetizer worker')"]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from packetizer.errors import PacketizerError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "batch"
 TODAY = "2026-10-06"
-CLI = [sys.executable, "-c", "from packetizer.cli_batch import batch; batch(prog_name='packetizer batch')"]
+CLI = [sys.executable, "-c", "from packetizer.cli.batch import batch; batch(prog_name='packetizer batch')"]
 FIRST_NAMES = ["Ana", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hana", "Ivo", "Jun"]
 LAST_NAMES = ["Ortiz", "Lindqvist", "Nakamura", "Okafor", "Haddad", "Novak", "Silva"]
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from packetizer.archive import LocalStorage, archive_packet
-from packetizer.cli_archive import archive
+from packetizer.cli.archive import archive
 
 CASE = "RA-2026-0001"
 PAYER = "demo-commercial"

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from packetizer.cli_check import check
+from packetizer.cli.check import check
 from packetizer.resources import schemas_dir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from packetizer.cli_web import audit, serve, users
+from packetizer.cli.web import audit, serve, users
 
 PASSWORD = "a long enough password"
 
@@ -87,7 +87,7 @@ def _free_port() -> int:
 
 def test_serve_starts_the_app_and_answers_healthz(env):
     port = _free_port()
-    code = "import sys; from packetizer.cli_web import serve; sys.exit(serve())"
+    code = "import sys; from packetizer.cli.web import serve; sys.exit(serve())"
     process = subprocess.Popen([sys.executable, "-c", code, "--port", str(port)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, env={**os.environ})
     try:
@@ -113,7 +113,7 @@ def test_serve_starts_the_app_and_answers_healthz(env):
 
 def test_serve_first_admin_prints_a_password_that_signs_in(env):
     port = _free_port()
-    code = "import sys; from packetizer.cli_web import serve; sys.exit(serve())"
+    code = "import sys; from packetizer.cli.web import serve; sys.exit(serve())"
     process = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--first-admin", "admin"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

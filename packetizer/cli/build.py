@@ -1,43 +1,20 @@
-"""The ``packetizer`` console script: a thin door onto the pipeline (SPEC section 7)."""
+"""``packetizer build CASE``: one packet and its disclosure report (SPEC section 7)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 from pathlib import Path
 
 import click
 
-from . import __version__
-from .checks import OVERRIDABLE_CODES
-from .cli_archive import archive
-from .cli_check import check
-from .cli_batch import batch, worker
-from .cli_common import CommandError, built_by, payers_option, reports_errors, today_option
-from .cli_web import audit, serve, users
-from .errors import PolicyBlock
+from ..checks import OVERRIDABLE_CODES
+from ..errors import PolicyBlock
+from .common import CommandError, built_by, payers_option, reports_errors, today_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="packetizer")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr (case ids only, never PHI).")
-def main(verbose: bool) -> None:
-    """Build retroactive prior-authorization request packets, check cases, and read the archive."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-
-main.add_command(check)
-main.add_command(archive)
-main.add_command(serve)
-main.add_command(users)
-main.add_command(audit)
-main.add_command(batch)
-main.add_command(worker)
-
-
-@main.command("build")
+@click.command("build")
 @click.argument("case_file", metavar="CASE", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for the packet and its disclosure report.")
@@ -56,10 +33,10 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     The last line printed is the packet's path. Exits 1 when the case is
     blocked or the input is bad; nothing is left in --out then.
     """
-    from .archive import open_storage
-    from .caseio import load_case
-    from .pipeline import build_packet
-    from .policy import load_payer
+    from ..archive import open_storage
+    from ..caseio import load_case
+    from ..pipeline import build_packet
+    from ..policy import load_payer
 
     case = load_case(case_file)
     policy = load_payer(case.payer_id, payers_dir)
@@ -111,6 +88,3 @@ def _json_result(packet) -> dict:
         "archive_error": packet.archive_error,
     }
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

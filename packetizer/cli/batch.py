@@ -12,8 +12,8 @@ import os
 
 import click
 
-from . import limits
-from .cli_common import built_by, payers_option, reports_errors, today_option
+from .. import limits
+from .common import built_by, payers_option, reports_errors, today_option
 
 ENGINE_CHOICES = ("local", "celery")  # mirrors batch.runner.ENGINES without importing the pipeline
 EXIT_INTERRUPTED = 130               # the shell's convention for "stopped by SIGINT"
@@ -42,7 +42,7 @@ def batch(manifest: str, out_dir: str, workers: int | None, do_archive: bool, pa
     last successful build into --out are skipped. The last line printed is the
     path of batch-report.csv.
     """
-    from .batch.runner import run_batch
+    from ..batch.runner import run_batch
 
     with _ProgressBar() as bar:
         report = run_batch(
@@ -112,10 +112,10 @@ def worker(concurrency: int | None, queue: str | None, loglevel: str) -> None:
     dispatcher (S3 when workers run on several machines). Stop it with Ctrl-C
     (it finishes the packets in hand).
     """
-    from .batch.celery_app import create_app, queue_name
+    from ..batch.celery_app import create_app, queue_name
 
     app = create_app()
-    from .batch import warm  # noqa: F401 - importing it warms this process up before Celery forks children
+    from ..batch import warm  # noqa: F401 - importing it warms this process up before Celery forks children
 
     # Celery logs at --loglevel from the root down; WeasyPrint's per-page layout steps are noise.
     for noisy in ("weasyprint", "fontTools"):

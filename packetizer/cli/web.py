@@ -1,11 +1,5 @@
 """``packetizer serve``, ``packetizer users`` and ``packetizer audit``: the web application's commands.
 
-The lead registers them on the main CLI::
-
-    main.add_command(serve)
-    main.add_command(users)
-    main.add_command(audit)
-
 They read the same configuration as the web app (``PACKETIZER_*``, the
 instance folder), so ``users add`` writes to the database ``serve`` uses.
 """
@@ -16,17 +10,17 @@ import sys
 
 import click
 
-from .cli_common import CommandError, reports_errors
+from .common import CommandError, reports_errors
 
 
 def _app():
-    from .web import create_app
+    from ..web import create_app
 
     return create_app()
 
 
 def _registry_and_now(app):
-    from .web.services import EXTENSION_KEY
+    from ..web.services import EXTENSION_KEY
 
     services = app.extensions[EXTENSION_KEY]
     return services.registry, services.now
@@ -49,7 +43,7 @@ def serve(host: str, port: int, first_admin: str | None) -> None:
     from sqlalchemy import func, select
     from werkzeug.serving import run_simple
 
-    from .registry import User, add_user, append_audit, describe_url
+    from ..registry import User, add_user, append_audit, describe_url
 
     app = _app()
     registry, now = _registry_and_now(app)
@@ -98,7 +92,7 @@ def _read_password(confirm: bool) -> str:
 @reports_errors
 def users_add(name: str, role: str) -> None:
     """Create the account NAME; the password is read from standard input (never an argument)."""
-    from .registry import add_user, append_audit
+    from ..registry import add_user, append_audit
 
     password = _read_password(confirm=True)
     app = _app()
@@ -115,7 +109,7 @@ def users_add(name: str, role: str) -> None:
 @reports_errors
 def users_set_password(name: str) -> None:
     """Set a new password for NAME (read from standard input); signs the user out everywhere."""
-    from .registry import append_audit, find_user, set_password
+    from ..registry import append_audit, find_user, set_password
 
     password = _read_password(confirm=True)
     app = _app()
@@ -136,7 +130,7 @@ def users_list() -> None:
     """One line per account: name, role, whether it can sign in."""
     from sqlalchemy import select
 
-    from .registry import User
+    from ..registry import User
 
     registry, _ = _registry_and_now(_app())
     with registry.session() as session:
@@ -153,7 +147,7 @@ def audit() -> None:
 @reports_errors
 def audit_verify() -> None:
     """Check the audit log's hash chain; exit 1 if any row was altered, removed or reordered."""
-    from .registry import verify_audit_chain
+    from ..registry import verify_audit_chain
 
     registry, _ = _registry_and_now(_app())
     with registry.session() as session:

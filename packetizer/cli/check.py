@@ -10,13 +10,13 @@ import json
 
 import click
 
-from .caseio import load_case
-from .cli_common import CommandError, payers_option, today_option
-from .checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
-from .checks.rules import channel_words
-from .errors import PacketizerError
-from .model import Case, PayerPolicy
-from .policy import load_payer
+from ..caseio import load_case
+from ..checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
+from ..checks.rules import channel_words
+from ..errors import PacketizerError
+from ..model import Case, PayerPolicy
+from ..policy import load_payer
+from .common import CommandError, payers_option, today_option
 
 
 @click.command("check")

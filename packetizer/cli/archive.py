@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .archive import (
+from ..archive import (
     ArchivedVersion,
     PendingEntry,
     check_id,
@@ -30,8 +30,8 @@ from .archive import (
     verify_version,
     write_new_file,
 )
-from .cli_common import CommandError, reports_errors
-from .errors import NotFound, PacketizerError
+from ..errors import NotFound, PacketizerError
+from .common import CommandError, reports_errors
 
 
 def _id_option_value(field: str):

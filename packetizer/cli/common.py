@@ -12,7 +12,7 @@ import getpass
 
 import click
 
-from .errors import PacketizerError
+from ..errors import PacketizerError
 
 
 class CommandError(click.ClickException):

@@ -1,0 +1,59 @@
+"""The ``packetizer`` group: every command listed, each imported only when it runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from packetizer import __version__
+from packetizer.cli import COMMANDS, main
+
+
+def test_help_lists_every_command_with_its_one_line_help():
+    """This test ensures that ``packetizer --help`` names every command with the help from the table."""
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Commands:", 1)[1]
+    for name, (_, _, short_help) in COMMANDS.items():
+        assert f"  {name}" in listed and short_help in listed
+
+
+def test_help_imports_no_command_module():
+    """This test ensures that the command list is shown without importing any command (a lean start)."""
+    code = (
+        "import sys; from packetizer.cli import main\n"
+        "try:\n    main(['--help'], prog_name='packetizer')\nexcept SystemExit:\n    pass\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('packetizer.') and m not in "
+        "('packetizer.cli',))\n"
+        "print('loaded:', loaded, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "loaded: []" in done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_table_entry_is_the_command_of_that_name(name):
+    """This test ensures that the lazy table points at the right command, so ``packetizer NAME`` runs it."""
+    command = main.get_command(click.Context(main), name)
+    assert isinstance(command, click.Command)
+    assert command.name == name
+    result = CliRunner().invoke(main, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Usage: ") and f" {name} [OPTIONS]" in result.output.splitlines()[0]
+
+
+def test_unknown_command_is_a_usage_error():
+    """This test ensures that a mistyped command exits 2 with click's usage message."""
+    result = CliRunner().invoke(main, ["biuld"])
+    assert result.exit_code == 2
+    assert "No such command 'biuld'" in result.output
+
+
+def test_python_dash_m_runs_the_console_script():
+    """This test ensures that ``python -m packetizer`` is the same program as ``packetizer``."""
+    done = subprocess.run([sys.executable, "-m", "packetizer", "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"packetizer, version {__version__}"
