@@ -28,12 +28,7 @@ from packetizer.archive import (
 from packetizer.archive.pending import LOCK_FILE, _locked
 from packetizer.cli.archive import archive
 from packetizer.errors import IntegrityError, StorageError
-from tests.support.s3_servers import (  # noqa: F401 - private_rclone is a fixture
-    free_port,
-    new_bucket,
-    private_rclone,
-    set_aws_env,
-)
+from tests.support.s3_servers import free_port, new_bucket, set_aws_env
 
 CASE = "RA-2026-0001"
 PAYER = "demo-commercial"

@@ -22,16 +22,7 @@ from packetizer.archive import archive_packet, list_versions, open_storage, veri
 from packetizer.archive.s3 import S3Settings, S3Storage, make_client, parse_location
 from packetizer.cli.archive import archive
 from packetizer.errors import NotFound, StorageError
-from tests.support.s3_servers import (  # noqa: F401 (fixtures)
-    ACCESS_KEY,
-    free_port,
-    moto_plain_target,
-    moto_server,
-    moto_target,
-    rclone_server,
-    rclone_target,
-    set_aws_env,
-)
+from tests.support.s3_servers import ACCESS_KEY, free_port, set_aws_env
 
 CASE = "RA-2026-0001"
 PAYER = "demo-commercial"

@@ -15,10 +15,7 @@ from click.testing import CliRunner
 
 from packetizer.archive import list_pending
 from packetizer.cli import main
-from tests.support.s3_servers import (  # noqa: F401 - private_rclone is a fixture
-    new_bucket,
-    private_rclone,
-)
+from tests.support.s3_servers import new_bucket
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "lake-street" / "case.yaml"

@@ -3,7 +3,7 @@
 ``TestStorageConformance`` runs unchanged against the local folder, against
 ``rclone serve s3`` (a real S3 server over a folder, signatures checked) and
 against moto's S3 server (a versioned bucket with Object Lock), both started
-on loopback by the fixtures in ``tests/support/s3_servers.py``. A new backend
+on loopback by the fixtures in ``tests/conftest.py``. A new backend
 joins by adding a case to the ``storage`` fixture.
 """
 
@@ -21,7 +21,6 @@ import pytest
 from packetizer.archive import LocalStorage, PutResult, Storage, default_archive_dir, open_storage, write_new_file
 from packetizer.archive.local import create_in_place
 from packetizer.errors import NotFound, StorageError
-from tests.support.s3_servers import moto_server, moto_target, rclone_server, rclone_target  # noqa: F401 (fixtures)
 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Storage]] = {
     "local": lambda request, tmp: LocalStorage(tmp / "archive"),

@@ -29,7 +29,7 @@ from packetizer.batch.celery_app import INPUT_PREFIX, TASK_NAME, create_app, upl
 from packetizer.batch.jobs import Job
 from packetizer.batch.manifest import read_manifest
 from packetizer.policy import load_payer
-from tests.support.s3_servers import new_bucket, rclone_server, set_aws_env  # noqa: F401 - fixture
+from tests.support.s3_servers import new_bucket, set_aws_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "batch"
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -38,7 +38,7 @@ WORKER = [sys.executable, "-c", "from packetizer.cli.batch import worker; worker
 
 
 @pytest.fixture(scope="module")
-def worker(rclone_server, tmp_path_factory):  # noqa: F811 - the imported fixture
+def worker(rclone_server, tmp_path_factory):
     """One ``packetizer worker`` process (2 children) for the module; yields the S3 location and its log."""
     queue = f"pktz-test-{uuid.uuid4().hex[:12]}"
     bucket = new_bucket(rclone_server.endpoint)

@@ -18,11 +18,6 @@ PAYERS = str(FIXTURES / "payers")
 
 
 @pytest.fixture
-def runner():
-    return CliRunner()
-
-
-@pytest.fixture
 def blocked_case(tmp_path):
     """The base case under the 5-business-day payer: late on 2026-09-30."""
     shutil.copytree(FIXTURES / "notes", tmp_path / "notes")

@@ -26,7 +26,7 @@ from packetizer.registry import (
 )
 from packetizer.registry.users import sign_in_wait
 
-from browser.registry_support import CHEAP_HASHER, NOW, db_url, registry  # noqa: F401 - fixtures
+from browser.registry_support import CHEAP_HASHER, NOW
 
 
 def test_migrations_create_every_table_and_are_idempotent(db_url):

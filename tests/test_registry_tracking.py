@@ -15,7 +15,7 @@ from packetizer.registry.tracking import (
     outcome_patterns,
 )
 
-from browser.registry_support import NOW, db_url, registry  # noqa: F401 - fixtures
+from browser.registry_support import NOW
 
 TODAY = dt.date(2026, 10, 1)
 

@@ -19,20 +19,7 @@ from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 from packetizer.registry import AuditEntry
 
-from browser.webapp_support import (  # noqa: F401 - fixtures
-    EXAMPLE,
-    MEMBER_ID,
-    MEMBER_NAME,
-    MEMBER_SSN,
-    add_account,
-    admin,
-    app,
-    auditor,
-    client,
-    clock,
-    page_token,
-    staff,
-)
+from browser.webapp_support import EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, page_token
 
 
 # The example case is ready between its last document (2026-10-05) and its deadline (2026-10-14).

@@ -9,20 +9,7 @@ from sqlalchemy import select
 from packetizer import limits
 from packetizer.registry import AuditEntry, SignInFailure
 
-from browser.webapp_support import (  # noqa: F401 - fixtures
-    PASSWORD,
-    add_account,
-    admin,
-    app,
-    auditor,
-    client,
-    clock,
-    csrf_token,
-    make_app,
-    page_token,
-    sign_in,
-    staff,
-)
+from browser.webapp_support import PASSWORD, csrf_token, make_app, page_token, sign_in
 
 
 def _audit_actions(app) -> list[str]:

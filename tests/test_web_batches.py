@@ -24,17 +24,7 @@ from packetizer.web import ConfigError
 from packetizer.web.batchjobs import EXTENSION_KEY, STATUS_FILE
 from packetizer.web.batchtracking import TRACKING_FILE
 
-from browser.webapp_support import (  # noqa: F401 - fixtures
-    Clock,
-    add_account,
-    app,
-    auditor,
-    client,
-    make_app,
-    page_token,
-    sign_in,
-    staff,
-)
+from browser.webapp_support import Clock, add_account, make_app, page_token, sign_in
 
 FIXTURES = Path(__file__).parent / "fixtures" / "batch"
 # The fixture cases are judged on this day (as in tests/test_batch_run.py).

@@ -14,22 +14,18 @@ from sqlalchemy import select
 from packetizer import limits
 from packetizer.registry import AuditEntry, Build, CaseRecord
 
-from browser.webapp_support import (  # noqa: F401 - fixtures
+from browser.webapp_support import (
     EXAMPLE,
     MEMBER_ID,
     MEMBER_NAME,
     MEMBER_SSN,
     add_account,
-    app,
     case_form,
-    client,
-    clock,
     example_pdf,
     make_app,
     page_token,
     sign_in,
     ssn_docx,
-    staff,
 )
 
 

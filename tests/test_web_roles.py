@@ -6,18 +6,7 @@ from sqlalchemy import select
 
 from packetizer.registry import AuditEntry, User
 
-from browser.webapp_support import (  # noqa: F401 - fixtures
-    add_account,
-    admin,
-    app,
-    auditor,
-    case_form,
-    client,
-    clock,
-    page_token,
-    sign_in,
-    staff,
-)
+from browser.webapp_support import case_form, page_token, sign_in
 
 STAFF_PAGES = ["/cases/", "/cases/new", "/cases/import", "/tracking/queue", "/tracking/outcomes"]
 AUDIT_PAGES = ["/audit/archive", "/audit/log"]

@@ -12,16 +12,7 @@ from packetizer.registry import Build, CaseRecord, Submission
 from packetizer.registry.tracking import OutcomeRow
 from packetizer.web.charts import BAR_AREA, decision_time_chart, outcome_chart
 
-from browser.webapp_support import (  # noqa: F401 - fixtures
-    add_account,
-    app,
-    auditor,
-    case_form,
-    client,
-    clock,
-    page_token,
-    staff,
-)
+from browser.webapp_support import case_form, page_token
 
 SVG = "{http://www.w3.org/2000/svg}"
 

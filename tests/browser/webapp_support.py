@@ -1,7 +1,8 @@
 """Shared by tests/test_web_*.py and the browser tests: a configured app, accounts, a case, real documents.
 
 Every app gets its own instance folder, SQLite database and archive folder
-under the test's tmp_path, and a clock the test can move.
+under the test's tmp_path, and a clock the test can move. The fixtures built on
+these helpers (``app``, ``client``, ``staff``, ...) are in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import secrets
 import shutil
 from pathlib import Path
 
-import pytest
 from argon2 import PasswordHasher, profiles
 from docx import Document
 
@@ -172,44 +172,3 @@ def example_pdf(folder: Path) -> Path:
     target = folder / "progress-note.pdf"
     shutil.copyfile(EXAMPLE_PDF, target)
     return target
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(tmp_path, clock):
-    application = make_app(tmp_path, clock)
-    add_account(application, "sam", "staff")
-    add_account(application, "alex", "auditor")
-    add_account(application, "ada", "admin")
-    yield application
-    application.extensions["packetizer"].registry.close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def staff(client):
-    """A test client signed in as the staff user ``sam``."""
-    assert sign_in(client, "sam").status_code == 302
-    return client
-
-
-@pytest.fixture
-def auditor(app):
-    c = app.test_client()
-    assert sign_in(c, "alex").status_code == 302
-    return c
-
-
-@pytest.fixture
-def admin(app):
-    c = app.test_client()
-    assert sign_in(c, "ada").status_code == 302
-    return c

@@ -5,8 +5,8 @@
   SigV4 signature is really checked; its folder can be tampered with directly.
 - moto in server mode (``ThreadedMotoServer``) for versioning and Object Lock.
 
-Import the fixtures into a test module (``from tests.support.s3_servers import
-rclone_server, ...``); pytest picks up imported fixtures. Nothing here touches
+The fixtures built on these (``rclone_server``, ``moto_target``, ...) are in
+``tests/conftest.py``, so test modules use them without importing. Nothing here touches
 the network beyond 127.0.0.1: the tests' AWS settings point boto3 at these
 servers and switch off the instance-metadata lookup.
 """
@@ -194,53 +194,3 @@ def set_aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
                  "AWS_MAX_ATTEMPTS", "PACKETIZER_S3_RETENTION_MODE", "PACKETIZER_S3_RETENTION_YEARS",
                  "PACKETIZER_S3_SSE", "PACKETIZER_S3_KMS_KEY_ID", "PACKETIZER_S3_PATH_STYLE"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def rclone_server(tmp_path_factory) -> RcloneServer:
-    """One ``rclone serve s3`` per test module; tests make their own buckets."""
-    base = tmp_path_factory.mktemp("rclone")
-    server = RcloneServer(base / "data", base / "work")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def private_rclone(tmp_path, monkeypatch):
-    """A private rclone server the test may stop and start; the environment points at it."""
-    server = RcloneServer(tmp_path / "s3data", tmp_path / "s3work")
-    server.start()
-    set_aws_env(monkeypatch, server.endpoint)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> MotoServer:
-    """One moto S3 server per test module; tests make their own buckets."""
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def rclone_target(rclone_server, monkeypatch) -> S3Target:
-    """A fresh bucket on the rclone server, with the environment pointing at it."""
-    set_aws_env(monkeypatch, rclone_server.endpoint)
-    return S3Target(rclone_server.endpoint, new_bucket(rclone_server.endpoint), "archive/")
-
-
-@pytest.fixture
-def moto_target(moto_server, monkeypatch) -> S3Target:
-    """A fresh versioned bucket with Object Lock on the moto server, with the environment pointing at it."""
-    set_aws_env(monkeypatch, moto_server.endpoint)
-    return S3Target(moto_server.endpoint, new_bucket(moto_server.endpoint, object_lock=True), "archive/")
-
-
-@pytest.fixture
-def moto_plain_target(moto_server, monkeypatch) -> S3Target:
-    """A fresh bucket without Object Lock on the moto server."""
-    set_aws_env(monkeypatch, moto_server.endpoint)
-    return S3Target(moto_server.endpoint, new_bucket(moto_server.endpoint), "archive/")
