@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import docx
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_raw
 import pytest
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -164,11 +166,88 @@ def rich_docx(tmp_path_factory) -> Path:
 # --------------------------------------------------------------------------
 
 
+def _words(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _cell_paragraphs(tables):
+    """Paragraphs of every cell of ``tables``, nested tables included (python-docx repeats merged cells)."""
+    for table in tables:
+        for row in table.rows:
+            for cell in row.cells:
+                yield from cell.paragraphs
+                yield from _cell_paragraphs(cell.tables)
+
+
+def _pictures(element) -> int:
+    """Pictures drawn in a part: DrawingML blips and legacy VML image data."""
+    return sum(1 for _ in element.iter(qn("a:blip"), "{urn:schemas-microsoft-com:vml}imagedata"))
+
+
+@dataclasses.dataclass
+class WordContent:
+    """What python-docx reads in a Word file, and Word's own page count from docProps/app.xml."""
+
+    body: list[str]          # the body's top-level paragraphs, in order
+    cells: list[str]         # paragraphs in table cells
+    frame: list[str]         # the first section's default header and footer (an exhibit shows those once)
+    pictures: int            # in the body and in that header and footer
+    page_breaks: int         # manual page breaks in the body
+    word_pages: int
+
+
+def word_content(path: Path) -> WordContent:
+    document = docx.Document(str(path))
+    body = document.element.body
+    frame: list[str] = []
+    pictures = _pictures(body)
+    first = document.sections[0]
+    for part in (first.header, first.footer):
+        if not part.is_linked_to_previous:   # a first section linked "to previous" has no header or footer
+            frame += [p.text for p in [*part.paragraphs, *_cell_paragraphs(part.tables)]]
+            pictures += _pictures(part.part.element)
+    app = zipfile.ZipFile(path).read("docProps/app.xml").decode()
+    return WordContent(
+        body=[_words(p.text) for p in document.paragraphs if p.text.strip()],
+        cells=[_words(p.text) for p in _cell_paragraphs(document.tables) if p.text.strip()],
+        frame=[_words(text) for text in frame if text.strip()],
+        pictures=pictures,
+        page_breaks=len(body.xpath('.//w:br[@w:type="page"]')),
+        word_pages=int(re.search(r"<Pages>(\d+)</Pages>", app)[1]),
+    )
+
+
+def pdf_images(pdf: bytes) -> int:
+    """Picture objects drawn on the PDF's pages (inside form XObjects too)."""
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return sum(1 for page in document
+                   for _ in page.get_objects(filter=[pdfium_raw.FPDF_PAGEOBJ_IMAGE], max_depth=8))
+    finally:
+        document.close()
+
+
 @pytest.mark.parametrize("path", CORPUS_DOCX, ids=lambda p: p.name)
-def test_every_corpus_docx_renders(path):
-    """This test ensures each real Word file (missing styles, core properties, odd headers) becomes PDF pages."""
+def test_every_corpus_docx_shows_its_text_and_pictures_on_a_sane_number_of_pages(path):
+    """This test ensures each real Word file (missing styles, core properties, odd headers) becomes an exhibit
+    a reader can check against the original: every paragraph python-docx reads in the body (in order), in
+    table cells and in the first section's header and footer is in the PDF's text; every picture of those
+    parts is drawn; the pages number at least one plus the manual page breaks, and at most what Word counted
+    when it saved the file."""
+    word = word_content(path)
     exhibit = ingest_attachment(attachment(path))
-    assert exhibit.pages >= 1
+    text = pdf_text(exhibit.pdf)
+
+    missing = [part for part in [*word.body, *word.cells, *word.frame] if part not in text]
+    assert not missing, (missing, text)
+    assert in_order(text, *word.body), text
+    if word.body or word.cells or word.frame or word.pictures:
+        assert "This document has no visible content." not in text
+    else:
+        assert text.strip() == "[This document has no visible content.]"
+    assert pdf_images(exhibit.pdf) == word.pictures
+
+    assert 1 + word.page_breaks <= exhibit.pages <= word.word_pages
     assert len(PdfReader(io.BytesIO(exhibit.pdf)).pages) == exhibit.pages
     assert exhibit.unchecked_pages == ()
 
