@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
 
 from packetizer.cli.check import check
 from packetizer.resources import schemas_dir
