@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 import time
 from pathlib import Path
@@ -307,3 +308,78 @@ def test_a_black_and_white_page_is_sent_one_bit_a_pixel_and_a_grey_photo_stays_g
     photo = redact_pdf(buffer.getvalue(), plan.redactor, name="photo.pdf")
     image = PdfReader(io.BytesIO(photo.pdf)).pages[0]["/Resources"]["/XObject"]["/Im0"].get_object()
     assert image["/BitsPerComponent"] == 8 and image["/Filter"] == "/DCTDecode"
+
+
+# --------------------------------------------------------------------------- long PDFs on both cores
+
+
+def _long_note(pages: int, extra: dict[int, str], split_after: int | None = None) -> bytes:
+    """A ``pages``-page note; ``extra[i]`` is added to page i (0-based), and the SSN is cut in two across
+    the break after page ``split_after``."""
+    body = []
+    for i in range(pages):
+        text = f"<h2>Visit log page {i + 1}</h2><p>" + "Therapeutic exercise delivered as planned. " * 20 + "</p>"
+        text += extra.get(i, "")
+        if i == split_after:
+            text += "<p>Patient SSN on the intake form 478-26-</p>"
+        if split_after is not None and i == split_after + 1:
+            text = "<p>1935 as written by the front desk.</p>" + text
+        body.append(text + "<div style='break-after: page'></div>")
+    return sanitise_pdf(html_to_pdf("".join(body)).pdf, name="long.pdf").pdf
+
+
+def test_a_long_pdf_is_searched_on_both_cores_with_the_same_findings(plan):
+    """This test ensures a PDF long enough to be surveyed by two processes (SPLIT_PDF_PAGES) loses nothing
+    at the seam: a value on a page of each half and one cut across the break between the halves are all
+    burnt out, exactly those pages become pictures, and the other pages stay vector and searchable."""
+    from packetizer.limits import SPLIT_PDF_PAGES
+
+    pages = 2 * SPLIT_PDF_PAGES
+    middle = pages // 2
+    data = _long_note(pages, {2: "<p>Home phone (651) 555-0182.</p>", pages - 3: "<p>SSN 478-26-1935.</p>"},
+                      split_after=middle - 1)
+    assert sum(1 for text in pdfium_pages(data) if "478-26-" in text) == 2
+    result = redact_pdf(data, plan.redactor, name="long.pdf")
+    assert result.rasterized == (3, middle, middle + 1, pages - 2)
+    assert {(r.type, r.page) for r in result.redactions} == {
+        ("phone", 3), ("ssn", middle), ("ssn", middle + 1), ("ssn", pages - 2)}
+    texts = pdfium_pages(result.pdf) + pypdf_pages(result.pdf)
+    assert spellings_in(" ".join(texts)) == []
+    assert [c.method for c in result.page_checks] == ["text_layer"] * pages   # searched in their text layer
+    reader = PdfReader(io.BytesIO(result.pdf))
+    assert [i + 1 for i, page in enumerate(reader.pages) if page.images] == list(result.rasterized)
+    assert "Visit log page 7" in pdfium_pages(result.pdf)[6]
+
+
+def test_the_second_half_is_done_again_when_its_process_fails(plan):
+    """This test ensures that when the forked process surveying the second half dies, the lead process
+    does that half itself: the result is the same as when both halves succeed."""
+    from packetizer.ingest.pdf import in_two
+
+    lead = os.getpid()
+
+    def work(indexes: range) -> list[int]:
+        if os.getpid() != lead:
+            os._exit(3)          # the forked half crashes
+        return [i * i for i in indexes]
+
+    assert in_two(40, work, min_count=16) == [[i * i for i in range(20)], [i * i for i in range(20, 40)]]
+    assert in_two(10, work, min_count=16) == [[i * i for i in range(10)]]
+
+
+def test_a_failing_first_half_leaves_no_process_behind():
+    """This test ensures an error in the lead process's half ends the forked half too and is raised."""
+    from packetizer.ingest.pdf import in_two
+
+    lead = os.getpid()
+
+    def work(indexes: range) -> list[int]:
+        if os.getpid() == lead:
+            raise ValueError("first half failed")
+        time.sleep(30)
+        return []
+
+    with pytest.raises(ValueError):
+        in_two(40, work, min_count=16)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)   # no child left to reap

@@ -260,3 +260,27 @@ def test_only_the_exact_stream_data_ingest_searched_is_not_searched_again(plan):
     sources = [leak.source for leak in find_leaks(shown, plan.redactor, streams_searched={stream_digest(content)})]
     assert "pdfium" in sources and "poppler" in sources and "file data" not in sources
     assert "file data" in [leak.source for leak in find_leaks(shown, plan.redactor)]
+
+
+def test_a_long_packet_is_proven_on_both_cores_and_the_seam_is_searched(plan):
+    """This test ensures a packet long enough to be read by two processes (SPLIT_PDF_PAGES) reports a value
+    on a page of the second half with its own page number, and finds an SSN cut across the break
+    between the two halves."""
+    from packetizer.limits import SPLIT_PDF_PAGES
+
+    pages = 2 * SPLIT_PDF_PAGES
+    middle = pages // 2
+    late = [CLEAN] * pages
+    late[pages - 2] = b"(home 651 555 0182)"
+    leaks = find_leaks(packet(*late), plan.redactor)
+    assert {(leak.source, leak.page) for leak in leaks} >= {("pdfium", pages - 1), ("poppler", pages - 1)}
+
+    cut = [CLEAN] * pages
+    cut[middle - 1] = b"(Clinical text. SSN 478-26-)"
+    cut[middle] = b"(1935 as written.)"
+    leaks = find_leaks(packet(*cut), plan.redactor)
+    assert ("pdfium", middle) in {(leak.source, leak.page) for leak in leaks}
+    assert all(leak.type == "ssn" for leak in leaks)
+    # One page alone shows nothing withheld.
+    assert find_leaks(packet(cut[middle - 1]), plan.redactor) == []
+    assert find_leaks(packet(cut[middle]), plan.redactor) == []

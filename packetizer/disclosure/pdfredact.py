@@ -53,10 +53,10 @@ from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, I
 
 from ..errors import DisclosureError, IngestError, LimitExceeded
 from ..ingest import trust
-from ..ingest.pdf import copy_layer_visibility, run_sandboxed, sanitise_failure, sanitise_in_child, stage_done
+from ..ingest.pdf import copy_layer_visibility, in_two, run_sandboxed, sanitise_failure, sanitise_in_child, stage_done
 from ..limits import (MAX_OCR_ATTACHMENT_SECONDS, MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES,
                       MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS, MAX_POPPLER_SECONDS, MAX_REDACTED_PAGE_PIXELS,
-                      MIN_OCR_CONFIDENCE, OCR_DPI)
+                      MIN_OCR_CONFIDENCE, OCR_DPI, SPLIT_PDF_PAGES)
 from ..ocr import OcrPage, has_ink, read_pictures
 from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
 from .pdftext import PopplerReading, object_strings, page_text
@@ -205,37 +205,34 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
     document = pdfium.PdfDocument(data)
     reader = PdfReader(io.BytesIO(data), strict=False)
     try:
-        poppler = PopplerReading(data, workdir)   # reads on the other core while PDFium reads here
-        pages = [_look(document, reader, index) for index in range(len(document))]
-        _compare(pages, reader, poppler.texts(len(pages), timeout=MAX_POPPLER_SECONDS))
+        # A long PDF is surveyed on both cores: each half of its pages in its own process.
+        halves = in_two(len(document), lambda indexes: _survey(data, document, reader, indexes, redactor, workdir),
+                        min_count=SPLIT_PDF_PAGES)
+        pages = [page for half in halves for page in half.pages]
+        own = [hits for half in halves for hits in half.hits]
+        breaks = {b: parts for half in halves for b, parts in half.breaks.items()}
         counts: Counter = Counter()
         _read(document, [p for p in pages if p.doubt], workdir)
-        hits = _find_all(redactor, pages)
-        late = []
-        objects = _ObjectSearch(redactor.proof_searches())
-        for page, found in zip(pages, hits):
-            if page.doubt:
-                continue
-            if not found:
-                page.doubt = _hidden(redactor, page, reader.pages[page.index], objects)
-            elif not all(_char_boxes(document, page, [hit]) for hit in found):
-                # Characters with no place on the page (zero-size, generated): only the pixels can say.
-                page.doubt = trust.UNLOCATABLE
-            if page.doubt:
-                late.append(page)
+        hits = _find_all(redactor, pages, own, breaks)
+        late = [page for page, found in zip(pages, hits) if not page.doubt and found
+                and not all(_char_boxes(document, page, [hit]) for hit in found)]
+        for page in late:
+            # Characters with no place on the page (zero-size, generated): only the pixels can say.
+            page.doubt = trust.UNLOCATABLE
         if late:
             _read(document, late, workdir)
-            hits = _find_all(redactor, pages)
+            hits = _find_all(redactor, pages, own, breaks)
         for page, found in zip(pages, hits):
             _locate(document, page, found, redactor, counts)
         _burn_until_clean(document, pages, redactor, workdir, counts)
         rasterized = [p for p in pages if p.picture is not None]
         checks = [_check(p).__dict__ for p in pages]
+        kept = {digest for half in halves for digest in half.clean_streams}
         meta = {
             "status": "ok", "pages": len(pages), "changed": bool(rasterized),
             "rasterized": [p.index + 1 for p in rasterized], "page_checks": checks,
-            "pictures_read": [], "streams_searched": sorted(objects.clean_streams), "redactions": [[t, n_page, n] for (t, n_page), n in
-                                                sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
+            "pictures_read": [], "streams_searched": sorted(kept), "redactions": [
+                [t, n_page, n] for (t, n_page), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
         }
         if not rasterized:
             return meta, b""
@@ -245,6 +242,39 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
     meta["pictures_read"] = digests
     _check_rebuilt(pdf, rasterized, redactor)
     return meta, pdf
+
+
+@dataclass
+class _Survey:
+    """What the text layers of some pages say (see :func:`_survey`)."""
+
+    pages: list[_Page]
+    hits: list[list[Hit] | None]          # per page: the hits in its trusted text layer (None: read by OCR)
+    breaks: dict[int, list[list[Hit]]]    # per break between two trusted pages: the hits across it
+    clean_streams: set[str]               # digests of the stream data searched and found clean
+
+
+def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, workdir: Path) -> _Survey:
+    """Decide for each of the pages ``indexes`` whether its text layer can be trusted, and search the
+    trusted ones: their text (and across the breaks between two of them), and for a page with nothing
+    found, the data it carries without showing it."""
+    poppler = PopplerReading(data, workdir, pages=indexes)   # reads on the other core while PDFium reads here
+    pages = [_look(document, reader, index) for index in indexes]
+    _compare(pages, reader, poppler.texts(len(pages), timeout=MAX_POPPLER_SECONDS))
+    hits = [None if page.doubt else redactor.find(page.text) for page in pages]
+    breaks = {}
+    for offset in range(len(pages) - 1):
+        if not pages[offset].doubt and not pages[offset + 1].doubt:
+            breaks[indexes[offset]] = redactor.find_across_breaks([pages[offset].text, pages[offset + 1].text])
+    objects = _ObjectSearch(redactor.proof_searches())
+    for offset, page in enumerate(pages):
+        index = indexes[offset]
+        if page.doubt or hits[offset] or any(breaks.get(b, [[], []])[side] for b, side in ((index - 1, 1), (index, 0))):
+            continue
+        page.doubt = _hidden(redactor, page, reader.pages[index], objects)
+        if page.doubt:
+            hits[offset] = None
+    return _Survey(pages, hits, breaks, objects.clean_streams)
 
 
 def _look(document, reader: PdfReader, index: int) -> _Page:
@@ -264,11 +294,11 @@ def _look(document, reader: PdfReader, index: int) -> _Page:
 
 
 def _compare(pages: list[_Page], reader: PdfReader, second: list[str] | None) -> None:
-    """Doubt every page whose second reading (poppler's; pypdf's where poppler could not run) has
-    words PDFium's does not: the search runs on PDFium's text."""
-    for page in pages:
+    """Doubt every page whose second reading (poppler's, one text per page of ``pages``; pypdf's where
+    poppler could not run) has words PDFium's does not: the search runs on PDFium's text."""
+    for offset, page in enumerate(pages):
         if second is not None:
-            page.second_text = second[page.index]
+            page.second_text = second[offset]
         else:
             try:
                 page.second_text = reader.pages[page.index].extract_text() or ""
@@ -349,10 +379,13 @@ class _ObjectSearch:
         return found, children
 
 
-def _find_all(redactor, pages: list[_Page]) -> list[list[Hit]]:
-    """Hits on each page's main reading (OCR words where the text layer is not trusted), across page breaks too."""
+def _find_all(redactor, pages: list[_Page], own: list, breaks: dict) -> list[list[Hit]]:
+    """Hits on each page's main reading (OCR words where the text layer is not trusted), across page breaks
+    too; what the survey found on trusted pages is not searched again."""
     texts = [p.reading.text()[0] if p.doubt and p.reading is not None else p.text for p in pages]
-    return redactor.find_in_pages(texts, ocr=[bool(p.doubt) for p in pages])
+    found = [None if page.doubt else hits for page, hits in zip(pages, own)]
+    known = {b: parts for b, parts in breaks.items() if not pages[b].doubt and not pages[b + 1].doubt}
+    return redactor.find_in_pages(texts, ocr=[bool(p.doubt) for p in pages], found=found, breaks_found=known)
 
 
 def _locate(document, page: _Page, hits: list[Hit], redactor, counts: Counter) -> None:

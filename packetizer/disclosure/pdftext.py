@@ -48,18 +48,22 @@ class PopplerReading:
     Started inside the sandboxed child, so it goes with the child's process group.
     """
 
-    def __init__(self, pdf: bytes, folder: Path):
-        self._source, self._target = folder / "poppler-in.pdf", folder / "poppler-out.txt"
+    def __init__(self, pdf: bytes, folder: Path, *, pages: range | None = None):
+        """Start reading ``pdf`` (only the 0-based ``pages``, when given)."""
+        name = "all" if pages is None else f"{pages.start}-{pages.stop}"
+        self._source, self._target = folder / f"poppler-{name}.pdf", folder / f"poppler-{name}.txt"
         self._source.write_bytes(pdf)
+        only = [] if pages is None else ["-f", str(pages.start + 1), "-l", str(pages.stop)]
         try:
             self._process: subprocess.Popen | None = subprocess.Popen(
-                [POPPLER, "-q", "-enc", "UTF-8", "-eol", "unix", str(self._source), str(self._target)],
+                [POPPLER, "-q", "-enc", "UTF-8", "-eol", "unix", *only, str(self._source), str(self._target)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:   # not installed: the caller falls back to pypdf
             self._process = None
 
     def texts(self, pages: int, *, timeout: float) -> list[str] | None:
-        """Each page's text, or None when poppler could not read the file (or its pages differ in number)."""
+        """Each page's text (``pages`` of them: those asked for), or None when poppler could not read
+        the file (or its pages differ in number)."""
         if self._process is None:
             return None
         try:

@@ -13,7 +13,7 @@ import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from .identifiers import Needle, keep_key, normalise
 from .patterns import DETECTORS, VERIFY_DETECTORS, Detector
@@ -137,7 +137,9 @@ class Redactor:
             return Hit(*folded.span(hit.start, hit.end), hit.type)
         return None
 
-    def find_in_pages(self, texts: Sequence[str], *, ocr: Sequence[bool] | None = None) -> list[list[Hit]]:
+    def find_in_pages(self, texts: Sequence[str], *, ocr: Sequence[bool] | None = None,
+                      found: Sequence[list[Hit] | None] | None = None,
+                      breaks_found: Mapping[int, list[list[Hit]]] | None = None) -> list[list[Hit]]:
         """:meth:`find` on each page, plus the values split across a page break.
 
         A value that starts at the foot of one page and ends at the head of the
@@ -148,15 +150,39 @@ class Redactor:
         Args:
             texts: the text of each page, in order.
             ocr: per page, whether OCR read it (see :meth:`find`); default none.
+            found: per page, its own hits when they are known already (None: search it).
+            breaks_found: per break (by the 0-based page before it), the hits on the two pages
+                already found across it (see :meth:`find_across_breaks`); the others are searched.
         """
         flags = _ocr_flags(texts, ocr)
-        found = [self.find(text, ocr=flag) for text, flag in zip(texts, flags)]
-        for page in range(len(texts) - 1):
+        known = list(found) if found is not None else [None] * len(texts)
+        pages = [list(hits) if hits is not None else self.find(text, ocr=flag)
+                 for text, flag, hits in zip(texts, flags, known)]
+        done = breaks_found or {}
+        search = [b for b in range(len(texts) - 1) if b not in done]
+        across = self.find_across_breaks(texts, ocr=flags, breaks=search)
+        for b, (first, second) in done.items():
+            across[b] = across[b] + first
+            across[b + 1] = across[b + 1] + second
+        return [_merge(hits + more) for hits, more in zip(pages, across)]
+
+    def find_across_breaks(self, texts: Sequence[str], *, ocr: Sequence[bool] | None = None,
+                           breaks: Iterable[int] | None = None) -> list[list[Hit]]:
+        """Per page, the parts of values split across a page break (see :meth:`find_in_pages`).
+
+        Args:
+            texts: the text of each page, in order.
+            ocr: per page, whether OCR read it.
+            breaks: the breaks to search, each by the 0-based page before it; default all of them.
+        """
+        flags = _ocr_flags(texts, ocr)
+        found: list[list[Hit]] = [[] for _ in texts]
+        for page in (range(len(texts) - 1) if breaks is None else breaks):
             for join in _joins(texts[page], texts[page + 1]):
                 for hit in self.find(join.text, ocr=flags[page] or flags[page + 1]):
                     for offset, part in join.parts(hit):
                         found[page + offset].append(part)
-        return [_merge(hits) for hits in found]
+        return found
 
     def first_hit_in_pages(self, texts: Sequence[str], *,
                            ocr: Sequence[bool] | None = None) -> tuple[int, Hit] | None:

@@ -45,8 +45,8 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 
 from ..errors import DisclosureError
-from ..ingest.pdf import run_sandboxed
-from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS
+from ..ingest.pdf import in_two, run_sandboxed
+from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS, SPLIT_PDF_PAGES
 from .pdftext import PopplerReading, object_strings, page_text, text_pieces
 from .redactor import TYPE_WORDS, Redactor
 
@@ -160,46 +160,26 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, fol
                 leaks.append(Leak(hit.type, page, source))
                 return
 
-    texts: list[str] = []
-    poppler = PopplerReading(pdf, folder)   # reads on the other core while PDFium reads here
     document = pdfium.PdfDocument(pdf)
+    reader = PdfReader(io.BytesIO(pdf), strict=False)
     try:
-        for index in range(len(document)):
-            page = document[index]
-            try:
-                text_page = page.get_textpage()
-                try:
-                    texts.append(page_text(text_page))
-                finally:
-                    text_page.close()
-                if pictures_read is not None and _unread_picture(page, pictures_read):
-                    leaks.append(Leak(_UNREAD_PICTURE, index + 1, "picture"))
-            finally:
-                page.close()
+        # A long packet is read on both cores: each half of its pages in its own process.
+        halves = in_two(len(document), lambda indexes: _search_pages(pdf, document, reader, indexes, searcher,
+                                                                     pictures_read, folder),
+                        min_count=SPLIT_PDF_PAGES)
     finally:
         document.close()
-    _look_in_pages(searcher, texts, "pdfium", leaks)
-
-    reader = PdfReader(io.BytesIO(pdf), strict=False)
-    # Poppler reads fonts its own way: a second opinion on every page. pypdf,
-    # a third, reads where PDFium saw (almost) nothing or a glyph it could not
-    # decode, and every page if poppler could not run.
-    second = poppler.texts(len(texts), timeout=MAX_POPPLER_SECONDS)
-    if second is None:
-        doubtful = range(len(texts))
-    else:
-        _look_in_pages(searcher, second, "poppler", leaks)
-        doubtful = [i for i, text in enumerate(texts) if len(text.strip()) < _FEW_CHARACTERS or "\ufffd" in text]
-    third = []
-    for index in range(len(texts)):
-        if index not in doubtful:
-            third.append("")
-            continue
-        try:
-            third.append(reader.pages[index].extract_text() or "")
-        except Exception:  # noqa: BLE001 - content pypdf cannot parse; the other readings and the stream scan stand
-            third.append("")
-    _look_in_pages(searcher, third, "pypdf", leaks)
+    leaks += [leak for half in halves for leak in half.pictures]
+    for source in _TEXT_SOURCES:
+        found = [half.found[source] for half in halves if source in half.found]
+        if len(halves) == 2:
+            # The break between the halves: the last page of one and the first of the other.
+            edge = halves[0].pages.stop - 1
+            across = searcher.first_hit_in_pages([halves[0].edges[source][1], halves[1].edges[source][0]])
+            if across is not None:
+                found.append(Leak(across[1].type, edge + across[0] + 1, source))
+        if found:
+            leaks.append(min(found, key=lambda leak: leak.page))
     for text in _object_texts(reader, searched):
         look(text, None, "file data")
     # Outside the object table (dead revisions, junk between objects): the
@@ -209,12 +189,62 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, fol
     return leaks
 
 
-def _look_in_pages(searcher: Redactor, texts: list[str], source: str, leaks: list[Leak]) -> None:
-    """The first hit in the pages' texts, a value split across a page break included."""
-    found = searcher.first_hit_in_pages(texts)
-    if found is not None:
-        index, hit = found
-        leaks.append(Leak(hit.type, index + 1, source))
+_TEXT_SOURCES = ("pdfium", "poppler", "pypdf")
+
+
+@dataclass
+class _PagesSearch:
+    """What the search of some pages found (see :func:`_search_pages`)."""
+
+    pages: range
+    pictures: list[Leak]                        # pictures nobody read
+    found: dict[str, Leak]                      # per extractor, the first hit on these pages
+    edges: dict[str, tuple[str, str]]           # per extractor, the text of the first and the last page
+
+
+def _search_pages(pdf: bytes, document, reader: PdfReader, indexes: range, searcher: Redactor,
+                  pictures_read: frozenset | None, folder: Path) -> _PagesSearch:
+    """Read the pages ``indexes`` with each extractor and search them, across the breaks between them too."""
+    poppler = PopplerReading(pdf, folder, pages=indexes)   # reads on the other core while PDFium reads here
+    texts: list[str] = []
+    pictures: list[Leak] = []
+    for index in indexes:
+        page = document[index]
+        try:
+            text_page = page.get_textpage()
+            try:
+                texts.append(page_text(text_page))
+            finally:
+                text_page.close()
+            if pictures_read is not None and _unread_picture(page, pictures_read):
+                pictures.append(Leak(_UNREAD_PICTURE, index + 1, "picture"))
+        finally:
+            page.close()
+    # Poppler reads fonts its own way: a second opinion on every page. pypdf,
+    # a third, reads where PDFium saw (almost) nothing or a glyph it could not
+    # decode, and every page if poppler could not run.
+    second = poppler.texts(len(texts), timeout=MAX_POPPLER_SECONDS)
+    if second is None:
+        doubtful = set(range(len(texts)))
+        second = [""] * len(texts)
+    else:
+        doubtful = {i for i, text in enumerate(texts) if len(text.strip()) < _FEW_CHARACTERS or "\ufffd" in text}
+    third = []
+    for offset, index in enumerate(indexes):
+        if offset not in doubtful:
+            third.append("")
+            continue
+        try:
+            third.append(reader.pages[index].extract_text() or "")
+        except Exception:  # noqa: BLE001 - content pypdf cannot parse; the other readings and the stream scan stand
+            third.append("")
+    found, edges = {}, {}
+    for source, readings in zip(_TEXT_SOURCES, (texts, second, third)):
+        first = searcher.first_hit_in_pages(readings)
+        if first is not None:
+            found[source] = Leak(first[1].type, indexes[first[0]] + 1, source)
+        edges[source] = (readings[0], readings[-1]) if readings else ("", "")
+    return _PagesSearch(indexes, pictures, found, edges)
 
 
 def _unread_picture(page, pictures_read: frozenset) -> bool:

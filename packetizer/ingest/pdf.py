@@ -19,6 +19,7 @@ import json
 import logging
 import mmap
 import os
+import pickle
 import re
 import resource
 import select
@@ -27,7 +28,7 @@ import struct
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 import pypdfium2 as pdfium
 from pypdf import PdfReader, PdfWriter
@@ -36,6 +37,8 @@ from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NullObject,
 
 from ..errors import IngestError, LimitExceeded
 from ..limits import MAX_PDF_PAGES, MAX_PDF_PARSE_MEMORY_BYTES, MAX_PDF_PARSE_SECONDS
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +255,60 @@ def stage_done() -> None:
     """In a sandboxed child: tell the parent one stage of the work is finished (see :func:`run_sandboxed`)."""
     if _stage_fd is not None:
         _write_all(_stage_fd, _STAGE_MARK)
+
+
+def in_two(count: int, work: Callable[[range], T], *, min_count: int) -> list[T]:
+    """``work`` over ``range(count)`` on both cores: the first half here, the second half in a forked
+    process at the same time; ``[first result, second result]``.
+
+    Meant for a sandboxed child (the forked process is in its process group and
+    goes with it, under the same limits), for work on many pages whose result
+    is picklable. Below ``min_count``, or with one core, ``[work(range(count))]``.
+    When the forked process fails, its half is done again here: never less work.
+    """
+    if count < min_count or (os.cpu_count() or 1) < 2:
+        return [work(range(count))]
+    middle = count // 2
+    second_half = range(middle, count)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # pragma: no cover - the forked half reports through the pipe
+        global _stage_fd
+        _stage_fd = None   # the lead process alone marks stages
+        os.close(read_fd)
+        code = 0
+        try:
+            _write_all(write_fd, pickle.dumps(work(second_half), protocol=pickle.HIGHEST_PROTOCOL))
+        except BaseException:  # noqa: BLE001 - the lead process redoes the half
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    reaped = False
+    try:
+        first = work(range(middle))
+        chunks = []
+        while chunk := os.read(read_fd, 1 << 20):
+            chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+    finally:
+        os.close(read_fd)
+        if not reaped:   # this half failed: the other is not needed
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+    second = None
+    if os.waitstatus_to_exitcode(status) == 0:
+        try:
+            second = pickle.loads(b"".join(chunks))
+        except Exception:  # noqa: BLE001 - a garbled answer: do the half here
+            second = None
+    if second is None:
+        second = work(second_half)
+    return [first, second]
 
 
 def _kill(pid: int) -> None:
