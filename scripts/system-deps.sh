@@ -4,6 +4,8 @@
 #   scripts/system-deps.sh run    WeasyPrint's Pango stack and fonts; Tesseract 5 OCR with its English model;
 #                                 poppler's pdftotext
 #   scripts/system-deps.sh test   the above, plus Chromium for the browser tests
+#   scripts/system-deps.sh bench  the run set, plus LibreOffice Writer and qpdf: the manual path a clerk
+#                                 takes today, which `make bench` times the build against
 # Everything comes from the distribution's packages: nothing downloads a model at run time.
 set -euo pipefail
 
@@ -42,6 +44,10 @@ find_missing() {
   command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
   if [[ "$want" == "test" ]]; then
     command -v chromium >/dev/null 2>&1 || [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  fi
+  if [[ "$want" == "bench" ]]; then
+    command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui)
+    command -v qpdf >/dev/null 2>&1 || missing+=(qpdf)
   fi
 }
 
