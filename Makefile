@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test bench run system-deps system-deps-test clean
+.PHONY: install test bench run system-deps system-deps-test system-deps-bench clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,15 @@ system-deps:
 system-deps-test:
 	@scripts/system-deps.sh test
 
+system-deps-bench:
+	@scripts/system-deps.sh bench
+
 install: system-deps $(STAMP)
 
 test: system-deps-test $(STAMP)
 	PACKETIZER_REQUIRE_POSTGRES=1 PACKETIZER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
-bench: system-deps $(STAMP)
+bench: system-deps-bench $(STAMP)
 	$(BIN)/python bench/run.py
 
 run: install
