@@ -354,7 +354,7 @@ def test_a_long_pdf_is_searched_on_both_cores_with_the_same_findings(plan):
 def test_the_second_half_is_done_again_when_its_process_fails(plan):
     """This test ensures that when the forked process surveying the second half dies, the lead process
     does that half itself: the result is the same as when both halves succeed."""
-    from packetizer.ingest.pdf import in_two
+    from packetizer.sandbox import in_two
 
     lead = os.getpid()
 
@@ -369,7 +369,7 @@ def test_the_second_half_is_done_again_when_its_process_fails(plan):
 
 def test_a_failing_first_half_leaves_no_process_behind():
     """This test ensures an error in the lead process's half ends the forked half too and is raised."""
-    from packetizer.ingest.pdf import in_two
+    from packetizer.sandbox import in_two
 
     lead = os.getpid()
 

@@ -27,7 +27,8 @@ from pypdf.generic import (
 
 from packetizer.errors import IngestError, LimitExceeded
 from packetizer.ingest import ExhibitDocument, ingest_attachment
-from packetizer.ingest.pdf import run_sandboxed, sanitise_pdf
+from packetizer.ingest.pdf import sanitise_pdf
+from packetizer.sandbox import run_sandboxed
 from packetizer.limits import MAX_ATTACHMENT_BYTES, MAX_PDF_PAGES
 from packetizer.model import Attachment
 

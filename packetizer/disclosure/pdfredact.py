@@ -28,7 +28,7 @@ The SHA-256 of each picture sent is returned, so the no-leak proof of the
 finished packet can insist that every picture in it is one that was read.
 
 The work runs in the sandboxed child that sanitises the attachment
-(:func:`packetizer.ingest.pdf.run_sandboxed`), right after it: PDFium parses
+(:func:`packetizer.sandbox.run_sandboxed`), right after it: PDFium parses
 content streams that came from an uploaded file. Tesseract runs as processes
 of that child, and goes with it if it runs out of time.
 """
@@ -53,7 +53,8 @@ from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, I
 
 from ..errors import DisclosureError, IngestError, LimitExceeded
 from ..ingest import trust
-from ..ingest.pdf import copy_layer_visibility, in_two, run_sandboxed, sanitise_failure, sanitise_in_child, stage_done
+from ..ingest.pdf import copy_layer_visibility, sanitise_failure, sanitise_in_child
+from ..sandbox import in_two, run_sandboxed, stage_done
 from ..limits import (MAX_OCR_ATTACHMENT_SECONDS, MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES,
                       MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS, MAX_POPPLER_SECONDS, MAX_REDACTED_PAGE_PIXELS,
                       MIN_OCR_CONFIDENCE, OCR_DPI, SPLIT_PDF_PAGES)

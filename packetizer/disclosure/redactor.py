@@ -13,11 +13,14 @@ import re
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 from .identifiers import Needle, keep_key, normalise
 from .patterns import DETECTORS, VERIFY_DETECTORS, Detector
 from .textfold import fold, ocr_reading
+
+if TYPE_CHECKING:
+    from .pdfredact import RedactedPdf
 
 # What a reader sees where something was removed.
 MARKERS = {
@@ -309,7 +312,7 @@ class Redactor:
                 tokens[index] = _rebuild(text, drops.get(index, []), inserts.get(index, []))
         return RedactedHtml("".join(tokens), tuple(marks))
 
-    def redact_pdf(self, pdf: bytes, *, name: str):
+    def redact_pdf(self, pdf: bytes, *, name: str) -> RedactedPdf:
         """Sanitise a PDF attachment and burn identifiers out of it (see :mod:`.pdfredact`)."""
         from .pdfredact import redact_pdf
 

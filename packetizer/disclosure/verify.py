@@ -45,7 +45,7 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 
 from ..errors import DisclosureError
-from ..ingest.pdf import in_two, run_sandboxed
+from ..sandbox import in_two, run_sandboxed
 from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS, SPLIT_PDF_PAGES
 from .pdftext import PopplerReading, object_strings, page_text, text_pieces
 from .redactor import TYPE_WORDS, Redactor

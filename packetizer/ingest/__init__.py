@@ -12,8 +12,9 @@ DOCX, text and Markdown notes before layout (a visible marker takes their
 place), and from every page a reader sees as pixels rather than trustworthy
 text (PDF pages with pictures or doubtful fonts, image files, DOCX pages with
 pictures) by OCR and burning them into a fresh picture of the page. The
-redactor is used duck-typed, so this package does not import the disclosure
-package (which imports this one).
+redactor is any :class:`Redacting` (the disclosure package's ``Redactor`` is
+the one), so this package does not import the disclosure package, which
+imports this one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import IngestError, LimitExceeded, RenderError
 from ..limits import MAX_ATTACHMENT_BYTES
@@ -34,7 +36,21 @@ from . import signatures
 from .pdf import sanitise_pdf
 from .text import markdown_to_html, text_to_html
 
-__all__ = ["ExhibitDocument", "SUPPORTED_SUFFIXES", "ingest_attachment"]
+if TYPE_CHECKING:
+    from ..disclosure.pdfredact import RedactedPdf
+    from ..disclosure.redactor import RedactedHtml
+
+__all__ = ["ExhibitDocument", "Redacting", "SUPPORTED_SUFFIXES", "ingest_attachment"]
+
+
+class Redacting(Protocol):
+    """What ingest asks of the build's redactor (:class:`packetizer.disclosure.Redactor`)."""
+
+    def redact_html(self, fragment: str) -> RedactedHtml:
+        """The fragment's text with the identifiers replaced by markers."""
+
+    def redact_pdf(self, pdf: bytes, *, name: str) -> RedactedPdf:
+        """The PDF sanitised, its pages checked (text layer or OCR) and the identifiers burnt out."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ class ExhibitDocument:
 SUPPORTED_SUFFIXES = (".pdf", ".docx", ".txt", ".md", ".markdown", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
-def ingest_attachment(att: Attachment, *, redactor=None) -> ExhibitDocument:
+def ingest_attachment(att: Attachment, *, redactor: Redacting | None = None) -> ExhibitDocument:
     """Convert one attachment to exhibit pages.
 
     Args:
@@ -103,7 +119,7 @@ def ingest_attachment(att: Attachment, *, redactor=None) -> ExhibitDocument:
                    source_sha256=hashlib.sha256(data).hexdigest(), source_size=len(data))
 
 
-def _convert(att: Attachment, suffix: str, data: bytes, redactor) -> ExhibitDocument:
+def _convert(att: Attachment, suffix: str, data: bytes, redactor: Redacting | None) -> ExhibitDocument:
     if suffix == ".pdf":
         if redactor is None:
             clean = sanitise_pdf(data, name=att.file)
@@ -178,7 +194,7 @@ def _check_content(att: Attachment, suffix: str, data: bytes) -> None:
         raise IngestError(f"{att.file}: not {kind} (content does not match the {suffix} extension)")
 
 
-def _render(att: Attachment, body_html: str, redactor=None) -> ExhibitDocument:
+def _render(att: Attachment, body_html: str, redactor: Redacting | None = None) -> ExhibitDocument:
     # The PDF title is metadata that assembly drops; a neutral kind word keeps
     # a user-given title (which may name the patient) out of it regardless.
     title = ATTACHMENT_KIND_WORDS.get(att.kind, "Supporting document")
