@@ -220,6 +220,23 @@ def test_markdown_never_passes_html_or_links_through(tmp_path):
     assert text.index("Progress note") < text.index("stretch daily") < text.index("97110") < text.index("Final line")
 
 
+def test_markdown_html_blocks_reference_links_and_deep_nesting_stay_text():
+    """This test ensures an HTML block, a reference-style link and its definition and an autolink come out
+    as escaped text with only the fixed, attribute-free tags and no URL of a link definition; and that a
+    note nested deeper than the parser goes is shown as written rather than losing what lies deeper."""
+    note = ("<script>alert(1)</script>\n\n<div style='x'>block</div>\n\nSee [the portal][p] and <https://a.example/x>.\n\n"
+            "[p]: https://evil.example/track\n")
+    out = markdown_to_html(note.encode(), name="n.md")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&lt;div style=&#x27;x&#x27;&gt;block&lt;/div&gt;" in out
+    assert "evil.example" not in out and "See the portal and https://a.example/x." in out
+    assert set(re.findall(r"</?([a-z0-9]+)", out)) == {"p"}
+    assert not re.search(r"<[a-z0-9]+ ", out)    # no tag carries an attribute
+
+    deep = markdown_to_html(("Intro\n\n" + "> " * 1000 + "deep *finding*\n\nafter\n").encode(), name="n.md")
+    assert deep.startswith("<pre>") and "deep *finding*" in deep and "after" in deep
+    assert markdown_to_html(("> " * 5 + "five deep\n").encode(), name="n.md").count("<blockquote>") == 5
+
+
 def test_markdown_extension_variants_and_determinism(tmp_path, monkeypatch):
     """This test ensures .markdown is accepted and the same note renders to the same bytes.
 
