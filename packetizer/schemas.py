@@ -10,11 +10,15 @@ from typing import Any, Iterable
 import jsonschema
 from jsonschema import Draft202012Validator
 
+from . import limits
 from .resources import schemas_dir
 
 # Values under these top-level keys are patient data: messages describe the
 # problem without repeating the value.
 _PHI_ROOTS = {"member"}
+# Lists whose length is a named limit of packetizer.limits (the case schema's maxItems holds the same
+# number; tests/test_checks_validation.py keeps the two equal): too long a list is reported by its name.
+_LIST_LIMITS = {("services",): "MAX_SERVICE_LINES", ("attachments",): "MAX_ATTACHMENTS"}
 
 
 @lru_cache(maxsize=None)
@@ -72,6 +76,9 @@ def _describe(err: jsonschema.ValidationError) -> tuple[str, str]:
     if v == "minItems":
         return field_path(path), f"needs at least {err.validator_value} item(s)"
     if v == "maxItems":
+        limit = _LIST_LIMITS.get(tuple(path))
+        if limit is not None and getattr(limits, limit) == err.validator_value and isinstance(err.instance, list):
+            return field_path(path), f"{len(err.instance)} items > {limit} ({err.validator_value})"
         return field_path(path), f"has more than {err.validator_value} items"
     if v in ("minimum", "exclusiveMinimum"):
         op = ">=" if v == "minimum" else ">"

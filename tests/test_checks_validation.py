@@ -200,3 +200,24 @@ def test_messages_never_carry_the_member_name_id_or_birth_date(case, policy):
     for text in texts:
         for phi in ("Ana", "Ortiz", "XJH123456789", "1971-04-09"):
             assert phi not in text
+
+
+def test_list_limits_have_one_number_and_are_named_when_exceeded(tmp_path):
+    """This test ensures the case schema's maxItems for service lines and attachments are the named limits,
+    and a case with one line too many is refused with the limit's name and value."""
+    import json
+
+    from packetizer import limits
+    from packetizer.caseio import case_from_mapping, read_case_document
+    from packetizer.errors import CaseError
+    from packetizer.resources import schemas_dir
+
+    schema = json.loads((schemas_dir() / "case.schema.json").read_text())
+    assert schema["properties"]["services"]["maxItems"] == limits.MAX_SERVICE_LINES
+    assert schema["properties"]["attachments"]["maxItems"] == limits.MAX_ATTACHMENTS
+    doc = read_case_document(Path(__file__).parents[1] / "examples" / "lake-street" / "case.yaml")
+    doc["services"] = doc["services"][:1] * (limits.MAX_SERVICE_LINES + 1)
+    doc["attachments"] = []
+    with pytest.raises(CaseError) as caught:
+        case_from_mapping(doc, tmp_path)
+    assert f"{limits.MAX_SERVICE_LINES + 1} items > MAX_SERVICE_LINES ({limits.MAX_SERVICE_LINES})" in str(caught.value)
