@@ -31,7 +31,7 @@ from ..archive import (
     write_new_file,
 )
 from ..errors import NotFound, PacketizerError
-from .common import CommandError, reports_errors
+from .common import CommandFailure, reports_errors
 
 
 def _id_option_value(field: str):
@@ -126,11 +126,11 @@ def _write_out(out_dir: Path, files: list[tuple[str, bytes]]) -> list[Path]:
     targets = [(out_dir / name, data) for name, data in files]
     for path, data in targets:
         if path.exists() and (not path.is_file() or path.read_bytes() != data):
-            raise CommandError(f"refusing to overwrite {path}: it exists with different content")
+            raise CommandFailure(f"refusing to overwrite {path}: it exists with different content")
     for path, data in targets:
         if not write_new_file(path, data) and path.read_bytes() != data:
             # Another process created it between the check and the write.
-            raise CommandError(f"refusing to overwrite {path}: it exists with different content")
+            raise CommandFailure(f"refusing to overwrite {path}: it exists with different content")
     return [path for path, _ in targets]
 
 
@@ -182,7 +182,8 @@ def verify_command(case_id: str, sha_prefix: str | None, location: str | None) -
         for problem in problems:
             click.echo(f"  {problem}")
     if altered:
-        raise CommandError(f"{altered} of {len(versions)} archived version(s) of case {case_id} differ from their manifest")
+        raise CommandFailure(
+            f"{altered} of {len(versions)} archived version(s) of case {case_id} differ from their manifest")
 
 
 @archive.command("hold", short_help="Place or lift a legal hold on a case's archived packets.")
@@ -251,4 +252,4 @@ def retry_command(spool_dir: Path | None, location: str | None) -> None:
             failed += 1
             click.echo(f"pending: {result.entry.case_id} {result.entry.sha256[:12]}: {result.error}")
     if failed:
-        raise CommandError(f"{failed} of {len(results)} pending packet(s) are still not archived")
+        raise CommandFailure(f"{failed} of {len(results)} pending packet(s) are still not archived")

@@ -11,7 +11,7 @@ import click
 
 from ..checks import OVERRIDABLE_CODES
 from ..errors import PolicyBlock
-from .common import CommandError, built_by, payers_option, reports_errors, today_option
+from .common import CommandFailure, built_by, payers_option, reports_errors, today_option
 
 
 @click.command("build")
@@ -50,7 +50,7 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
         hint = ""
         if any(f.code in OVERRIDABLE_CODES for f in exc.findings) and not override_reason:
             hint = "\n(to build anyway, give --override-reason TEXT; the reason is recorded)"
-        raise CommandError(exc.message + hint) from None
+        raise CommandFailure(exc.message + hint) from None
     if as_json:
         click.echo(json.dumps(_json_result(packet), indent=2, ensure_ascii=False))
         return

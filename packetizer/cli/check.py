@@ -16,7 +16,7 @@ from ..checks.rules import channel_words
 from ..errors import PacketizerError
 from ..model import Case, PayerPolicy
 from ..policy import load_payer
-from .common import CommandError, payers_option, today_option
+from .common import CommandFailure, payers_option, today_option
 
 
 @click.command("check")
@@ -38,9 +38,9 @@ def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json
         # OCR could not read reliably (page_not_checked in its warnings and disclosure report).
         result = run_checks(case, policy, today=today)
     except PacketizerError as exc:
-        raise CommandError(exc.message) from None
+        raise CommandFailure(exc.message) from None
     except OSError as exc:
-        raise CommandError(f"{exc.strerror or exc}") from None
+        raise CommandFailure(f"{exc.strerror or exc}") from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -15,7 +15,7 @@ import click
 from ..errors import PacketizerError
 
 
-class CommandError(click.ClickException):
+class CommandFailure(click.ClickException):
     """A failure reported as ``error: <message>`` on stderr with exit status 1."""
 
     exit_code = 1
@@ -32,10 +32,10 @@ def reports_errors(command):
         try:
             return command(*args, **kwargs)
         except PacketizerError as exc:
-            raise CommandError(exc.message) from None
+            raise CommandFailure(exc.message) from None
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
-            raise CommandError(f"{exc.strerror or exc}{where}") from None
+            raise CommandFailure(f"{exc.strerror or exc}{where}") from None
 
     return wrapper
 

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .common import CommandError, reports_errors
+from .common import CommandFailure, reports_errors
 
 
 def _app():
@@ -117,7 +117,7 @@ def users_set_password(name: str) -> None:
     with registry.session() as session:
         user = find_user(session, name)
         if user is None:
-            raise CommandError(f"no user named {name}")
+            raise CommandFailure(f"no user named {name}")
         set_password(user, password, now=now())
         append_audit(session, actor="cli", role="admin", action="user.change", object_type="user",
                      object_id=user.username, client="cli", detail={"password": "reset"}, now=now())
@@ -155,5 +155,5 @@ def audit_verify() -> None:
     if problems:
         for problem in problems:
             click.echo(f"  {problem}")
-        raise CommandError(f"the audit log is not intact: {len(problems)} problem(s) in {count} rows")
+        raise CommandFailure(f"the audit log is not intact: {len(problems)} problem(s) in {count} rows")
     click.echo(f"intact: {count} rows")
