@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from . import limits
-from .errors import PolicyError
+from .errors import ErrorCode, PolicyError
 from .model import PayerPolicy, Window
 from .resources import payers_dir
 from .schemas import schema_errors
@@ -99,9 +99,8 @@ class PayerRegistry:
         try:
             return self.policies[payer_id]
         except KeyError:
-            raise PolicyError(
-                f"payer_id: no payer policy named {payer_id!r} in {self.folder}", code="unknown_payer", field="payer_id"
-            ) from None
+            raise PolicyError(f"payer_id: no payer policy named {payer_id!r} in {self.folder}",
+                              code=ErrorCode.UNKNOWN_PAYER, field="payer_id") from None
 
     def __iter__(self):
         return iter(sorted(self.policies.values(), key=lambda p: p.id))

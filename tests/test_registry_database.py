@@ -10,11 +10,10 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from packetizer import limits
+from packetizer.errors import AccountError, RegistryError
 from packetizer.registry import (
-    AccountError,
     AuditEntry,
     CaseRecord,
-    RegistryError,
     SignInFailure,
     add_user,
     append_audit,

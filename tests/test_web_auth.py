@@ -157,7 +157,7 @@ def test_idle_minutes_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PACKETIZER_IDLE_MINUTES", "5")
     assert make_app(tmp_path).config["IDLE_MINUTES"] == 5
     monkeypatch.setenv("PACKETIZER_IDLE_MINUTES", "soon")
-    from packetizer.web import ConfigError
+    from packetizer.errors import ConfigError
 
     try:
         make_app(tmp_path)

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from packetizer import limits
+from packetizer.errors import ConfigError
 from packetizer.registry import AuditEntry
-from packetizer.web import ConfigError
 from packetizer.web.batchjobs import EXTENSION_KEY, STATUS_FILE
 from packetizer.web.batchtracking import TRACKING_FILE
 

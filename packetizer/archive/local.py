@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import NotFound, StorageError
+from ..errors import ErrorCode, NotFound, StorageError
 from .storage import PutResult, Storage, check_key, check_prefix, is_valid_key
 
 #: Mode of archived files: read-only, so a stray editor or script cannot change them in place.
@@ -153,22 +153,22 @@ class LocalStorage(Storage):
             if exc.errno in NO_HARDLINK_ERRNOS:
                 raise StorageError(
                     f"the file system of {self.describe()} has no hard links, which write-once archiving needs",
-                    code="unsupported",
+                    code=ErrorCode.UNSUPPORTED,
                 ) from exc
             raise StorageError(
                 f"could not write archive object {key} in {self.describe()}: {exc.strerror or exc}",
-                code="write_failed",
+                code=ErrorCode.WRITE_FAILED,
             ) from exc
         try:
             stored = self.get(key)
         except NotFound:  # the name is taken by a folder (key is a prefix of other keys)
-            raise StorageError(f"archive object {key} conflicts with existing keys", code="exists") from None
+            raise StorageError(f"archive object {key} conflicts with existing keys", code=ErrorCode.EXISTS) from None
         if not created:
             if stored != data:
-                raise StorageError(f"archive object {key} already exists with different content", code="exists")
+                raise StorageError(f"archive object {key} already exists with different content", code=ErrorCode.EXISTS)
         elif _sha256(stored) != _sha256(data):
             path.unlink(missing_ok=True)  # ours and corrupt: remove it so a retry can succeed
-            raise StorageError(f"archive object {key} did not read back as written", code="write_failed")
+            raise StorageError(f"archive object {key} did not read back as written", code=ErrorCode.WRITE_FAILED)
         return PutResult(key=key, sha256=_sha256(stored), size=len(stored), already_present=not created)
 
     def get(self, key: str) -> bytes:
@@ -178,7 +178,8 @@ class LocalStorage(Storage):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise NotFound(f"no archived object {key} in {self.describe()}") from None
         except OSError as exc:
-            raise StorageError(f"could not read archive object {key}: {exc.strerror or exc}", code="read_failed") from exc
+            raise StorageError(f"could not read archive object {key}: {exc.strerror or exc}",
+                               code=ErrorCode.READ_FAILED) from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

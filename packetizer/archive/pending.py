@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PacketizerError, StorageError
+from ..errors import ErrorCode, PacketizerError, StorageError
 from .local import fsync_dir, write_new_file
 from .service import (
     ArchivedVersion,
@@ -279,7 +279,7 @@ def archive_or_defer(
         version, reason = _attempt(storage, prepared)
         if version is None:
             raise StorageError(f"{reason}; and the packet could not be kept for a later retry: {spool_problem}",
-                               code="spool_failed")
+                               code=ErrorCode.SPOOL_FAILED)
         return ArchiveOutcome(archived=version, pending_reason=None)
     # Hold the entry's lock so `archive retry` running meanwhile leaves it to us.
     with _locked(spool / entry_id):
@@ -355,9 +355,10 @@ def _load(entry: PendingEntry) -> PreparedVersion:
         try:
             data = (entry.path / rel).read_bytes()
         except OSError:
-            raise StorageError(f"spool entry {entry.entry_id}: {rel} is missing", code="spool_damaged") from None
+            raise StorageError(f"spool entry {entry.entry_id}: {rel} is missing",
+                               code=ErrorCode.SPOOL_DAMAGED) from None
         if _sha256(data) != want:
-            raise StorageError(f"spool entry {entry.entry_id}: {rel} was altered", code="spool_damaged")
+            raise StorageError(f"spool entry {entry.entry_id}: {rel} was altered", code=ErrorCode.SPOOL_DAMAGED)
         return data
 
     body = read(MANIFEST_FILE, state["manifest_sha256"])

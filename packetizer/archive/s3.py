@@ -31,7 +31,7 @@ import botocore.exceptions as bce
 from botocore.config import Config
 
 from .. import __version__, limits
-from ..errors import NotFound, StorageError
+from ..errors import ErrorCode, NotFound, StorageError
 from .storage import ObjectLock, PutResult, Storage, check_key, check_prefix, is_valid_key
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ _READ_CHUNK = 1024 * 1024
 
 
 def _bad_config(message: str) -> StorageError:
-    return StorageError(message, code="bad_config")
+    return StorageError(message, code=ErrorCode.BAD_CONFIG)
 
 
 def parse_location(location: str) -> tuple[str, str]:
@@ -306,26 +306,27 @@ class S3Storage(Storage):
             return StorageError(
                 f"no AWS credentials to {action} {target}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                 "or AWS_PROFILE, or another source of the standard AWS credential chain",
-                code="no_credentials",
+                code=ErrorCode.NO_CREDENTIALS,
             )
         if isinstance(exc, _UNREACHABLE):
             where = s.endpoint_url or f"of bucket {s.bucket}"
             return StorageError(f"S3 endpoint {where} is unreachable or not answering ({type(exc).__name__}); "
-                                f"could not {action} {target}", code="unreachable")
+                                f"could not {action} {target}", code=ErrorCode.UNREACHABLE)
         if isinstance(exc, bce.ClientError):
             code, status = _error_code(exc)
             if code == "NoSuchBucket":
                 return StorageError(f"S3 bucket {s.bucket} does not exist"
-                                    + (f" at {s.endpoint_url}" if s.endpoint_url else ""), code="no_bucket")
+                                    + (f" at {s.endpoint_url}" if s.endpoint_url else ""), code=ErrorCode.NO_BUCKET)
             if code in _DENIED_CODES or status == 403:
                 return StorageError(f"access denied by S3 ({code}) to {action} {target}: "
-                                    "check the credentials and the bucket policy", code="access_denied")
+                                    "check the credentials and the bucket policy", code=ErrorCode.ACCESS_DENIED)
             if code in _MISSING_CODES or status == 404:
                 return NotFound(f"no archived object {key} in {self.describe()}" if key
                                 else f"S3 {target} was not found")
-            return StorageError(f"S3 refused to {action} {target}: {code} (HTTP {status})", code="s3_error")
+            return StorageError(f"S3 refused to {action} {target}: {code} (HTTP {status})", code=ErrorCode.S3_ERROR)
         # Any other botocore failure (a broken response stream, a bad parameter): name its type only.
-        return StorageError(f"S3 client error ({type(exc).__name__}) trying to {action} {target}", code="s3_error")
+        return StorageError(f"S3 client error ({type(exc).__name__}) trying to {action} {target}",
+                            code=ErrorCode.S3_ERROR)
 
     # -- bucket facts ----------------------------------------------------------
 
@@ -448,7 +449,7 @@ class S3Storage(Storage):
             if code == "InvalidRequest" and "ObjectLock" in message.replace(" ", ""):
                 raise StorageError(
                     f"{self.describe()} has no Object Lock; legal holds need a bucket created with Object Lock",
-                    code="unsupported") from None
+                    code=ErrorCode.UNSUPPORTED) from None
             raise self._error(exc, "set the legal hold of", key) from None
         except bce.BotoCoreError as exc:
             raise self._error(exc, "set the legal hold of", key) from None
@@ -558,16 +559,17 @@ class S3Storage(Storage):
             try:
                 return self._hash_stored(key)
             except StorageError as exc:
-                if exc.code != "not_found":
+                if exc.code != ErrorCode.NOT_FOUND:
                     raise
             if pause is not None:
                 time.sleep(pause)
-        raise StorageError(f"archive object {key} in {self.describe()} was gone when {when}", code="write_failed")
+        raise StorageError(f"archive object {key} in {self.describe()} was gone when {when}",
+                           code=ErrorCode.WRITE_FAILED)
 
     def _compare_existing(self, key: str, data: bytes, digest: bytes) -> PutResult:
         stored_sha, size, _ = self._hash_present(key, "compared with the packet being archived")
         if stored_sha != digest.hex() or size != len(data):
-            raise StorageError(f"archive object {key} already exists with different content", code="exists")
+            raise StorageError(f"archive object {key} already exists with different content", code=ErrorCode.EXISTS)
         return PutResult(key=key, sha256=stored_sha, size=size, already_present=True)
 
     def _read_back(self, key: str, data: bytes, digest: bytes, expected_checksum: str) -> None:
@@ -582,15 +584,15 @@ class S3Storage(Storage):
             accepted = {expected_checksum.split("-")[0], _b64(digest)}
             if stored_checksum and stored_checksum.split("-")[0] not in accepted:
                 raise StorageError(f"archive object {key} in {self.describe()} was stored with checksum "
-                                   f"{stored_checksum}, expected {expected_checksum}", code="write_failed")
+                                   f"{stored_checksum}, expected {expected_checksum}", code=ErrorCode.WRITE_FAILED)
             return
         # Different bytes. On a store that ignores If-None-Match a concurrent writer may
         # have replaced ours: its object is whole (bytes match the checksum it sent).
         if stored_checksum and "-" not in stored_checksum:
             if base64.b64decode(stored_checksum).hex() == stored_sha:
-                raise StorageError(f"archive object {key} already exists with different content", code="exists")
+                raise StorageError(f"archive object {key} already exists with different content", code=ErrorCode.EXISTS)
         raise StorageError(f"archive object {key} in {self.describe()} did not read back as written",
-                           code="write_failed")
+                           code=ErrorCode.WRITE_FAILED)
 
     def _ensure_retention(self, key: str, args: dict[str, Any]) -> None:
         """Make sure the retention asked for at creation is on the object (some stores drop it on multipart)."""

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from ..errors import IntegrityError, NotFound, StorageError
+from ..errors import ErrorCode, IntegrityError, NotFound, StorageError
 from ..schemas import schema_errors, validator
 from .storage import Storage
 
@@ -112,7 +112,7 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     try:
         text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise StorageError("manifest holds a value that is not plain JSON", code="bad_manifest") from exc
+        raise StorageError("manifest holds a value that is not plain JSON", code=ErrorCode.BAD_MANIFEST) from exc
     return (text + "\n").encode("utf-8")
 
 
@@ -238,12 +238,12 @@ def prepare_version(
     name_re = _schema_pattern("$defs", "file_name")
     for name in extra_files:
         if not isinstance(name, str) or name in _RESERVED or not name_re.match(name) or len(name) > 200:
-            raise StorageError(f"{str(name)[:80]!r} cannot be an archive file name", code="bad_manifest")
+            raise StorageError(f"{str(name)[:80]!r} cannot be an archive file name", code=ErrorCode.BAD_MANIFEST)
     doc = copy.deepcopy(dict(manifest))
     doc["objects"] = {name: _sha256(data) for name, data in sorted(extra_files.items())}
     problem = _schema_problem(doc)
     if problem:
-        raise StorageError(f"the manifest {problem}", code="bad_manifest")
+        raise StorageError(f"the manifest {problem}", code=ErrorCode.BAD_MANIFEST)
     packet = doc["packet"]
     packet_pdf = bytes(packet_pdf)
     actual = _sha256(packet_pdf)
@@ -280,7 +280,7 @@ def write_version(storage: Storage, prepared: PreparedVersion) -> ArchivedVersio
     try:
         result = storage.put(manifest_key, prepared.manifest_body, content_type="application/json")
     except StorageError as exc:
-        if exc.code != "exists":
+        if exc.code != ErrorCode.EXISTS:
             raise
         # A concurrent archiver completed this version first; its manifest stands.
         return replace(_read_version(storage, manifest_key), already_archived=True)
@@ -343,7 +343,7 @@ def check_id(value: str, field: str) -> str:
     """
     if not isinstance(value, str) or not _schema_pattern("properties", field).match(value):
         label = field.replace("_", " ")
-        raise StorageError(f"{label} {str(value)[:60]!r} is not valid", code="bad_id")
+        raise StorageError(f"{label} {str(value)[:60]!r} is not valid", code=ErrorCode.BAD_ID)
     return value
 
 
@@ -351,7 +351,7 @@ def check_sha_prefix(sha_prefix: str) -> str:
     """``sha_prefix`` lower-cased if it is 1-64 hex digits, else StorageError ``bad_id``."""
     normal = sha_prefix.strip().lower() if isinstance(sha_prefix, str) else ""
     if not _SHA_PREFIX_RE.match(normal):
-        raise StorageError(f"sha256 prefix {str(sha_prefix)[:70]!r} is not 1-64 hex digits", code="bad_id")
+        raise StorageError(f"sha256 prefix {str(sha_prefix)[:70]!r} is not 1-64 hex digits", code=ErrorCode.BAD_ID)
     return normal
 
 
@@ -359,7 +359,7 @@ def check_month(value: str) -> tuple[str, str]:
     """``"2026-11"`` -> ``("2026", "11")``; StorageError ``bad_id`` unless it is a real ``YYYY-MM``."""
     match = _MONTH_RE.match(value) if isinstance(value, str) else None
     if not match or not 1 <= int(match["month"]) <= 12:
-        raise StorageError(f"month {str(value)[:20]!r} is not YYYY-MM", code="bad_id")
+        raise StorageError(f"month {str(value)[:20]!r} is not YYYY-MM", code=ErrorCode.BAD_ID)
     return match["year"], match["month"]
 
 
@@ -420,7 +420,7 @@ def get_version(
         raise StorageError(
             f"sha256 prefix {check_sha_prefix(sha_prefix)} matches {len(shas)} archived packets of case {case_id}; "
             "give more characters",
-            code="ambiguous",
+            code=ErrorCode.AMBIGUOUS,
         )
     return matches[-1]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import NotFound, StorageError
+from ..errors import ErrorCode, NotFound, StorageError
 
 #: Environment variable naming the archive: a folder path or ``s3://bucket/prefix``.
 ARCHIVE_ENV = "PACKETIZER_ARCHIVE"
@@ -78,14 +78,14 @@ def check_key(key: str) -> str:
     ``.`` or ``..`` segment and no segment starting with a dot.
     """
     if not is_valid_key(key):
-        raise StorageError(f"archive key {_shown_key(str(key))} is not valid", code="bad_key")
+        raise StorageError(f"archive key {_shown_key(str(key))} is not valid", code=ErrorCode.BAD_KEY)
     return key
 
 
 def check_prefix(prefix: str) -> str:
     """Return ``prefix`` if it can start a valid key (``""`` lists everything)."""
     if not isinstance(prefix, str) or len(prefix) > MAX_KEY_LENGTH or not _PREFIX_RE.match(prefix):
-        raise StorageError(f"archive prefix {_shown_key(str(prefix))} is not valid", code="bad_key")
+        raise StorageError(f"archive prefix {_shown_key(str(prefix))} is not valid", code=ErrorCode.BAD_KEY)
     return prefix
 
 
@@ -151,7 +151,7 @@ class Storage(abc.ABC):
         check_key(key)
         raise StorageError(
             f"legal holds need an S3 archive in a bucket with Object Lock; {self.describe()} has none",
-            code="unsupported",
+            code=ErrorCode.UNSUPPORTED,
         )
 
 
@@ -189,5 +189,5 @@ def open_storage(location: str | None = None, *, environ: Mapping[str, str] | No
         return S3Storage.from_location(location, environ=env)
     raise StorageError(
         f"archive location scheme {scheme[:20]!r} is not supported (use a folder path or s3://bucket/prefix)",
-        code="unsupported",
+        code=ErrorCode.UNSUPPORTED,
     )

@@ -40,7 +40,7 @@ from celery.result import AsyncResult, ResultSet
 from .. import limits
 from ..archive import ArchivedVersion, Storage, open_storage, retrieve_version
 from ..caseio import case_from_mapping, resolve_inside
-from ..errors import IntegrityError, PacketizerError, PolicyBlock, StorageError
+from ..errors import ErrorCode, IntegrityError, PacketizerError, PolicyBlock, StorageError
 from ..pipeline import build_packet
 from ..policy import load_policy_file
 from .jobs import Job, Outcome, block_problems, unexpected
@@ -60,7 +60,8 @@ BUNDLE_VERSION = 1
 RETRY_BASE_SECONDS = 2
 _PUBLISH_RETRY = {"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 5.0}
 # Storage errors that no retry can fix: the request itself is wrong.
-_PERMANENT_STORAGE_CODES = {"bad_key", "bad_manifest", "bad_id", "exists", "unsupported", "integrity"}
+_PERMANENT_STORAGE_CODES = frozenset({ErrorCode.BAD_KEY, ErrorCode.BAD_MANIFEST, ErrorCode.BAD_ID, ErrorCode.EXISTS,
+                                      ErrorCode.UNSUPPORTED, ErrorCode.INTEGRITY})
 _REPORT_NAMES = {"disclosure-report.json": ".disclosure.json", "disclosure-report.html": ".disclosure.html"}
 
 
@@ -75,7 +76,7 @@ def create_app(broker_url: str | None = None, *, result_backend: str | None = No
     broker = broker_url or env.get(BROKER_ENV)
     if not broker:
         raise PacketizerError(f"the Celery engine needs a broker: set {BROKER_ENV} "
-                              "(e.g. redis://127.0.0.1:6379/0)", code="config")
+                              "(e.g. redis://127.0.0.1:6379/0)", code=ErrorCode.CONFIG)
     backend = result_backend or env.get(RESULT_ENV) or (
         broker if broker.startswith(("redis://", "rediss://")) else "rpc://")
     app = Celery("packetizer", broker=broker, backend=backend, set_as_current=False)
@@ -162,7 +163,7 @@ def build_from_bundle(request: Mapping[str, Any]) -> dict:
         except Exception as exc:  # noqa: BLE001 - a bug fails this case, not the worker
             return {"problems": [[None, unexpected(case_id, exc)]]}
     if packet.archived is None:
-        raise StorageError(packet.archive_error or "the packet was not archived", code="archive_failed")
+        raise StorageError(packet.archive_error or "the packet was not archived", code=ErrorCode.ARCHIVE_FAILED)
     return {"packet": packet.path.name, "sha256": packet.sha256, "pages": packet.pages,
             "archived": packet.archived.prefix}
 

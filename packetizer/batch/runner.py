@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 
 from .. import limits
 from ..archive import open_storage
-from ..errors import PacketizerError
+from ..errors import ErrorCode, PacketizerError
 from ..pipeline import input_fingerprint
 from ..policy import load_registry
 from .jobs import STAGING_PREFIX, Job, Outcome, build_job, ignore_sigint
@@ -103,11 +103,11 @@ def run_batch(
             archive that cannot be opened, output folder busy or not writable).
     """
     if engine not in ENGINES:
-        raise PacketizerError(f"--engine {engine}: use one of {', '.join(ENGINES)}", code="usage")
+        raise PacketizerError(f"--engine {engine}: use one of {', '.join(ENGINES)}", code=ErrorCode.USAGE)
     workers = workers or default_workers()
     if not 1 <= workers <= limits.MAX_BATCH_WORKERS:
         raise PacketizerError(f"--workers {workers}: must be 1 to MAX_BATCH_WORKERS ({limits.MAX_BATCH_WORKERS})",
-                              code="usage")
+                              code=ErrorCode.USAGE)
     today = today or dt.date.today()
     out = Path(out_dir).absolute()
     celery = None
@@ -121,7 +121,8 @@ def run_batch(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PacketizerError(f"--out {out_dir}: cannot create the folder ({exc.strerror})", code="out_dir") from None
+        raise PacketizerError(f"--out {out_dir}: cannot create the folder ({exc.strerror})",
+                              code=ErrorCode.OUT_DIR) from None
 
     with folder_lock(out):
         _remove_staging(out)  # left by a batch that was killed; the lock says none is running

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import PacketizerError
+from ..errors import ErrorCode, PacketizerError
 from .report import replace_file
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise PacketizerError(f"--out {out_dir}: another batch is writing into this folder",
-                                      code="busy") from None
+                                      code=ErrorCode.BUSY) from None
             raise
         yield
     finally:

@@ -5,7 +5,7 @@ path for both. :func:`open_registry` migrates the schema when it opens it.
 """
 
 from .audit import GENESIS_HASH, ChainProblem, append_audit, entry_hash, verify_audit_chain
-from .database import Registry, RegistryError, current_revision, describe_url, head_revision, open_registry, upgrade
+from .database import Registry, current_revision, describe_url, head_revision, open_registry, upgrade
 from .models import (
     CHANNELS,
     DETERMINATIONS,
@@ -18,11 +18,11 @@ from .models import (
     Submission,
     User,
 )
-from .users import AccountError, SignInResult, add_user, find_user, set_password, sign_in, sign_in_wait
+from .users import SignInResult, add_user, find_user, set_password, sign_in, sign_in_wait
 
 __all__ = [
-    "AccountError", "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS",
-    "GENESIS_HASH", "InfoRequest", "ROLES", "Registry", "RegistryError", "SignInFailure", "SignInResult",
+    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS",
+    "GENESIS_HASH", "InfoRequest", "ROLES", "Registry", "SignInFailure", "SignInResult",
     "Submission", "User", "add_user", "append_audit", "current_revision", "describe_url", "entry_hash",
     "find_user", "head_revision", "open_registry", "set_password", "sign_in", "sign_in_wait",
     "upgrade", "verify_audit_chain",

@@ -17,17 +17,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import PacketizerError
+from ..errors import RegistryError
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-
-class RegistryError(PacketizerError):
-    """The registry database cannot be opened or migrated."""
-
-    code = "registry"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .. import limits
-from ..errors import PacketizerError
+from ..errors import AccountError
 from .models import ROLES, SignInFailure, User
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
@@ -34,12 +34,6 @@ DEFAULT_HASHER = PasswordHasher()
 def _dummy_hash(hasher: PasswordHasher) -> str:
     """Verified against when the username is unknown, so timing does not tell which usernames exist."""
     return hasher.hash("not a password anyone has")
-
-
-class AccountError(PacketizerError):
-    """A username, role or password is not acceptable; the message says why."""
-
-    code = "account"
 
 
 @dataclass(frozen=True)
@@ -162,6 +156,6 @@ def sign_in(session: Session, username: str, password: str, client: str, *, now:
 
 
 __all__ = [
-    "AccountError", "DEFAULT_HASHER", "ROLES", "SignInResult", "add_user", "check_password", "check_role", "check_username",
+    "DEFAULT_HASHER", "ROLES", "SignInResult", "add_user", "check_password", "check_role", "check_username",
     "find_user", "hash_password", "set_password", "sign_in", "sign_in_wait",
 ]

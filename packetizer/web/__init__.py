@@ -22,7 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .. import limits
 from ..registry import open_registry
 from ..registry.users import DEFAULT_HASHER
-from .config import ConfigError, load_config
+from .config import load_config
 from .services import EXTENSION_KEY, WebServices, close_db
 
 log = logging.getLogger(__name__)
@@ -138,4 +138,4 @@ def _register_template_helpers(app: Flask) -> None:
         return {"kind_words": ATTACHMENT_KIND_WORDS, "reason_words": LATE_REASON_WORDS}
 
 
-__all__ = ["ConfigError", "create_app"]
+__all__ = ["create_app"]

@@ -6,9 +6,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from ..errors import PolicyError
+from ..errors import AccountError, PolicyError
 from ..policy import registry_dir
-from ..registry import AccountError, User, add_user, set_password
+from ..registry import User, add_user, set_password
 from .auditing import record
 from .forms import UserAddForm, UserEditForm
 from .security import blueprint_roles

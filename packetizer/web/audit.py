@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, make_response, render_template, reque
 from sqlalchemy import func, select
 
 from ..archive import MANIFEST_OBJECT, check_id, check_sha_prefix, find_versions, list_versions, retrieve_version, verify_version
-from ..errors import IntegrityError, NotFound, PacketizerError, StorageError
+from ..errors import ErrorCode, IntegrityError, NotFound, PacketizerError, StorageError
 from ..registry import AuditEntry, verify_audit_chain
 from .auditing import record
 from .forms import ActionForm, ArchiveSearchForm
@@ -66,7 +66,7 @@ def _version(payer_id: str, case_id: str, sha: str):
     except NotFound:
         abort(404)
     except StorageError as exc:
-        if exc.code == "bad_id":
+        if exc.code == ErrorCode.BAD_ID:
             abort(404)
         raise
     if not matches:

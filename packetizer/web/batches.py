@@ -23,7 +23,7 @@ from .. import limits
 from ..batch.manifest import read_manifest
 from ..batch.report import REPORT_CSV, REPORT_JSON
 from ..batch.zipin import MANIFEST_SUFFIXES, stage_upload
-from ..errors import CaseError, PacketizerError
+from ..errors import CaseError, ErrorCode, PacketizerError
 from ..registry import append_audit
 from .auditing import record
 from .batchjobs import (EXTENSION_KEY, INPUT_DIR, OUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings,
@@ -109,7 +109,8 @@ def new():
         _check_manifest(shown, data)
         if store.running_count() >= limits.MAX_RUNNING_WEB_BATCHES:
             raise PacketizerError(f"{limits.MAX_RUNNING_WEB_BATCHES} batches are already running "
-                                  "(MAX_RUNNING_WEB_BATCHES); start this one when one has finished", code="busy")
+                                  "(MAX_RUNNING_WEB_BATCHES); start this one when one has finished",
+                                  code=ErrorCode.BUSY)
         _remove_expired()
         batch_id, folder = store.new_folder()
         try:

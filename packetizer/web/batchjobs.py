@@ -33,7 +33,7 @@ from typing import Callable
 from .. import limits
 from ..batch.report import REPORT_JSON, replace_file
 from ..batch.runner import Progress, run_batch
-from ..errors import PacketizerError
+from ..errors import ErrorCode, PacketizerError
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class BatchJobs:
             if live >= limits.MAX_RUNNING_WEB_BATCHES:
                 raise PacketizerError(f"{live} batches are already running (MAX_RUNNING_WEB_BATCHES "
                                       f"{limits.MAX_RUNNING_WEB_BATCHES}); start this one when one has finished",
-                                      code="busy")
+                                      code=ErrorCode.BUSY)
             self._runs[batch_id] = run
         try:
             _write_status(folder, status)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from ..batch.manifest import read_manifest
 from ..batch.report import RowResult, replace_file
-from ..errors import PacketizerError
+from ..errors import ErrorCode, PacketizerError
 from ..model import Case
 from ..pipeline import input_fingerprint
 from ..registry import Build, CaseRecord, User, append_audit
@@ -185,7 +185,7 @@ def plain_file_name(name: str) -> bool:
 def _copy_packet(out_dir: Path, packet: str, target: Path) -> tuple[str, str, str]:
     """Copy the packet and its two disclosure reports; their file names (packet, JSON report, HTML report)."""
     if not plain_file_name(packet):
-        raise PacketizerError("a batch report named a packet outside its folder", code="bad_report")
+        raise PacketizerError("a batch report named a packet outside its folder", code=ErrorCode.BAD_REPORT)
     stem = packet.removesuffix(".pdf")
     names = (packet, f"{stem}.disclosure.json", f"{stem}.disclosure.html")
     target.mkdir(parents=True)

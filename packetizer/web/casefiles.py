@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import limits
 from ..caseio import case_from_mapping
-from ..errors import PacketizerError
+from ..errors import ErrorCode, PacketizerError, UploadError
 from ..ingest.signatures import UTF16_BOMS, sniff
 from ..model import Case
 
@@ -37,12 +37,6 @@ _TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 _FOLDER_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
-class UploadError(PacketizerError):
-    """An uploaded file was refused; the message names the file and the reason."""
-
-    code = "bad_upload"
-
-
 def new_folder_name() -> str:
     return secrets.token_hex(8)
 
@@ -56,7 +50,7 @@ class CaseFolder:
     @classmethod
     def at(cls, cases_dir: Path, name: str) -> "CaseFolder":
         if not _FOLDER_RE.match(name):
-            raise PacketizerError("case folder name is not valid", code="bad_folder")
+            raise PacketizerError("case folder name is not valid", code=ErrorCode.BAD_FOLDER)
         return cls(cases_dir / name)
 
     @property

@@ -17,7 +17,7 @@ from ..checks import OVERRIDABLE_CODES
 from ..disclosure import plan_disclosure
 from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
 from ..disclosure.report import page_check_groups
-from ..errors import CaseError, PacketizerError, PolicyBlock
+from ..errors import CaseError, PacketizerError, PolicyBlock, UploadError
 from ..ingest import ingest_attachment
 from ..model import Attachment
 from ..pipeline import build_packet, input_fingerprint
@@ -25,7 +25,7 @@ from ..registry import Build, CaseRecord
 from ..registry.tracking import STATUS_WORDS, case_status
 from . import caseform
 from .auditing import record
-from .casefiles import CaseFolder, UploadError, display_name, ingest_message, new_folder_name
+from .casefiles import CaseFolder, display_name, ingest_message, new_folder_name
 from .casework import folder_of, get_record, load_case, refresh_checks, sync_record, validate
 from .forms import BuildForm, ImportForm, UploadForm
 from .security import blueprint_roles

@@ -17,16 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import limits
-from ..errors import PacketizerError
+from ..errors import ConfigError
 
 SECRET_KEY_FILE = "secret_key"
 DATABASE_FILE = "packetizer.db"
-
-
-class ConfigError(PacketizerError):
-    """A configuration value is missing or malformed; the message names the setting."""
-
-    code = "config"
 
 
 def utc_now() -> dt.datetime:
