@@ -61,7 +61,7 @@ def parse_date(value: str, where: str, *, phi: bool = False) -> dt.date:
         return dt.date.fromisoformat(value)
     except (TypeError, ValueError):
         shown = "the value" if phi else str(value)
-        raise CaseError(f"{where}: {shown} is not a date", field=where) from None
+        raise CaseError(f"{shown} is not a date", field=where) from None
 
 
 def read_case_document(path: Path) -> dict:
@@ -70,17 +70,18 @@ def read_case_document(path: Path) -> dict:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise CaseError(f"case file {name}: not found") from None
+        raise CaseError("not found", subject=name, noun="case file") from None
     except OSError as exc:
-        raise CaseError(f"case file {name}: cannot be read ({exc.strerror})") from None
+        raise CaseError(f"cannot be read ({exc.strerror})", subject=name, noun="case file") from None
     if not path.is_file():
-        raise CaseError(f"case file {name}: not a file")
+        raise CaseError("not a file", subject=name, noun="case file")
     if size > limits.MAX_CASE_FILE_BYTES:
-        raise CaseError(f"case file {name}: {size} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})")
+        raise CaseError(f"{size} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})",
+                        subject=name, noun="case file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise CaseError(f"case file {name}: not UTF-8 text") from None
+        raise CaseError("not UTF-8 text", subject=name, noun="case file") from None
     return parse_case_text(text, name, json_hint=path.suffix.lower() == ".json")
 
 
@@ -92,13 +93,14 @@ def parse_case_text(text: str, name: str, *, json_hint: bool = False) -> dict:
         else:
             doc = load_yaml(text)
     except json.JSONDecodeError as exc:
-        raise CaseError(f"case file {name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise CaseError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                        subject=name, noun="case file") from None
     except yaml.YAMLError as exc:
-        raise CaseError(f"case file {name}: invalid YAML at {yaml_error_location(exc)}") from None
+        raise CaseError(f"invalid YAML at {yaml_error_location(exc)}", subject=name, noun="case file") from None
     except RecursionError:
-        raise CaseError(f"case file {name}: nested too deeply") from None
+        raise CaseError("nested too deeply", subject=name, noun="case file") from None
     if not isinstance(doc, dict):
-        raise CaseError(f"case file {name}: must be a mapping of fields at the top level")
+        raise CaseError("must be a mapping of fields at the top level", subject=name, noun="case file")
     return doc
 
 
@@ -116,7 +118,7 @@ def case_from_mapping(doc: Mapping[str, Any], base_dir: Path, *, source_name: st
     if problems:
         where, msg = problems[0]
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise CaseError(f"{where}: {msg}{more}", field=where)
+        raise CaseError(f"{msg}{more}", field=where)
     return _build_case(doc, base_dir.resolve())
 
 
@@ -174,7 +176,7 @@ def _service(s: dict, where: str) -> ServiceLine:
         start = parse_date(s["start_date"], f"{where}.start_date")
         end = parse_date(s["end_date"], f"{where}.end_date")
         if end < start:
-            raise CaseError(f"{where}.end_date: {end} is before start_date {start}", field=f"{where}.end_date")
+            raise CaseError(f"{end} is before start_date {start}", field=f"{where}.end_date")
     discharge = parse_date(s["discharge_date"], f"{where}.discharge_date") if "discharge_date" in s else None
     return ServiceLine(
         code=s["code"].upper(),
@@ -194,9 +196,9 @@ def _attachment(a: dict, where: str, base_dir: Path) -> Attachment:
     resolved = resolve_inside(base_dir, rel, f"{where}.file")
     if resolved.suffix.lower() not in SUPPORTED_ATTACHMENT_SUFFIXES:
         kinds = " ".join(sorted(SUPPORTED_ATTACHMENT_SUFFIXES))
-        raise CaseError(f"{where}.file: {rel}: unsupported file type (use one of {kinds})", field=f"{where}.file")
+        raise CaseError(f"unsupported file type (use one of {kinds})", field=f"{where}.file", subject=rel)
     if not resolved.is_file():
-        raise CaseError(f"{where}.file: {rel}: file not found", field=f"{where}.file")
+        raise CaseError("file not found", field=f"{where}.file", subject=rel)
     return Attachment(
         file=rel, path=resolved, kind=a["kind"],
         date=parse_date(a["date"], f"{where}.date"),
@@ -208,8 +210,8 @@ def resolve_inside(base_dir: Path, rel: str, where: str) -> Path:
     """Resolve ``rel`` under ``base_dir``; refuse absolute paths and escapes (also through symlinks)."""
     candidate = Path(rel)
     if candidate.is_absolute() or rel.startswith("~"):
-        raise CaseError(f"{where}: {rel}: must be a path relative to the case folder", field=where)
+        raise CaseError("must be a path relative to the case folder", field=where, subject=rel)
     resolved = (base_dir / candidate).resolve()
     if not resolved.is_relative_to(base_dir):
-        raise CaseError(f"{where}: {rel}: escapes the case folder", field=where)
+        raise CaseError("escapes the case folder", field=where, subject=rel)
     return resolved

@@ -1,13 +1,27 @@
 """One error hierarchy for the whole project, and the codes its errors carry.
 
-Every error carries a stable :class:`ErrorCode` and a ``message`` that is safe
-to show a user: it may name fields, files (by the name the user gave), limits
-and case ids, but never PHI such as names, member ids, dates of birth or note
-text. Doors (CLI, web, batch) turn these into their own kind of answer.
+Every error carries a stable :class:`ErrorCode` and a message that is safe to
+show a user: it may name fields, files (by the name the user gave), limits and
+case ids, but never PHI such as names, member ids, dates of birth or note text.
+
+The message is put together from parts that stay apart on the error, so each
+door (CLI, web, batch) can tell it its own way without cutting strings:
+
+* ``detail``: the problem itself (``file not found``);
+* ``subject``: the file or thing it is about, as the user named it
+  (``notes/visit.pdf``), introduced by ``noun`` when the message has one
+  (``manifest cases.csv``);
+* ``field``: the case, form or JSON field it concerns (``attachments[0].file``).
+
+``message`` (and ``str(error)``) reads ``<field>: <noun> <subject>: <detail>``,
+each part only when present; ``told()`` gives it with the subject renamed (a
+stored upload told by the name the user knows) or without the field (a form
+shows the error beside the field, a batch row names the manifest column).
 """
 
 from __future__ import annotations
 
+import copy
 from enum import StrEnum
 
 
@@ -66,16 +80,60 @@ class ErrorCode(StrEnum):
 
 
 class PacketizerError(Exception):
-    """Root of every error Packetizer raises on purpose."""
+    """Root of every error Packetizer raises on purpose.
+
+    Args:
+        detail: The problem, without the field or subject it is about.
+        code: Overrides the class's code.
+        field: The case, form or JSON field the problem concerns.
+        subject: The file or thing the problem is about, as the user named it.
+        noun: The word that introduces ``subject`` in the message (``manifest``).
+        field_first: Whether the message starts with ``field``; false when the
+            field only tells a door where to show the message (a field set
+            after the error was made is never part of its message).
+    """
 
     code: ErrorCode = ErrorCode.PACKETIZER_ERROR
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None, field: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, detail: str, *, code: ErrorCode | None = None, field: str | None = None,
+                 subject: str | None = None, noun: str | None = None, field_first: bool = True):
+        self.detail = detail
         self.field = field
+        self.subject = subject
+        self.noun = noun
+        self.field_first = field_first and field is not None
         if code:
             self.code = code
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """What a user is shown: ``<field>: <noun> <subject>: <detail>``, each part only when present."""
+        return self.told()
+
+    def told(self, *, subject: str | None = None, beside_field: bool = False) -> str:
+        """The message for one audience.
+
+        Args:
+            subject: Tell the subject by this name instead (the name a user
+                knows for a stored upload); ignored when the error has none.
+            beside_field: Leave out the field the message starts with, because
+                the door shows the message beside that field.
+        """
+        parts = [self.field] if self.field_first and not beside_field else []
+        if self.subject is not None:
+            named = self.subject if subject is None else subject
+            parts.append(f"{self.noun} {named}" if self.noun else named)
+        parts.append(self.detail)
+        return ": ".join(parts)
+
+    def about(self, subject: str) -> "PacketizerError":
+        """The same error told with ``subject`` as the name of its subject (when it has one)."""
+        other = copy.copy(self)
+        if other.subject is not None:
+            other.subject = subject
+        other.args = (other.message,)
+        return other
 
     def __str__(self) -> str:
         return self.message
@@ -98,8 +156,8 @@ class PolicyBlock(PacketizerError):
 
     code = ErrorCode.BLOCKED
 
-    def __init__(self, message: str, *, findings=None):
-        super().__init__(message)
+    def __init__(self, detail: str, *, findings=None):
+        super().__init__(detail)
         self.findings = list(findings or [])
 
 
@@ -122,7 +180,7 @@ class LimitExceeded(IngestError):
 
 
 class UploadError(PacketizerError):
-    """An uploaded file was refused; the message names the file and the reason."""
+    """An uploaded file was refused; the subject is the file's name, the detail the reason."""
 
     code = ErrorCode.BAD_UPLOAD
 
@@ -170,6 +228,6 @@ class RegistryError(PacketizerError):
 
 
 class AccountError(PacketizerError):
-    """A username, role or password is not acceptable; the message says why."""
+    """A username, role or password is not acceptable; the field names which, the detail says why."""
 
     code = ErrorCode.ACCOUNT

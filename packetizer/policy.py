@@ -25,9 +25,14 @@ def registry_dir(override: str | Path | None = None) -> Path:
     if chosen:
         path = Path(chosen)
         if not path.is_dir():
-            raise PolicyError(f"payer folder {chosen}: not a folder")
+            raise PolicyError("not a folder", subject=str(chosen), noun="payer folder")
         return path
     return payers_dir()
+
+
+def _policy_error(name: str, detail: str, *, field: str | None = None) -> PolicyError:
+    """``payer policy <name>: <detail>``; a field of the policy file stays in the detail, after the file's name."""
+    return PolicyError(detail, subject=name, noun="payer policy", field=field, field_first=False)
 
 
 def load_policy_file(path: Path) -> PayerPolicy:
@@ -35,20 +40,20 @@ def load_policy_file(path: Path) -> PayerPolicy:
     name = path.name
     try:
         if path.stat().st_size > limits.MAX_POLICY_FILE_BYTES:
-            raise PolicyError(f"payer policy {name}: larger than MAX_POLICY_FILE_BYTES ({limits.MAX_POLICY_FILE_BYTES})")
+            raise _policy_error(name, f"larger than MAX_POLICY_FILE_BYTES ({limits.MAX_POLICY_FILE_BYTES})")
         doc = load_yaml(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
-        raise PolicyError(f"payer policy {name}: cannot be read ({exc.strerror})") from None
+        raise _policy_error(name, f"cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError:
-        raise PolicyError(f"payer policy {name}: not UTF-8 text") from None
+        raise _policy_error(name, "not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise PolicyError(f"payer policy {name}: invalid YAML at {yaml_error_location(exc)}") from None
+        raise _policy_error(name, f"invalid YAML at {yaml_error_location(exc)}") from None
     if not isinstance(doc, dict):
-        raise PolicyError(f"payer policy {name}: must be a mapping at the top level")
+        raise _policy_error(name, "must be a mapping at the top level")
     problems = schema_errors("payer-policy", doc)
     if problems:
         where, msg = problems[0]
-        raise PolicyError(f"payer policy {name}: {where}: {msg}", field=where)
+        raise _policy_error(name, f"{where}: {msg}", field=where)
     return _policy_from_doc(doc, path)
 
 
@@ -58,7 +63,7 @@ def _date(value: str | None, where: str, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise PolicyError(f"payer policy {name}: {where}: {value} is not a date", field=where) from None
+        raise _policy_error(name, f"{where}: {value} is not a date", field=where) from None
 
 
 def _policy_from_doc(doc: dict, path: Path) -> PayerPolicy:
@@ -99,8 +104,8 @@ class PayerRegistry:
         try:
             return self.policies[payer_id]
         except KeyError:
-            raise PolicyError(f"payer_id: no payer policy named {payer_id!r} in {self.folder}",
-                              code=ErrorCode.UNKNOWN_PAYER, field="payer_id") from None
+            raise PolicyError(f"no payer policy named {payer_id!r} in {self.folder}", code=ErrorCode.UNKNOWN_PAYER,
+                              field="payer_id") from None
 
     def __iter__(self):
         return iter(sorted(self.policies.values(), key=lambda p: p.id))
@@ -113,9 +118,9 @@ def load_registry(override: str | Path | None = None) -> PayerRegistry:
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         policy = load_policy_file(path)
         if policy.id in policies:
-            raise PolicyError(f"payer policy {path.name}: id {policy.id!r} already defined by {policies[policy.id].path.name}")
+            raise _policy_error(path.name, f"id {policy.id!r} already defined by {policies[policy.id].path.name}")
         if path.stem != policy.id:
-            raise PolicyError(f"payer policy {path.name}: id {policy.id!r} must match the file name ({path.stem})")
+            raise _policy_error(path.name, f"id {policy.id!r} must match the file name ({path.stem})")
         policies[policy.id] = policy
     return PayerRegistry(folder, policies)
 

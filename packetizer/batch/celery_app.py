@@ -159,7 +159,7 @@ def build_from_bundle(request: Mapping[str, Any]) -> dict:
         except PolicyBlock as exc:
             return {"problems": [list(p) for p in block_problems(exc)]}
         except PacketizerError as exc:
-            return {"problems": [[exc.field, exc.message]]}
+            return {"problems": [[exc.field, exc.told(beside_field=True)]]}
         except Exception as exc:  # noqa: BLE001 - a bug fails this case, not the worker
             return {"problems": [[None, unexpected(case_id, exc)]]}
     if packet.archived is None:

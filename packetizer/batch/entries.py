@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import CaseError
 from ..model import Case
 
 # Case fields (as caseio/checks name them) -> the CSV column that feeds them.
@@ -90,10 +91,13 @@ class ManifestEntry:
         return self.locator.lines
 
 
+def manifest_error(name: str, detail: str) -> CaseError:
+    """A problem with the manifest ``name`` as a whole: ``manifest <name>: <detail>``."""
+    return CaseError(detail, subject=name, noun="manifest")
+
+
 def located_message(locator: Locator, case_field: str | None, message: str) -> str:
-    """``message`` (which may start with ``case_field:``) prefixed with its manifest line and column."""
-    if case_field and message.startswith(case_field + ":"):
-        message = message[len(case_field) + 1:].lstrip()
+    """``message`` (told beside ``case_field``, so without it) prefixed with its manifest line and column."""
     return f"{locator.where(case_field)}: {message}"
 
 

@@ -61,8 +61,8 @@ class Outcome:
         packet: File name of the packet in the output folder (None when it failed).
         sha256, pages: Of the packet.
         archived: Archive key prefix when archived.
-        problems: (case field or None, message) for each reason the build failed or
-            is incomplete; empty on full success.
+        problems: (case field or None, message told beside that field) for each reason
+            the build failed or is incomplete; empty on full success.
     """
 
     index: int
@@ -100,7 +100,7 @@ def build_job(job: Job) -> Outcome:
     except PolicyBlock as exc:
         return Outcome(job.index, problems=block_problems(exc))
     except PacketizerError as exc:
-        return Outcome(job.index, problems=((exc.field, exc.message),))
+        return Outcome(job.index, problems=((exc.field, exc.told(beside_field=True)),))
     except OSError as exc:
         return Outcome(job.index, problems=((None, f"cannot write the packet ({exc.strerror or type(exc).__name__})"),))
     except Exception as exc:  # noqa: BLE001 - a bug must fail its row, not the batch
@@ -127,13 +127,8 @@ def block_problems(exc: PolicyBlock) -> tuple[tuple[str | None, str], ...]:
     """One problem per blocking finding, so each can be traced to its manifest column."""
     if not exc.findings:
         return ((None, exc.message),)
-    out = []
-    for finding in exc.findings:
-        message = finding.message
-        if finding.field and message.startswith(finding.field + ":"):
-            message = message[len(finding.field) + 1:].lstrip()  # the manifest location replaces it
-        out.append((finding.field, f"blocked [{finding.code}]: {message}"))
-    return tuple(out)
+    # The manifest location names the field, so a message that starts with it is told without.
+    return tuple((f.field, f"blocked [{f.code}]: {f.told(beside_field=True)}") for f in exc.findings)
 
 
 def unexpected(case_id: str, exc: Exception) -> str:

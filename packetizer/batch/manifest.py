@@ -18,10 +18,10 @@ from .. import limits
 from ..caseio import case_from_mapping, load_case, resolve_inside
 from ..errors import CaseError, PacketizerError
 from ..model import Case
-from .entries import Locator, ManifestEntry, located_message
+from .entries import Locator, ManifestEntry, located_message, manifest_error
 from .pmexport import read_csv_manifest
 
-__all__ = ["Locator", "Manifest", "ManifestEntry", "located_message", "read_manifest"]
+__all__ = ["Locator", "Manifest", "ManifestEntry", "located_message", "manifest_error", "read_manifest"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ def read_manifest(path: str | Path) -> Manifest:
     elif suffix == ".json":
         items, kind = _json_items(text, path.name)
     else:
-        raise CaseError(f"manifest {path.name}: unknown manifest type {suffix or '(no extension)'}; "
-                        "use .csv, .json or .jsonl")
+        raise manifest_error(path.name,
+                             f"unknown manifest type {suffix or '(no extension)'}; use .csv, .json or .jsonl")
     entries = [_json_entry(line, item, base_dir) for line, item in items]
     return Manifest(path, kind, tuple(_check_duplicates(entries)))
 
@@ -62,17 +62,17 @@ def _read_text(path: Path) -> str:
     try:
         size = path.stat().st_size
         if not path.is_file():
-            raise CaseError(f"manifest {name}: not a file")
+            raise manifest_error(name, "not a file")
         if size > limits.MAX_MANIFEST_BYTES:
-            raise CaseError(f"manifest {name}: {size} bytes > MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES})")
+            raise manifest_error(name, f"{size} bytes > MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES})")
         return path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
-        raise CaseError(f"manifest {name}: not found") from None
+        raise manifest_error(name, "not found") from None
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise CaseError(f"manifest {name}: line {line} is not UTF-8 text (save the export as CSV UTF-8)") from None
+        raise manifest_error(name, f"line {line} is not UTF-8 text (save the export as CSV UTF-8)") from None
     except OSError as exc:
-        raise CaseError(f"manifest {name}: cannot be read ({exc.strerror})") from None
+        raise manifest_error(name, f"cannot be read ({exc.strerror})") from None
 
 
 def _check_duplicates(entries: list[ManifestEntry]) -> Iterator[ManifestEntry]:
@@ -95,7 +95,7 @@ def _jsonl_items(text: str, name: str) -> list[tuple[int, Any]]:
         if not raw.strip():
             continue
         if len(items) >= limits.MAX_MANIFEST_ROWS:
-            raise CaseError(f"manifest {name}: more than MAX_MANIFEST_ROWS ({limits.MAX_MANIFEST_ROWS}) items")
+            raise manifest_error(name, f"more than MAX_MANIFEST_ROWS ({limits.MAX_MANIFEST_ROWS}) items")
         try:
             items.append((number, json.loads(raw)))
         except json.JSONDecodeError as exc:
@@ -115,7 +115,7 @@ def _json_items(text: str, name: str) -> tuple[list[tuple[int, Any]], str]:
             return _jsonl_items(text, name), "jsonl"
         if isinstance(doc, dict):
             return [(text[: len(text) - len(stripped)].count("\n") + 1, doc)], "json"
-        raise CaseError(f"manifest {name}: must be a JSON array of cases, one case object, or one case per line")
+        raise manifest_error(name, "must be a JSON array of cases, one case object, or one case per line")
     decoder = json.JSONDecoder()
     pos = len(text) - len(stripped) + 1
     items: list[tuple[int, Any]] = []
@@ -130,16 +130,17 @@ def _json_items(text: str, name: str) -> tuple[list[tuple[int, Any]], str]:
                     raise json.JSONDecodeError("expected ',' or ']'", text, pos)
                 pos = _skip_space(text, pos + 1)
             if len(items) >= limits.MAX_MANIFEST_ROWS:
-                raise CaseError(f"manifest {name}: more than MAX_MANIFEST_ROWS ({limits.MAX_MANIFEST_ROWS}) items")
+                raise manifest_error(name, f"more than MAX_MANIFEST_ROWS ({limits.MAX_MANIFEST_ROWS}) items")
             item, end = decoder.raw_decode(text, pos)
             items.append((text.count("\n", 0, pos) + 1, item))
             pos = end
     except json.JSONDecodeError as exc:
-        raise CaseError(f"manifest {name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise manifest_error(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except RecursionError:
-        raise CaseError(f"manifest {name}: nested too deeply") from None
+        raise manifest_error(name, "nested too deeply") from None
     if text[pos:].strip():
-        raise CaseError(f"manifest {name}: unexpected text after the JSON array at line {text.count(chr(10), 0, pos) + 1}")
+        line = text.count("\n", 0, pos) + 1
+        raise manifest_error(name, f"unexpected text after the JSON array at line {line}")
     return items, "json"
 
 
@@ -167,7 +168,7 @@ def _json_entry(line: int, item: Any, base_dir: Path) -> ManifestEntry:
         else:
             case = case_from_mapping(item, base_dir, source_name=f"line {line}")
     except PacketizerError as exc:
-        return ManifestEntry(locator, case_id, error=located_message(locator, exc.field, exc.message))
+        return ManifestEntry(locator, case_id, error=located_message(locator, exc.field, exc.told(beside_field=True)))
     return ManifestEntry(locator, case.case_id, case=case)
 
 

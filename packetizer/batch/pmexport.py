@@ -22,7 +22,7 @@ from .. import limits
 from ..caseio import SUPPORTED_ATTACHMENT_SUFFIXES, case_from_mapping, resolve_inside
 from ..errors import CaseError, PacketizerError
 from ..schemas import validator
-from .entries import Locator, ManifestEntry, located_message
+from .entries import Locator, ManifestEntry, located_message, manifest_error
 
 ROW_SCHEMA = "batch-row"
 
@@ -84,7 +84,7 @@ def _csv_rows(text: str, name: str) -> tuple[list[str], list[_Row]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise CaseError(f"manifest {name}: line {reader.line_num}: not valid CSV ({exc})") from None
+            raise manifest_error(name, f"line {reader.line_num}: not valid CSV ({exc})") from None
         line, previous_end = previous_end + 1, reader.line_num
         if not any(cell.strip() for cell in record):
             continue  # blank lines are common at the end of exports
@@ -92,10 +92,10 @@ def _csv_rows(text: str, name: str) -> tuple[list[str], list[_Row]]:
             header = _check_header(record, name)
             continue
         if len(rows) >= limits.MAX_MANIFEST_ROWS:
-            raise CaseError(f"manifest {name}: more than MAX_MANIFEST_ROWS ({limits.MAX_MANIFEST_ROWS}) rows")
+            raise manifest_error(name, f"more than MAX_MANIFEST_ROWS ({limits.MAX_MANIFEST_ROWS}) rows")
         rows.append(_parse_row(line, header, record))
     if header is None:
-        raise CaseError(f"manifest {name}: empty (no header row)")
+        raise manifest_error(name, "empty (no header row)")
     return header, rows
 
 
@@ -104,21 +104,21 @@ def _check_header(record: list[str], name: str) -> list[str]:
     seen: set[str] = set()
     for index, column in enumerate(header, 1):
         if not column:
-            raise CaseError(f"manifest {name}: line 1: column {index} has no name")
+            raise manifest_error(name, f"line 1: column {index} has no name")
         if column in seen:
-            raise CaseError(f"manifest {name}: line 1: column {column} appears twice")
+            raise manifest_error(name, f"line 1: column {column} appears twice")
         seen.add(column)
     case_keys = set(validator("case").schema["properties"])
     for column in header:
         if column not in KNOWN_COLUMNS and column in case_keys:
-            raise CaseError(f"manifest {name}: line 1: column {column} is not a manifest column "
-                            "(it would clash with the case field of that name)")
+            raise manifest_error(name, f"line 1: column {column} is not a manifest column "
+                                       "(it would clash with the case field of that name)")
     required = validator(ROW_SCHEMA).schema["required"]
     missing = [c for c in required if c not in seen]
     if missing:
-        raise CaseError(f"manifest {name}: line 1: missing column(s) {', '.join(missing)}")
+        raise manifest_error(name, f"line 1: missing column(s) {', '.join(missing)}")
     if "date_of_service" not in seen and not {"start_date", "end_date"} <= seen:
-        raise CaseError(f"manifest {name}: line 1: needs a date_of_service column or start_date and end_date columns")
+        raise manifest_error(name, "line 1: needs a date_of_service column or start_date and end_date columns")
     return header
 
 
@@ -203,7 +203,7 @@ def _csv_case(case_id: str, rows: list[_Row], base_dir: Path) -> ManifestEntry:
     try:
         case = case_from_mapping(doc, base_dir, source_name=f"line {first.line}")
     except PacketizerError as exc:
-        return ManifestEntry(locator, case_id, error=located_message(locator, exc.field, exc.message))
+        return ManifestEntry(locator, case_id, error=located_message(locator, exc.field, exc.told(beside_field=True)))
     return ManifestEntry(locator, case_id, case=case)
 
 

@@ -21,10 +21,13 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from .. import limits
-from ..errors import IngestError, LimitExceeded
+from ..errors import IngestError, LimitExceeded, PacketizerError
 
 #: Manifest file types an upload may carry.
 MANIFEST_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson")
+#: The upload form's fields, named on the errors of :func:`stage_upload`.
+MANIFEST_FIELD = "manifest"
+NOTES_FIELD = "notes"
 
 # Left by macOS Finder when it zips a folder; never a note, so dropped silently.
 _JUNK_DIRS = ("__MACOSX",)
@@ -217,15 +220,21 @@ def stage_upload(manifest_name: str, manifest_data: bytes, notes_zip: str | Path
 
     Raises:
         IngestError / LimitExceeded: bad manifest type or unsafe ZIP; ``dest`` is then not created.
+            The error's field is the upload at fault: MANIFEST_FIELD or NOTES_FIELD.
     """
     suffix = PurePosixPath(manifest_name.replace("\\", "/")).suffix.lower()
     if suffix not in MANIFEST_SUFFIXES:
-        raise IngestError(f"manifest: use a {', '.join(MANIFEST_SUFFIXES)} file")
+        raise IngestError(f"use a {', '.join(MANIFEST_SUFFIXES)} file", field=MANIFEST_FIELD)
     if len(manifest_data) > limits.MAX_MANIFEST_BYTES:
-        raise LimitExceeded(f"manifest: {len(manifest_data)} bytes > MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES})")
+        raise LimitExceeded(f"{len(manifest_data)} bytes > MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES})",
+                            field=MANIFEST_FIELD)
     dest = Path(dest)
     if notes_zip is not None:
-        extract_zip(notes_zip, dest)
+        try:
+            extract_zip(notes_zip, dest)
+        except PacketizerError as exc:
+            exc.field = NOTES_FIELD  # where the form shows it; the message already says "upload"
+            raise
     else:
         dest.mkdir()
     # A fixed, dot-prefixed name cannot clash with an unpacked note or be named by one.

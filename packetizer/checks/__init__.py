@@ -24,11 +24,25 @@ from ..model import Case, PayerPolicy
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem found in a case: a stable code, a message and the field it concerns."""
+    """One problem found in a case: a stable code, a message and the field it concerns.
+
+    ``detail`` is set when the message starts with ``<field>: ``: it is the
+    message without that start, for doors that show the field apart.
+    """
 
     code: str
     message: str
     field: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def at_field(cls, code: str, detail: str, field: str) -> "Finding":
+        """A finding whose message reads ``<field>: <detail>``."""
+        return cls(code, f"{field}: {detail}", field, detail)
+
+    def told(self, *, beside_field: bool = False) -> str:
+        """The message, without the field it starts with when the field is shown beside it."""
+        return self.detail if beside_field and self.detail is not None else self.message
 
     def to_dict(self) -> dict:
         return {"code": self.code, "message": self.message, "field": self.field}
@@ -43,6 +57,10 @@ class Findings:
 
     def block(self, code: str, message: str, field: str | None = None) -> None:
         self.blocking.append(Finding(code, message, field))
+
+    def block_at(self, code: str, detail: str, field: str) -> None:
+        """Block with a message that reads ``<field>: <detail>``."""
+        self.blocking.append(Finding.at_field(code, detail, field))
 
     def warn(self, code: str, message: str, field: str | None = None) -> None:
         self.warnings.append(Finding(code, message, field))
@@ -107,10 +125,14 @@ def run_checks(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResul
     )
 
 
+def finding_lines(findings) -> str:
+    """One ``[code] field: message`` line per finding."""
+    return "\n".join(f"[{f.code}] {f.field + ': ' if f.field else ''}{f.told(beside_field=True)}" for f in findings)
+
+
 def blocked_error(result: CheckResult) -> PolicyBlock:
     """A :class:`~packetizer.errors.PolicyBlock` carrying ``result``'s blocking findings."""
-    lines = [f"[{f.code}] {f.field + ': ' if f.field else ''}{f.message}" for f in result.blocking]
-    summary = f"the case is blocked by {len(lines)} finding(s):\n" + "\n".join(lines)
+    summary = f"the case is blocked by {len(result.blocking)} finding(s):\n" + finding_lines(result.blocking)
     return PolicyBlock(summary, findings=result.blocking)
 
 
@@ -124,5 +146,6 @@ __all__ = [
     "channel_limit_findings",
     "compute_deadline",
     "describe_window",
+    "finding_lines",
     "run_checks",
 ]

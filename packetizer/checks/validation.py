@@ -159,7 +159,7 @@ def _check_line(where: str, line: ServiceLine, today: dt.date, out: Findings) ->
         problem = icd10cm_problem(code)
         if problem:
             finding, reason = problem
-            out.block(finding, f"{where}.diagnosis_codes[{j}]: {reason}.", f"{where}.diagnosis_codes[{j}]")
+            out.block_at(finding, f"{reason}.", f"{where}.diagnosis_codes[{j}]")
     date_field = f"{where}.start_date" if line.is_span else f"{where}.date_of_service"
     if line.end < line.start:
         out.block(

@@ -50,23 +50,23 @@ class SignInResult:
 
 def check_username(username: str) -> str:
     if not isinstance(username, str) or not USERNAME_RE.match(username):
-        raise AccountError("username: use 2-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+        raise AccountError("use 2-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
                            field="username")
     return username
 
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise AccountError(f"role: {str(role)[:20]!r} is not one of {', '.join(ROLES)}", field="role")
+        raise AccountError(f"{str(role)[:20]!r} is not one of {', '.join(ROLES)}", field="role")
     return role
 
 
 def check_password(password: str) -> str:
     if not isinstance(password, str) or len(password) < limits.MIN_PASSWORD_CHARS:
-        raise AccountError(f"password: use at least MIN_PASSWORD_CHARS ({limits.MIN_PASSWORD_CHARS}) characters",
+        raise AccountError(f"use at least MIN_PASSWORD_CHARS ({limits.MIN_PASSWORD_CHARS}) characters",
                            field="password")
     if len(password) > limits.MAX_PASSWORD_CHARS:
-        raise AccountError(f"password: {len(password)} characters > MAX_PASSWORD_CHARS ({limits.MAX_PASSWORD_CHARS})",
+        raise AccountError(f"{len(password)} characters > MAX_PASSWORD_CHARS ({limits.MAX_PASSWORD_CHARS})",
                            field="password")
     return password
 
@@ -89,7 +89,7 @@ def add_user(session: Session, username: str, role: str, password: str, *, creat
     check_username(username)
     check_role(role)
     if find_user(session, username) is not None:
-        raise AccountError(f"username: {username} already exists", field="username")
+        raise AccountError(f"{username} already exists", field="username")
     user = User(username=username, role=role, password_hash=hash_password(password, hasher), active=True,
                 created_at=now, created_by=created_by, password_changed_at=now)
     session.add(user)

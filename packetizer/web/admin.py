@@ -27,7 +27,7 @@ def users():
                             created_by=current_user.username, now=services().now(), hasher=services().hasher)
         except AccountError as exc:
             target = form.username if exc.field == "username" else form.password
-            target.errors.append(exc.message.split(": ", 1)[-1])
+            target.errors.append(exc.told(beside_field=True))
         else:
             record("user.add", "user", user.username, new_role=user.role)
             db().commit()

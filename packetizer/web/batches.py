@@ -20,10 +20,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
 from .. import limits
-from ..batch.manifest import read_manifest
+from ..batch.manifest import manifest_error, read_manifest
 from ..batch.report import REPORT_CSV, REPORT_JSON
-from ..batch.zipin import MANIFEST_SUFFIXES, stage_upload
-from ..errors import CaseError, ErrorCode, PacketizerError
+from ..batch.zipin import MANIFEST_FIELD, MANIFEST_SUFFIXES, NOTES_FIELD, stage_upload
+from ..errors import ErrorCode, PacketizerError
 from ..registry import append_audit
 from .auditing import record
 from .batchjobs import (EXTENSION_KEY, INPUT_DIR, OUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings,
@@ -126,7 +126,7 @@ def new():
             remove_folder(folder)  # a refused upload leaves nothing behind
             raise
     except PacketizerError as exc:
-        field = "notes" if exc.message.startswith("upload") else "manifest"
+        field = NOTES_FIELD if exc.field == NOTES_FIELD else MANIFEST_FIELD
         return _upload_page(form, [(field, exc.message)]), 400
     record("batch.start", "batch", batch_id, manifest=saved.suffix.lstrip("."), cases=cases,
            notes_zip=notes is not None)
@@ -162,24 +162,24 @@ def _check_manifest(name: str, data: bytes) -> None:
     """Cheap checks before anything is written: type by suffix and by content, size, text."""
     suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if suffix not in MANIFEST_SUFFIXES:
-        raise CaseError(f"manifest {name}: use a {', '.join(MANIFEST_SUFFIXES)} file")
+        raise manifest_error(name, f"use a {', '.join(MANIFEST_SUFFIXES)} file")
     if len(data) > limits.MAX_MANIFEST_BYTES:
-        raise CaseError(f"manifest {name}: more than MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES}) bytes")
+        raise manifest_error(name, f"more than MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES}) bytes")
     if b"\0" in data:
-        raise CaseError(f"manifest {name}: not a text file (it holds binary data)")
+        raise manifest_error(name, "not a text file (it holds binary data)")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CaseError(f"manifest {name}: not UTF-8 text (save the export as CSV UTF-8)") from None
+        raise manifest_error(name, "not UTF-8 text (save the export as CSV UTF-8)") from None
     head = text.lstrip()
     if not head:
-        raise CaseError(f"manifest {name}: the file is empty")
+        raise manifest_error(name, "the file is empty")
     if suffix == ".json" and head[0] not in "[{":
-        raise CaseError(f"manifest {name}: not JSON (a JSON manifest starts with [ or {{)")
+        raise manifest_error(name, "not JSON (a JSON manifest starts with [ or {)")
     if suffix in (".jsonl", ".ndjson") and head[0] != "{":
-        raise CaseError(f"manifest {name}: not JSON Lines (each line is one case object)")
+        raise manifest_error(name, "not JSON Lines (each line is one case object)")
     if suffix == ".csv" and "case_id" not in head.splitlines()[0]:
-        raise CaseError(f"manifest {name}: the first line must be the CSV header (with a case_id column)")
+        raise manifest_error(name, "the first line must be the CSV header (with a case_id column)")
 
 
 def _read_cases(saved, shown: str) -> int:
@@ -187,9 +187,9 @@ def _read_cases(saved, shown: str) -> int:
     try:
         entries = read_manifest(saved).entries
     except PacketizerError as exc:
-        raise CaseError(exc.message.replace(saved.name, shown)) from None
+        raise exc.about(shown) from None
     if not entries:
-        raise CaseError(f"manifest {shown}: no cases in it")
+        raise manifest_error(shown, "no cases in it")
     return len(entries)
 
 

@@ -132,31 +132,34 @@ def check_upload(data: bytes, original_name: str) -> str:
     """The normalised suffix of an acceptable upload, judged by content (magic bytes), not by name.
 
     Raises:
-        UploadError: the message names the file and the problem.
+        UploadError: its subject is the file's name, its detail the problem.
     """
     name = display_name(original_name)
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIX_WORDS:
         allowed = " ".join(sorted(SUFFIX_WORDS))
-        raise UploadError(f"{name}: unsupported file type {suffix or '(no extension)'}; use one of {allowed}")
+        raise UploadError(f"unsupported file type {suffix or '(no extension)'}; use one of {allowed}", subject=name)
     if not data:
-        raise UploadError(f"{name}: the file is empty")
+        raise UploadError("the file is empty", subject=name)
     if len(data) > limits.MAX_ATTACHMENT_BYTES:
-        raise UploadError(f"{name}: {len(data)} bytes > MAX_ATTACHMENT_BYTES ({limits.MAX_ATTACHMENT_BYTES})")
+        raise UploadError(f"{len(data)} bytes > MAX_ATTACHMENT_BYTES ({limits.MAX_ATTACHMENT_BYTES})", subject=name)
     actual = sniff(data)
     expected = SUFFIX_WORDS[suffix]
     if suffix in _TEXT_SUFFIXES:
         if actual != "text":
-            raise UploadError(f"{name}: the name says {expected}, but the content is {actual}")
+            raise UploadError(f"the name says {expected}, but the content is {actual}", subject=name)
         try:
             data.decode("utf-16" if data.startswith(UTF16_BOMS) else "utf-8")
         except UnicodeDecodeError:
-            raise UploadError(f"{name}: not UTF-8 text; save it as UTF-8 and upload it again") from None
+            raise UploadError("not UTF-8 text; save it as UTF-8 and upload it again", subject=name) from None
     elif actual != expected:
-        raise UploadError(f"{name}: the name says {expected}, but the content is {actual}")
+        raise UploadError(f"the name says {expected}, but the content is {actual}", subject=name)
     return _SAME_KIND.get(suffix, suffix)
 
 
 def ingest_message(exc: PacketizerError, stored: str, shown: str) -> str:
     """An error about the stored file, told with the name the user knows."""
+    if exc.subject is not None:
+        return exc.told(subject=shown)
+    # Ingest and redaction errors still write the file name into their text.
     return exc.message.replace(stored, shown)

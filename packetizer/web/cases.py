@@ -135,11 +135,11 @@ def import_case():
         data = upload.read(limits.MAX_CASE_FILE_BYTES + 1)
         try:
             if len(data) > limits.MAX_CASE_FILE_BYTES:
-                raise CaseError(f"{name}: {len(data)} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})")
+                raise CaseError(f"{len(data)} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})", subject=name)
             try:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError:
-                raise CaseError(f"{name}: not UTF-8 text") from None
+                raise CaseError("not UTF-8 text", subject=name) from None
             doc = parse_case_text(text, name, json_hint=name.lower().endswith(".json"))
         except CaseError as exc:
             problems = [("(file)", exc.message)]

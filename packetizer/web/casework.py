@@ -45,7 +45,7 @@ def validate(doc: dict, folder: CaseFolder, payers: PayerRegistry, *, case_pk: i
         try:
             case = case_from_mapping(doc, folder.root, source_name="case")
         except CaseError as exc:
-            problems = [(exc.field or "(top level)", exc.message.split(": ", 1)[-1] if exc.field else exc.message)]
+            problems = [(exc.field or "(top level)", exc.told(beside_field=True))]
         else:
             try:
                 payers.get(case.payer_id)
