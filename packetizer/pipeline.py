@@ -9,7 +9,6 @@ disclosure report atomically, and archives them when a storage is given.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -25,9 +24,10 @@ from typing import Any, Callable
 from . import __version__
 from .archive import ArchivedVersion, Storage
 from .assemble import Bookmark, PartPdf, assemble_packet
-from .checks import OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, run_checks
+from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
+                     run_checks)
 from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
-from .errors import CaseError, PacketizerError, PolicyBlock, StorageError
+from .errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, StorageError
 from .ingest import ingest_attachment
 from .limits import INGEST_THREADS
 from .model import Case, PayerPolicy
@@ -223,9 +223,8 @@ def _override(result: CheckResult, reason: str | None, built_by: str) -> dict | 
         raise blocked_error(result)
     fixed_only = [f for f in result.blocking if f.code not in OVERRIDABLE_CODES]
     if fixed_only:
-        block = blocked_error(dataclasses.replace(result, blocking=tuple(fixed_only)))
-        raise PolicyBlock("an override cannot clear these findings; fix the case file: "
-                          + block.message.split(":", 1)[1].lstrip(), findings=block.findings)
+        raise PolicyBlock("an override cannot clear these findings; fix the case file: " + finding_lines(fixed_only),
+                          findings=fixed_only)
     return {"reason": reason, "by": built_by, "findings": [f.code for f in result.blocking]}
 
 
@@ -271,7 +270,8 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PacketizerError(f"--out {out_dir}: cannot create the folder ({exc.strerror})", code="out_dir") from None
+        raise PacketizerError(f"--out {out_dir}: cannot create the folder ({exc.strerror})",
+                              code=ErrorCode.OUT_DIR) from None
     temps: dict[str, str] = {}
     try:
         for name, data in files.items():
@@ -293,7 +293,8 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
                 os.unlink(tmp)
             except OSError:
                 pass
-        raise PacketizerError(f"--out {out_dir}: cannot write the packet ({exc.strerror})", code="out_dir") from None
+        raise PacketizerError(f"--out {out_dir}: cannot write the packet ({exc.strerror})",
+                              code=ErrorCode.OUT_DIR) from None
 
 
 def _archive(storage: Storage, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes):

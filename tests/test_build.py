@@ -218,6 +218,8 @@ def test_override_cannot_clear_a_case_file_error(example, tmp_path):
     result = run("build", str(example), "--out", str(tmp_path), "--today", TODAY, "--override-reason", "try")
     assert result.exit_code == 1
     assert "cannot clear" in result.stderr and "M54" in result.stderr
+    # The finding's field is named once, not once by the block and again by the finding's message.
+    assert "fix the case file: [icd10_not_billable] services[0].diagnosis_codes[0]: M54 (" in result.stderr
 
 
 def _landscape_a4_pdf(path: Path) -> None:
