@@ -4,7 +4,7 @@
 included attachments to exhibits (redacting what the payer does not need),
 renders the cover note, narrative and service summary, assembles and stamps the
 packet, proves that nothing withheld is left in it, writes the packet and its
-disclosure report atomically, and archives them when a storage is given.
+disclosure report atomically, and archives them when an archive is given.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import __version__
-from .archive import ArchivedVersion, Storage
+from .archive import ArchivedVersion, PacketArchive
 from .assemble import Bookmark, PartPdf, assemble_packet
 from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
                      run_checks)
@@ -71,15 +71,29 @@ def packet_file_name(case: Case) -> str:
     return f"RETRO-AUTH_{case.payer_id}_{case.case_id}_{case.first_date_of_service.isoformat()}.pdf"
 
 
-def default_clock() -> dt.datetime:
-    """Now in UTC, or ``SOURCE_DATE_EPOCH`` when set, so rebuilds can be byte-identical."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
-        except (ValueError, OverflowError, OSError):
-            raise CaseError(f"SOURCE_DATE_EPOCH: {epoch[:20]!r} is not a number of seconds") from None
+def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def source_date_epoch(environ: Mapping[str, str]) -> dt.datetime | None:
+    """``SOURCE_DATE_EPOCH`` as a UTC time (a fixed build time: rebuilds are byte-identical), or None.
+
+    Raises:
+        CaseError: it is set but not a number of seconds.
+    """
+    epoch = environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise CaseError(f"SOURCE_DATE_EPOCH: {epoch[:20]!r} is not a number of seconds") from None
+
+
+def clock_from_environment(environ: Mapping[str, str]) -> Callable[[], dt.datetime]:
+    """The build clock a door configures: :func:`source_date_epoch` when set, else now in UTC."""
+    fixed = source_date_epoch(environ)
+    return _now if fixed is None else (lambda: fixed)
 
 
 def exhibit_letter(number: int) -> str:
@@ -98,7 +112,7 @@ def build_packet(
     *,
     out_dir: Path,
     today: dt.date,
-    storage: Storage | None = None,
+    archive: PacketArchive | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     built_by: str = "cli",
     override_reason: str | None = None,
@@ -110,8 +124,8 @@ def build_packet(
         policy: its payer's policy.
         out_dir: folder for the packet and its disclosure report (created if missing).
         today: the date the checks judge deadlines against.
-        storage: archive here when given; a failure to archive does not lose the packet.
-        clock: the build time (UTC); default :func:`default_clock`.
+        archive: archive here when given (a failure to archive keeps the packet in its spool).
+        clock: the build time (UTC); default now (doors pass :func:`clock_from_environment`).
         built_by: who built it, recorded in the manifest (a user name or ``cli``).
         override_reason: go ahead despite overridable blocking findings, recording why.
 
@@ -122,7 +136,7 @@ def build_packet(
         PolicyBlock: the checks block the case (and no valid override was given).
         PacketizerError: any other bad input or failure; nothing is left in ``out_dir``.
     """
-    created = (clock or default_clock)().astimezone(dt.timezone.utc).replace(microsecond=0)
+    created = (clock or _now)().astimezone(dt.timezone.utc).replace(microsecond=0)
     result = run_checks(case, policy, today=today)
     override = _override(result, override_reason, built_by)
     log.info("building case %s for payer %s", case.case_id, policy.id)
@@ -184,8 +198,8 @@ def build_packet(
         name: pdf,   # last: a packet on disk means its report is there too
     })
     archived, archive_error = None, None
-    if storage is not None:
-        archived, archive_error = _archive(storage, pdf, manifest, report_json, report_html.encode())
+    if archive is not None:
+        archived, archive_error = _archive(archive, pdf, manifest, report_json, report_html.encode())
     log.info("built case %s: %d pages, sha256 %s", case.case_id, pages, sha[:12])
     return Packet(
         case_id=case.case_id, payer_id=policy.id, path=paths[name], sha256=sha, size=len(pdf), pages=pages,
@@ -297,13 +311,11 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
                               code=ErrorCode.OUT_DIR) from None
 
 
-def _archive(storage: Storage, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes):
+def _archive(archive: PacketArchive, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes):
     """Archive and verify the packet, or keep it in the spool for ``packetizer archive retry``."""
-    from .archive import archive_or_defer
-
     extra = {"disclosure-report.json": report_json, "disclosure-report.html": report_html}
     try:
-        outcome = archive_or_defer(storage, pdf, manifest, extra)
+        outcome = archive.keep(pdf, manifest, extra)
     except StorageError as exc:  # bad manifest (a bug), or archive and spool both failed
         log.warning("archive of case %s failed: %s", manifest["case_id"], exc.code)
         return None, exc.message
@@ -331,5 +343,5 @@ def input_fingerprint(case: Case, policy: PayerPolicy) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["Packet", "Section", "build_packet", "default_clock", "exhibit_letter", "input_fingerprint",
+__all__ = ["Packet", "Section", "build_packet", "clock_from_environment", "source_date_epoch", "exhibit_letter", "input_fingerprint",
            "packet_file_name"]

@@ -86,7 +86,7 @@ def test_a_batch_runs_end_to_end_on_a_celery_worker_through_s3(worker, tmp_path)
     out = tmp_path / "out"
     log_start = log_path.stat().st_size
 
-    report = run_batch(manifest, out_dir=out, engine="celery", today=TODAY)
+    report = run_batch(manifest, out_dir=out, engine="celery", archive=location, spool=tmp_path / "spool", today=TODAY)
     assert (report.built, report.skipped, report.failed) == (2, 0, 1), [r.error for r in report.rows]
     bad = next(r for r in report.rows if r.status == "failed")
     assert bad.case_id == "BT-0009" and bad.lines == (6,)
@@ -112,7 +112,7 @@ def test_a_batch_runs_end_to_end_on_a_celery_worker_through_s3(worker, tmp_path)
     # Bad input is answered at once, never retried.
     assert "retrying" not in log_path.read_bytes()[log_start:].decode(errors="replace")
 
-    again = run_batch(manifest, out_dir=out, engine="celery", today=TODAY)
+    again = run_batch(manifest, out_dir=out, engine="celery", archive=location, spool=tmp_path / "spool", today=TODAY)
     assert (again.built, again.skipped, again.failed) == (0, 2, 1)
 
 

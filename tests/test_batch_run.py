@@ -216,7 +216,8 @@ def test_run_batch_reports_progress_archives_and_reruns_into_another_archive(tmp
     archive = tmp_path / "archive"
     events = []
     report = run_batch(tmp_path / "in" / "cases.jsonl", out_dir=tmp_path / "out", workers=2,
-                       archive=str(archive), today=dt.date.fromisoformat(TODAY), on_progress=events.append)
+                       archive=str(archive), spool=tmp_path / "spool", today=dt.date.fromisoformat(TODAY),
+                       on_progress=events.append)
     assert report.ok and (report.built, report.skipped, report.failed) == (2, 0, 0)
     assert [e.done for e in events] == [0, 1, 2] and events[-1].built == 2 and events[0].row is None
     assert {e.row.case_id for e in events[1:]} == {"BT-0003", "BT-0004"}
@@ -228,12 +229,12 @@ def test_run_batch_reports_progress_archives_and_reruns_into_another_archive(tmp
         assert report.packet_path(row).read_bytes() == storage.get(version.packet_key)
 
     same = run_batch(tmp_path / "in" / "cases.jsonl", out_dir=tmp_path / "out", archive=str(archive),
-                     today=dt.date.fromisoformat(TODAY))
+                     spool=tmp_path / "spool", today=dt.date.fromisoformat(TODAY))
     assert (same.built, same.skipped) == (0, 2)
     assert [r.archived for r in same.rows] == [r.archived for r in report.rows]
     # Built before but never into this archive: not skipped.
     other = run_batch(tmp_path / "in" / "cases.jsonl", out_dir=tmp_path / "out", archive=str(tmp_path / "other"),
-                      today=dt.date.fromisoformat(TODAY))
+                      spool=tmp_path / "spool", today=dt.date.fromisoformat(TODAY))
     assert (other.built, other.skipped) == (2, 0)
 
 

@@ -13,7 +13,7 @@ import pypdf
 import pytest
 from sqlalchemy import select, text
 
-from packetizer.archive import LocalStorage
+from packetizer.archive import LocalStorage, PacketArchive
 from packetizer.caseio import load_case
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
@@ -32,7 +32,8 @@ def example_archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("example-archive")
     case = load_case(EXAMPLE / "case.yaml")
     packet = build_packet(case, load_payer(case.payer_id), out_dir=root / "out", today=BUILT.date(),
-                          storage=LocalStorage(root / "archive"), clock=lambda: BUILT, built_by="cli:test")
+                          archive=PacketArchive(LocalStorage(root / "archive"), root / "spool"), clock=lambda: BUILT,
+                          built_by="cli:test")
     assert packet.archived is not None
     return root / "archive", packet
 

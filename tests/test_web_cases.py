@@ -302,3 +302,30 @@ def test_case_list_is_sorted_by_deadline(staff, token):
     html = html[html.index('id="case-list"'):]
     assert html.index("RA-EARLY") < html.index("RA-LATE")
     assert "October 14" not in html and "2026-10-14" in html and "19 days left" in html
+
+
+def test_a_packet_the_archive_cannot_take_waits_in_the_instance_spool(tmp_path, clock):
+    """This test ensures a web build whose archive cannot be written still delivers the packet, says the
+    archive is pending, and keeps the packet in the app's own spool (<instance>/pending, or SPOOL),
+    never in the server user's home."""
+    from packetizer.archive import list_pending
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the archive folder should be")
+    app = make_app(tmp_path, clock, ARCHIVE=str(blocked))
+    try:
+        add_account(app, "sam", "staff")
+        client = app.test_client()
+        assert sign_in(client, "sam").status_code == 302
+        token = page_token(client, "/cases/new")
+        pk = _create(client, token)
+        assert _upload(client, token, pk, example_pdf(tmp_path), "clinical_note", "2026-09-18").status_code == 302
+        assert client.post(f"/cases/{pk}/build", data={"csrf_token": token}).status_code == 302
+        html = client.get(f"/cases/{pk}").data.decode()
+        assert re.search(r'href="/cases/\d+/builds/\d+/packet"', html)
+        spool = Path(app.instance_path) / "pending"
+        assert app.extensions["packetizer"].spool == spool
+        [entry] = list_pending(spool)
+        assert entry.case_id == "RA-WEB-0001"
+    finally:
+        app.extensions["packetizer"].registry.close()

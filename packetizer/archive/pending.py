@@ -240,6 +240,29 @@ def _attempt(storage: Storage, prepared: PreparedVersion) -> tuple[ArchivedVersi
     return version, None
 
 
+@dataclass(frozen=True)
+class PacketArchive:
+    """Where a build archives: the storage, and the spool that keeps what could not be archived yet
+    (``packetizer archive retry --spool`` archives it later). Each door builds one from its own
+    configuration; the pipeline reads no environment."""
+
+    storage: Storage
+    spool: Path
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str], location: str | None = None) -> PacketArchive:
+        """The archive at ``location`` (else ``$PACKETIZER_ARCHIVE``, else the local archive folder) and
+        the spool ``$PACKETIZER_SPOOL`` (else :func:`default_spool_dir`): the CLI's and batch's settings."""
+        from .storage import open_storage
+
+        return cls(open_storage(location, environ=environ), default_spool_dir(environ))
+
+    def keep(self, packet_pdf: bytes, manifest: Mapping[str, Any],
+             extra_files: Mapping[str, bytes] | None = None) -> ArchiveOutcome:
+        """Archive and verify the packet, or keep it in the spool (see :func:`archive_or_defer`)."""
+        return archive_or_defer(self.storage, packet_pdf, manifest, extra_files, spool_dir=self.spool)
+
+
 def archive_or_defer(
     storage: Storage,
     packet_pdf: bytes,

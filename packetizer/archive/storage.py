@@ -164,6 +164,11 @@ def default_archive_dir(environ: Mapping[str, str] | None = None) -> Path:
     return base / "packetizer" / "archive"
 
 
+def archive_location_from_environment(environ: Mapping[str, str]) -> str:
+    """``$PACKETIZER_ARCHIVE``, else the local archive folder (:func:`default_archive_dir`)."""
+    return environ.get(ARCHIVE_ENV) or str(default_archive_dir(environ))
+
+
 def open_storage(location: str | None = None, *, environ: Mapping[str, str] | None = None) -> Storage:
     """Open the archive named by ``location``.
 

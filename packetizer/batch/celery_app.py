@@ -38,7 +38,7 @@ from celery import Celery
 from celery.result import AsyncResult, ResultSet
 
 from .. import limits
-from ..archive import ArchivedVersion, Storage, open_storage, retrieve_version
+from ..archive import ArchivedVersion, PacketArchive, Storage, default_spool_dir, open_storage, retrieve_version
 from ..caseio import case_from_mapping, resolve_inside
 from ..errors import ErrorCode, IntegrityError, PacketizerError, PolicyBlock, StorageError
 from ..pipeline import build_packet
@@ -92,6 +92,9 @@ def create_app(broker_url: str | None = None, *, result_backend: str | None = No
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    # Where this machine keeps a packet it could not archive at once ($PACKETIZER_SPOOL, else the
+    # default spool): `packetizer archive retry` on this machine archives it later.
+    app.conf.packetizer_spool = str(default_spool_dir(env))
     app.task(name=TASK_NAME, bind=True, max_retries=limits.MAX_BATCH_TASK_RETRIES)(build_case_task)
     return app
 
@@ -112,7 +115,7 @@ def inputs_location(archive: str, environ: Mapping[str, str] | None = None) -> s
 def build_case_task(task, request: dict) -> dict:
     """The Celery task: build one case from its bundle; retried on transient errors only."""
     try:
-        return build_from_bundle(request)
+        return build_from_bundle(request, spool=Path(task.app.conf.packetizer_spool))
     except (StorageError, OSError) as exc:
         if isinstance(exc, StorageError) and exc.code in _PERMANENT_STORAGE_CODES:
             return {"problems": [[None, exc.message]]}
@@ -123,8 +126,17 @@ def build_case_task(task, request: dict) -> dict:
         raise task.retry(countdown=RETRY_BASE_SECONDS * 2 ** task.request.retries, exc=None)
 
 
-def build_from_bundle(request: Mapping[str, Any]) -> dict:
-    """Download a bundle, build and archive its packet, return where it is.
+def _fixed_clock(built_at: str | None):
+    """The batch's fixed build time (``SOURCE_DATE_EPOCH`` where the batch started), or None for now."""
+    if not built_at:
+        return None
+    fixed = dt.datetime.fromisoformat(built_at)
+    return lambda: fixed
+
+
+def build_from_bundle(request: Mapping[str, Any], *, spool: Path) -> dict:
+    """Download a bundle, build and archive its packet (a packet the archive cannot take at once waits
+    in ``spool``), return where it is.
 
     Returns:
         ``{"packet", "sha256", "pages", "archived"}``, or ``{"problems": [[field, message], ...]}``
@@ -153,7 +165,8 @@ def build_from_bundle(request: Mapping[str, Any]) -> dict:
             case = case_from_mapping(case_doc, case_dir)
             policy = load_policy_file(policy_path)
             packet = build_packet(case, policy, out_dir=root / "out", today=dt.date.fromisoformat(request["today"]),
-                                  storage=archive, built_by=request["built_by"])
+                                  archive=PacketArchive(archive, spool), built_by=request["built_by"],
+                                  clock=_fixed_clock(request.get("built_at")))
         except (StorageError, OSError):
             raise  # transient: the task retries
         except PolicyBlock as exc:
@@ -242,7 +255,8 @@ def run_celery(jobs: Sequence[Job], archive: str, handle: Callable[[Outcome], No
                 handle(Outcome(job.index, problems=((None, f"could not upload the case inputs: {_reason(exc)}"),)))
                 continue
             request = {"bundle": bundle, "archive": archive, "inputs": inputs_location(archive),
-                       "today": job.today.isoformat(), "built_by": job.built_by}
+                       "today": job.today.isoformat(), "built_by": job.built_by,
+                       "built_at": job.built_at.isoformat() if job.built_at else None}
             result = app.send_task(TASK_NAME, args=[request], queue=queue_name(),
                                    retry=True, retry_policy=_PUBLISH_RETRY)
             pending[result.id] = job

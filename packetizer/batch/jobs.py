@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..archive import open_storage
+from ..archive import PacketArchive, open_storage
 from ..errors import PacketizerError, PolicyBlock
 from ..model import Case, PayerPolicy
 from ..pipeline import Packet, build_packet
@@ -40,6 +40,8 @@ class Job:
         out_dir: The batch's output folder.
         today: The date deadlines are judged against.
         archive: Archive location to archive into, or None.
+        spool: Where a packet that could not be archived waits for ``packetizer archive retry``.
+        built_at: A fixed build time (``SOURCE_DATE_EPOCH``), or None for now.
         built_by: Recorded in the archive manifest.
     """
 
@@ -50,6 +52,8 @@ class Job:
     today: dt.date
     archive: str | None = None
     built_by: str = "batch"
+    spool: Path | None = None
+    built_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,9 @@ def build_job(job: Job) -> Outcome:
     except OSError as exc:
         return Outcome(job.index, problems=((None, f"cannot write into the output folder ({exc.strerror})"),))
     try:
-        storage = open_storage(job.archive) if job.archive is not None else None
-        packet = build_packet(job.case, job.policy, out_dir=staging, today=job.today,
-                              storage=storage, built_by=job.built_by)
+        archive = PacketArchive(open_storage(job.archive), job.spool) if job.archive is not None else None
+        packet = build_packet(job.case, job.policy, out_dir=staging, today=job.today, archive=archive,
+                              clock=(lambda: job.built_at) if job.built_at else None, built_by=job.built_by)
         publish(packet, job.out_dir)
         return packet_outcome(job.index, packet)
     except PolicyBlock as exc:

@@ -72,7 +72,9 @@ def run_batch(
     *,
     out_dir: str | Path = ".",
     workers: int | None = None,
-    archive: bool | str = False,
+    archive: str | None = None,
+    spool: Path | None = None,
+    built_at: dt.datetime | None = None,
     payers_dir: str | Path | None = None,
     today: dt.date | None = None,
     engine: str = "local",
@@ -86,8 +88,11 @@ def run_batch(
         manifest: A ``.csv``, ``.json`` or ``.jsonl`` manifest (SPEC section 7).
         out_dir: Folder for the packets, their disclosure reports, the batch report and state.
         workers: Parallel builds on this machine (local engine); default one per CPU.
-        archive: False, True (``$PACKETIZER_ARCHIVE`` or the default folder) or a location.
-            The celery engine always archives: that is how packets travel back.
+        archive: The archive location to archive into, or None. The celery engine needs one: that
+            is how packets travel back.
+        spool: Where a packet that could not be archived waits for ``packetizer archive retry``
+            (needed with ``archive``).
+        built_at: A fixed build time for every packet (``SOURCE_DATE_EPOCH``); default now.
         payers_dir: Payer policy folder (default ``$PACKETIZER_PAYERS`` or the shipped registry).
         today: Date deadlines are judged against (default: the real date).
         engine: ``local`` or ``celery``.
@@ -115,7 +120,13 @@ def run_batch(
         from .celery_app import create_app  # deferred: Celery is only needed here
 
         celery = create_app()
-    location = _archive_location(archive, required=engine == "celery")
+    if engine == "celery" and not archive:
+        raise PacketizerError("the celery engine archives every packet (that is how packets travel back): "
+                              "give it an archive", code=ErrorCode.USAGE)
+    if archive and spool is None:
+        raise PacketizerError("an archive needs a spool folder for the packets it cannot take at once",
+                              code=ErrorCode.USAGE)
+    location = archive or None
     archive_label = open_storage(location).describe() if location is not None else None
     started_clock, started = time.monotonic(), _now()
     try:
@@ -131,7 +142,8 @@ def run_batch(
         state = BatchState.load(out)
         batch = _Batch(entries, state, archive_label, on_progress)
         jobs = [job for index, entry in enumerate(entries)
-                if (job := batch.plan(index, entry, registry, out, today, location, built_by)) is not None]
+                if (job := batch.plan(index, entry, registry, out, today, location, built_by, spool,
+                                      built_at)) is not None]
         batch.announce()
         interrupted = False
         if jobs:
@@ -172,16 +184,6 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _archive_location(archive: bool | str, *, required: bool) -> str | None:
-    if isinstance(archive, str) and archive:
-        return archive
-    if archive or required:
-        from ..archive import ARCHIVE_ENV, default_archive_dir
-
-        return os.environ.get(ARCHIVE_ENV) or str(default_archive_dir())
-    return None
-
-
 def _remove_staging(out: Path) -> None:
     for leftover in out.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(leftover, ignore_errors=True)
@@ -201,7 +203,7 @@ class _Batch:
         self.fingerprints: dict[int, str] = {}
 
     def plan(self, index: int, entry: ManifestEntry, registry, out: Path, today: dt.date, location: str | None,
-             built_by: str) -> Job | None:
+             built_by: str, spool: Path | None = None, built_at: dt.datetime | None = None) -> Job | None:
         """Decide a row up front (failed or skipped), or return the job that builds it."""
         if entry.error is not None:
             self._decide(index, "failed", error=entry.error)
@@ -219,7 +221,7 @@ class _Batch:
                          archived=record.archived)
             return None
         self.fingerprints[index] = fingerprint
-        return Job(index, case, policy, out, today, location, built_by)
+        return Job(index, case, policy, out, today, location, built_by, spool, built_at)
 
     def _decide(self, index: int, status: str, **fields) -> RowResult:
         entry = self.entries[index]

@@ -42,11 +42,17 @@ def batch(manifest: str, out_dir: str, workers: int | None, do_archive: bool, pa
     last successful build into --out are skipped. The last line printed is the
     path of batch-report.csv.
     """
+    from ..archive import archive_location_from_environment, default_spool_dir
     from ..batch.runner import run_batch
+    from ..pipeline import source_date_epoch
 
+    # The celery engine always archives: that is how its packets travel back.
+    archive = archive_location_from_environment(os.environ) if do_archive or engine == "celery" else None
     with _ProgressBar() as bar:
         report = run_batch(
-            manifest, out_dir=out_dir, workers=workers, archive=do_archive, payers_dir=payers_dir,
+            manifest, out_dir=out_dir, workers=workers, archive=archive, spool=default_spool_dir(os.environ),
+            built_at=source_date_epoch(os.environ),
+            payers_dir=payers_dir,
             today=today, engine=engine, built_by=built_by("batch"), on_progress=bar.update,
         )
     for row in report.rows:

@@ -33,18 +33,18 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     The last line printed is the packet's path. Exits 1 when the case is
     blocked or the input is bad; nothing is left in --out then.
     """
-    from ..archive import open_storage
+    from ..archive import PacketArchive
     from ..caseio import load_case
-    from ..pipeline import build_packet
+    from ..pipeline import build_packet, clock_from_environment
     from ..policy import load_payer
 
     case = load_case(case_file)
     policy = load_payer(case.payer_id, payers_dir)
-    storage = open_storage(os.environ.get("PACKETIZER_ARCHIVE")) if do_archive else None
+    archive = PacketArchive.from_environment(os.environ) if do_archive else None
     try:
         packet = build_packet(
-            case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), storage=storage,
-            built_by=built_by("cli"), override_reason=override_reason,
+            case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), archive=archive,
+            clock=clock_from_environment(os.environ), built_by=built_by("cli"), override_reason=override_reason,
         )
     except PolicyBlock as exc:
         hint = ""

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import limits
+from ..archive import archive_location_from_environment
 from ..registry import open_registry
 from ..registry.users import DEFAULT_HASHER
 from .config import load_config
@@ -55,7 +56,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     registry = open_registry(app.config["DATABASE_URL"])
     app.extensions[EXTENSION_KEY] = WebServices(
         registry=registry,
-        archive_location=app.config["ARCHIVE"],
+        archive_location=app.config["ARCHIVE"] or archive_location_from_environment(os.environ),
+        spool=Path(app.config["SPOOL"] or Path(app.instance_path) / "pending").expanduser(),
         payers_dir=app.config["PAYERS"],
         clock=app.config["CLOCK"],
         instance=Path(app.instance_path),

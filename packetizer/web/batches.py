@@ -117,7 +117,7 @@ def new():
             saved = stage_upload(shown, data, notes.stream if notes else None, folder / INPUT_DIR)
             cases = _read_cases(saved, shown)
             svc = services()
-            settings = RunSettings(archive=svc.archive_location or True, payers_dir=svc.payers_dir,
+            settings = RunSettings(archive=svc.archive_location, spool=svc.spool, payers_dir=svc.payers_dir,
                                    today=svc.today(), built_by=f"web:{current_user.username}",
                                    workers=limits.WEB_BATCH_WORKERS)
             store.start(batch_id, folder, saved, created_by=current_user.username, settings=settings,

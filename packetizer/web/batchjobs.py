@@ -100,7 +100,8 @@ class BatchStatus:
 class RunSettings:
     """What :func:`run_batch` needs, taken from the app before the thread starts (it has no app context)."""
 
-    archive: bool | str
+    archive: str
+    spool: Path
     payers_dir: str | None
     today: dt.date
     built_by: str
@@ -253,7 +254,8 @@ class BatchJobs:
         final: dict = {}
         try:
             report = run_batch(manifest, out_dir=folder / OUT_DIR, workers=settings.workers,
-                               archive=settings.archive, payers_dir=settings.payers_dir, today=settings.today,
+                               archive=settings.archive, spool=settings.spool, payers_dir=settings.payers_dir,
+                               today=settings.today,
                                built_by=settings.built_by, on_progress=on_progress, cancel=run.stop)
             final = {"state": "stopped" if report.interrupted else "finished", "total": len(report.rows),
                      "done": len(report.rows), "built": report.built, "skipped": report.skipped,

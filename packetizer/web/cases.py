@@ -318,7 +318,7 @@ def build(pk: int):
     out_dir = svc.builds_dir / rec.folder / token
     reason = (form.override_reason.data or "").strip() or None
     try:
-        packet = build_packet(case, policy, out_dir=out_dir, today=svc.today(), storage=svc.storage(),
+        packet = build_packet(case, policy, out_dir=out_dir, today=svc.today(), archive=svc.archive(),
                               clock=svc.now, built_by=_built_by(), override_reason=reason)
     except PolicyBlock as exc:
         shutil.rmtree(out_dir, ignore_errors=True)

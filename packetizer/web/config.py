@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,                  # None: generated once into <instance>/secret_key
     "DATABASE_URL": None,                # None: SQLite file <instance>/packetizer.db
     "ARCHIVE": None,                     # None: $PACKETIZER_ARCHIVE, else the local archive folder (as the CLI)
+    "SPOOL": None,                       # None: <instance>/pending, where packets the archive could not take wait
     "PAYERS": None,                      # None: $PACKETIZER_PAYERS, else the shipped payer registry
     "IDLE_MINUTES": 15,
     "BATCH_KEEP_DAYS": 30,               # an ended web batch's folder (packets, reports) is removed after this
@@ -86,6 +87,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "PACKETIZER_SECRET_KEY": ("SECRET_KEY", _text),
     "PACKETIZER_DATABASE_URL": ("DATABASE_URL", _text),
     "PACKETIZER_ARCHIVE": ("ARCHIVE", _text),
+    "PACKETIZER_SPOOL": ("SPOOL", _text),
     "PACKETIZER_PAYERS": ("PAYERS", _text),
     "PACKETIZER_IDLE_MINUTES": ("IDLE_MINUTES", _positive_int),
     "PACKETIZER_BATCH_KEEP_DAYS": ("BATCH_KEEP_DAYS", _positive_int),

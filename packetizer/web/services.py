@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
-from ..archive import Storage, open_storage
+from ..archive import PacketArchive, Storage, open_storage
 from ..policy import PayerRegistry, load_registry
 from ..registry import Registry
 from ..registry.users import DEFAULT_HASHER
@@ -24,10 +24,11 @@ EXTENSION_KEY = "packetizer"
 
 @dataclass(frozen=True)
 class WebServices:
-    """The registry, archive, payer folder, clock and instance folder of one app."""
+    """The registry, archive (and its spool), payer folder, clock and instance folder of one app."""
 
     registry: Registry
-    archive_location: str | None
+    archive_location: str
+    spool: Path
     payers_dir: str | None
     clock: Callable[[], dt.datetime]
     instance: Path
@@ -35,6 +36,10 @@ class WebServices:
 
     def storage(self) -> Storage:
         return open_storage(self.archive_location)
+
+    def archive(self) -> PacketArchive:
+        """Where builds archive: a packet the archive cannot take at once waits in the app's spool."""
+        return PacketArchive(self.storage(), self.spool)
 
     def payers(self) -> PayerRegistry:
         # Read on each use: an admin may edit a policy file without restarting the server.

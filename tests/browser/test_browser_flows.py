@@ -150,7 +150,7 @@ def archived_example(live, tmp_path_factory):
     built = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.timezone.utc)
     case = load_case(EXAMPLE / "case.yaml")
     packet = build_packet(case, load_payer(case.payer_id), out_dir=tmp_path_factory.mktemp("cli-out"),
-                          today=built.date(), storage=app.extensions["packetizer"].storage(), clock=lambda: built,
+                          today=built.date(), archive=app.extensions["packetizer"].archive(), clock=lambda: built,
                           built_by="cli:billing")
     return packet
 
