@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import IngestError
+from .errors import ErrorCode, IngestError
 from .limits import MAX_OCR_PAGE_SECONDS, MAX_OCR_PROCESSES, MIN_OCR_CONFIDENCE, OCR_DPI
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def read_pictures(paths: list[Path], *, dpi: int = OCR_DPI, processes: int = MAX
         return []
     if not tesseract_available():
         raise IngestError("OCR is not available: the tesseract program or its English model is not installed "
-                          "(apt-get install tesseract-ocr tesseract-ocr-eng)", code="ocr_unavailable")
+                          "(apt-get install tesseract-ocr tesseract-ocr-eng)", code=ErrorCode.OCR_UNAVAILABLE)
     turns = list(turns) if turns is not None else [None] * len(paths)
     pages = _read_turned(paths, [turn or 0 for turn in turns], dpi, processes, page_seconds)
     poor = [i for i, page in enumerate(pages) if turns[i] is None and _poor(page) and has_ink(paths[i])]
@@ -251,10 +251,10 @@ def _run_tesseract(paths: list[Path], sizes: list[tuple[int, int]], dpi: int, pa
             raise _OutOfTime() from None
         except pytesseract.TesseractError as exc:
             log.warning("tesseract failed with status %s", exc.status)
-            raise IngestError("OCR failed on a page picture", code="ocr_failed") from None
+            raise IngestError("OCR failed on a page picture", code=ErrorCode.OCR_FAILED) from None
         except (pytesseract.TesseractNotFoundError, OSError):
             raise IngestError("OCR is not available: the tesseract program cannot be run",
-                              code="ocr_unavailable") from None
+                              code=ErrorCode.OCR_UNAVAILABLE) from None
     words: list[list[OcrWord]] = [[] for _ in paths]
     for i, text in enumerate(data["text"]):
         text = (text or "").strip()

@@ -51,7 +51,7 @@ from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, IndirectObject, NameObject,
                            NumberObject, StreamObject)
 
-from ..errors import DisclosureError, IngestError, LimitExceeded
+from ..errors import DisclosureError, ErrorCode, IngestError, LimitExceeded
 from ..ingest import trust
 from ..ingest.pdf import copy_layer_visibility, sanitise_failure, sanitise_in_child
 from ..sandbox import in_two, run_sandboxed, stage_done
@@ -131,25 +131,25 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
     if meta.get("stages_done", 0) < 1:   # it failed while opening and sanitising
         raise sanitise_failure(status, meta, name=name, timeout=parse_timeout, memory=memory)
     if status == "timeout":
-        raise IngestError(f"{name}: redaction took longer than MAX_PDF_REDACT_SECONDS ({timeout:g} s)"
-                          f" plus twice MAX_OCR_PAGE_SECONDS ({MAX_OCR_PAGE_SECONDS} s) for each page read by OCR")
+        raise IngestError(f"redaction took longer than MAX_PDF_REDACT_SECONDS ({timeout:g} s)"
+                          f" plus twice MAX_OCR_PAGE_SECONDS ({MAX_OCR_PAGE_SECONDS} s) for each page read by OCR", subject=name)
     if status == "memory":
-        raise LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to redact")
+        raise LimitExceeded(f"needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to redact", subject=name)
     if status == "too_large":
         raise LimitExceeded(
-            f"{name}: page {meta['page']} is {meta['pixels']} pixels at {OCR_DPI} dpi"
-            f" > MAX_REDACTED_PAGE_PIXELS ({MAX_REDACTED_PAGE_PIXELS})"
+            f"page {meta['page']} is {meta['pixels']} pixels at {OCR_DPI} dpi"
+            f" > MAX_REDACTED_PAGE_PIXELS ({MAX_REDACTED_PAGE_PIXELS})", subject=name
         )
-    if status in ("ocr_failed", "ocr_unavailable"):
-        raise IngestError(f"{name}: {meta['message']}", code=status)
+    if status in (ErrorCode.OCR_FAILED, ErrorCode.OCR_UNAVAILABLE):
+        raise IngestError(meta["message"], code=ErrorCode(status), subject=name)
     if status == "leak":
         raise DisclosureError(
-            f"{name}: page {meta['page']}: a {meta['type'].replace('_', ' ')} is still present after redaction;"
-            " the attachment was not used", code="redaction_failed",
+            f"page {meta['page']}: a {meta['type'].replace('_', ' ')} is still present after redaction;"
+            " the attachment was not used", code=ErrorCode.REDACTION_FAILED, subject=name,
         )
     log.info("PDF redaction failed: %s", status)
-    raise DisclosureError(f"{name}: could not be checked for identifiers (the PDF could not be processed)",
-                          code="redaction_failed")
+    raise DisclosureError("could not be checked for identifiers (the PDF could not be processed)",
+                          code=ErrorCode.REDACTION_FAILED, subject=name)
 
 
 # --------------------------------------------------------------------------
@@ -197,8 +197,8 @@ def _sanitise_and_redact_in_child(data: bytes, redactor, workdir: Path) -> tuple
     except _Stop as stop:
         return stop.meta, b""
     except IngestError as exc:   # OCR could not run or finish
-        return {"status": exc.code if exc.code in ("ocr_failed", "ocr_unavailable") else "ocr_failed",
-                "message": exc.message}, b""
+        failed = exc.code if exc.code in (ErrorCode.OCR_FAILED, ErrorCode.OCR_UNAVAILABLE) else ErrorCode.OCR_FAILED
+        return {"status": failed, "message": exc.message}, b""
     return meta, pdf if meta["changed"] else clean
 
 

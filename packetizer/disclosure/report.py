@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from .. import limits
-from ..errors import DisclosureError
+from ..errors import DisclosureError, ErrorCode
 from ..model import ATTACHMENT_KIND_WORDS
 from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
 from ..render import render_html
@@ -104,7 +104,7 @@ def disclosure_report(
     problems = schema_errors("disclosure-report", report)
     if problems:
         where, message = problems[0]
-        raise DisclosureError(f"disclosure report: {where}: {message}", code="bad_report")
+        raise DisclosureError(f"disclosure report: {where}: {message}", code=ErrorCode.BAD_REPORT)
     return report
 
 
@@ -186,10 +186,10 @@ def _page_checks(doc, field: str) -> tuple[PageCheck, ...]:
     checks = tuple(doc.page_checks)
     if [c.page for c in checks] != list(range(1, doc.pages + 1)):
         raise DisclosureError(
-            f"disclosure report: {field}: {len(checks)} page checks for {doc.pages} pages", code="bad_report")
+            f"disclosure report: {field}: {len(checks)} page checks for {doc.pages} pages", code=ErrorCode.BAD_REPORT)
     if [c.page for c in checks if c.method == UNCHECKED] != sorted(doc.unchecked_pages):
         raise DisclosureError(
-            f"disclosure report: {field}: unchecked pages disagree with the page checks", code="bad_report")
+            f"disclosure report: {field}: unchecked pages disagree with the page checks", code=ErrorCode.BAD_REPORT)
     return checks
 
 

@@ -44,7 +44,7 @@ import pypdfium2.raw as pdfium_c
 from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 
-from ..errors import DisclosureError
+from ..errors import DisclosureError, ErrorCode
 from ..sandbox import in_two, run_sandboxed
 from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS, SPLIT_PDF_PAGES
 from .pdftext import PopplerReading, object_strings, page_text, text_pieces
@@ -99,7 +99,7 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
         raise DisclosureError(
             "the finished packet could not be checked for withheld information "
             f"({'took longer than MAX_VERIFY_SECONDS' if status == 'timeout' else status}); it was not released",
-            code="leak_check_failed",
+            code=ErrorCode.LEAK_CHECK_FAILED,
         )
     leaks = [Leak(**item) for item in meta["leaks"]]
     if leaks:
@@ -108,12 +108,12 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
         if first.type == _UNREAD_PICTURE:
             raise DisclosureError(
                 f"a picture {_where(first, list(sections or ())).removeprefix('is ')} was not read by OCR as it is sent, so it "
-                "cannot be shown to hold nothing withheld; the packet was not released", code="leak",
+                "cannot be shown to hold nothing withheld; the packet was not released", code=ErrorCode.LEAK,
             )
         raise DisclosureError(
             f"withheld information is still in the packet: a {TYPE_WORDS.get(first.type, first.type)} "
             f"{_where(first, list(sections or ()))}; the packet was not released",
-            code="leak",
+            code=ErrorCode.LEAK,
         )
 
 

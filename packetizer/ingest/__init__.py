@@ -109,8 +109,8 @@ def ingest_attachment(att: Attachment, *, redactor: Redacting | None = None) -> 
     suffix = att.path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(
-            f"{att.file}: unsupported file type {suffix or '(no extension)'}; "
-            f"use one of {' '.join(SUPPORTED_SUFFIXES)}"
+            f"unsupported file type {suffix or '(no extension)'}; "
+            f"use one of {' '.join(SUPPORTED_SUFFIXES)}", subject=att.file
         )
     data = _read(att)
     _check_content(att, suffix, data)
@@ -148,24 +148,24 @@ def _read(att: Attachment) -> bytes:
         # stat before open: opening a named pipe would block until someone writes to it.
         info = os.stat(att.path)
         if not stat.S_ISREG(info.st_mode):
-            raise IngestError(f"{att.file}: is not a regular file")
+            raise IngestError("is not a regular file", subject=att.file)
         if info.st_size > MAX_ATTACHMENT_BYTES:
             raise LimitExceeded(
-                f"{att.file}: {info.st_size} bytes > MAX_ATTACHMENT_BYTES ({MAX_ATTACHMENT_BYTES})"
+                f"{info.st_size} bytes > MAX_ATTACHMENT_BYTES ({MAX_ATTACHMENT_BYTES})", subject=att.file
             )
         with open(att.path, "rb") as handle:
             # One byte past the limit: a file that grew since stat is caught too.
             data = handle.read(MAX_ATTACHMENT_BYTES + 1)
     except FileNotFoundError:
-        raise IngestError(f"{att.file}: file not found") from None
+        raise IngestError("file not found", subject=att.file) from None
     except PermissionError:
-        raise IngestError(f"{att.file}: cannot be read (permission denied)") from None
+        raise IngestError("cannot be read (permission denied)", subject=att.file) from None
     except OSError as exc:
-        raise IngestError(f"{att.file}: cannot be read ({type(exc).__name__})") from None
+        raise IngestError(f"cannot be read ({type(exc).__name__})", subject=att.file) from None
     if len(data) > MAX_ATTACHMENT_BYTES:
-        raise LimitExceeded(f"{att.file}: {len(data)} bytes > MAX_ATTACHMENT_BYTES ({MAX_ATTACHMENT_BYTES})")
+        raise LimitExceeded(f"{len(data)} bytes > MAX_ATTACHMENT_BYTES ({MAX_ATTACHMENT_BYTES})", subject=att.file)
     if not data:
-        raise IngestError(f"{att.file}: is empty")
+        raise IngestError("is empty", subject=att.file)
     return data
 
 
@@ -177,8 +177,8 @@ def _check_content(att: Attachment, suffix: str, data: bytes) -> None:
         if data.startswith(signatures.OLE):
             # Word saves password-protected .docx files (and old .doc files) in this container.
             raise IngestError(
-                f"{att.file}: is password-protected or an old .doc file; "
-                "save it as .docx without a password and upload it again"
+                "is password-protected or an old .doc file; "
+                "save it as .docx without a password and upload it again", subject=att.file
             )
         ok, kind = data.startswith(signatures.ZIP), "a Word (.docx) file"
     elif suffix == ".png":
@@ -191,7 +191,7 @@ def _check_content(att: Attachment, suffix: str, data: bytes) -> None:
         # Text has no signature; NUL bytes mean binary content.
         ok, kind = not signatures.looks_binary(data, 65536), "a text file"
     if not ok:
-        raise IngestError(f"{att.file}: not {kind} (content does not match the {suffix} extension)")
+        raise IngestError(f"not {kind} (content does not match the {suffix} extension)", subject=att.file)
 
 
 def _render(att: Attachment, body_html: str, redactor: Redacting | None = None) -> ExhibitDocument:
@@ -208,7 +208,7 @@ def _render(att: Attachment, body_html: str, redactor: Redacting | None = None) 
     try:
         rendered = html_to_pdf(render_exhibit_html(title, body_html), anchors=anchors)
     except RenderError:
-        raise IngestError(f"{att.file}: could not be laid out as PDF pages") from None
+        raise IngestError("could not be laid out as PDF pages", subject=att.file) from None
     redactions = redacted.tally(rendered.anchors) if redacted is not None else ()
     pictures = body_html.count("<img ")
     if redactor is None or not pictures:

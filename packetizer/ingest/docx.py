@@ -81,12 +81,12 @@ def docx_to_html(data: bytes, *, name: str) -> str:
         document = docx.Document(io.BytesIO(data))
         body = document.element.body
     except Exception:  # noqa: BLE001 - missing parts, bad XML, wrong content type: never a traceback
-        raise IngestError(f"{name}: is damaged and cannot be read") from None
+        raise IngestError("is damaged and cannot be read", subject=name) from None
 
     count = sum(1 for _ in body.iter(_P, _TR))
     if count > MAX_DOCX_PARAGRAPHS:
         raise LimitExceeded(
-            f"{name}: {count} paragraphs and table rows > MAX_DOCX_PARAGRAPHS ({MAX_DOCX_PARAGRAPHS})"
+            f"{count} paragraphs and table rows > MAX_DOCX_PARAGRAPHS ({MAX_DOCX_PARAGRAPHS})", subject=name
         )
     converter = _Converter(document, name)
     parts = []
@@ -114,16 +114,16 @@ def _check_package(data: bytes, name: str) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as package:
             members = package.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
-        raise IngestError(f"{name}: is damaged and cannot be read") from None
+        raise IngestError("is damaged and cannot be read", subject=name) from None
     total = sum(member.file_size for member in members)
     if total > MAX_DOCX_UNCOMPRESSED_BYTES:
         raise LimitExceeded(
-            f"{name}: {total} bytes uncompressed > MAX_DOCX_UNCOMPRESSED_BYTES ({MAX_DOCX_UNCOMPRESSED_BYTES})"
+            f"{total} bytes uncompressed > MAX_DOCX_UNCOMPRESSED_BYTES ({MAX_DOCX_UNCOMPRESSED_BYTES})", subject=name
         )
     for member in members:
         if member.filename.endswith((".xml", ".rels")) and member.file_size > MAX_DOCX_XML_PART_BYTES:
             raise LimitExceeded(
-                f"{name}: one XML part is {member.file_size} bytes > MAX_DOCX_XML_PART_BYTES ({MAX_DOCX_XML_PART_BYTES})"
+                f"one XML part is {member.file_size} bytes > MAX_DOCX_XML_PART_BYTES ({MAX_DOCX_XML_PART_BYTES})", subject=name
             )
 
 

@@ -58,7 +58,7 @@ def images_to_pdf(data: bytes, *, name: str) -> tuple[bytes, int]:
                 pages.append(_page(_encode_frame(image, name, index)))
     except (OSError, ValueError, SyntaxError, struct.error, EOFError):
         # Pillow reports truncated or corrupt data with any of these.
-        raise IngestError(f"{name}: the image is damaged and cannot be read") from None
+        raise IngestError("the image is damaged and cannot be read", subject=name) from None
     return _write_pdf(pages), len(pages)
 
 
@@ -90,10 +90,10 @@ def _open(data: bytes, name: str) -> Image.Image:
             found = re.search(r"\((\d+) pixels\)", str(exc))
             size = found.group(1) if found else "too many"
             raise LimitExceeded(
-                f"{name}: {size} pixels > MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS})"
+                f"{size} pixels > MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS})", subject=name
             ) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
-            raise IngestError(f"{name}: the image is damaged and cannot be read") from None
+            raise IngestError("the image is damaged and cannot be read", subject=name) from None
 
 
 def _frame_count(image: Image.Image, name: str) -> int:
@@ -110,7 +110,7 @@ def _frame_count(image: Image.Image, name: str) -> int:
             break
         count += 1
     if count > MAX_TIFF_FRAMES:
-        raise LimitExceeded(f"{name}: {count}+ frames > MAX_TIFF_FRAMES ({MAX_TIFF_FRAMES})")
+        raise LimitExceeded(f"{count}+ frames > MAX_TIFF_FRAMES ({MAX_TIFF_FRAMES})", subject=name)
     return count
 
 
@@ -140,7 +140,7 @@ def clean_image(data: bytes, *, name: str) -> tuple[str, bytes]:
     """
     image = _open(data, name)
     if image.format != "PNG" and image.format not in _JPEG_FORMATS:
-        raise IngestError(f"{name}: contains an image that is not PNG or JPEG")
+        raise IngestError("contains an image that is not PNG or JPEG", subject=name)
     try:
         with _strict_decoding():
             pixels, keep_jpeg, _ = _prepare(image, name, 0)
@@ -155,7 +155,7 @@ def clean_image(data: bytes, *, name: str) -> tuple[str, bytes]:
         pixels.save(buffer, format="PNG", compress_level=6)
         return "image/png", buffer.getvalue()
     except (OSError, ValueError, SyntaxError, struct.error, EOFError):
-        raise IngestError(f"{name}: contains an image that is damaged") from None
+        raise IngestError("contains an image that is damaged", subject=name) from None
 
 
 def _prepare(image: Image.Image, name: str, index: int):
@@ -168,11 +168,11 @@ def _prepare(image: Image.Image, name: str, index: int):
     width, height = image.size
     if width * height > MAX_IMAGE_PIXELS:
         raise LimitExceeded(
-            f"{name}: image frame {index + 1} has {width}x{height} = {width * height} pixels"
-            f" > MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS})"
+            f"image frame {index + 1} has {width}x{height} = {width * height} pixels"
+            f" > MAX_IMAGE_PIXELS ({MAX_IMAGE_PIXELS})", subject=name
         )
     if width == 0 or height == 0:
-        raise IngestError(f"{name}: the image is damaged and cannot be read")
+        raise IngestError("the image is damaged and cannot be read", subject=name)
     dpi = _dpi(image)
     orientation = image.getexif().get(0x0112, 1)
     image.load()

@@ -120,18 +120,18 @@ def sanitise_failure(status: str, meta: dict, *, name: str, timeout: float, memo
     """The error for a sanitising child's answer other than "ok" (also the redaction child's, see
     :func:`packetizer.disclosure.pdfredact.redact_pdf`, which sanitises first in the same child)."""
     if status == "timeout":
-        return IngestError(f"{name}: took longer than MAX_PDF_PARSE_SECONDS ({_seconds(timeout)} s) to open")
+        return IngestError(f"took longer than MAX_PDF_PARSE_SECONDS ({_seconds(timeout)} s) to open", subject=name)
     if status == "memory":
-        return LimitExceeded(f"{name}: needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to open")
+        return LimitExceeded(f"needs more memory than MAX_PDF_PARSE_MEMORY_BYTES ({memory}) to open", subject=name)
     if status == "encrypted":
-        return IngestError(f"{name}: is encrypted; remove the password and upload it again")
+        return IngestError("is encrypted; remove the password and upload it again", subject=name)
     if status == "no_pages":
-        return IngestError(f"{name}: has no pages")
+        return IngestError("has no pages", subject=name)
     if status == "too_many_pages":
-        return LimitExceeded(f"{name}: {meta['pages']} pages > MAX_PDF_PAGES ({MAX_PDF_PAGES})")
+        return LimitExceeded(f"{meta['pages']} pages > MAX_PDF_PAGES ({MAX_PDF_PAGES})", subject=name)
     # "damaged", or the child died (crash, signal) without a word.
     log.info("PDF attachment refused: %s", status)
-    return IngestError(f"{name}: is damaged and cannot be read")
+    return IngestError("is damaged and cannot be read", subject=name)
 
 
 def _seconds(value: float) -> str:

@@ -31,7 +31,7 @@ def decode_text(data: bytes, *, name: str) -> str:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
-            raise IngestError(f"{name}: is not valid UTF-16 text") from None
+            raise IngestError("is not valid UTF-16 text", subject=name) from None
     else:
         for encoding in ("utf-8-sig", "cp1252", "latin-1"):
             try:
@@ -40,7 +40,7 @@ def decode_text(data: bytes, *, name: str) -> str:
             except UnicodeDecodeError:
                 continue
     if len(text) > MAX_TEXT_CHARS:
-        raise LimitExceeded(f"{name}: {len(text)} characters > MAX_TEXT_CHARS ({MAX_TEXT_CHARS})")
+        raise LimitExceeded(f"{len(text)} characters > MAX_TEXT_CHARS ({MAX_TEXT_CHARS})", subject=name)
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
