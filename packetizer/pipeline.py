@@ -19,10 +19,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import __version__
-from .archive import ArchivedVersion, PacketArchive
 from .assemble import Bookmark, PartPdf, assemble_packet
 from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
                      run_checks)
@@ -32,6 +31,9 @@ from .ingest import ingest_attachment
 from .limits import INGEST_THREADS
 from .model import Case, PayerPolicy
 from .sections import ExhibitEntry, IndexEntry, render_sections
+
+if TYPE_CHECKING:   # the archive package is imported only by builds that archive
+    from .archive import ArchivedVersion, PacketArchive
 
 log = logging.getLogger(__name__)
 

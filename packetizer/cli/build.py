@@ -33,14 +33,17 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     The last line printed is the packet's path. Exits 1 when the case is
     blocked or the input is bad; nothing is left in --out then.
     """
-    from ..archive import PacketArchive
     from ..caseio import load_case
     from ..pipeline import build_packet, clock_from_environment
     from ..policy import load_payer
 
     case = load_case(case_file)
     policy = load_payer(case.payer_id, payers_dir)
-    archive = PacketArchive.from_environment(os.environ) if do_archive else None
+    archive = None
+    if do_archive:
+        from ..archive import PacketArchive
+
+        archive = PacketArchive.from_environment(os.environ)
     try:
         packet = build_packet(
             case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), archive=archive,
