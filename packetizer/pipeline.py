@@ -5,6 +5,10 @@ included attachments to exhibits (redacting what the payer does not need),
 renders the cover note, narrative and service summary, assembles and stamps the
 packet, proves that nothing withheld is left in it, writes the packet and its
 disclosure report atomically, and archives them when an archive is given.
+
+Its first steps are offered on their own, so no door runs them by hand:
+``check_case`` (the checks a build starts with) and ``preview_packet`` (what a
+build would include, withhold and redact, with nothing written).
 """
 
 from __future__ import annotations
@@ -22,18 +26,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import __version__
-from .assemble import Bookmark, PartPdf, assemble_packet
 from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
                      run_checks)
-from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
 from .errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, StorageError
-from .ingest import ingest_attachment
 from .limits import INGEST_THREADS
-from .model import Case, PayerPolicy
+from .model import Attachment, Case, PayerPolicy
 from .sections import ExhibitEntry, IndexEntry, render_sections
 
 if TYPE_CHECKING:   # the archive package is imported only by builds that archive
     from .archive import ArchivedVersion, PacketArchive
+    # Disclosure, ingest and assembly (PDFium, pypdf, OCR) are imported by the functions that use
+    # them: `packetizer check` needs check_case alone and starts twice as fast without them.
+    from .disclosure import DisclosurePlan
+    from .ingest import ExhibitDocument
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,24 @@ class Packet:
     @property
     def file_name(self) -> str:
         return self.path.name
+
+
+@dataclass(frozen=True)
+class PreviewedExhibit:
+    """One attachment the packet would include: its exhibit pages, or the error that stops it."""
+
+    letter: str
+    attachment: Attachment
+    document: ExhibitDocument | None = None
+    error: PacketizerError | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a build of the case would include, withhold and redact; nothing is written."""
+
+    plan: DisclosurePlan
+    exhibits: tuple[PreviewedExhibit, ...]
 
 
 def packet_file_name(case: Case) -> str:
@@ -108,6 +131,41 @@ def exhibit_letter(number: int) -> str:
     return letters
 
 
+def check_case(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResult:
+    """The checks a build starts with (triage, payer rules, deadline, field validation), and nothing else.
+
+    Attachments are sized, not read: which scanned pages OCR cannot read reliably
+    is known only once a build (or :func:`preview_packet`) has read them.
+
+    Args:
+        case: the loaded case.
+        policy: its payer's policy.
+        today: the date deadlines are judged against.
+    """
+    return run_checks(case, policy, today=today)
+
+
+def preview_packet(case: Case, policy: PayerPolicy) -> Preview:
+    """Decide what may be disclosed and convert each included attachment as :func:`build_packet` would.
+
+    Attachments are converted ``INGEST_THREADS`` at a time, with the redactor; one
+    that cannot be converted keeps its error and does not stop the others.
+
+    Raises:
+        PacketizerError: the disclosure plan cannot be made.
+    """
+    from .disclosure import plan_disclosure
+
+    plan = plan_disclosure(case, policy)
+    exhibits = []
+    for number, (att, outcome) in enumerate(zip(plan.included_attachments, _ingest_all(plan, keep_errors=True))):
+        if isinstance(outcome, PacketizerError):
+            exhibits.append(PreviewedExhibit(exhibit_letter(number), att, error=outcome))
+        else:
+            exhibits.append(PreviewedExhibit(exhibit_letter(number), att, document=outcome))
+    return Preview(plan, tuple(exhibits))
+
+
 def build_packet(
     case: Case,
     policy: PayerPolicy,
@@ -138,8 +196,11 @@ def build_packet(
         PolicyBlock: the checks block the case (and no valid override was given).
         PacketizerError: any other bad input or failure; nothing is left in ``out_dir``.
     """
+    from .assemble import Bookmark, PartPdf, assemble_packet
+    from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
+
     created = (clock or _now)().astimezone(dt.timezone.utc).replace(microsecond=0)
-    result = run_checks(case, policy, today=today)
+    result = check_case(case, policy, today=today)
     override = _override(result, override_reason, built_by)
     log.info("building case %s for payer %s", case.case_id, policy.id)
 
@@ -211,23 +272,36 @@ def build_packet(
     )
 
 
-def _ingest_all(plan) -> list:
+def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False) -> list:
     """Every included attachment as exhibit pages, ``INGEST_THREADS`` at a time, in order.
 
     PDFs, scans and pictures are worked on by sandboxed child processes and
     Tesseract, which this process only waits for; so while one attachment is
     in a child, another is laid out here: both cores are used. The first
-    failure, in attachment order, is raised.
+    failure, in attachment order, is raised; with ``keep_errors`` an
+    attachment's :class:`PacketizerError` takes its place in the list instead.
     """
+    from .ingest import ingest_attachment
+
+    ingest = _ingest_or_error if keep_errors else ingest_attachment
     attachments = plan.included_attachments
     if len(attachments) < 2:
-        return [ingest_attachment(att, redactor=plan.redactor) for att in attachments]
+        return [ingest(att, redactor=plan.redactor) for att in attachments]
     pool = ThreadPoolExecutor(max_workers=min(INGEST_THREADS, len(attachments)), thread_name_prefix="ingest")
     try:
-        futures = [pool.submit(ingest_attachment, att, redactor=plan.redactor) for att in attachments]
+        futures = [pool.submit(ingest, att, redactor=plan.redactor) for att in attachments]
         return [future.result() for future in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ingest_or_error(att: Attachment, *, redactor) -> ExhibitDocument | PacketizerError:
+    from .ingest import ingest_attachment
+
+    try:
+        return ingest_attachment(att, redactor=redactor)
+    except PacketizerError as exc:
+        return exc
 
 
 def _override(result: CheckResult, reason: str | None, built_by: str) -> dict | None:
@@ -282,12 +356,16 @@ def _included_values(raw: Any, paths) -> dict:
 
 
 def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
-    """Write every file under a temporary name, then rename them all; on failure remove the temporaries."""
+    """Write every file under a temporary name, then rename them all; on failure remove the temporaries.
+
+    Its errors (code ``OUT_DIR``) name the folder as the command line does (``--out DIR``); a door
+    without that option tells their ``detail`` in its own words.
+    """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PacketizerError(f"--out {out_dir}: cannot create the folder ({exc.strerror})",
-                              code=ErrorCode.OUT_DIR) from None
+        raise PacketizerError(f"cannot create the folder ({exc.strerror})", code=ErrorCode.OUT_DIR,
+                              subject=str(out_dir), noun="--out") from None
     temps: dict[str, str] = {}
     try:
         for name, data in files.items():
@@ -309,8 +387,8 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
                 os.unlink(tmp)
             except OSError:
                 pass
-        raise PacketizerError(f"--out {out_dir}: cannot write the packet ({exc.strerror})",
-                              code=ErrorCode.OUT_DIR) from None
+        raise PacketizerError(f"cannot write the packet ({exc.strerror})", code=ErrorCode.OUT_DIR,
+                              subject=str(out_dir), noun="--out") from None
 
 
 def _archive(archive: PacketArchive, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes):
@@ -345,5 +423,5 @@ def input_fingerprint(case: Case, policy: PayerPolicy) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["Packet", "Section", "build_packet", "clock_from_environment", "source_date_epoch", "exhibit_letter", "input_fingerprint",
-           "packet_file_name"]
+__all__ = ["Packet", "Preview", "PreviewedExhibit", "Section", "build_packet", "check_case", "clock_from_environment",
+           "exhibit_letter", "input_fingerprint", "packet_file_name", "preview_packet", "source_date_epoch"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..archive import PacketArchive, open_storage
-from ..errors import PacketizerError, PolicyBlock
+from ..errors import ErrorCode, PacketizerError, PolicyBlock
 from ..model import Case, PayerPolicy
 from ..pipeline import Packet, build_packet
 
@@ -104,6 +104,8 @@ def build_job(job: Job) -> Outcome:
     except PolicyBlock as exc:
         return Outcome(job.index, problems=block_problems(exc))
     except PacketizerError as exc:
+        if exc.code == ErrorCode.OUT_DIR:  # it names the private staging folder, not the one the user gave
+            return Outcome(job.index, problems=((None, f"cannot write into the output folder: {exc.detail}"),))
         return Outcome(job.index, problems=((exc.field, exc.told(beside_field=True)),))
     except OSError as exc:
         return Outcome(job.index, problems=((None, f"cannot write the packet ({exc.strerror or type(exc).__name__})"),))

@@ -108,11 +108,12 @@ def run_batch(
             archive that cannot be opened, output folder busy or not writable).
     """
     if engine not in ENGINES:
-        raise PacketizerError(f"--engine {engine}: use one of {', '.join(ENGINES)}", code=ErrorCode.USAGE)
+        raise PacketizerError(f"use one of {', '.join(ENGINES)}", code=ErrorCode.USAGE, subject=str(engine),
+                              noun="--engine")
     workers = workers or default_workers()
     if not 1 <= workers <= limits.MAX_BATCH_WORKERS:
-        raise PacketizerError(f"--workers {workers}: must be 1 to MAX_BATCH_WORKERS ({limits.MAX_BATCH_WORKERS})",
-                              code=ErrorCode.USAGE)
+        raise PacketizerError(f"must be 1 to MAX_BATCH_WORKERS ({limits.MAX_BATCH_WORKERS})", code=ErrorCode.USAGE,
+                              subject=str(workers), noun="--workers")
     today = today or dt.date.today()
     out = Path(out_dir).absolute()
     celery = None
@@ -132,8 +133,8 @@ def run_batch(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PacketizerError(f"--out {out_dir}: cannot create the folder ({exc.strerror})",
-                              code=ErrorCode.OUT_DIR) from None
+        raise PacketizerError(f"cannot create the folder ({exc.strerror})", code=ErrorCode.OUT_DIR,
+                              subject=str(out_dir), noun="--out") from None
 
     with folder_lock(out):
         _remove_staging(out)  # left by a batch that was killed; the lock says none is running

@@ -106,8 +106,8 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise PacketizerError(f"--out {out_dir}: another batch is writing into this folder",
-                                      code=ErrorCode.BUSY) from None
+                raise PacketizerError("another batch is writing into this folder", code=ErrorCode.BUSY,
+                                      subject=str(out_dir), noun="--out") from None
             raise
         yield
     finally:
