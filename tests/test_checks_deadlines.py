@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from packetizer.checks.deadlines import add_days, describe_window, is_business_day
+from packetizer.checks.deadlines import add_days, days_left_words, describe_window, is_business_day
 from packetizer.model import Window
 
 D = dt.date
@@ -85,3 +85,12 @@ def test_a_business_deadline_is_a_business_day_with_exactly_the_window_of_busine
         is_business_day(start + dt.timedelta(days=n)) for n in range(1, (deadline - start).days + 1)
     )
     assert counted == days
+
+
+@pytest.mark.parametrize("days, words", [
+    (19, "19 days left"), (1, "1 day left"), (0, "today is the last day"),
+    (-1, "passed 1 day ago"), (-12, "passed 12 days ago"),
+])
+def test_days_left_are_told_in_one_wording(days, words):
+    """This test ensures the check command, the case list and the near-deadline warning say it alike."""
+    assert days_left_words(days) == words

@@ -93,7 +93,7 @@ class CheckResult:
 
 # The submodules import Finding/Findings from this package, so they are
 # imported only after those classes exist.
-from .deadlines import Deadline, compute_deadline, describe_window  # noqa: E402
+from .deadlines import Deadline, compute_deadline, days_left_words, describe_window  # noqa: E402
 from .rules import OVERRIDABLE_CODES, channel_limit_findings, check_payer_rules  # noqa: E402
 from .triage import triage_claim  # noqa: E402
 from .validation import check_fields  # noqa: E402
@@ -145,6 +145,7 @@ __all__ = [
     "blocked_error",
     "channel_limit_findings",
     "compute_deadline",
+    "days_left_words",
     "describe_window",
     "finding_lines",
     "run_checks",

@@ -78,6 +78,20 @@ def describe_window(window: Window) -> str:
     return f"{window.days} {window.count} {unit} from {FROM_WORDS[window.start_from]}"
 
 
+def days_left_words(days_left: int) -> str:
+    """How near a deadline is, in the words every door uses.
+
+    ``3`` -> ``3 days left``, ``1`` -> ``1 day left``, ``0`` -> ``today is the last day``,
+    ``-2`` -> ``passed 2 days ago`` (``days_left`` as :func:`~packetizer.checks.run_checks` counts it).
+    """
+    if days_left < 0:
+        late = -days_left
+        return f"passed {late} day{'s' if late != 1 else ''} ago"
+    if days_left == 0:
+        return "today is the last day"
+    return f"{days_left} day{'s' if days_left != 1 else ''} left"
+
+
 @dataclass(frozen=True)
 class Deadline:
     """A computed deadline: the last day, the from-date and the case field it came from."""

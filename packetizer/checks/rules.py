@@ -10,7 +10,7 @@ import datetime as dt
 
 from . import Finding, Findings
 from ..model import LATE_REASON_WORDS, Case, PayerPolicy
-from .deadlines import Deadline, add_days, describe_window, window_anchor
+from .deadlines import Deadline, add_days, days_left_words, describe_window, window_anchor
 from .validation import KIND_WORDS, attachment_words, consent_missing, is_relevant
 
 # A deadline this close (in calendar days) is a warning.
@@ -106,7 +106,7 @@ def _check_deadline(case: Case, policy: PayerPolicy, today: dt.date, cite: str, 
             deadline.start_field,
         )
     elif days_left <= NEAR_DEADLINE_DAYS:
-        when = "today is the last day" if days_left == 0 else f"{days_left} day{'s' if days_left != 1 else ''} left"
+        when = days_left_words(days_left)
         out.warn(
             "deadline_near",
             f"The {policy.name} retro-authorization deadline is {deadline.date.isoformat()} ({when}): {basis}. "

@@ -11,10 +11,11 @@ import json
 import click
 
 from ..caseio import load_case
-from ..checks import CheckResult, Finding, compute_deadline, describe_window, run_checks
+from ..checks import CheckResult, Finding, compute_deadline, days_left_words, describe_window
 from ..checks.rules import channel_words
 from ..errors import PacketizerError
 from ..model import Case, PayerPolicy
+from ..pipeline import check_case
 from ..policy import load_payer
 from .common import CommandFailure, payers_option, today_option
 
@@ -36,7 +37,7 @@ def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json
         # The case file and the payer's rules only: attachments are sized, not read. Scans and
         # pictures are read by OCR when the packet is built, and only the build knows which pages
         # OCR could not read reliably (page_not_checked in its warnings and disclosure report).
-        result = run_checks(case, policy, today=today)
+        result = check_case(case, policy, today=today)
     except PacketizerError as exc:
         raise CommandFailure(exc.message) from None
     except OSError as exc:
@@ -70,13 +71,7 @@ def render_text(case: Case, policy: PayerPolicy, result: CheckResult, today: dt.
 def _deadline_text(case: Case, policy: PayerPolicy, result: CheckResult) -> str:
     if result.deadline is None:
         return "none" if policy.window is None or not policy.retro_allowed else "unknown (see warnings)"
-    left = result.days_left
-    if left < 0:
-        when = f"passed {-left} day{'s' if left != -1 else ''} ago"
-    elif left == 0:
-        when = "today is the last day"
-    else:
-        when = f"{left} day{'s' if left != 1 else ''} left"
+    when = days_left_words(result.days_left)
     deadline = compute_deadline(case, policy.window)
     basis = f"; {describe_window(policy.window)}, {deadline.start.isoformat()}" if deadline else ""
     return f"{result.deadline.isoformat()} ({when}{basis})"

@@ -114,6 +114,7 @@ def _register_error_pages(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from ..checks import days_left_words
     from ..model import ATTACHMENT_KIND_WORDS, LATE_REASON_WORDS
 
     @app.template_filter("longdate")
@@ -122,13 +123,7 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.template_filter("days_left")
     def days_left(days: int | None) -> str:
-        if days is None:
-            return ""
-        if days < 0:
-            return f"passed {-days} day{'s' if days != -1 else ''} ago"
-        if days == 0:
-            return "today is the last day"
-        return f"{days} day{'s' if days != 1 else ''} left"
+        return "" if days is None else days_left_words(days)
 
     @app.template_test("flat")
     def is_flat(value) -> bool:
