@@ -75,14 +75,26 @@ def read_case_document(path: Path) -> dict:
         raise CaseError(f"cannot be read ({exc.strerror})", subject=name, noun="case file") from None
     if not path.is_file():
         raise CaseError("not a file", subject=name, noun="case file")
-    if size > limits.MAX_CASE_FILE_BYTES:
+    if size > limits.MAX_CASE_FILE_BYTES:  # said before reading: a huge file is not read at all
         raise CaseError(f"{size} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})",
                         subject=name, noun="case file")
+    return parse_case_bytes(path.read_bytes(), name)
+
+
+def parse_case_bytes(data: bytes, name: str) -> dict:
+    """A case file's bytes (YAML or JSON; ``name`` is the name its owner gave it) as a mapping.
+
+    A door that receives the file itself (an upload) reads at most
+    ``MAX_CASE_FILE_BYTES + 1`` bytes and hands them here.
+    """
+    if len(data) > limits.MAX_CASE_FILE_BYTES:
+        raise CaseError(f"{len(data)} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})",
+                        subject=name, noun="case file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CaseError("not UTF-8 text", subject=name, noun="case file") from None
-    return parse_case_text(text, name, json_hint=path.suffix.lower() == ".json")
+    return parse_case_text(text, name, json_hint=name.lower().endswith(".json"))
 
 
 def parse_case_text(text: str, name: str, *, json_hint: bool = False) -> dict:
@@ -112,13 +124,18 @@ def load_case(path: str | Path) -> Case:
 
 
 def case_from_mapping(doc: Mapping[str, Any], base_dir: Path, *, source_name: str = "case") -> Case:
-    """Validate a case mapping and build a :class:`Case` whose attachments resolve under ``base_dir``."""
+    """Validate a case mapping and build a :class:`Case` whose attachments resolve under ``base_dir``.
+
+    Raises:
+        CaseError: the first problem found; when the schema check failed, its
+            ``problems`` lists them all as (field, detail).
+    """
     doc = _stringify(dict(doc), ())
     problems = schema_errors("case", doc)
     if problems:
         where, msg = problems[0]
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise CaseError(f"{msg}{more}", field=where)
+        raise CaseError(f"{msg}{more}", field=where, problems=problems)
     return _build_case(doc, base_dir.resolve())
 
 

@@ -140,9 +140,19 @@ class PacketizerError(Exception):
 
 
 class CaseError(PacketizerError):
-    """The case file is missing, unreadable or invalid."""
+    """The case file is missing, unreadable or invalid.
+
+    Args:
+        problems: Every (field, detail) validation found, when it looked at the
+            whole case; the message tells the first and counts the rest, a form
+            shows each beside its field.
+    """
 
     code = ErrorCode.BAD_CASE
+
+    def __init__(self, detail: str, *, problems=(), **parts):
+        super().__init__(detail, **parts)
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
 
 
 class PolicyError(PacketizerError):
