@@ -19,10 +19,11 @@ import pytest
 from sqlalchemy import select
 
 from packetizer import limits
+from packetizer.batch.background import STATUS_FILE
+from packetizer.casebook.batchimport import TRACKING_FILE
 from packetizer.errors import ConfigError
 from packetizer.registry import AuditEntry
-from packetizer.web.batchjobs import EXTENSION_KEY, STATUS_FILE
-from packetizer.web.batchtracking import TRACKING_FILE
+from packetizer.web.batches import EXTENSION_KEY
 
 from browser.webapp_support import Clock, add_account, make_app, page_token, sign_in
 

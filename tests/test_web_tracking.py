@@ -8,9 +8,8 @@ import xml.etree.ElementTree as ET
 
 from sqlalchemy import select
 
+from packetizer.casebook.outcomes import BAR_AREA, OutcomeRow, decision_time_chart, outcome_chart
 from packetizer.registry import Build, CaseRecord, Submission
-from packetizer.registry.tracking import OutcomeRow
-from packetizer.web.charts import BAR_AREA, decision_time_chart, outcome_chart
 
 from browser.webapp_support import case_form, page_token
 

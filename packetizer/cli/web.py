@@ -38,25 +38,19 @@ def serve(host: str, port: int, first_admin: str | None) -> None:
     In production run it under gunicorn behind a TLS proxy:
     gunicorn --workers 3 --bind 127.0.0.1:8000 'packetizer.web:create_app()'
     """
-    import secrets
-
-    from sqlalchemy import func, select
     from werkzeug.serving import run_simple
 
-    from ..registry import User, add_user, append_audit, describe_url
+    from ..casebook.accounts import create_first_admin, has_accounts
+    from ..casebook.audit import Actor
+    from ..registry import describe_url
 
     app = _app()
     registry, now = _registry_and_now(app)
     with registry.session() as session:
-        accounts = session.scalar(select(func.count()).select_from(User))
         created_password = None
-        if not accounts and first_admin:
-            created_password = secrets.token_urlsafe(15)
-            add_user(session, first_admin, "admin", created_password, created_by="serve", now=now())
-            append_audit(session, actor="serve", role="admin", action="user.add", object_type="user",
-                         object_id=first_admin, client="cli", detail={"new_role": "admin", "first_admin": True},
-                         now=now())
-            accounts = 1
+        if first_admin:
+            created_password = create_first_admin(session, first_admin, actor=Actor.command("serve"), now=now())
+        accounts = has_accounts(session)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Packetizer web on http://{shown_host}:{port}/")
     click.echo(f"  database: {describe_url(app.config['DATABASE_URL'])}")
@@ -92,15 +86,14 @@ def _read_password(confirm: bool) -> str:
 @reports_errors
 def users_add(name: str, role: str) -> None:
     """Create the account NAME; the password is read from standard input (never an argument)."""
-    from ..registry import add_user, append_audit
+    from ..casebook.accounts import add_account
+    from ..casebook.audit import Actor
 
     password = _read_password(confirm=True)
     app = _app()
     registry, now = _registry_and_now(app)
     with registry.session() as session:
-        user = add_user(session, name, role, password, created_by="cli", now=now())
-        append_audit(session, actor="cli", role="admin", action="user.add", object_type="user",
-                     object_id=user.username, client="cli", detail={"new_role": role}, now=now())
+        add_account(session, name, role, password, actor=Actor.command(), now=now())
     click.echo(f"added {name} ({role})")
 
 
@@ -109,7 +102,8 @@ def users_add(name: str, role: str) -> None:
 @reports_errors
 def users_set_password(name: str) -> None:
     """Set a new password for NAME (read from standard input); signs the user out everywhere."""
-    from ..registry import append_audit, find_user, set_password
+    from ..casebook.audit import Actor, write_audit
+    from ..registry import find_user, set_password
 
     password = _read_password(confirm=True)
     app = _app()
@@ -119,8 +113,8 @@ def users_set_password(name: str) -> None:
         if user is None:
             raise CommandFailure(f"no user named {name}")
         set_password(user, password, now=now())
-        append_audit(session, actor="cli", role="admin", action="user.change", object_type="user",
-                     object_id=user.username, client="cli", detail={"password": "reset"}, now=now())
+        write_audit(session, Actor.command(), "user.change", "user", user.username, now=now(),
+                    detail={"password": "reset"})
     click.echo(f"password of {name} changed")
 
 

@@ -64,10 +64,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
         hasher=app.config["PASSWORD_HASHER"] or DEFAULT_HASHER,
     )
     app.teardown_appcontext(close_db)
+
+    from . import batches, security
+
+    batches.init_app(app)  # first: it raises the batch upload's limit before CSRFProtect reads the form
     CSRFProtect(app)
-
-    from . import security
-
     security.init_app(app)
     _register_blueprints(app)
     _register_error_pages(app)

@@ -6,12 +6,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..casebook.accounts import add_account
 from ..errors import AccountError, PolicyError
 from ..policy import registry_dir
-from ..registry import User, add_user, set_password
-from .auditing import record
+from ..registry import User, set_password
 from .forms import UserAddForm, UserEditForm
-from .security import blueprint_roles
+from .security import blueprint_roles, current_actor, record
 from .services import db, services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -23,13 +23,12 @@ def users():
     form = UserAddForm()
     if form.validate_on_submit():
         try:
-            user = add_user(db(), form.username.data.strip(), form.role.data, form.password.data,
-                            created_by=current_user.username, now=services().now(), hasher=services().hasher)
+            user = add_account(db(), form.username.data.strip(), form.role.data, form.password.data,
+                               actor=current_actor(), now=services().now(), hasher=services().hasher)
         except AccountError as exc:
             target = form.username if exc.field == "username" else form.password
             target.errors.append(exc.told(beside_field=True))
         else:
-            record("user.add", "user", user.username, new_role=user.role)
             db().commit()
             flash(f"User {user.username} added as {user.role}.", "success")
             return redirect(url_for("admin.users"))

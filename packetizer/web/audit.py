@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 from ..archive import MANIFEST_OBJECT, check_id, check_sha_prefix, find_versions, list_versions, retrieve_version, verify_version
 from ..errors import ErrorCode, IntegrityError, NotFound, PacketizerError, StorageError
 from ..registry import AuditEntry, verify_audit_chain
-from .auditing import record
 from .forms import ActionForm, ArchiveSearchForm
-from .security import blueprint_roles
+from .security import blueprint_roles, record
 from .services import db, services
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")

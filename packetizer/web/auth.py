@@ -12,9 +12,8 @@ from flask_login import current_user, login_user, logout_user
 from ..archive import LocalStorage
 from ..errors import PacketizerError
 from ..registry import sign_in
-from .auditing import client_address, record
 from .forms import LoginForm
-from .security import SignedIn, mark_active
+from .security import SignedIn, client_address, mark_active, record
 from .services import db, services
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
 """Staff: upload a manifest and a ZIP of notes, watch the batch build, download its report and packets.
 
 The batch runs in a background thread of the server process (see
-:mod:`.batchjobs`); the progress page reloads itself every two seconds with a
+:mod:`packetizer.batch.background`); the built cases join the case list
+(:mod:`packetizer.casebook.batchimport`). The progress page reloads itself every two seconds with a
 ``<meta http-equiv="refresh">`` while it runs, so no JavaScript is needed.
 Downloads are named by the batch report only: a packet is served when its
 file name is a packet of a row of that batch's report, never as a path the
@@ -10,35 +11,34 @@ browser chose.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-import datetime as dt
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
 from .. import limits
+from ..batch.background import INPUT_DIR, OUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings, remove_folder
 from ..batch.manifest import manifest_error, read_manifest
 from ..batch.report import REPORT_CSV, REPORT_JSON
 from ..batch.zipin import MANIFEST_FIELD, MANIFEST_SUFFIXES, NOTES_FIELD, stage_upload
+from ..casebook.audit import SYSTEM, write_audit
+from ..casebook.batchimport import CaseList, plain_file_name, read_tracking, track_built_cases, write_tracking
+from ..casebook.folders import display_name
 from ..errors import ErrorCode, PacketizerError
-from ..registry import append_audit
-from .auditing import record
-from .batchjobs import (EXTENSION_KEY, INPUT_DIR, OUT_DIR, STATE_WORDS, BatchJobs, BatchStatus, RunSettings,
-                        remove_folder)
-from .batchtracking import plain_file_name, read_tracking, track_built_cases, write_tracking
-from .casefiles import display_name
 from .forms import ActionForm
-from .security import blueprint_roles
-from .services import db, services
+from .security import blueprint_roles, record
+from .services import EXTENSION_KEY as SERVICES_KEY, WebServices, db, services
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 blueprint_roles(bp, "staff", "admin")
 
+#: Where an app keeps its :class:`BatchJobs`.
+EXTENSION_KEY = "packetizer.batches"
 UPLOAD_ENDPOINT = "batches.new"
 _REPORTS = {REPORT_CSV: "text/csv", REPORT_JSON: "application/json"}
 
@@ -48,41 +48,42 @@ class BatchUploadForm(FlaskForm):
     notes = FileField("Notes (.zip, optional)")
 
 
-@bp.record_once
-def _setup(state) -> None:
-    app = state.app
-    svc = app.extensions["packetizer"]
+def init_app(app: Flask) -> None:
+    """Give ``app`` its background batches, and the batch upload its larger request limit.
+
+    Call it before ``CSRFProtect(app)``: the limit must be raised before anything reads the form,
+    and CSRFProtect reads it in its own ``before_request`` hook, which runs in the order hooks
+    were added.
+    """
+    svc: WebServices = app.extensions[SERVICES_KEY]
 
     def finished(status: BatchStatus) -> None:
         # Runs in the batch thread, outside any request: its own session, the system as actor.
         with svc.registry.session() as session:
-            append_audit(session, actor="system", role="system", action="batch.finish", object_type="batch",
-                         object_id=status.batch_id, detail={
-                             "state": status.state, "started_by": status.created_by, "total": status.total,
-                             "built": status.built, "skipped": status.skipped, "failed": status.failed},
-                         now=svc.now())
+            write_audit(session, SYSTEM, "batch.finish", "batch", status.batch_id, now=svc.now(), detail={
+                "state": status.state, "started_by": status.created_by, "total": status.total,
+                "built": status.built, "skipped": status.skipped, "failed": status.failed})
 
     def built(status: BatchStatus, folder, manifest, rows) -> None:
         # Runs in the batch thread too: the built cases join the case list, to be tracked there.
-        tracked = track_built_cases(svc, batch_id=status.batch_id, manifest=manifest, out_dir=folder / OUT_DIR,
-                                    rows=rows, started_by=status.created_by, built_by=f"web:{status.created_by}")
+        case_list = CaseList(svc.registry, svc.cases_dir, svc.builds_dir, svc.payers(), svc.now, svc.today())
+        tracked = track_built_cases(case_list, batch_id=status.batch_id, manifest=manifest,
+                                    out_dir=folder / OUT_DIR, rows=rows, started_by=status.created_by,
+                                    built_by=f"web:{status.created_by}")
         write_tracking(folder, tracked)
 
     app.extensions[EXTENSION_KEY] = BatchJobs(svc.instance / "batches", svc.now, on_finish=finished,
                                               on_built=built)
-    # The upload may be far larger than one document. The limit must be raised before anything reads
-    # the form, and CSRFProtect reads it in its own before_request: so this hook goes first.
-    app.before_request_funcs.setdefault(None, []).insert(0, _raise_upload_limit)
+    app.before_request(_raise_upload_limit)
 
 
 def _raise_upload_limit() -> None:
+    # The upload may be far larger than one document.
     if request.endpoint == UPLOAD_ENDPOINT and request.method == "POST":
         request.max_content_length = limits.MAX_BATCH_UPLOAD_REQUEST_BYTES
 
 
 def jobs() -> BatchJobs:
-    from flask import current_app
-
     return current_app.extensions[EXTENSION_KEY]
 
 

@@ -5,32 +5,30 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
 import shutil
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import nulls_last, select
 
 from .. import limits
-from ..caseio import parse_case_text
+from ..casebook.builds import BuiltFiles, record_build
+from ..casebook.cases import add_case, refresh_checks, update_case
+from ..casebook.folders import CaseFolder, display_name, ingest_message, new_build_folder, new_folder_name
+from ..casebook.tracking import STATUS_WORDS
+from ..caseio import parse_case_bytes
 from ..checks import OVERRIDABLE_CODES
-from ..disclosure import plan_disclosure
 from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
 from ..disclosure.report import page_check_groups
-from ..errors import CaseError, PacketizerError, PolicyBlock, UploadError
+from ..errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, UploadError
 from ..ingest import ingest_attachment
 from ..model import Attachment
-from ..pipeline import build_packet, input_fingerprint
+from ..pipeline import build_packet, preview_packet
 from ..registry import Build, CaseRecord
-from ..registry.tracking import STATUS_WORDS, case_status
 from . import caseform
-from .auditing import record
-from .casefiles import CaseFolder, display_name, ingest_message, new_folder_name
-from .casework import folder_of, get_record, load_case, refresh_checks, sync_record, validate
+from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .forms import BuildForm, ImportForm, UploadForm
-from .security import blueprint_roles
+from .security import blueprint_roles, current_actor, record
 from .services import db, services
-from .tracking import tracking_forms
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +106,10 @@ def _create(doc: dict, folder: CaseFolder, case, *, action: str, **detail):
     """Write the new case folder and its registry row; neither is left behind if the other fails."""
     folder.write(doc)
     session = db()
+    svc = services()
     try:
-        rec = CaseRecord(folder=folder.root.name, status="draft")
-        session.add(rec)
-        sync_record(rec, case, services().payers().get(case.payer_id))
-        session.flush()
-        record(action, "case", case.case_id, case_pk=rec.id, payer_id=case.payer_id, **detail)
+        rec = add_case(session, folder, case, svc.payers().get(case.payer_id), actor=current_actor(), now=svc.now(),
+                       today=svc.today(), action=action, **detail)
         session.commit()
     except BaseException:
         session.rollback()
@@ -132,15 +128,8 @@ def import_case():
     if form.validate_on_submit():
         upload = form.file.data
         name = display_name(upload.filename or "case")
-        data = upload.read(limits.MAX_CASE_FILE_BYTES + 1)
         try:
-            if len(data) > limits.MAX_CASE_FILE_BYTES:
-                raise CaseError(f"{len(data)} bytes > MAX_CASE_FILE_BYTES ({limits.MAX_CASE_FILE_BYTES})", subject=name)
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise CaseError("not UTF-8 text", subject=name) from None
-            doc = parse_case_text(text, name, json_hint=name.lower().endswith(".json"))
+            doc = parse_case_bytes(upload.read(limits.MAX_CASE_FILE_BYTES + 1), name)
         except CaseError as exc:
             problems = [("(file)", exc.message)]
         else:
@@ -163,7 +152,7 @@ def show(pk: int):
         case, policy = load_case(rec)
     except PacketizerError as exc:
         return render_template("cases/broken.html", record=rec, message=exc.message), 409
-    result = refresh_checks(rec, case, policy)
+    result = refresh_checks(rec, case, policy, today=services().today())
     record("case.view", "case", rec.case_id, case_pk=rec.id)
     db().commit()
     names = folder_of(rec).display_names()
@@ -197,8 +186,7 @@ def edit(pk: int):
     folder.write(doc)
     for rel in removed:
         folder.remove_upload(rel)
-    sync_record(rec, case, services().payers().get(case.payer_id))
-    record("case.update", "case", rec.case_id, case_pk=rec.id, documents_removed=len(removed))
+    _changed(rec, case, "case.update", documents_removed=len(removed))
     db().commit()
     flash(f"Case {rec.case_id} saved.", "success")
     return redirect(url_for("cases.show", pk=rec.id))
@@ -240,9 +228,7 @@ def upload(pk: int):
         flash(f"{shown}: {problems[0][1]}", "error")
         return redirect(url_for("cases.show", pk=pk) + "#documents")
     folder.write(doc)
-    sync_record(rec, case, services().payers().get(case.payer_id))
-    record("document.add", "case", rec.case_id, case_pk=rec.id, kind=att.kind, pages=exhibit.pages,
-           type=rel.rsplit(".", 1)[-1])
+    _changed(rec, case, "document.add", kind=att.kind, pages=exhibit.pages, type=rel.rsplit(".", 1)[-1])
     db().commit()
     flash(f"{shown} added ({exhibit.pages} page{'s' if exhibit.pages != 1 else ''}).", "success")
     return redirect(url_for("cases.show", pk=pk) + "#documents")
@@ -265,8 +251,7 @@ def remove_document(pk: int, index: int):
         return redirect(url_for("cases.show", pk=pk))
     folder.write(doc)
     folder.remove_upload(removed["file"])
-    sync_record(rec, case, services().payers().get(case.payer_id))
-    record("document.remove", "case", rec.case_id, case_pk=rec.id, kind=removed.get("kind"))
+    _changed(rec, case, "document.remove", kind=removed.get("kind"))
     db().commit()
     flash("Document removed.", "success")
     return redirect(url_for("cases.show", pk=pk) + "#documents")
@@ -278,24 +263,24 @@ def preview(pk: int):
     rec = get_record(pk)
     try:
         case, policy = load_case(rec)
-        plan = plan_disclosure(case, policy)
+        previewed = preview_packet(case, policy)
     except PacketizerError as exc:
         flash(exc.message, "error")
         return redirect(url_for("cases.show", pk=pk))
     names = folder_of(rec).display_names()
     included = []
-    for number, att in enumerate(plan.included_attachments):
-        try:
-            exhibit = ingest_attachment(att, redactor=plan.redactor)
-            included.append({"att": att, "pages": exhibit.pages, "redactions": exhibit.redactions,
-                             "unchecked_pages": exhibit.unchecked_pages, "error": None,
-                             "checked": page_check_groups(c.to_dict() for c in exhibit.page_checks)})
-        except PacketizerError as exc:
+    for exhibit in previewed.exhibits:
+        att, document = exhibit.attachment, exhibit.document
+        if document is not None:
+            included.append({"att": att, "pages": document.pages, "redactions": document.redactions,
+                             "unchecked_pages": document.unchecked_pages, "error": None,
+                             "checked": page_check_groups(c.to_dict() for c in document.page_checks)})
+        else:
             included.append({"att": att, "pages": None, "redactions": (), "unchecked_pages": (), "checked": [],
-                             "error": ingest_message(exc, att.file, names.get(att.file, att.file))})
+                             "error": ingest_message(exhibit.error, att.file, names.get(att.file, att.file))})
     record("case.preview", "case", rec.case_id, case_pk=rec.id)
     db().commit()
-    return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=plan,
+    return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=previewed.plan,
                            included=included, names=names, type_words=REDACTION_WORDS,
                            min_confidence=limits.MIN_OCR_CONFIDENCE)
 
@@ -314,8 +299,7 @@ def build(pk: int):
         flash("Not built: " + exc.message, "error")
         return redirect(url_for("cases.show", pk=pk))
     svc = services()
-    token = secrets.token_hex(8)
-    out_dir = svc.builds_dir / rec.folder / token
+    folder, out_dir = new_build_folder(svc.builds_dir, rec.folder)
     reason = (form.override_reason.data or "").strip() or None
     try:
         packet = build_packet(case, policy, out_dir=out_dir, today=svc.today(), archive=svc.archive(),
@@ -332,23 +316,11 @@ def build(pk: int):
         log.warning("build of case %s failed: %s", rec.case_id, exc.code)
         record("packet.build_failed", "case", rec.case_id, case_pk=rec.id, error=exc.code)
         db().commit()
-        flash("Not built: " + exc.message, "error")
+        flash("Not built: " + _build_error(exc), "error")
         return redirect(url_for("cases.show", pk=pk) + "#build")
-    row = Build(
-        case_pk=rec.id, created_at=svc.now(), built_by=_built_by(),
-        folder=f"{rec.folder}/{token}", file_name=packet.path.name, report_name=packet.report_path.name,
-        report_html_name=packet.report_html_path.name, sha256=packet.sha256, size=packet.size, pages=packet.pages,
-        input_fingerprint=input_fingerprint(case, policy), override_reason=reason,
-        archive_prefix=packet.archived.prefix if packet.archived else None, archive_error=packet.archive_error,
-    )
-    session = db()
-    session.add(row)
-    rec.builds.append(row)
-    rec.status = case_status(rec)
-    session.flush()
-    record("packet.build", "build", row.id, case_id=rec.case_id, sha256=packet.sha256[:16], pages=packet.pages,
-           archived=bool(packet.archived), override=bool(reason))
-    session.commit()
+    record_build(db(), rec, BuiltFiles.of_packet(folder, packet), case=case, policy=policy, built_by=_built_by(),
+                 override_reason=reason, actor=current_actor(), now=svc.now(), override=bool(reason))
+    db().commit()
     if packet.archive_error:
         flash(f"Packet built, but archiving failed: {packet.archive_error}", "error")
     else:
@@ -357,9 +329,21 @@ def build(pk: int):
 
 
 def _built_by() -> str:
-    from flask_login import current_user
+    return f"web:{current_actor().name}"
 
-    return f"web:{current_user.username}"
+
+def _build_error(exc: PacketizerError) -> str:
+    """A failed build, told to staff: the builds folder is the server's, not an ``--out`` they gave."""
+    if exc.code == ErrorCode.OUT_DIR:
+        return f"the server could not store the packet ({exc.detail}); tell an administrator"
+    return exc.message
+
+
+def _changed(rec: CaseRecord, case, action: str, **detail) -> None:
+    """After a change to the case file: refresh its row, note who changed it, audit ``action``."""
+    svc = services()
+    update_case(db(), rec, case, svc.payers().get(case.payer_id), actor=current_actor(), now=svc.now(),
+                today=svc.today(), action=action, **detail)
 
 
 def _get_build(pk: int, build_id: int) -> tuple[CaseRecord, Build]:

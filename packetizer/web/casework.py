@@ -1,23 +1,17 @@
-"""Shared steps of the case views: find a case, validate a case mapping, keep the registry row current."""
+"""What the case views share: find a case or 404, check a case mapping as the form shows it, the tracking forms."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import abort
-from flask_login import current_user
-from sqlalchemy import select
 
-from ..caseio import case_from_mapping
-from ..checks import CheckResult, run_checks
-from ..errors import CaseError, PolicyError
+from ..casebook.cases import case_folder, load_stored_case, validate_case
+from ..casebook.folders import CaseFolder
+from ..casebook.tracking import open_info_request
 from ..model import Case, PayerPolicy
 from ..policy import PayerRegistry
 from ..registry import CaseRecord
-from ..registry.tracking import case_status
-from ..schemas import schema_errors
-from .casefiles import CaseFolder
 from .caseform import missing_required
+from .forms import DETERMINATION_WORDS, DeterminationForm, InfoAnsweredForm, InfoRequestForm, SubmissionForm, choices
 from .services import db, services
 
 
@@ -29,51 +23,24 @@ def get_record(pk: int) -> CaseRecord:
 
 
 def folder_of(record: CaseRecord) -> CaseFolder:
-    return CaseFolder.at(services().cases_dir, record.folder)
+    return case_folder(services().cases_dir, record)
 
 
 def load_case(record: CaseRecord) -> tuple[Case, PayerPolicy]:
     """The stored case and its payer policy (CaseError / PolicyError when they no longer load)."""
-    case = folder_of(record).load()
-    return case, services().payers().get(case.payer_id)
+    return load_stored_case(services().cases_dir, record, services().payers())
 
 
 def validate(doc: dict, folder: CaseFolder, payers: PayerRegistry, *, case_pk: int | None) -> tuple[Case | None, list]:
-    """Check a case mapping the way every door does; return the case or every problem found as (path, message)."""
-    problems = _merge(missing_required(doc), schema_errors("case", doc))
-    if not problems:
-        try:
-            case = case_from_mapping(doc, folder.root, source_name="case")
-        except CaseError as exc:
-            problems = [(exc.field or "(top level)", exc.told(beside_field=True))]
-        else:
-            try:
-                payers.get(case.payer_id)
-            except PolicyError:
-                problems = [("payer_id", "is not a payer in the policy registry")]
-            taken = db().scalar(select(CaseRecord.id).where(CaseRecord.case_id == case.case_id))
-            if taken is not None and taken != case_pk:
-                problems.append(("case_id", f"{case.case_id} is already used by another case"))
-            if not problems:
-                return case, []
-    return None, problems
+    """Check a case mapping the way every door does; return the case or every problem found as (path, message).
 
-
-def refresh_checks(record: CaseRecord, case: Case, policy: PayerPolicy, *, today: dt.date | None = None) -> CheckResult:
-    """Run the checks and copy what the case list needs into the registry row (time moves deadlines on).
-
-    ``today`` defaults to the app's date; code outside a request (a batch thread) passes it.
+    Every required form field left empty is listed first, each beside its input.
     """
-    result = run_checks(case, policy, today=today or services().today())
-    record.case_id = case.case_id
-    record.payer_id = case.payer_id
-    record.first_date_of_service = case.first_date_of_service
-    record.deadline = result.deadline
-    record.ready = result.ready
-    record.late_reason_category = case.late_reason.category
-    record.service_codes = " ".join(sorted({s.code for s in case.services}))
-    record.status = case_status(record)
-    return result
+    missing = missing_required(doc)
+    case, problems = validate_case(db(), doc, folder, payers, case_pk=case_pk)
+    if missing:
+        return None, _merge(missing, problems)
+    return case, problems
 
 
 def _merge(first: list, second: list) -> list:
@@ -86,11 +53,20 @@ def _merge(first: list, second: list) -> list:
     return out
 
 
-def sync_record(record: CaseRecord, case: Case, policy: PayerPolicy) -> CheckResult:
-    """After a change to the case: refresh the row and note who changed it when."""
-    result = refresh_checks(record, case, policy)
-    now = services().now()
-    record.updated_at, record.updated_by = now, current_user.username
-    if record.created_at is None:
-        record.created_at, record.created_by = now, current_user.username
-    return result
+def tracking_forms(rec: CaseRecord, policy: PayerPolicy) -> dict:
+    """The tracking forms for the case page, filled with sensible defaults."""
+    today = services().today()
+    submission = SubmissionForm(submitted_on=today, channel=policy.channel or "fax")
+    submission.build_id.choices = choices((b.id, f"{b.file_name} ({b.pages} pp., {b.created_at:%Y-%m-%d %H:%M} UTC)")
+                                          for b in reversed(rec.builds))
+    latest = rec.submissions[-1] if rec.submissions else None
+    return {
+        "submission_form": submission,
+        "info_form": InfoRequestForm(requested_on=today),
+        "answered_form": InfoAnsweredForm(responded_on=today),
+        "determination_form": DeterminationForm(determination_on=today),
+        "latest_submission": latest,
+        "open_request": open_info_request(latest) if latest else None,
+        "follow_up_days": policy.follow_up_days,
+        "determination_words": DETERMINATION_WORDS,
+    }

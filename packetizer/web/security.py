@@ -1,4 +1,4 @@
-"""Sign-in state, roles, idle sign-out, cookies and security headers."""
+"""Sign-in state, roles, idle sign-out, cookies, security headers, and who a request is in the audit log."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import datetime as dt
 import functools
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from flask import abort, flash, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import AnonymousUserMixin, LoginManager, current_user, logout_user
 
+from ..casebook.audit import Actor, write_audit
 from ..registry import User
 from .services import db, services
 
@@ -110,8 +112,6 @@ def _require_sign_in_and_idle():
     idle = dt.timedelta(minutes=request_idle_minutes())
     seen = session.get(_IDLE_KEY)
     if seen is not None and now - dt.datetime.fromtimestamp(seen, dt.timezone.utc) > idle:
-        from .auditing import record  # late: auditing imports this module's user type
-
         record("auth.idle_sign_out", "user", current_user.username)
         db().commit()
         logout_user()
@@ -151,6 +151,28 @@ def _headers(response):
         # Pages show patient data: never keep them in a shared or browser cache.
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def client_address() -> str:
+    """The client address (ProxyFix has already applied trusted ``X-Forwarded-For``)."""
+    return (request.remote_addr or "-")[:64]
+
+
+def current_actor(*, name: str | None = None, role: str | None = None) -> Actor:
+    """Who this request is in the audit log: the signed-in user (or the ``name`` and ``role`` given) from its address."""
+    signed_in = current_user.is_authenticated
+    return Actor(name or (current_user.username if signed_in else "anonymous"),
+                 role or (current_user.role if signed_in else "none"), client_address())
+
+
+def record(action: str, object_type: str, object_id: str | int, *, actor: str | None = None,
+           role: str | None = None, **detail: Any) -> None:
+    """Append an audit row for this request to its session; the view commits it with its change.
+
+    ``detail`` must hold ids, counts and codes only, never PHI.
+    """
+    write_audit(db(), current_actor(name=actor, role=role), action, object_type, object_id,
+                now=services().now(), detail=detail)
 
 
 def roles_required(*roles: str):

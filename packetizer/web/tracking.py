@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user
 
-from ..model import PayerPolicy
+from ..casebook.outcomes import decision_time_chart, outcome_chart, outcome_patterns
+from ..casebook.tracking import (STATUS_WORDS, answer_info_request, follow_up_queue, record_determination,
+                                 record_info_request, record_submission)
 from ..registry import CaseRecord, InfoRequest, Submission
-from ..registry.tracking import STATUS_WORDS, case_status, follow_up_due, follow_up_queue, open_info_request, outcome_patterns
-from .auditing import record
 from .casework import get_record, load_case
-from .charts import decision_time_chart, outcome_chart
 from .forms import DETERMINATION_WORDS, choices, DeterminationForm, InfoAnsweredForm, InfoRequestForm, SubmissionForm
-from .security import blueprint_roles
+from .security import blueprint_roles, current_actor
 from .services import db, services
 
 bp = Blueprint("tracking", __name__, url_prefix="/tracking")
 blueprint_roles(bp, "staff", "admin")
-
-
-def tracking_forms(rec: CaseRecord, policy: PayerPolicy) -> dict:
-    """The tracking forms for the case page, filled with sensible defaults."""
-    today = services().today()
-    submission = SubmissionForm(submitted_on=today, channel=policy.channel or "fax")
-    submission.build_id.choices = choices((b.id, f"{b.file_name} ({b.pages} pp., {b.created_at:%Y-%m-%d %H:%M} UTC)")
-                                          for b in reversed(rec.builds))
-    latest = rec.submissions[-1] if rec.submissions else None
-    return {
-        "submission_form": submission,
-        "info_form": InfoRequestForm(requested_on=today),
-        "answered_form": InfoAnsweredForm(responded_on=today),
-        "determination_form": DeterminationForm(determination_on=today),
-        "latest_submission": latest,
-        "open_request": open_info_request(latest) if latest else None,
-        "follow_up_days": policy.follow_up_days,
-        "determination_words": DETERMINATION_WORDS,
-    }
 
 
 def _back(rec: CaseRecord):
@@ -46,12 +25,6 @@ def _form_errors(form) -> None:
     for field, messages in form.errors.items():
         label = getattr(form, field).label.text if hasattr(form, field) else field
         flash(f"{label}: {messages[0]}", "error")
-
-
-def _refresh(rec: CaseRecord) -> None:
-    rec.status = case_status(rec)
-    rec.updated_at = services().now()
-    rec.updated_by = current_user.username
 
 
 @bp.post("/cases/<int:pk>/submissions")
@@ -67,19 +40,11 @@ def submit(pk: int):
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(rec)
-    due = follow_up_due(form.submitted_on.data, policy.follow_up_days)
-    row = Submission(
-        case_pk=rec.id, build_id=form.build_id.data, submitted_on=form.submitted_on.data, channel=form.channel.data,
-        reference=(form.reference.data or "").strip() or None, follow_up_due=due,
-        recorded_at=services().now(), recorded_by=current_user.username,
-    )
-    db().add(row)
-    rec.submissions.append(row)
-    _refresh(rec)
-    db().flush()
-    record("submission.record", "submission", row.id, case_id=rec.case_id, channel=row.channel,
-           follow_up_due=due.isoformat())
+    row = record_submission(db(), rec, build_id=form.build_id.data, submitted_on=form.submitted_on.data,
+                            channel=form.channel.data, reference=(form.reference.data or "").strip() or None,
+                            follow_up_days=policy.follow_up_days, actor=current_actor(), now=services().now())
     db().commit()
+    due = row.follow_up_due  # from the payer's follow-up interval
     flash(f"Submission recorded; follow up by {due:%B} {due.day}, {due.year}.", "success")
     return _back(rec)
 
@@ -99,15 +64,8 @@ def info_request(submission_id: int):
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(row.case)
-    request_row = InfoRequest(
-        submission_id=row.id, requested_on=form.requested_on.data, due_on=form.due_on.data,
-        note=(form.note.data or "").strip() or None, recorded_at=services().now(), recorded_by=current_user.username,
-    )
-    db().add(request_row)
-    row.info_requests.append(request_row)
-    _refresh(row.case)
-    db().flush()
-    record("info_request.record", "submission", row.id, case_id=row.case.case_id, info_request=request_row.id)
+    record_info_request(db(), row, requested_on=form.requested_on.data, due_on=form.due_on.data,
+                        note=(form.note.data or "").strip() or None, actor=current_actor(), now=services().now())
     db().commit()
     flash("Request for more information recorded.", "success")
     return _back(row.case)
@@ -123,10 +81,8 @@ def info_answered(request_id: int):
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(case)
-    request_row.responded_on = form.responded_on.data
-    _refresh(case)
-    record("info_request.answered", "submission", request_row.submission_id, case_id=case.case_id,
-           info_request=request_row.id)
+    answer_info_request(db(), request_row, responded_on=form.responded_on.data, actor=current_actor(),
+                        now=services().now())
     db().commit()
     flash("Answer to the payer recorded.", "success")
     return _back(case)
@@ -140,12 +96,9 @@ def determination(submission_id: int):
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(row.case)
-    row.determination = form.determination.data
-    row.determination_on = form.determination_on.data
-    row.determination_reason = (form.reason.data or "").strip() or None
-    row.determination_by = current_user.username
-    _refresh(row.case)
-    record("determination.record", "submission", row.id, case_id=row.case.case_id, determination=row.determination)
+    record_determination(db(), row, determination=form.determination.data, decided_on=form.determination_on.data,
+                         reason=(form.reason.data or "").strip() or None, actor=current_actor(),
+                         now=services().now())
     db().commit()
     flash(f"Determination recorded: {DETERMINATION_WORDS[row.determination].lower()}.", "success")
     return _back(row.case)

@@ -5,15 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
+from packetizer.casebook.outcomes import OutcomeRow, outcome_patterns
+from packetizer.casebook.tracking import DEFAULT_FOLLOW_UP_DAYS, case_status, follow_up_due, follow_up_queue
 from packetizer.registry import Build, CaseRecord, InfoRequest, Submission
-from packetizer.registry.tracking import (
-    DEFAULT_FOLLOW_UP_DAYS,
-    OutcomeRow,
-    case_status,
-    follow_up_due,
-    follow_up_queue,
-    outcome_patterns,
-)
 
 from browser.registry_support import NOW
 

@@ -1,4 +1,4 @@
-"""Case folders in the instance: the case file and its uploads, under server-chosen names.
+"""Case folders and build folders in the instance, under server-chosen names.
 
 ``<instance>/cases/<folder>/case.json`` holds the case mapping exactly as
 ``packetizer.caseio.case_from_mapping`` reads it; uploads sit in
@@ -6,6 +6,9 @@
 case folder as in any case file. The name a file had on the user's computer
 (it often holds the patient's name) is kept only in ``uploads/names.json`` for
 display, never in a path, a log or the registry.
+
+Each build of a case gets a folder ``<instance>/builds/<case folder>/<random>/``
+for its packet and disclosure reports.
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ _FOLDER_RE = re.compile(r"^[0-9a-f]{16}$")
 
 def new_folder_name() -> str:
     return secrets.token_hex(8)
+
+
+def new_build_folder(builds_dir: Path, case_folder: str) -> tuple[str, Path]:
+    """A fresh folder for one build of the case in ``case_folder``: its name under ``builds_dir``
+    (what the registry records) and its path (not created yet)."""
+    token = secrets.token_hex(8)
+    return f"{case_folder}/{token}", builds_dir / case_folder / token
 
 
 @dataclass(frozen=True)

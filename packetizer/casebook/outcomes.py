@@ -1,19 +1,101 @@
-"""Outcome charts drawn on the server as SVG: no script, no inline style, nothing fetched.
+"""Outcome patterns: how payers decided, counted from the registry, and the charts that show them.
 
-Each chart is an ``<svg>`` element with presentation attributes only (the
+:func:`outcome_patterns` counts the latest determination of every case by
+payer, service code and late-reason category. The charts are drawn on the
+server as SVG: no script, no inline style, nothing fetched. Each chart is an
+``<svg>`` element with presentation attributes only (the
 Content-Security-Policy forbids inline styles) and a ``<title>`` per bar so a
 pointer or a screen reader gives the exact numbers.
 """
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import dataclass
 from typing import Sequence
 
 from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from ..model import LATE_REASON_WORDS
-from ..registry.tracking import OutcomeRow
+from ..registry import DETERMINATIONS, CaseRecord, Submission
+from .tracking import case_status
 
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """Determinations counted for one payer, service code or late-reason category."""
+
+    label: str
+    approved: int = 0
+    partially_approved: int = 0
+    denied: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.approved + self.partially_approved + self.denied
+
+    @property
+    def approval_rate(self) -> float:
+        """Approved share, counting a partial approval as half."""
+        return (self.approved + 0.5 * self.partially_approved) / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Outcome patterns over every decided submission."""
+
+    by_payer: tuple[OutcomeRow, ...]
+    by_service: tuple[OutcomeRow, ...]
+    by_late_reason: tuple[OutcomeRow, ...]
+    decision_days: tuple[int, ...]
+    pending: int
+
+    @property
+    def decided(self) -> int:
+        return len(self.decision_days)
+
+    @property
+    def median_decision_days(self) -> float | None:
+        return statistics.median(self.decision_days) if self.decision_days else None
+
+
+def _rows(counts: dict[str, dict[str, int]]) -> tuple[OutcomeRow, ...]:
+    rows = [OutcomeRow(label, **c) for label, c in counts.items()]
+    return tuple(sorted(rows, key=lambda r: (-r.total, r.label)))
+
+
+def outcome_patterns(session: Session) -> Outcomes:
+    """Count the latest determination of every case by payer, service code and late-reason category."""
+    by_payer: dict[str, dict[str, int]] = {}
+    by_service: dict[str, dict[str, int]] = {}
+    by_reason: dict[str, dict[str, int]] = {}
+    days: list[int] = []
+    pending = 0
+    cases = session.scalars(
+        select(CaseRecord).options(selectinload(CaseRecord.submissions).selectinload(Submission.info_requests))
+    )
+    for case in cases:
+        if not case.submissions:
+            continue
+        outcome = case_status(case)
+        if outcome not in DETERMINATIONS:
+            pending += 1
+            continue
+        latest = case.submissions[-1]
+        for table, label in ((by_payer, case.payer_id), (by_reason, case.late_reason_category)):
+            bucket = table.setdefault(label, {"approved": 0, "partially_approved": 0, "denied": 0})
+            bucket[outcome] += 1
+        for code in sorted(set(case.service_codes.split())):
+            bucket = by_service.setdefault(code, {"approved": 0, "partially_approved": 0, "denied": 0})
+            bucket[outcome] += 1
+        if latest.determination_on is not None:
+            days.append(max(0, (latest.determination_on - latest.submitted_on).days))
+    return Outcomes(_rows(by_payer), _rows(by_service), _rows(by_reason), tuple(sorted(days)), pending)
+
+
+# The charts: sizes in SVG user units (pixels at 100 %).
 WIDTH = 720
 LABEL_WIDTH = 230
 BAR_AREA = WIDTH - LABEL_WIDTH - 110

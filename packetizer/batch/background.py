@@ -1,4 +1,4 @@
-"""Batches uploaded through the web app: each runs in a background thread, its status kept in memory and on disk.
+"""Background batches (those uploaded through the web app): each runs in a thread, its status kept in memory and on disk.
 
 Every batch has a folder ``<instance>/batches/<batch id>/``:
 
@@ -9,11 +9,13 @@ Every batch has a folder ``<instance>/batches/<batch id>/``:
 * ``status.json`` who started it, when, its state and its counts, rewritten
   atomically after every case, so the batch list survives a restart;
 * ``tracking.json`` where each built case went in the case list
-  (:mod:`packetizer.web.batchtracking`), written when the batch ends.
+  (:mod:`packetizer.casebook.batchimport`), written when the batch ends.
 
-The :class:`BatchJobs` of an app lives in ``app.extensions`` (no module state).
-A stop request is a file (``stop``) as well as an event, so a Stop pressed in
-another server process reaches the thread that runs the batch.
+One :class:`BatchJobs` serves one application (the web app keeps it in
+``app.extensions``; there is no module state). A stop request is a file
+(``stop``) as well as an event, so a Stop pressed in another server process
+reaches the thread that runs the batch. Whoever reads a status is using the
+web app, not the command line: a batch that cannot run says why in those words.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from ..errors import ErrorCode, PacketizerError
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "packetizer.batches"
 STATUS_FILE = "status.json"
 STOP_FILE = "stop"
 INPUT_DIR = "input"
@@ -267,7 +268,7 @@ class BatchJobs:
                     log.error("batch %s: handing the built cases on failed: %s", run.status.batch_id,
                               type(exc).__name__)
         except PacketizerError as exc:
-            final = {"state": "failed", "error": exc.message}
+            final = {"state": "failed", "error": _why_not_run(exc)}
             log.warning("batch %s could not run: %s", run.status.batch_id, exc.code)
         except Exception as exc:  # the message may quote data (PHI): log the type only
             final = {"state": "failed", "error": "The batch failed unexpectedly; nothing more was built."}
@@ -357,6 +358,16 @@ class BatchJobs:
                     found.append(status)
         found.sort(key=lambda s: (s.created, s.batch_id), reverse=True)
         return found[:limit]
+
+
+def _why_not_run(exc: PacketizerError) -> str:
+    """Why a batch could not run, for the web app's user: the folder and settings are the server's, not
+    command-line options (``--out``, ``--workers``) the user gave."""
+    if exc.code in (ErrorCode.OUT_DIR, ErrorCode.BUSY):
+        return f"the server could not write the batch's packets: {exc.detail}"
+    if exc.code == ErrorCode.USAGE:
+        return f"the server's batch settings are not valid ({exc.detail}); tell an administrator"
+    return exc.message
 
 
 def remove_folder(folder: Path) -> None:

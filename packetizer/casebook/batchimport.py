@@ -13,33 +13,33 @@ the batch's packet is added to it as a new build; otherwise the packet stays
 with the batch only, and the batch page says why.
 
 This runs in the batch thread, outside any request, before the uploaded notes
-are removed. Messages and logs name case ids only.
+are removed (see :mod:`packetizer.batch.background`). Messages and logs name
+case ids only.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
-import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ..batch.manifest import read_manifest
 from ..batch.report import RowResult, replace_file
 from ..errors import ErrorCode, PacketizerError
 from ..model import Case
-from ..pipeline import input_fingerprint
-from ..registry import Build, CaseRecord, User, append_audit
-from ..registry.tracking import case_status
-from .casefiles import CaseFolder, new_folder_name
-from .casework import refresh_checks
-from .services import WebServices
+from ..policy import PayerRegistry
+from ..registry import CaseRecord, Registry
+from .audit import Actor
+from .builds import BuiltFiles, record_build
+from .cases import add_case, case_folder
+from .folders import CaseFolder, new_build_folder, new_folder_name
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,29 @@ class Tracked:
         return {"case_pk": self.case_pk, "note": self.note}
 
 
-def track_built_cases(svc: WebServices, *, batch_id: str, manifest: Path, out_dir: Path,
+@dataclass(frozen=True)
+class CaseList:
+    """The case list a batch's cases join: the registry, the instance's case and build folders, the payers, the clock.
+
+    Attributes:
+        now: The clock (aware UTC datetimes).
+        today: The date deadlines are judged against.
+    """
+
+    registry: Registry
+    cases_dir: Path
+    builds_dir: Path
+    payers: PayerRegistry
+    now: Callable[[], dt.datetime]
+    today: dt.date
+
+
+def track_built_cases(case_list: CaseList, *, batch_id: str, manifest: Path, out_dir: Path,
                       rows: Iterable[RowResult], started_by: str, built_by: str) -> dict[str, Tracked]:
     """Add every case the batch built to the case list; return case id -> :class:`Tracked`.
 
     Args:
-        svc: the app's services (registry, folders, payers, clock).
+        case_list: the case list to add them to.
         batch_id: for the audit log.
         manifest: the batch's staged manifest (its notes are still in place).
         out_dir: where the batch wrote the packets and reports.
@@ -83,7 +100,7 @@ def track_built_cases(svc: WebServices, *, batch_id: str, manifest: Path, out_di
         if case is None:
             continue
         try:
-            out[case_id] = _track(svc, case, row, out_dir, batch_id=batch_id, started_by=started_by,
+            out[case_id] = _track(case_list, case, row, out_dir, batch_id=batch_id, started_by=started_by,
                                   built_by=built_by)
         except Exception as exc:  # noqa: BLE001 - one case's failure must not cost the others
             log.error("batch %s: case %s not added to the case list: %s", batch_id, case_id, type(exc).__name__)
@@ -91,41 +108,32 @@ def track_built_cases(svc: WebServices, *, batch_id: str, manifest: Path, out_di
     return out
 
 
-def _track(svc: WebServices, case: Case, row: RowResult, out_dir: Path, *, batch_id: str, started_by: str,
+def _track(case_list: CaseList, case: Case, row: RowResult, out_dir: Path, *, batch_id: str, started_by: str,
            built_by: str) -> Tracked:
-    policy = svc.payers().get(case.payer_id)
+    policy = case_list.payers.get(case.payer_id)
     created: CaseFolder | None = None
     build_folder: Path | None = None
-    with svc.registry.session() as session:
+    with case_list.registry.session() as session:
         try:
+            actor = Actor.user(session, started_by)
             record = session.scalar(select(CaseRecord).where(CaseRecord.case_id == case.case_id))
             if record is not None:
-                stored = _stored_case(svc, record)
+                stored = _stored_case(case_list, record)
                 if stored is None or _content(stored) != _content(case):
                     return Tracked(record.id, OTHER_CONTENT)
                 tracked_case = stored
             else:
-                created = CaseFolder.at(svc.cases_dir, new_folder_name())
+                created = CaseFolder.at(case_list.cases_dir, new_folder_name())
                 tracked_case = _copy_case(case, created)
-                record = _new_record(session, svc, tracked_case, policy, created, started_by)
-                _audit(session, svc, started_by, "case.create", "case", case.case_id,
-                       case_pk=record.id, payer_id=case.payer_id, source="batch", batch_id=batch_id)
-            token = secrets.token_hex(8)
-            build_folder = svc.builds_dir / record.folder / token
+                record = add_case(session, created, tracked_case, policy, actor=actor, now=case_list.now(),
+                                  today=case_list.today, source="batch", batch_id=batch_id)
+            folder, build_folder = new_build_folder(case_list.builds_dir, record.folder)
             names = _copy_packet(out_dir, row.packet, build_folder)
-            build = Build(
-                case_pk=record.id, created_at=svc.now(), built_by=built_by, folder=f"{record.folder}/{token}",
-                file_name=names[0], report_name=names[1], report_html_name=names[2], sha256=row.sha256 or "",
-                size=(build_folder / names[0]).stat().st_size, pages=row.pages or 0,
-                input_fingerprint=input_fingerprint(tracked_case, policy), override_reason=None,
-                archive_prefix=row.archived, archive_error=None,
-            )
-            session.add(build)
-            record.builds.append(build)
-            record.status = case_status(record)
-            session.flush()
-            _audit(session, svc, started_by, "packet.build", "build", build.id, case_id=case.case_id,
-                   sha256=(row.sha256 or "")[:16], pages=row.pages, archived=bool(row.archived), batch_id=batch_id)
+            files = BuiltFiles(folder=folder, file_name=names[0], report_name=names[1], report_html_name=names[2],
+                               sha256=row.sha256 or "", size=(build_folder / names[0]).stat().st_size,
+                               pages=row.pages or 0, archive_prefix=row.archived)
+            record_build(session, record, files, case=tracked_case, policy=policy, built_by=built_by, actor=actor,
+                         now=case_list.now(), batch_id=batch_id)
             session.commit()
         except BaseException:
             session.rollback()
@@ -138,9 +146,9 @@ def _track(svc: WebServices, case: Case, row: RowResult, out_dir: Path, *, batch
     return Tracked(record.id)
 
 
-def _stored_case(svc: WebServices, record: CaseRecord) -> Case | None:
+def _stored_case(case_list: CaseList, record: CaseRecord) -> Case | None:
     try:
-        return CaseFolder.at(svc.cases_dir, record.folder).load()
+        return case_folder(case_list.cases_dir, record).load()
     except (PacketizerError, OSError, ValueError):
         return None
 
@@ -166,17 +174,6 @@ def _copy_case(case: Case, folder: CaseFolder) -> Case:
     return folder.load()
 
 
-def _new_record(session: Session, svc: WebServices, case: Case, policy, folder: CaseFolder,
-                username: str) -> CaseRecord:
-    now = svc.now()
-    record = CaseRecord(folder=folder.root.name, status="draft", created_at=now, created_by=username,
-                        updated_at=now, updated_by=username)
-    refresh_checks(record, case, policy, today=svc.today())
-    session.add(record)
-    session.flush()
-    return record
-
-
 def plain_file_name(name: str) -> bool:
     """Whether a name from a batch report is a plain file name in the batch's ``out/`` (never a path)."""
     return not ("/" in name or "\\" in name or name.startswith("."))
@@ -192,13 +189,6 @@ def _copy_packet(out_dir: Path, packet: str, target: Path) -> tuple[str, str, st
     for name in names:
         shutil.copyfile(out_dir / name, target / name)
     return names
-
-
-def _audit(session: Session, svc: WebServices, actor: str, action: str, object_type: str, object_id,
-           **detail) -> None:
-    role = session.scalar(select(User.role).where(User.username == actor)) or "staff"
-    append_audit(session, actor=actor, role=role, action=action, object_type=object_type,
-                 object_id=str(object_id), detail=detail, now=svc.now())
 
 
 def write_tracking(folder: Path, tracked: dict[str, Tracked]) -> None:

@@ -1,0 +1,104 @@
+"""Case rows: a case file in its folder, and the registry row that lists and tracks it.
+
+A case is checked the way every door checks one (:func:`packetizer.caseio.case_from_mapping`,
+the payer registry, :func:`packetizer.pipeline.check_case`); its row copies what
+the case list needs (ids, dates, deadline, readiness, codes) and never PHI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..caseio import case_from_mapping
+from ..checks import CheckResult
+from ..errors import CaseError, PolicyError
+from ..model import Case, PayerPolicy
+from ..pipeline import check_case
+from ..policy import PayerRegistry
+from ..registry import CaseRecord
+from .audit import Actor, write_audit
+from .folders import CaseFolder
+from .tracking import update_status
+
+#: Where a problem with the case as a whole is shown.
+TOP_LEVEL = "(top level)"
+
+
+def case_folder(cases_dir: Path, record: CaseRecord) -> CaseFolder:
+    return CaseFolder.at(cases_dir, record.folder)
+
+
+def load_stored_case(cases_dir: Path, record: CaseRecord, payers: PayerRegistry) -> tuple[Case, PayerPolicy]:
+    """The stored case and its payer policy.
+
+    Raises:
+        CaseError, PolicyError: they no longer load (a policy file was edited, say).
+    """
+    case = case_folder(cases_dir, record).load()
+    return case, payers.get(case.payer_id)
+
+
+def validate_case(session: Session, doc: dict, folder: CaseFolder, payers: PayerRegistry, *,
+                  case_pk: int | None) -> tuple[Case | None, list[tuple[str, str]]]:
+    """Check a case mapping as every door does, and that its payer is known and its case id free.
+
+    Returns:
+        The case and no problems, or None and every problem found as (field, message told beside it).
+    """
+    try:
+        case = case_from_mapping(doc, folder.root, source_name="case")
+    except CaseError as exc:
+        return None, list(exc.problems) or [(exc.field or TOP_LEVEL, exc.told(beside_field=True))]
+    problems = []
+    try:
+        payers.get(case.payer_id)
+    except PolicyError:
+        problems.append(("payer_id", "is not a payer in the policy registry"))
+    taken = session.scalar(select(CaseRecord.id).where(CaseRecord.case_id == case.case_id))
+    if taken is not None and taken != case_pk:
+        problems.append(("case_id", f"{case.case_id} is already used by another case"))
+    return (None, problems) if problems else (case, [])
+
+
+def refresh_checks(record: CaseRecord, case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResult:
+    """Run the checks and copy what the case list needs into the row (time moves deadlines on)."""
+    result = check_case(case, policy, today=today)
+    record.case_id = case.case_id
+    record.payer_id = case.payer_id
+    record.first_date_of_service = case.first_date_of_service
+    record.deadline = result.deadline
+    record.ready = result.ready
+    record.late_reason_category = case.late_reason.category
+    record.service_codes = " ".join(sorted({s.code for s in case.services}))
+    update_status(record)
+    return result
+
+
+def add_case(session: Session, folder: CaseFolder, case: Case, policy: PayerPolicy, *, actor: Actor,
+             now: dt.datetime, today: dt.date, action: str = "case.create", **detail: Any) -> CaseRecord:
+    """Add the row of a case whose file is in ``folder``, and audit ``action``; the caller commits.
+
+    ``detail`` joins the audit row (ids, counts and codes only).
+    """
+    record = CaseRecord(folder=folder.root.name, status="draft", created_at=now, created_by=actor.name,
+                        updated_at=now, updated_by=actor.name)
+    refresh_checks(record, case, policy, today=today)
+    session.add(record)
+    session.flush()
+    write_audit(session, actor, action, "case", case.case_id, now=now,
+                detail={"case_pk": record.id, "payer_id": case.payer_id, **detail})
+    return record
+
+
+def update_case(session: Session, record: CaseRecord, case: Case, policy: PayerPolicy, *, actor: Actor,
+                now: dt.datetime, today: dt.date, action: str, **detail: Any) -> CheckResult:
+    """After a change to the case file: refresh the row, note who changed it when, audit ``action``."""
+    result = refresh_checks(record, case, policy, today=today)
+    record.updated_at, record.updated_by = now, actor.name
+    write_audit(session, actor, action, "case", record.case_id, now=now, detail={"case_pk": record.id, **detail})
+    return result
