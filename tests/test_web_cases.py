@@ -294,6 +294,20 @@ def test_blocked_case_needs_a_recorded_override(app, staff, token, tmp_path, clo
     assert manifest["override"]["reason"].startswith("Payer agreed")
 
 
+def test_a_build_the_server_cannot_store_is_told_in_the_web_apps_words(app, staff, token, tmp_path):
+    """This test ensures staff read that the server could not store the packet, never '--out <server path>'."""
+    pk = _create(staff, token)
+    assert _upload(staff, token, pk, example_pdf(tmp_path), "clinical_note", "2026-09-18").status_code == 302
+    builds = app.extensions["packetizer"].builds_dir
+    builds.mkdir(parents=True, exist_ok=True)
+    (builds / _record(app, pk).folder).write_text("a file where the case's builds folder should be")
+    response = staff.post(f"/cases/{pk}/build", data={"csrf_token": token})
+    flashes = _flashes(staff.get(response.headers["Location"]).data.decode())
+    assert [f for f in flashes if f.startswith("Not built: the server could not store the packet: cannot create")]
+    assert not [f for f in flashes if "--out" in f or str(builds) in f]
+    assert [json.loads(e.detail)["error"] for e in _audit(app, "packet.build_failed")] == ["out_dir"]
+
+
 def test_case_list_is_sorted_by_deadline(staff, token):
     _create(staff, token, case_id="RA-LATE", **{"services[0].date_of_service": "2026-09-20",
                                                 "services[1].date_of_service": "2026-09-21"})

@@ -366,7 +366,7 @@ def _why_not_run(exc: PacketizerError) -> str:
     if exc.code in (ErrorCode.OUT_DIR, ErrorCode.BUSY):
         return f"the server could not write the batch's packets: {exc.detail}"
     if exc.code == ErrorCode.USAGE:
-        return f"the server's batch settings are not valid ({exc.detail}); tell an administrator"
+        return f"the server's batch settings are not valid: {exc.detail}; tell an administrator"
     return exc.message
 
 

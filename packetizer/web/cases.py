@@ -335,7 +335,7 @@ def _built_by() -> str:
 def _build_error(exc: PacketizerError) -> str:
     """A failed build, told to staff: the builds folder is the server's, not an ``--out`` they gave."""
     if exc.code == ErrorCode.OUT_DIR:
-        return f"the server could not store the packet ({exc.detail}); tell an administrator"
+        return f"the server could not store the packet: {exc.detail}; tell an administrator"
     return exc.message
 
 
