@@ -1,95 +1,190 @@
-"""The case form: flat form fields named by case-file paths, to and from the case mapping.
+"""The case form and the case document: one mapping each way, and the problems found told beside their inputs.
 
-Inputs are named exactly like the paths the case schema reports errors for
-(``member.dob``, ``services[1].code``), so a problem found by
-:func:`packetizer.schemas.schema_errors` or ``case_from_mapping`` lands next to
-the input it concerns. Keys the form does not manage (unknown keys of an
-imported case, attachments) are carried over unchanged.
+The form (:class:`.forms.CaseForm`) names its inputs exactly like the paths the case
+schema reports errors for (``member.dob``, ``services[1].code``), so a problem found
+by :func:`packetizer.schemas.schema_errors` or ``case_from_mapping`` lands next to
+the input it concerns. Keys the form does not manage (unknown keys of an imported
+case) are carried over unchanged, and so is an input the page did not send.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import functools
 import re
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
-from ..model import ATTACHMENT_KIND_WORDS, LATE_REASON_WORDS
+from flask import request
+from wtforms import Field, FieldList, FormField
 
-LIST_SPLIT = re.compile(r"[\s,;]+")
+from .forms import REQUIRED, CaseFields, CaseForm, ListField, MemberForm, ServiceLineForm, TimelineField, left_empty
 
-
-@dataclass(frozen=True)
-class Field:
-    """One input: its case path, label, input type, and whether the schema requires it."""
-
-    path: str
-    label: str
-    kind: str = "text"        # text | date | textarea | list | number | checkbox | select
-    required: bool = False
-    hint: str = ""
+#: A new service line: one unit.
+NEW_LINE = {"units": 1}
+_REMOVE_LINE = re.compile(r"^remove_line:(\d+)$")
+_LINE_PATH = re.compile(r"^services\[(\d+)\](.*)$")
 
 
-CASE_FIELDS: tuple[Field, ...] = (
-    Field("case_id", "Case id", required=True, hint="3-40 letters, digits, '-' or '_'"),
-    Field("payer_id", "Payer", "select", required=True),
-    Field("member.member_id", "Member id", required=True),
-    Field("member.first_name", "First name", required=True),
-    Field("member.last_name", "Last name", required=True),
-    Field("member.dob", "Date of birth", "date", required=True),
-    Field("claim.claim_number", "Claim number"),
-    Field("claim.denial_codes", "Denial codes", "list", hint="CARC/RARC codes, e.g. CO-197, N54"),
-    Field("claim.denial_date", "Denial date", "date"),
-    Field("rendering_provider.name", "Rendering provider", required=True),
-    Field("rendering_provider.npi", "Rendering provider NPI", hint="10 digits"),
-    Field("referring_provider.name", "Referring provider"),
-    Field("referring_provider.npi", "Referring provider NPI"),
-    Field("facility.name", "Facility"),
-    Field("facility.npi", "Facility NPI"),
-    Field("late_reason.category", "Why was prior authorization not obtained?", "select", required=True),
-    Field("late_reason.explanation", "Explanation (facts, dates, ticket numbers)", "textarea", required=True),
-    Field("late_reason.evidence", "Evidence"),
-    Field("timeline", "Timeline", "textarea", hint="one event per line: YYYY-MM-DD what happened"),
-    Field("medical_necessity", "Medical necessity summary", "textarea", required=True),
-    Field("contact.name", "Contact name", required=True),
-    Field("contact.phone", "Contact phone"),
-    Field("contact.fax", "Contact fax"),
-    Field("contact.email", "Contact email"),
-    Field("consents.psychotherapy_notes", "Patient authorised release of psychotherapy notes", "checkbox"),
-    Field("consents.part2_records", "Patient consented to release of substance-use (Part 2) records", "checkbox"),
-)
+def case_form(payers, stored: Mapping[str, Any] | None = None) -> CaseForm:
+    """The case form of this request, offering ``payers``.
 
-#: Other identifiers a source system may send; accepted, shown, and withheld from the packet.
-MEMBER_EXTRA_FIELDS: tuple[Field, ...] = (
-    Field("member.ssn", "SSN"),
-    Field("member.mrn", "MRN"),
-    Field("member.phone", "Phone"),
-    Field("member.email", "Email"),
-    Field("member.address", "Home address"),
-)
+    Shown: the stored case (``case_to_form_data``), or a blank case with one
+    service line. Posted: what the page sent, on top of the stored case, so an
+    input the page did not send keeps the stored value; the service lines are
+    only those posted.
+    """
+    data = case_to_form_data(stored) if stored is not None else {"services": [dict(NEW_LINE)]}
+    if request.method == "POST":
+        data.pop("services", None)
+    return CaseForm(payers, data=data)
 
-SERVICE_FIELDS: tuple[Field, ...] = (
-    Field("date_of_service", "Date of service", "date"),
-    Field("start_date", "or span from", "date"),
-    Field("end_date", "to", "date"),
-    Field("discharge_date", "Discharge", "date"),
-    Field("place_of_service", "POS", hint="2 digits"),
-    Field("code", "CPT/HCPCS", required=True),
-    Field("modifiers", "Modifiers", "list"),
-    Field("units", "Units", "number"),
-    Field("diagnosis_codes", "ICD-10-CM", "list"),
-    Field("description", "Description"),
-)
 
-ATTACHMENT_FIELDS: tuple[Field, ...] = (
-    Field("kind", "Kind", "select", required=True),
-    Field("date", "Document date", "date", required=True),
-    Field("title", "Title"),
-)
+def case_to_form_data(doc: Mapping[str, Any]) -> dict:
+    """The form's data for a case document: the document itself, as every input is named by its path.
 
-LATE_REASON_CHOICES = tuple(LATE_REASON_WORDS.items())
-ATTACHMENT_KIND_CHOICES = tuple(ATTACHMENT_KIND_WORDS.items())
-_TIMELINE_LINE = re.compile(r"^\s*(\S+)\s+(.*\S)\s*$")
+    A sub-form reads its mapping (``member``), a list its rows (``services``,
+    ``attachments``: an attachment row keeps its ``file``, by which
+    ``form_to_case`` finds it again), a date input the ISO date text.
+    """
+    return dict(doc)
+
+
+def form_to_case(form: CaseForm, stored: Mapping[str, Any] | None = None) -> dict:
+    """The case document the form describes, on top of ``stored`` (the stored case, if any).
+
+    An input left empty leaves its key out (and a part left empty, such as a
+    facility without name or NPI, is left out whole); an empty service line is
+    dropped; a document is removed when its "remove" box is ticked. Text that
+    is not a date or a number goes in as typed, for the case checks to report.
+    """
+    doc = copy.deepcopy(dict(stored or {}))
+    for field in form:
+        if field is form.services:
+            doc["services"] = [row for line in field if (row := _row(line.form))]
+        elif field is form.attachments:
+            _put(doc, "attachments", _attachments(doc.get("attachments") or [], field) or None)
+        elif isinstance(field, FormField):
+            current = doc.get(field.name)
+            part = dict(current) if isinstance(current, Mapping) else {}
+            for sub in field:
+                _put(part, sub.short_name, case_value(sub))
+            if part:
+                doc[field.name] = part
+            elif isinstance(current, Mapping):
+                del doc[field.name]
+        elif field.type != "CSRFTokenField":
+            _put(doc, field.name, case_value(field))
+    return doc
+
+
+def case_value(field: Field) -> Any:
+    """One input as the case document holds it; None when left empty."""
+    if field.process_errors and field.raw_data:
+        return field.raw_data[0].strip()
+    if left_empty(field):
+        return None
+    data = field.data
+    return data.isoformat() if isinstance(data, dt.date) else data
+
+
+def _put(doc: dict, key: str, value: Any) -> None:
+    if value is None:
+        doc.pop(key, None)
+    else:
+        doc[key] = value
+
+
+def _row(line: ServiceLineForm) -> dict:
+    return {field.short_name: value for field in line if (value := case_value(field)) is not None}
+
+
+def _attachments(stored: list, entries: FieldList) -> list:
+    """The stored documents with the corrections posted for them; one not posted is kept as it was."""
+    posted = {entry.object_data["file"]: entry.form for entry in entries
+              if isinstance(entry.object_data, Mapping) and "file" in entry.object_data}
+    kept = []
+    for att in stored:
+        edit = posted.get(att.get("file")) if isinstance(att, Mapping) else None
+        if edit is not None:
+            if edit.remove.data:
+                continue
+            att = dict(att)
+            for field in (edit.kind, edit.date, edit.title):
+                _put(att, field.short_name, case_value(field))
+        kept.append(att)
+    return kept
+
+
+def lines_edited(form: CaseForm, action: str) -> bool:
+    """Apply an "add service line" or "remove line N" button to the form; True if one was pressed."""
+    lines = form.services
+    if action == "add_line":
+        lines.append_entry(dict(NEW_LINE))
+        return True
+    match = _REMOVE_LINE.match(action)
+    if match:
+        if int(match[1]) < len(lines):
+            lines.pop_entry(int(match[1]))
+            if len(lines) < lines.min_entries:
+                lines.append_entry()
+        return True
+    return False
+
+
+def inputs(form) -> Iterator[Field]:
+    """Every input of a form, sub-forms and list entries included, in the order of the page."""
+    for field in form:
+        if isinstance(field, FormField):
+            yield from inputs(field.form)
+        elif isinstance(field, FieldList):
+            for entry in field:
+                yield from inputs(entry.form)
+        elif field.type != "CSRFTokenField":
+            yield field
+
+
+def input_problems(form: CaseForm, problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """What the (validated) form refused, then what the case checks found, as (input, message), each once.
+
+    A problem of the case document is moved to the input it concerns
+    (``error_input``), and a service line's to the line of the page it came
+    from (the document has no empty lines).
+    """
+    found = [(field.name, field.errors[0]) for field in inputs(form) if field.errors]
+    found += [("services", message) for message in form.services.errors if isinstance(message, str)]
+    lines = [index for index, line in enumerate(form.services) if line.form.filled()]
+    for path, message in problems:
+        match = _LINE_PATH.match(path)
+        if match and int(match[1]) < len(lines):
+            path = f"services[{lines[int(match[1])]}]{match[2]}"
+        item = (error_input(path), message)
+        if item not in found:
+            found.append(item)
+    return found
+
+
+def kept_as_imported(form: CaseForm) -> set[str]:
+    """Inputs whose stored value is a mapping or list (an imported address, say): shown, not edited."""
+    return {field.name for field in inputs(form)
+            if not isinstance(field, (ListField, TimelineField)) and isinstance(field.data, (Mapping, list))}
+
+
+def member_extras(form: CaseForm) -> list[Field]:
+    """The member's other identifiers from a source system (withheld from the packet)."""
+    return [form.member[name] for name in MemberForm.SOURCE_EXTRAS]
+
+
+@functools.cache
+def _labels() -> dict[str, str]:
+    return {field.name: field.label.text for field in inputs(CaseFields())}
+
+
+@functools.cache
+def _required() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The required inputs: of the case (paths), and of each service line (keys)."""
+    return (tuple(f.name for f in inputs(CaseFields()) if f.flags.required and not f.name.startswith("services[")),
+            tuple(f.short_name for f in ServiceLineForm() if f.flags.required))
 
 
 def _get(doc: Mapping[str, Any], path: str) -> Any:
@@ -101,177 +196,17 @@ def _get(doc: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def _set(doc: dict, path: str, value: Any) -> None:
-    """Set ``path`` to ``value``; ``None`` removes it (and empty parents)."""
-    parts = path.split(".")
-    node = doc
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            if value is None:
-                return
-            child = node[part] = {}
-        node = child
-    if value is None:
-        node.pop(parts[-1], None)
-        if len(parts) > 1 and not node:
-            _set(doc, ".".join(parts[:-1]), None)
-    else:
-        node[parts[-1]] = value
-
-
-def _text(formdata: Mapping[str, str], name: str) -> str:
-    return (formdata.get(name) or "").strip()
-
-
-def _value(field: Field, formdata: Mapping[str, str], name: str) -> Any:
-    """The form value of ``field`` as the case file would hold it (None when empty)."""
-    if field.kind == "checkbox":
-        return True if formdata.get(name) else None
-    raw = _text(formdata, name)
-    if not raw:
-        return None
-    if field.kind == "list":
-        return [item for item in LIST_SPLIT.split(raw) if item]
-    if field.kind == "number":
-        for convert in (int, float):
-            try:
-                return convert(raw)
-            except ValueError:
-                continue
-        return raw  # the schema reports "must be a number"
-    if field.kind == "textarea":
-        return raw.replace("\r\n", "\n")
-    return raw
-
-
-def parse_timeline(text: str) -> list[dict] | str:
-    """Lines ``YYYY-MM-DD event`` -> timeline items; unparseable lines are kept for the schema to report."""
-    items = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not line.strip():
-            continue
-        match = _TIMELINE_LINE.match(line)
-        if match:
-            items.append({"date": match[1], "event": match[2]})
-        else:
-            items.append({"date": line.strip(), "event": ""})
-    return items
-
-
-def service_count(formdata: Mapping[str, str]) -> int:
-    """How many service rows the submitted form had."""
-    indexes = {int(m[1]) for key in formdata for m in [re.match(r"^services\[(\d+)\]\.", key)] if m}
-    return max(indexes) + 1 if indexes else 0
-
-
-def structured_paths(doc: Mapping[str, Any]) -> set[str]:
-    """Form fields whose stored value is a mapping or list (an imported address, say): shown, not edited."""
-    return {f.path for f in CASE_FIELDS + MEMBER_EXTRA_FIELDS
-            if f.kind not in ("list",) and f.path != "timeline" and isinstance(_get(doc, f.path), (Mapping, list))}
-
-
-def form_to_mapping(formdata: Mapping[str, str], base: Mapping[str, Any] | None = None) -> dict:
-    """Build the case mapping from a submitted form, on top of ``base`` (the stored case, if any).
-
-    A field the form did not send (other than a checkbox, which is absent when
-    unticked) keeps the stored value: structured values are never flattened.
-    """
-    doc = copy.deepcopy(dict(base or {}))
-    for field in CASE_FIELDS + MEMBER_EXTRA_FIELDS:
-        if field.kind != "checkbox" and field.path not in formdata:
-            continue
-        if field.path == "timeline":
-            text = _text(formdata, "timeline")
-            _set(doc, "timeline", parse_timeline(text) if text else None)
-            continue
-        if field.path.startswith("consents."):
-            _set(doc, field.path, True if formdata.get(field.path) else None)
-            continue
-        _set(doc, field.path, _value(field, formdata, field.path))
-    rows = []
-    for index in range(service_count(formdata)):
-        row = {}
-        for field in SERVICE_FIELDS:
-            value = _value(field, formdata, f"services[{index}].{field.path}")
-            if value is not None:
-                row[field.path] = value
-        if row:
-            rows.append(row)
-    doc["services"] = rows
-    attachments = []
-    for index, att in enumerate(doc.get("attachments") or []):
-        if formdata.get(f"attachments[{index}].remove"):
-            continue
-        att = dict(att)
-        for field in ATTACHMENT_FIELDS:
-            name = f"attachments[{index}].{field.path}"
-            if name in formdata:
-                value = _value(field, formdata, name)
-                if value is None:
-                    att.pop(field.path, None)
-                else:
-                    att[field.path] = value
-        attachments.append(att)
-    if attachments:
-        doc["attachments"] = attachments
-    else:
-        doc.pop("attachments", None)
-    return doc
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "on" if value else ""
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def mapping_to_values(doc: Mapping[str, Any]) -> dict[str, str]:
-    """Flat input values for rendering the form from a case mapping."""
-    values = {}
-    for field in CASE_FIELDS + MEMBER_EXTRA_FIELDS:
-        if field.path == "timeline":
-            items = doc.get("timeline") or []
-            values["timeline"] = "\n".join(f"{i.get('date', '')} {i.get('event', '')}".strip()
-                                           for i in items if isinstance(i, Mapping))
-        else:
-            value = _get(doc, field.path)
-            if not isinstance(value, (Mapping, list)) or field.kind == "list":
-                values[field.path] = _shown(value)
-    for index, row in enumerate(doc.get("services") or []):
-        for field in SERVICE_FIELDS:
-            values[f"services[{index}].{field.path}"] = _shown(row.get(field.path)) if isinstance(row, Mapping) else ""
-    for index, att in enumerate(doc.get("attachments") or []):
-        for field in ATTACHMENT_FIELDS:
-            values[f"attachments[{index}].{field.path}"] = _shown(att.get(field.path))
-    return values
-
-
-def values_from_form(formdata: Mapping[str, str]) -> dict[str, str]:
-    """The submitted values as they were typed, to show the form again."""
-    return {key: value for key, value in formdata.items() if key != "csrf_token"}
-
-
-def blank_values() -> dict[str, str]:
-    """A new case form: one empty service line, nothing else filled in."""
-    return {"services[0].units": "1"}
-
-
 def missing_required(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Every required form field left empty, as (path, message).
+    """Every required input left empty in a case document, as (path, message).
 
     The schema's own report names one missing key per object; a person filling
     in a form wants to see all of them at once.
     """
-    problems = [(f.path, "is required but missing") for f in CASE_FIELDS
-                if f.required and _get(doc, f.path) in (None, "", [])]
+    case_paths, line_keys = _required()
+    problems = [(path, REQUIRED) for path in case_paths if _get(doc, path) in (None, "", [])]
     for index, row in enumerate(doc.get("services") or []):
-        if isinstance(row, Mapping) and not row.get("code"):
-            problems.append((f"services[{index}].code", "is required but missing"))
+        if isinstance(row, Mapping):
+            problems += [(f"services[{index}].{key}", REQUIRED) for key in line_keys if not row.get(key)]
     return problems
 
 
@@ -291,14 +226,11 @@ def field_label(path: str) -> str:
     """A readable label for an error path (``services[1].code`` -> ``Service line 2: CPT/HCPCS``)."""
     match = re.match(r"^services\[(\d+)\](?:\.(\w+))?", path)
     if match:
-        label = next((f.label for f in SERVICE_FIELDS if f.path == match[2]), match[2] or "dates")
+        label = _labels().get(f"services[0].{match[2]}") or match[2] or "dates"
         return f"Service line {int(match[1]) + 1}: {label}"
     match = re.match(r"^attachments\[(\d+)\](?:\.(\w+))?", path)
     if match:
         return f"Document {int(match[1]) + 1}: {match[2] or 'file'}"
     if path.startswith("timeline"):
         return "Timeline"
-    for field in CASE_FIELDS + MEMBER_EXTRA_FIELDS:
-        if field.path == path:
-            return field.label
-    return path
+    return _labels().get(path, path)

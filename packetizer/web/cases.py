@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -35,9 +34,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 blueprint_roles(bp, "staff", "admin")
 
-_REMOVE_LINE = re.compile(r"^remove_line:(\d+)$")
-
-
 @bp.get("/")
 def index():
     """Every case, the nearest deadline first."""
@@ -47,58 +43,29 @@ def index():
     return render_template("cases/index.html", records=records, today=services().today(), status_words=STATUS_WORDS)
 
 
-def _form_page(values: dict, errors: list, *, record_: CaseRecord | None, doc: dict | None):
-    payers = services().payers()
-    n_lines = max(1, caseform.service_count(values))
+def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord | None):
+    """The case form, with the problems found as (input, message): listed on top and told beside each input."""
+    errors, kept, extras = dict(problems), caseform.kept_as_imported(form), caseform.member_extras(form)
     return render_template(
-        "cases/form.html", values=values, errors=dict(errors), error_list=errors, record=record_,
-        n_lines=n_lines, attachments=(doc or {}).get("attachments") or [], payers=list(payers),
-        by_path={f.path: f for f in caseform.CASE_FIELDS}, extra_fields=caseform.MEMBER_EXTRA_FIELDS,
-        structured=caseform.structured_paths(doc or {}),
-        extras_open=any(values.get(f.path) or f.path in dict(errors) for f in caseform.MEMBER_EXTRA_FIELDS),
-        service_fields=caseform.SERVICE_FIELDS, late_reasons=caseform.LATE_REASON_CHOICES,
-        kinds=caseform.ATTACHMENT_KIND_CHOICES, label=caseform.field_label,
-    ), 200 if not errors else 422
-
-
-def _rows_edited(values: dict) -> bool:
-    """Apply an 'add line' or 'remove line' button to ``values``; True if one was pressed."""
-    action = request.form.get("action", "")
-    count = caseform.service_count(values)
-    if action == "add_line":
-        values[f"services[{count}].units"] = "1"
-        return True
-    match = _REMOVE_LINE.match(action)
-    if match:
-        drop = int(match[1])
-        shifted = {}
-        for key, value in values.items():
-            line = re.match(r"^services\[(\d+)\]\.(.+)$", key)
-            if not line:
-                shifted[key] = value
-            elif int(line[1]) < drop:
-                shifted[key] = value
-            elif int(line[1]) > drop:
-                shifted[f"services[{int(line[1]) - 1}].{line[2]}"] = value
-        values.clear()
-        values.update(shifted)
-        return True
-    return False
+        "cases/form.html", form=form, errors=errors, error_list=problems, record=record_, kept=kept, extras=extras,
+        extras_open=any(f.name in errors or (f.name not in kept and f._value()) for f in extras),
+        label=caseform.field_label,
+    ), 200 if not problems else 422
 
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     """The case form for a new case."""
-    if request.method == "GET":
-        return _form_page(caseform.blank_values(), [], record_=None, doc=None)
-    values = caseform.values_from_form(request.form)
-    if _rows_edited(values):
-        return _form_page(values, [], record_=None, doc=None)
-    doc = caseform.form_to_mapping(request.form)
+    form = caseform.case_form(services().payers())
+    if request.method == "GET" or caseform.lines_edited(form, request.form.get("action", "")):
+        return _form_page(form, [], record_=None)
+    form.validate()
+    doc = caseform.form_to_case(form)
     folder = CaseFolder.at(services().cases_dir, new_folder_name())
     case, problems = validate(doc, folder, services().payers(), case_pk=None)
+    problems = caseform.input_problems(form, problems)
     if problems:
-        return _form_page(values, [(caseform.error_input(p), m) for p, m in problems], record_=None, doc=None)
+        return _form_page(form, problems, record_=None)
     return _create(doc, folder, case, action="case.create")
 
 
@@ -169,18 +136,16 @@ def edit(pk: int):
     rec = get_record(pk)
     folder = folder_of(rec)
     stored = folder.read()
-    if request.method == "GET":
-        return _form_page(caseform.mapping_to_values(stored), [], record_=rec, doc=stored)
-    values = caseform.values_from_form(request.form)
-    values["case_id"] = rec.case_id
-    if _rows_edited(values):
-        return _form_page(values, [], record_=rec, doc=stored)
-    formdata = dict(request.form)
-    formdata["case_id"] = rec.case_id  # the case id names its builds and archive keys: it never changes
-    doc = caseform.form_to_mapping(formdata, stored)
+    form = caseform.case_form(services().payers(), stored)
+    form.case_id.data = rec.case_id  # the case id names its builds and archive keys: it never changes
+    if request.method == "GET" or caseform.lines_edited(form, request.form.get("action", "")):
+        return _form_page(form, [], record_=rec)
+    form.validate()
+    doc = caseform.form_to_case(form, stored)
     case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
+    problems = caseform.input_problems(form, problems)
     if problems:
-        return _form_page(values, [(caseform.error_input(p), m) for p, m in problems], record_=rec, doc=stored)
+        return _form_page(form, problems, record_=rec)
     kept = {a["file"] for a in doc.get("attachments", [])}
     removed = [a["file"] for a in stored.get("attachments", []) if a["file"] not in kept]
     folder.write(doc)
