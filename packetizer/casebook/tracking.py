@@ -3,7 +3,8 @@
 Plain functions over the registry tables; the web views only format what
 these return. A case row's ``status`` is :func:`case_status` of its builds and
 submissions, and only :func:`update_status` writes it: every casebook function
-that adds a build, a submission, a request or a decision calls it.
+that refreshes a case's checks or adds a build, a submission, a request or a
+decision calls it.
 """
 
 from __future__ import annotations
