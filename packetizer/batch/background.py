@@ -99,9 +99,12 @@ class BatchStatus:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """What :func:`run_batch` needs, taken from the app before the thread starts (it has no app context)."""
+    """What :func:`run_batch` needs, taken from the app before the thread starts (it has no app context).
 
-    archive: str
+    ``archive`` is the archive location, or None to keep the packets in the batch folder only.
+    """
+
+    archive: str | None
     spool: Path
     payers_dir: str | None
     today: dt.date
