@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +15,11 @@ from .resources import payers_dir
 from .schemas import schema_errors
 from .yamlio import load_yaml, yaml_error_location
 
-ENV_PAYERS = "PACKETIZER_PAYERS"
-
 
 def registry_dir(override: str | Path | None = None) -> Path:
-    """The payer folder: ``--payers DIR``, else ``$PACKETIZER_PAYERS``, else the shipped registry."""
-    chosen = override or os.environ.get(ENV_PAYERS)
+    """The payer folder a door configured (``--payers DIR`` or ``$PACKETIZER_PAYERS``, read by the door),
+    else the shipped registry."""
+    chosen = override
     if chosen:
         path = Path(chosen)
         if not path.is_dir():

@@ -93,7 +93,7 @@ def run_batch(
         spool: Where a packet that could not be archived waits for ``packetizer archive retry``
             (needed with ``archive``).
         built_at: A fixed build time for every packet (``SOURCE_DATE_EPOCH``); default now.
-        payers_dir: Payer policy folder (default ``$PACKETIZER_PAYERS`` or the shipped registry).
+        payers_dir: Payer policy folder (default the shipped registry).
         today: Date deadlines are judged against (default: the real date).
         engine: ``local`` or ``celery``.
         built_by: Who built the packets, recorded in archive manifests.

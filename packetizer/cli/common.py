@@ -64,7 +64,7 @@ def built_by(door: str) -> str:
 
 # The options check, build and batch share, spelled once.
 payers_option = click.option(
-    "--payers", "payers_dir", type=click.Path(file_okay=False), default=None,
+    "--payers", "payers_dir", type=click.Path(file_okay=False), default=None, envvar="PACKETIZER_PAYERS",
     help="Payer policy folder [default: $PACKETIZER_PAYERS, else the shipped registry].")
 today_option = click.option(
     "--today", type=DateParam(), default=None, help="Judge deadlines against this date [default: today].")
