@@ -40,16 +40,8 @@ from .service import (
     version_prefix,
     write_version,
 )
-from .storage import (
-    ARCHIVE_ENV,
-    ObjectLock,
-    PutResult,
-    Storage,
-    archive_location_from_environment,
-    check_key,
-    default_archive_dir,
-    open_storage,
-)
+from .backends import ARCHIVE_ENV, archive_location_from_environment, default_archive_dir, open_storage
+from .storage import ObjectLock, PutResult, Storage, check_key
 
 __all__ = [
     "ARCHIVE_ENV",

@@ -253,7 +253,7 @@ class PacketArchive:
     def from_environment(cls, environ: Mapping[str, str], location: str | None = None) -> PacketArchive:
         """The archive at ``location`` (else ``$PACKETIZER_ARCHIVE``, else the local archive folder) and
         the spool ``$PACKETIZER_SPOOL`` (else :func:`default_spool_dir`): the CLI's and batch's settings."""
-        from .storage import open_storage
+        from .backends import open_storage
 
         return cls(open_storage(location, environ=environ), default_spool_dir(environ))
 
