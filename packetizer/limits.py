@@ -55,8 +55,10 @@ BATCH_WORKER_MAX_BUILDS = 20                    # a local pool worker is replace
 # Web application (packetizer/web): uploads and sign-in backoff
 MAX_UPLOAD_REQUEST_BYTES = MAX_ATTACHMENT_BYTES + 1024 * 1024  # one attachment plus the form around it; larger -> 413
 SIGN_IN_FAILURE_WINDOW_SECONDS = 15 * 60        # failures older than this no longer slow sign-in down
-SIGN_IN_FREE_FAILURES_PER_USER = 3              # wrong passwords for one username before waiting starts
-SIGN_IN_FREE_FAILURES_PER_CLIENT = 10           # per client address (offices share one address behind NAT)
+SIGN_IN_FREE_FAILURES_PER_USER_CLIENT = 5       # wrong passwords for one username from one address before that pair
+                                                # waits; the same username from another address is not slowed
+SIGN_IN_FREE_USERNAMES_PER_CLIENT = 30          # distinct usernames failing from one address before the address waits
+                                                # (password spraying); an office behind one NAT address mistypes far fewer
 SIGN_IN_BACKOFF_BASE_SECONDS = 2                # first wait; doubles with every further failure
 SIGN_IN_BACKOFF_MAX_SECONDS = 15 * 60           # the wait never grows beyond this
 MAX_PASSWORD_CHARS = 1024                       # argon2 hashes anything, but a megabyte password is an attack

@@ -154,7 +154,7 @@ def test_concurrent_appenders_keep_one_linear_chain(registry):
         assert verify_audit_chain(session) == (32, [])
 
 
-def test_users_sign_in_and_back_off_per_username(registry):
+def test_users_sign_in_and_back_off_per_username_and_address(registry):
     with registry.session() as session:
         add_user(session, "sam", "staff", "correct horse battery", created_by="test", now=NOW)
     with registry.session() as session:
@@ -171,27 +171,56 @@ def test_users_sign_in_and_back_off_per_username(registry):
         # Later checks run on cheap parameters; a hasher with other parameters rehashes on sign-in.
         assert sign_in(session, "sam", "correct horse battery", "10.0.0.1", now=NOW, hasher=CHEAP_HASHER).ok
         assert not CHEAP_HASHER.check_needs_rehash(user.password_hash)
+    free = limits.SIGN_IN_FREE_FAILURES_PER_USER_CLIENT
     with registry.session() as session:
-        for _ in range(limits.SIGN_IN_FREE_FAILURES_PER_USER):
-            assert not sign_in(session, "sam", "wrong", "10.0.0.1", now=NOW, hasher=CHEAP_HASHER).ok
+        results = [sign_in(session, "sam", "wrong", "10.0.0.66", now=NOW, hasher=CHEAP_HASHER) for _ in range(free)]
+    assert not any(r.ok for r in results)
+    # Only the failure that starts the wait says so, naming what waits.
+    assert [r.locked_seconds for r in results] == [0] * (free - 1) + [limits.SIGN_IN_BACKOFF_BASE_SECONDS]
+    assert results[-1].locked == "user_client" and results[0].locked is None
     with registry.session() as session:
         assert session.scalar(select(SignInFailure.id).limit(1)) is not None  # recorded in the database
-        paused = sign_in(session, "sam", "correct horse battery", "10.0.0.2", now=NOW, hasher=CHEAP_HASHER)
+        paused = sign_in(session, "sam", "correct horse battery", "10.0.0.66", now=NOW, hasher=CHEAP_HASHER)
         assert not paused.ok and paused.wait_seconds == limits.SIGN_IN_BACKOFF_BASE_SECONDS
-        # Each further failure doubles the wait.
+        # The right person from another address is not slowed by someone else's guesses.
+        assert sign_in(session, "sam", "correct horse battery", "10.0.0.1", now=NOW, hasher=CHEAP_HASHER).ok
+        # Nor is a colleague behind the attacker's address.
+        assert sign_in_wait(session, "kim", "10.0.0.66", now=NOW) == 0
+        # Each further failure of the pair doubles its wait.
         later = NOW + dt.timedelta(seconds=paused.wait_seconds)
-        assert not sign_in(session, "sam", "wrong", "10.0.0.2", now=later, hasher=CHEAP_HASHER).ok
-        assert sign_in_wait(session, "sam", "10.0.0.2", now=later) == 2 * limits.SIGN_IN_BACKOFF_BASE_SECONDS
+        assert not sign_in(session, "sam", "wrong", "10.0.0.66", now=later, hasher=CHEAP_HASHER).ok
+        assert sign_in_wait(session, "sam", "10.0.0.66", now=later) == 2 * limits.SIGN_IN_BACKOFF_BASE_SECONDS
         later += dt.timedelta(seconds=2 * limits.SIGN_IN_BACKOFF_BASE_SECONDS)
-        assert sign_in(session, "sam", "correct horse battery", "10.0.0.2", now=later, hasher=CHEAP_HASHER).ok
-        # Success forgives the username's failures.
-        assert sign_in_wait(session, "sam", "10.0.0.3", now=later) == 0
+        # A success from another address leaves the guessing address's failures in place.
+        assert sign_in(session, "sam", "correct horse battery", "10.0.0.1", now=later, hasher=CHEAP_HASHER).ok
+        assert sign_in_wait(session, "sam", "10.0.0.66", now=later - dt.timedelta(seconds=1)) == 1
+        # A success from the pair's own address forgives the pair.
+        assert sign_in(session, "sam", "correct horse battery", "10.0.0.66", now=later, hasher=CHEAP_HASHER).ok
+        assert sign_in_wait(session, "sam", "10.0.0.66", now=later) == 0
 
 
-def test_backoff_per_client_address_across_usernames(registry):
+def test_an_office_behind_one_address_is_not_slowed_by_a_few_mistakes(registry):
+    """Every colleague behind the office's NAT address mistypes a few times: nobody waits.
+
+    Over a hundred failures from one address, but each username counts once towards the address's limit.
+    """
+    colleagues = limits.SIGN_IN_FREE_USERNAMES_PER_CLIENT - 1
     with registry.session() as session:
-        for n in range(limits.SIGN_IN_FREE_FAILURES_PER_CLIENT):
-            sign_in(session, f"guess{n}", "wrong", "192.0.2.9", now=NOW, hasher=CHEAP_HASHER)
+        for n in range(colleagues):
+            for _ in range(limits.SIGN_IN_FREE_FAILURES_PER_USER_CLIENT - 1):
+                sign_in(session, f"colleague{n}", "wrong", "192.0.2.1", now=NOW, hasher=CHEAP_HASHER)
+    with registry.session() as session:
+        for n in range(colleagues):
+            assert sign_in_wait(session, f"colleague{n}", "192.0.2.1", now=NOW) == 0
+        assert sign_in_wait(session, "someone-else", "192.0.2.1", now=NOW) == 0
+
+
+def test_an_address_spraying_many_usernames_waits_as_a_whole(registry):
+    with registry.session() as session:
+        results = [sign_in(session, f"guess{n}", "wrong", "192.0.2.9", now=NOW, hasher=CHEAP_HASHER)
+                   for n in range(limits.SIGN_IN_FREE_USERNAMES_PER_CLIENT)]
+    assert results[-1].locked == "client" and results[-1].locked_seconds == limits.SIGN_IN_BACKOFF_BASE_SECONDS
+    assert all(r.locked is None for r in results[:-1])
     with registry.session() as session:
         assert sign_in_wait(session, "someone-else", "192.0.2.9", now=NOW) == limits.SIGN_IN_BACKOFF_BASE_SECONDS
         assert sign_in_wait(session, "someone-else", "192.0.2.10", now=NOW) == 0

@@ -88,21 +88,29 @@ def test_next_parameter_only_leads_to_local_pages(client):
 
 
 def test_failed_sign_ins_slow_down_and_are_recorded(app, client, clock):
-    for _ in range(limits.SIGN_IN_FREE_FAILURES_PER_USER):
+    free = limits.SIGN_IN_FREE_FAILURES_PER_USER_CLIENT
+    for _ in range(free):
         response = sign_in(client, "sam", "wrong password")
         assert response.status_code == 401
         assert b"Unknown username or wrong password" in response.data
-    paused = sign_in(client, "sam")  # even the right password is not checked now
+    paused = sign_in(client, "sam")  # even the right password is not checked now, from this address
     assert paused.status_code == 429
     assert b"Too many failed sign-ins" in paused.data
     with app.extensions["packetizer"].registry.session() as session:
         failures = session.scalars(select(SignInFailure)).all()
-    assert len(failures) == limits.SIGN_IN_FREE_FAILURES_PER_USER
-    assert {f.username for f in failures} == {"sam"}
+    assert len(failures) == free
+    assert {(f.username, f.client) for f in failures} == {("sam", "127.0.0.1")}
+    # The right user from another address signs in at once; so does a colleague behind the same address.
+    elsewhere = app.test_client()
+    assert sign_in(elsewhere, "sam", environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 302
+    assert sign_in(app.test_client(), "alex").status_code == 302
     clock.advance(seconds=limits.SIGN_IN_BACKOFF_BASE_SECONDS)
     assert sign_in(client, "sam").status_code == 302
     actions = _audit_actions(app)
-    assert actions.count("auth.sign_in_failed") == 3 and "auth.sign_in_paused" in actions
+    assert actions.count("auth.sign_in_failed") == free and "auth.sign_in_paused" in actions
+    assert actions.count("auth.sign_in_locked") == 1
+    locked = json.loads(_audit_detail(app, "auth.sign_in_locked"))
+    assert locked == {"wait": limits.SIGN_IN_BACKOFF_BASE_SECONDS, "scope": "user_client"}
 
 
 def test_unknown_users_get_the_same_answer(client):

@@ -1,10 +1,13 @@
 """Accounts: argon2id password hashes, roles, and the sign-in backoff.
 
-Failed sign-ins are recorded per username and per client address. After a few
-free failures each further one doubles the wait before the next attempt is even
-checked; the wait is answered at once (no sleeping worker), so an attacker
-gains nothing by hammering and a colleague on the same address is not blocked
-for long.
+Failed sign-ins are recorded with their username and client address, and the
+backoff is keyed on the pair: after a few free failures for one username from
+one address, each further one doubles the wait before that pair's next attempt
+is even checked. The same person signing in from another address is not slowed,
+so nobody who merely knows a username can lock its owner out, and a colleague
+behind the same office address (another username) is not slowed either. An
+address where many distinct usernames fail (password spraying) waits as a whole.
+Waits are answered at once (no sleeping worker).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ class SignInResult:
 
     user: User | None
     wait_seconds: int = 0
+    #: After a failure that starts a wait: its length and what waits ("user_client" or "client"); else 0, None.
+    locked_seconds: int = 0
+    locked: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -111,17 +117,28 @@ def _wait(failures: int, free: int, last: dt.datetime | None, now: dt.datetime) 
     return max(0, int(remaining + 0.999))
 
 
+def sign_in_waits(session: Session, username: str, client: str, *, now: dt.datetime) -> dict[str, int]:
+    """Seconds before another attempt for ``username`` from ``client`` will be checked, per scope.
+
+    ``user_client``: failures of this username from this address; ``client``:
+    distinct usernames that failed from this address (each counted once, at its
+    newest failure).
+    """
+    since = now - dt.timedelta(seconds=limits.SIGN_IN_FAILURE_WINDOW_SECONDS)
+    recent = (SignInFailure.client == client, SignInFailure.at >= since)
+    count, last = session.execute(
+        select(func.count(), func.max(SignInFailure.at)).where(SignInFailure.username == username, *recent)
+    ).one()
+    per_username = (select(func.max(SignInFailure.at).label("at")).where(*recent)
+                    .group_by(SignInFailure.username).subquery())
+    names, names_last = session.execute(select(func.count(), func.max(per_username.c.at))).one()
+    return {"user_client": _wait(count, limits.SIGN_IN_FREE_FAILURES_PER_USER_CLIENT, last, now),
+            "client": _wait(names, limits.SIGN_IN_FREE_USERNAMES_PER_CLIENT, names_last, now)}
+
+
 def sign_in_wait(session: Session, username: str, client: str, *, now: dt.datetime) -> int:
     """Seconds before another attempt for ``username`` from ``client`` will be checked (0: go ahead)."""
-    since = now - dt.timedelta(seconds=limits.SIGN_IN_FAILURE_WINDOW_SECONDS)
-    waits = []
-    for column, value, free in ((SignInFailure.username, username, limits.SIGN_IN_FREE_FAILURES_PER_USER),
-                                (SignInFailure.client, client, limits.SIGN_IN_FREE_FAILURES_PER_CLIENT)):
-        count, last = session.execute(
-            select(func.count(), func.max(SignInFailure.at)).where(column == value, SignInFailure.at >= since)
-        ).one()
-        waits.append(_wait(count, free, last, now))
-    return max(waits)
+    return max(sign_in_waits(session, username, client, now=now).values())
 
 
 def sign_in(session: Session, username: str, password: str, client: str, *, now: dt.datetime,
@@ -132,6 +149,7 @@ def sign_in(session: Session, username: str, password: str, client: str, *, now:
         ``SignInResult(user)`` on success; ``SignInResult(None, wait)`` when the
         password is wrong, the account unknown or disabled (``wait`` 0), or when
         attempts are paused (``wait`` > 0, the password was not even checked).
+        A failure that starts a wait says so in ``locked_seconds`` and ``locked``.
     """
     username = (username or "")[:64]
     client = (client or "-")[:64]
@@ -147,15 +165,18 @@ def sign_in(session: Session, username: str, password: str, client: str, *, now:
         verified = False
     if not verified:
         session.add(SignInFailure(at=now, username=username, client=client))
-        return SignInResult(None, 0)
+        session.flush()
+        waits = sign_in_waits(session, username, client, now=now)
+        scope = max(waits, key=waits.get)
+        return SignInResult(None, 0, waits[scope], scope if waits[scope] else None)
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
-    # A successful sign-in forgives this username's failures, not the client's.
-    session.execute(delete(SignInFailure).where(SignInFailure.username == username))
+    # A successful sign-in forgives this username's failures from this address only.
+    session.execute(delete(SignInFailure).where(SignInFailure.username == username, SignInFailure.client == client))
     return SignInResult(user)
 
 
 __all__ = [
     "DEFAULT_HASHER", "ROLES", "SignInResult", "add_user", "check_password", "check_role", "check_username",
-    "find_user", "hash_password", "set_password", "sign_in", "sign_in_wait",
+    "find_user", "hash_password", "set_password", "sign_in", "sign_in_wait", "sign_in_waits",
 ]

@@ -43,7 +43,7 @@ def home():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign in; failed attempts are counted per username and per address and slow the next ones down."""
+    """Sign in; failed attempts slow the next ones down for that username from that address (see registry.users)."""
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
@@ -67,6 +67,10 @@ def login():
             status = 429
         else:
             record("auth.sign_in_failed", "user", username, actor=username, role="none")
+            if result.locked_seconds:
+                # This failure starts a wait: for this username from this address, or for the whole address.
+                record("auth.sign_in_locked", "user", username, actor=username, role="none",
+                       wait=result.locked_seconds, scope=result.locked)
             db().commit()
             flash("Unknown username or wrong password.", "error")
             status = 401
