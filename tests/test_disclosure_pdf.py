@@ -367,19 +367,26 @@ def test_the_second_half_is_done_again_when_its_process_fails(plan):
     assert in_two(10, work, min_count=16) == [[i * i for i in range(10)]]
 
 
-def test_a_failing_first_half_leaves_no_process_behind():
-    """This test ensures an error in the lead process's half ends the forked half too and is raised."""
+def test_a_failing_first_half_leaves_no_process_behind(tmp_path):
+    """This test ensures an error in the lead process's half ends the forked half too (killed and reaped:
+    its process id no longer exists) and is raised."""
     from packetizer.sandbox import in_two
 
     lead = os.getpid()
+    started = tmp_path / "second-half.pid"
 
     def work(indexes: range) -> list[int]:
         if os.getpid() == lead:
+            deadline = time.monotonic() + 10
+            while not started.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)   # the other half is running before this one fails
             raise ValueError("first half failed")
+        started.write_text(str(os.getpid()))
         time.sleep(30)
         return []
 
     with pytest.raises(ValueError):
         in_two(40, work, min_count=16)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)   # no child left to reap
+    pid = int(started.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
