@@ -61,6 +61,8 @@ SIGN_IN_FREE_USERNAMES_PER_CLIENT = 30          # distinct usernames failing fro
                                                 # (password spraying); an office behind one NAT address mistypes far fewer
 SIGN_IN_BACKOFF_BASE_SECONDS = 2                # first wait; doubles with every further failure
 SIGN_IN_BACKOFF_MAX_SECONDS = 15 * 60           # the wait never grows beyond this
+MAX_SESSION_HOURS = 12                          # a signed-in session ends this long after sign-in, however active it
+                                                # is (SESSION_MAX_HOURS may shorten it, not lengthen it)
 MAX_PASSWORD_CHARS = 1024                       # argon2 hashes anything, but a megabyte password is an attack
 MIN_PASSWORD_CHARS = 12
 

@@ -238,3 +238,30 @@ def test_case_rows_round_trip_dates_and_times(registry):
         row = session.scalar(select(CaseRecord))
         assert row.deadline == dt.date(2026, 10, 14)
         assert row.created_at == NOW and row.created_at.tzinfo is not None
+
+
+def test_migration_0002_gives_existing_users_a_session_version_and_takes_it_back(db_url):
+    from alembic import command
+
+    from packetizer.registry.database import _alembic_config
+
+    reg = open_registry(db_url, migrate=False)
+
+    def migrate(target: str, *, down: bool = False) -> None:
+        config = _alembic_config()
+        with reg.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, target)
+
+    migrate("0001")
+    with reg.engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (username, role, password_hash, active, created_at, created_by, "
+                          "password_changed_at) VALUES ('sam', 'staff', 'x', true, :now, 'test', :now)"), {"now": NOW})
+    migrate("0002")
+    with reg.engine.connect() as conn:
+        assert conn.execute(text("SELECT username, session_version FROM users")).all() == [("sam", 0)]
+    migrate("0001", down=True)
+    assert "session_version" not in {c["name"] for c in inspect(reg.engine).get_columns("users")}
+    with reg.engine.connect() as conn:
+        assert conn.execute(text("SELECT username FROM users")).all() == [("sam",)]
+    reg.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from packetizer import limits
 from packetizer.registry import AuditEntry, SignInFailure
 
-from browser.webapp_support import PASSWORD, csrf_token, make_app, page_token, sign_in
+from browser.webapp_support import PASSWORD, add_account, csrf_token, make_app, page_token, sign_in
 
 
 def _audit_actions(app) -> list[str]:
@@ -214,9 +215,93 @@ def test_changing_a_password_ends_other_sessions(app, staff, admin):
     assert staff.get("/cases/").status_code == 302  # the old session no longer loads
     again = app.test_client()
     assert sign_in(again, "sam", "a brand new long password").status_code == 302
-    assert json.loads(_audit_detail(app, "user.change")) == {"password": "reset"}
+    assert json.loads(_audit_detail(app, "user.change")) == {"password": "reset", "sessions_ended": True}
 
 
 def _audit_detail(app, action: str) -> str:
     with app.extensions["packetizer"].registry.session() as session:
         return session.scalar(select(AuditEntry.detail).where(AuditEntry.action == action))
+
+
+def _copy_of(app, client):
+    """Another client holding a copy of ``client``'s session cookie, as someone who copied it would."""
+    copy = app.test_client()
+    name = app.config["SESSION_COOKIE_NAME"]
+    copy.set_cookie(name, client.get_cookie(name).value)
+    return copy
+
+
+def test_sign_out_ends_a_copied_session_cookie(app, staff):
+    copied = _copy_of(app, staff)
+    assert copied.get("/cases/").status_code == 200  # the copy works while the session lasts
+    assert staff.post("/logout", data={"csrf_token": page_token(staff, "/cases/")}).status_code == 302
+    response = copied.get("/cases/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert "auth.sign_out" in _audit_actions(app)
+    assert sign_in(app.test_client(), "sam").status_code == 302  # signing in again starts a new session
+
+
+def test_disabling_an_account_ends_its_sessions(app, staff, admin):
+    with app.extensions["packetizer"].registry.session() as session:
+        from packetizer.registry import User
+
+        sam = session.scalar(select(User).where(User.username == "sam"))
+    token = page_token(admin, "/admin/users")
+    assert admin.post(f"/admin/users/{sam.id}", data={"csrf_token": token, "role": "staff"}).status_code == 302
+    assert staff.get("/cases/").status_code == 302
+    assert json.loads(_audit_detail(app, "user.change")) == {"active": False, "sessions_ended": True}
+    # Enabling the account again does not bring the old session back.
+    assert admin.post(f"/admin/users/{sam.id}", data={"csrf_token": token, "role": "staff", "active": "y"}
+                      ).status_code == 302
+    assert staff.get("/cases/").status_code == 302
+
+
+def test_an_admin_changing_their_own_password_stays_signed_in_here_only(app, admin):
+    other = _copy_of(app, admin)
+    with app.extensions["packetizer"].registry.session() as session:
+        from packetizer.registry import User
+
+        ada = session.scalar(select(User).where(User.username == "ada"))
+    token = page_token(admin, "/admin/users")
+    elsewhere = app.test_client()
+    assert sign_in(elsewhere, "ada").status_code == 302
+    assert admin.post(f"/admin/users/{ada.id}", data={"csrf_token": token, "role": "admin", "active": "y",
+                                                      "password": "a brand new long password"}).status_code == 302
+    assert admin.get("/admin/users").status_code == 200
+    assert elsewhere.get("/admin/users").status_code == 302
+    assert other.get("/admin/users").status_code == 302
+
+
+def test_a_session_ends_at_its_absolute_lifetime_however_active(tmp_path, clock):
+    app = make_app(tmp_path, clock, SESSION_MAX_HOURS=1)
+    add_account(app, "sam", "staff")
+    staff = app.test_client()
+    assert sign_in(staff, "sam").status_code == 302
+    for _ in range(4):  # active every 14 minutes: the idle timeout never fires
+        clock.advance(minutes=14)
+        assert staff.get("/cases/").status_code == 200
+    clock.advance(minutes=5)  # 61 minutes after sign-in
+    response = staff.get("/cases/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert "ended 1 hours after you signed in" in staff.get(response.headers["Location"]).data.decode()
+    assert staff.get("/cases/").status_code == 302
+    assert "auth.session_expired" in _audit_actions(app)
+    assert sign_in(staff, "sam").status_code == 302 and staff.get("/cases/").status_code == 200
+    app.extensions["packetizer"].registry.close()
+
+
+def test_the_absolute_lifetime_is_a_setting_bounded_by_its_limit(tmp_path, monkeypatch):
+    assert make_app(tmp_path).config["SESSION_MAX_HOURS"] == limits.MAX_SESSION_HOURS
+    monkeypatch.setenv("PACKETIZER_SESSION_MAX_HOURS", "8")
+    app = make_app(tmp_path)
+    assert app.config["SESSION_MAX_HOURS"] == 8
+    # The browser keeps the cookie longer than the session lasts, so a form posted late still names its user.
+    assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() == 2 * 8 * 3600
+    from packetizer.errors import ConfigError
+
+    monkeypatch.setenv("PACKETIZER_SESSION_MAX_HOURS", str(limits.MAX_SESSION_HOURS + 1))
+    with pytest.raises(ConfigError, match="MAX_SESSION_HOURS"):
+        make_app(tmp_path)
+    monkeypatch.setenv("PACKETIZER_SESSION_MAX_HOURS", "0")
+    with pytest.raises(ConfigError, match="PACKETIZER_SESSION_MAX_HOURS"):
+        make_app(tmp_path)

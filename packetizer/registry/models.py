@@ -55,6 +55,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
     password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: Raised to end every session of this user (sign-out, password change, account disabled).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SignInFailure(Base):

@@ -103,9 +103,16 @@ def add_user(session: Session, username: str, role: str, password: str, *, creat
     return user
 
 
+def end_sessions(user: User) -> None:
+    """End every signed-in session of ``user``: a session names the version it started under."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 def set_password(user: User, password: str, *, now: dt.datetime, hasher: PasswordHasher = DEFAULT_HASHER) -> None:
+    """Change the password; every session signed in with the old one ends."""
     user.password_hash = hash_password(password, hasher)
     user.password_changed_at = now
+    end_sessions(user)
 
 
 def _wait(failures: int, free: int, last: dt.datetime | None, now: dt.datetime) -> int:
@@ -177,6 +184,6 @@ def sign_in(session: Session, username: str, password: str, client: str, *, now:
 
 
 __all__ = [
-    "DEFAULT_HASHER", "ROLES", "SignInResult", "add_user", "check_password", "check_role", "check_username",
+    "DEFAULT_HASHER", "ROLES", "SignInResult", "add_user", "check_password", "check_role", "check_username", "end_sessions",
     "find_user", "hash_password", "set_password", "sign_in", "sign_in_wait", "sign_in_waits",
 ]

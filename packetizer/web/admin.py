@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user
 from sqlalchemy import select
 
 from ..casebook.accounts import add_account
 from ..errors import AccountError, PolicyError
 from ..policy import registry_dir
 from ..registry import User, set_password
+from ..registry.users import end_sessions
 from .forms import UserAddForm, UserEditForm
-from .security import blueprint_roles, current_actor, record
+from .security import SignedIn, blueprint_roles, current_actor, record
 from .services import db, services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -53,12 +54,19 @@ def user(user_id: int):
         if bool(form.active.data) != row.active:
             changes["active"] = bool(form.active.data)
             row.active = bool(form.active.data)
+            if not row.active:
+                end_sessions(row)
+                changes["sessions_ended"] = True
         if form.password.data:
-            set_password(row, form.password.data, now=services().now(), hasher=services().hasher)
+            set_password(row, form.password.data, now=services().now(), hasher=services().hasher)  # ends sessions
             changes["password"] = "reset"
+            changes["sessions_ended"] = True
         if changes:
             record("user.change", "user", row.username, **changes)
             db().commit()
+            if row.id == current_user.user_id and changes.get("sessions_ended"):
+                # An admin who changes their own password stays signed in here; their other sessions end.
+                login_user(SignedIn.from_user(row))
             flash(f"User {row.username} updated.", "success")
         return redirect(url_for("admin.users"))
     return render_template("admin/user.html", user=row, form=form), 422 if form.errors else 200

@@ -13,7 +13,7 @@ from ..archive import LocalStorage
 from ..errors import PacketizerError
 from ..registry import sign_in
 from .forms import LoginForm
-from .security import SignedIn, client_address, mark_active, record
+from .security import SignedIn, client_address, end_session, mark_active, record
 from .services import db, services
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,14 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Sign out: this session and every other session of the user end (a copied cookie stops working)."""
     if current_user.is_authenticated:
         record("auth.sign_out", "user", current_user.username)
+        end_session()
         db().commit()
-    logout_user()
-    session.clear()
+    else:
+        logout_user()
+        session.clear()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))
 

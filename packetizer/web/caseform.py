@@ -16,6 +16,7 @@ import re
 from typing import Any, Iterator, Mapping
 
 from flask import request
+from werkzeug.datastructures import MultiDict
 from wtforms import Field, FieldList, FormField
 
 from .forms import REQUIRED, CaseFields, CaseForm, ListField, MemberForm, ServiceLineForm, TimelineField, left_empty
@@ -26,17 +27,20 @@ _REMOVE_LINE = re.compile(r"^remove_line:(\d+)$")
 _LINE_PATH = re.compile(r"^services\[(\d+)\](.*)$")
 
 
-def case_form(payers, stored: Mapping[str, Any] | None = None) -> CaseForm:
+def case_form(payers, stored: Mapping[str, Any] | None = None, *, restored: MultiDict | None = None) -> CaseForm:
     """The case form of this request, offering ``payers``.
 
     Shown: the stored case (``case_to_form_data``), or a blank case with one
     service line. Posted: what the page sent, on top of the stored case, so an
     input the page did not send keeps the stored value; the service lines are
-    only those posted.
+    only those posted. ``restored`` (inputs kept when a session ended, see
+    :mod:`.drafts`) is shown as if it had just been posted.
     """
     data = case_to_form_data(stored) if stored is not None else {"services": [dict(NEW_LINE)]}
-    if request.method == "POST":
+    if request.method == "POST" or restored is not None:
         data.pop("services", None)
+    if restored is not None:
+        return CaseForm(payers, formdata=restored, data=data)
     return CaseForm(payers, data=data)
 
 

@@ -26,7 +26,7 @@ from ..registry import Build, CaseRecord
 from . import caseform
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .forms import BuildForm, ImportForm, UploadForm
-from .security import blueprint_roles, current_actor, record
+from .security import blueprint_roles, current_actor, record, restore_typed_work
 from .services import db, services
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord |
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     """The case form for a new case."""
-    form = caseform.case_form(services().payers())
+    form = caseform.case_form(services().payers(), restored=_restored_typing())
     if request.method == "GET" or caseform.lines_edited(form, request.form.get("action", "")):
         return _form_page(form, [], record_=None)
     form.validate()
@@ -67,6 +67,16 @@ def new():
     if problems:
         return _form_page(form, problems, record_=None)
     return _create(doc, folder, case, action="case.create")
+
+
+def _restored_typing():
+    """On showing the form: what the user had typed here when their session ended (kept once, then removed)."""
+    if request.method != "GET":
+        return None
+    restored = restore_typed_work()
+    if restored is not None:
+        flash("Your session had ended; the form shows what you had typed. Check it and save.", "info")
+    return restored
 
 
 def _create(doc: dict, folder: CaseFolder, case, *, action: str, **detail):
@@ -136,7 +146,7 @@ def edit(pk: int):
     rec = get_record(pk)
     folder = folder_of(rec)
     stored = folder.read()
-    form = caseform.case_form(services().payers(), stored)
+    form = caseform.case_form(services().payers(), stored, restored=_restored_typing())
     form.case_id.data = rec.case_id  # the case id names its builds and archive keys: it never changes
     if request.method == "GET" or caseform.lines_edited(form, request.form.get("action", "")):
         return _form_page(form, [], record_=rec)

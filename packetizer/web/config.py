@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "SPOOL": None,                       # None: <instance>/pending, where packets the archive could not take wait
     "PAYERS": None,                      # None: $PACKETIZER_PAYERS, else the shipped payer registry
     "IDLE_MINUTES": 15,
+    "SESSION_MAX_HOURS": limits.MAX_SESSION_HOURS,  # a session ends this long after sign-in, however active
     "BATCH_KEEP_DAYS": 30,               # an ended web batch's folder (packets, reports) is removed after this
     "TRUSTED_PROXIES": 0,                # reverse proxies in front whose X-Forwarded-* headers are trusted
     "MAX_CONTENT_LENGTH": limits.MAX_UPLOAD_REQUEST_BYTES,
@@ -90,6 +91,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "PACKETIZER_SPOOL": ("SPOOL", _text),
     "PACKETIZER_PAYERS": ("PAYERS", _text),
     "PACKETIZER_IDLE_MINUTES": ("IDLE_MINUTES", _positive_int),
+    "PACKETIZER_SESSION_MAX_HOURS": ("SESSION_MAX_HOURS", _positive_int),
     "PACKETIZER_BATCH_KEEP_DAYS": ("BATCH_KEEP_DAYS", _positive_int),
     "PACKETIZER_TRUSTED_PROXIES": ("TRUSTED_PROXIES", _non_negative_int),
     "PACKETIZER_SESSION_COOKIE_SECURE": ("SESSION_COOKIE_SECURE", _boolean),
@@ -120,7 +122,13 @@ def load_config(app, test_config: Mapping[str, Any] | None, environ: Mapping[str
     idle = app.config["IDLE_MINUTES"]
     if not isinstance(idle, (int, float)) or idle <= 0:
         raise ConfigError("IDLE_MINUTES: must be a number of minutes greater than 0")
-    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(minutes=idle)
+    hours = app.config["SESSION_MAX_HOURS"]
+    if not isinstance(hours, (int, float)) or isinstance(hours, bool) or not 0 < hours <= limits.MAX_SESSION_HOURS:
+        raise ConfigError(f"SESSION_MAX_HOURS: must be a number of hours greater than 0, at most "
+                          f"MAX_SESSION_HOURS ({limits.MAX_SESSION_HOURS})")
+    # The server ends sessions (idle, absolute lifetime, sign-out); the browser keeps the cookie longer, so a
+    # form posted after the session ended still names its user and what was typed is kept for them (drafts.py).
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=2 * hours)
     keep = app.config["BATCH_KEEP_DAYS"]
     if not isinstance(keep, int) or isinstance(keep, bool) or keep <= 0:
         raise ConfigError("BATCH_KEEP_DAYS: must be a whole number of days greater than 0")

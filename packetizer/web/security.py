@@ -1,4 +1,11 @@
-"""Sign-in state, roles, idle sign-out, cookies, security headers, and who a request is in the audit log."""
+"""Sign-in state, roles, sessions that end, cookies, security headers, and who a request is in the audit log.
+
+A session ends when the user signs out, when their password changes or their
+account is disabled (each raises the user's session version, which every
+session names), after ``IDLE_MINUTES`` without a request, and
+``SESSION_MAX_HOURS`` after sign-in however active it is. A case form posted
+after an idle or absolute end is kept for the user (see :mod:`.drafts`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, flash, redirect, request, session, url_for
+from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import AnonymousUserMixin, LoginManager, current_user, logout_user
 
 from ..casebook.audit import Actor, write_audit
 from ..registry import User
-from .services import db, services
+from ..registry.users import end_sessions
+from . import drafts
+from .services import EXTENSION_KEY, db, services
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -31,6 +40,7 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 _IDLE_KEY = "seen"
+_STARTED_KEY = "started"
 # Endpoints that neither need a sign-in nor count as activity.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
 
@@ -39,13 +49,15 @@ PUBLIC_ENDPOINTS = frozenset({"auth.login", "health.healthz", "static"})
 class SignedIn:
     """The signed-in person as Flask-Login sees them.
 
-    The id carries a stamp of the password hash, so changing a password ends
-    every other session of that user (disabling the account does too).
+    The id carries the user's session version and a stamp of the password hash:
+    signing out, a password change or disabling the account raises the version,
+    so every session started before no longer loads (a copied cookie included).
     """
 
     user_id: int
     username: str
     role: str
+    version: int
     stamp: str
 
     is_authenticated = True
@@ -53,11 +65,11 @@ class SignedIn:
     is_anonymous = False
 
     def get_id(self) -> str:
-        return f"{self.user_id}.{self.stamp}"
+        return f"{self.user_id}.{self.version}.{self.stamp}"
 
     @classmethod
     def from_user(cls, user: User) -> "SignedIn":
-        return cls(user.id, user.username, user.role, password_stamp(user))
+        return cls(user.id, user.username, user.role, user.session_version or 0, password_stamp(user))
 
 
 def password_stamp(user: User) -> str:
@@ -78,7 +90,7 @@ class SessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app) -> None:
-    """Install the login manager, cookie handling, idle sign-out and headers on ``app``."""
+    """Install the login manager, cookie handling, session ends and headers on ``app``; drop stale drafts."""
     manager = LoginManager()
     manager.login_view = "auth.login"
     manager.login_message = "Please sign in."
@@ -88,19 +100,21 @@ def init_app(app) -> None:
     manager.user_loader(_load_user)
     app.session_interface = SessionInterface()
     app.before_request(_require_sign_in_and_idle)
+    svc = app.extensions[EXTENSION_KEY]
+    drafts.remove_expired_drafts(svc.instance, now=svc.now(), max_age=dt.timedelta(hours=app.config["SESSION_MAX_HOURS"]))
     app.after_request(_headers)
 
 
 def _load_user(user_id: str) -> SignedIn | None:
-    pk, _, stamp = user_id.partition(".")
     try:
+        pk, version, stamp = user_id.split(".")
         user = db().get(User, int(pk))
     except ValueError:
         return None
     if user is None or not user.active:
         return None
     signed_in = SignedIn.from_user(user)
-    return signed_in if signed_in.stamp == stamp else None
+    return signed_in if signed_in.get_id() == f"{user.id}.{version}.{stamp}" else None
 
 
 def _require_sign_in_and_idle():
@@ -109,18 +123,59 @@ def _require_sign_in_and_idle():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=_next_target()))
     now = services().now()
-    idle = dt.timedelta(minutes=request_idle_minutes())
-    seen = session.get(_IDLE_KEY)
-    if seen is not None and now - dt.datetime.fromtimestamp(seen, dt.timezone.utc) > idle:
-        record("auth.idle_sign_out", "user", current_user.username)
-        db().commit()
-        logout_user()
-        session.clear()
-        flash(f"You were signed out after {request_idle_minutes()} minutes without activity.", "info")
-        return redirect(url_for("auth.login"))
-    session.permanent = True
-    session[_IDLE_KEY] = now.timestamp()
-    return None
+    config = current_app.config
+    started, seen = session.get(_STARTED_KEY), session.get(_IDLE_KEY)
+    if started is None or now - _at(started) > session_lifetime():
+        action = "auth.session_expired"
+        message = f"Your session ended {config['SESSION_MAX_HOURS']} hours after you signed in."
+    elif seen is not None and now - _at(seen) > dt.timedelta(minutes=config["IDLE_MINUTES"]):
+        action = "auth.idle_sign_out"
+        message = f"You were signed out after {config['IDLE_MINUTES']} minutes without activity."
+    else:
+        session.permanent = True
+        session[_IDLE_KEY] = now.timestamp()
+        return None
+    kept = _keep_typed_work(now)
+    record(action, "user", current_user.username, draft_kept=kept)
+    db().commit()
+    logout_user()
+    session.clear()
+    if kept:
+        message += " What you typed is kept: sign in again to carry on."
+    flash(message, "info")
+    return redirect(url_for("auth.login", next=request.path if kept else _next_target()))
+
+
+def _at(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+
+
+def session_lifetime() -> dt.timedelta:
+    """How long after sign-in a session ends, however active (``SESSION_MAX_HOURS``)."""
+    return dt.timedelta(hours=current_app.config["SESSION_MAX_HOURS"])
+
+
+def _keep_typed_work(now: dt.datetime) -> bool:
+    """Keep a case form posted after its session ended, for the same user after they sign in again."""
+    if request.method != "POST" or request.endpoint not in drafts.DRAFT_ENDPOINTS:
+        return False
+    return drafts.keep_draft(services().instance, current_user.user_id, request.path, request.form, now=now)
+
+
+def restore_typed_work():
+    """The case form inputs kept for the signed-in user from this page when their session ended, if any."""
+    return drafts.take_draft(services().instance, current_user.user_id, request.path, now=services().now(),
+                             max_age=session_lifetime())
+
+
+def end_session() -> None:
+    """Sign this browser out and end every other session of the signed-in user (their session version rises)."""
+    if current_user.is_authenticated:
+        user = db().get(User, current_user.user_id)
+        if user is not None:
+            end_sessions(user)
+    logout_user()
+    session.clear()
 
 
 def _next_target() -> str | None:
@@ -130,16 +185,12 @@ def _next_target() -> str | None:
     return request.full_path.rstrip("?")
 
 
-def request_idle_minutes() -> int:
-    from flask import current_app
-
-    return current_app.config["IDLE_MINUTES"]
-
-
 def mark_active() -> None:
-    """Start the idle clock (called at sign-in)."""
+    """Start the idle clock and the session's lifetime (called at sign-in)."""
     session.permanent = True
-    session[_IDLE_KEY] = services().now().timestamp()
+    now = services().now().timestamp()
+    session[_STARTED_KEY] = now
+    session[_IDLE_KEY] = now
 
 
 def _headers(response):
