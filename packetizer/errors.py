@@ -77,6 +77,7 @@ class ErrorCode(StrEnum):
     # the web application's registry and accounts
     REGISTRY = "registry"
     ACCOUNT = "account"
+    BAD_TRACKING = "bad_tracking"
 
 
 class PacketizerError(Exception):
@@ -241,3 +242,11 @@ class AccountError(PacketizerError):
     """A username, role or password is not acceptable; the field names which, the detail says why."""
 
     code = ErrorCode.ACCOUNT
+
+
+class TrackingError(PacketizerError):
+    """A submission, request for information, answer, determination or correction that cannot have happened
+    (dates out of order or in the future, a second determination) or lacks what it needs (a reason for a
+    correction); the field names the input, the detail says why in a user's words."""
+
+    code = ErrorCode.BAD_TRACKING

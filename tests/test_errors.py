@@ -21,7 +21,7 @@ CONTRACT_CODES = {
     "redaction_failed", "leak", "leak_check_failed", "bad_report", "render", "assembly", "storage", "not_found",
     "integrity", "bad_key", "bad_id", "bad_manifest", "ambiguous", "exists", "unsupported", "read_failed",
     "write_failed", "archive_failed", "spool_failed", "spool_damaged", "bad_config", "no_credentials", "unreachable",
-    "no_bucket", "access_denied", "s3_error", "registry", "account",
+    "no_bucket", "access_denied", "s3_error", "registry", "account", "bad_tracking",
 }
 
 

@@ -1,7 +1,8 @@
 """Outcome patterns: how payers decided, counted from the registry, and the charts that show them.
 
-:func:`outcome_patterns` counts the latest determination of every case by
-payer, service code and late-reason category. The charts are drawn on the
+:func:`outcome_patterns` counts the current determination of every case's
+latest current submission by payer, service code and late-reason category:
+a corrected submission or determination counts as corrected, never twice. The charts are drawn on the
 server as SVG: no script, no inline style, nothing fetched. Each chart is an
 ``<svg>`` element with presentation attributes only (the
 Content-Security-Policy forbids inline styles) and a ``<title>`` per bar so a
@@ -15,12 +16,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from markupsafe import Markup, escape
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from ..model import LATE_REASON_WORDS
-from ..registry import DETERMINATIONS, CaseRecord, Submission
-from .tracking import case_status
+from ..registry import DETERMINATIONS
+from .tracking import case_status, latest_submission, tracked_cases
 
 
 @dataclass(frozen=True)
@@ -67,31 +67,29 @@ def _rows(counts: dict[str, dict[str, int]]) -> tuple[OutcomeRow, ...]:
 
 
 def outcome_patterns(session: Session) -> Outcomes:
-    """Count the latest determination of every case by payer, service code and late-reason category."""
+    """Count the current determination of every case by payer, service code and late-reason category."""
     by_payer: dict[str, dict[str, int]] = {}
     by_service: dict[str, dict[str, int]] = {}
     by_reason: dict[str, dict[str, int]] = {}
     days: list[int] = []
     pending = 0
-    cases = session.scalars(
-        select(CaseRecord).options(selectinload(CaseRecord.submissions).selectinload(Submission.info_requests))
-    )
-    for case in cases:
-        if not case.submissions:
+    for case in tracked_cases(session):
+        latest = latest_submission(case)
+        if latest is None:
             continue
         outcome = case_status(case)
         if outcome not in DETERMINATIONS:
             pending += 1
             continue
-        latest = case.submissions[-1]
+        decided = latest.current_determination
         for table, label in ((by_payer, case.payer_id), (by_reason, case.late_reason_category)):
             bucket = table.setdefault(label, {"approved": 0, "partially_approved": 0, "denied": 0})
             bucket[outcome] += 1
         for code in sorted(set(case.service_codes.split())):
             bucket = by_service.setdefault(code, {"approved": 0, "partially_approved": 0, "denied": 0})
             bucket[outcome] += 1
-        if latest.determination_on is not None:
-            days.append(max(0, (latest.determination_on - latest.submitted_on).days))
+        # Records made before dates were checked may be out of order until someone corrects them.
+        days.append(max(0, (decided.decided_on - latest.submitted_on).days))
     return Outcomes(_rows(by_payer), _rows(by_service), _rows(by_reason), tuple(sorted(days)), pending)
 
 

@@ -5,6 +5,13 @@ these return. A case row's ``status`` is :func:`case_status` of its builds and
 submissions, and only :func:`update_status` writes it: every casebook function
 that refreshes a case's checks or adds a build, a submission, a request or a
 decision calls it.
+
+Every record is checked before it is stored: it cannot be dated in the future
+nor before what it follows (the packet's build, the submission, the request an
+answer answers), and a submission has one determination. A record is never
+edited: a correction is a new record that supersedes the old one, says why,
+and is audited; status, the queue and Outcomes read only current records.
+A refusal is a :class:`~packetizer.errors.TrackingError` naming the input.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..registry import DETERMINATIONS, CaseRecord, InfoRequest, Submission
+from ..errors import TrackingError
+from ..registry import DETERMINATIONS, CaseRecord, Determination, InfoRequest, Submission
 from .audit import Actor, write_audit
 
 #: Follow-up interval when the payer policy names none.
@@ -36,24 +44,30 @@ STATUS_WORDS = {
 #: Statuses of a case not yet sent to the payer.
 UNSUBMITTED = ("blocked", "ready", "built")
 
-
 def follow_up_due(submitted_on: dt.date, follow_up_days: int | None) -> dt.date:
     """When to chase the payer: the policy's ``follow_up_days`` after submission."""
     return submitted_on + dt.timedelta(days=follow_up_days or DEFAULT_FOLLOW_UP_DAYS)
 
 
 def open_info_request(submission: Submission) -> InfoRequest | None:
-    """The newest request for more information not yet answered, if any."""
-    pending = [r for r in submission.info_requests if r.responded_on is None]
+    """The newest current request for more information not yet answered, if any."""
+    pending = [r for r in submission.current_info_requests if r.responded_on is None]
     return pending[-1] if pending else None
 
 
+def latest_submission(case: CaseRecord) -> Submission | None:
+    """The newest current submission of the case (corrections applied), if any."""
+    current = case.current_submissions
+    return current[-1] if current else None
+
+
 def case_status(case: CaseRecord) -> str:
-    """The case's status word (a key of :data:`STATUS_WORDS`) from its builds and submissions."""
-    if case.submissions:
-        latest = case.submissions[-1]
-        if latest.determination:
-            return latest.determination
+    """The case's status word (a key of :data:`STATUS_WORDS`) from its current builds and submissions."""
+    latest = latest_submission(case)
+    if latest is not None:
+        decided = latest.current_determination
+        if decided is not None:
+            return decided.determination
         return "info_requested" if open_info_request(latest) else "submitted"
     if case.builds:
         return "built"
@@ -88,17 +102,22 @@ class QueueItem:
                 "submit_by": "Submit the request"}[self.what]
 
 
-def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_HORIZON_DAYS) -> list[QueueItem]:
-    """Everything due within ``horizon_days`` of ``today`` or overdue, soonest first."""
-    horizon = today + dt.timedelta(days=horizon_days)
-    items: list[QueueItem] = []
-    cases = session.scalars(
+def tracked_cases(session: Session):
+    """Every case with its builds, submissions, requests and determinations loaded (old records too)."""
+    return session.scalars(
         select(CaseRecord).options(
             selectinload(CaseRecord.submissions).selectinload(Submission.info_requests),
+            selectinload(CaseRecord.submissions).selectinload(Submission.determinations),
             selectinload(CaseRecord.builds),
         )
     )
-    for case in cases:
+
+
+def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_HORIZON_DAYS) -> list[QueueItem]:
+    """Everything due within ``horizon_days`` of ``today`` or overdue, soonest first (current records only)."""
+    horizon = today + dt.timedelta(days=horizon_days)
+    items: list[QueueItem] = []
+    for case in tracked_cases(session):
         status = case_status(case)
         if status in UNSUBMITTED:
             if case.deadline is not None and case.deadline <= horizon:
@@ -107,7 +126,7 @@ def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_
             continue
         if status in DETERMINATIONS:
             continue
-        latest = case.submissions[-1]
+        latest = latest_submission(case)
         if status == "info_requested":
             request = open_info_request(latest)
             due = request.due_on or request.requested_on
@@ -120,10 +139,87 @@ def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_
     return sorted(items, key=lambda i: (i.due, i.case_id))
 
 
+# -- What may be recorded ---------------------------------------------------------------------------------------------
+
+def _day(day: dt.date) -> str:
+    return day.isoformat()
+
+
+def _not_future(field: str, day: dt.date, today: dt.date) -> None:
+    if day > today:
+        raise TrackingError(f"cannot be in the future (today is {_day(today)})", field=field)
+
+
+def _not_before(field: str, day: dt.date, earlier: dt.date, what: str) -> None:
+    if day < earlier:
+        raise TrackingError(f"cannot be earlier than {what} ({_day(earlier)})", field=field)
+
+
+def _not_after(field: str, day: dt.date, later: dt.date, what: str) -> None:
+    if day > later:
+        raise TrackingError(f"cannot be later than {what} ({_day(later)})", field=field)
+
+
+def _current(record, words: str) -> None:
+    if not record.current:
+        raise TrackingError(f"this {words} has been corrected since; record it against the corrected one")
+
+
+def _reason(correction_reason: str | None) -> str:
+    text = (correction_reason or "").strip()
+    if not text:
+        raise TrackingError("say why the record is corrected", field="correction_reason")
+    return text
+
+
+def _check_submission(case: CaseRecord, *, build_id: int, submitted_on: dt.date, today: dt.date,
+                      after: Submission | None = None) -> None:
+    """Build ≤ submission ≤ today; a corrected submission also stays before what the payer answered."""
+    build = next((b for b in case.builds if b.id == build_id), None)
+    if build is None:
+        raise TrackingError("choose a packet built for this case", field="build_id")
+    _not_future("submitted_on", submitted_on, today)
+    # The build time is stored in UTC; the office judges dates in the server's time zone, as ``today`` is.
+    _not_before("submitted_on", submitted_on, build.created_at.astimezone().date(), "the day that packet was built")
+    if after is not None:
+        for request in after.current_info_requests:
+            _not_after("submitted_on", submitted_on, request.requested_on, "the payer's request for information")
+        decided = after.current_determination
+        if decided is not None:
+            _not_after("submitted_on", submitted_on, decided.decided_on, "the payer's determination")
+
+
+def _check_info_request(submission: Submission, *, requested_on: dt.date, due_on: dt.date | None,
+                        responded_on: dt.date | None, today: dt.date) -> None:
+    """Submission ≤ request ≤ today; the answer between the request and today; due no earlier than asked."""
+    _not_future("requested_on", requested_on, today)
+    _not_before("requested_on", requested_on, submission.submitted_on, "the submission")
+    if due_on is not None:
+        _not_before("due_on", due_on, requested_on, "the request")
+    if responded_on is not None:
+        _not_future("responded_on", responded_on, today)
+        _not_before("responded_on", responded_on, requested_on, "the request it answers")
+
+
+def _check_determination(submission: Submission, *, determination: str, decided_on: dt.date,
+                         today: dt.date) -> None:
+    if determination not in DETERMINATIONS:
+        raise TrackingError("choose approved, partially approved or denied", field="determination")
+    _not_future("determination_on", decided_on, today)
+    _not_before("determination_on", decided_on, submission.submitted_on, "the submission")
+
+
+# -- Recording --------------------------------------------------------------------------------------------------------
+
 def record_submission(session: Session, case: CaseRecord, *, build_id: int, submitted_on: dt.date, channel: str,
-                      reference: str | None, follow_up_days: int | None, actor: Actor,
-                      now: dt.datetime) -> Submission:
-    """Record that a packet was sent; the follow-up date comes from the payer's interval."""
+                      reference: str | None, follow_up_days: int | None, actor: Actor, now: dt.datetime,
+                      today: dt.date) -> Submission:
+    """Record that a packet was sent; the follow-up date comes from the payer's interval.
+
+    Raises:
+        TrackingError: the packet is not one of the case's, or the date is before its build or after ``today``.
+    """
+    _check_submission(case, build_id=build_id, submitted_on=submitted_on, today=today)
     row = Submission(
         case_pk=case.id, build_id=build_id, submitted_on=submitted_on, channel=channel, reference=reference,
         follow_up_due=follow_up_due(submitted_on, follow_up_days), recorded_at=now, recorded_by=actor.name,
@@ -138,8 +234,14 @@ def record_submission(session: Session, case: CaseRecord, *, build_id: int, subm
 
 
 def record_info_request(session: Session, submission: Submission, *, requested_on: dt.date, due_on: dt.date | None,
-                        note: str | None, actor: Actor, now: dt.datetime) -> InfoRequest:
-    """Record that the payer asked for more information about ``submission``."""
+                        note: str | None, actor: Actor, now: dt.datetime, today: dt.date) -> InfoRequest:
+    """Record that the payer asked for more information about ``submission``.
+
+    Raises:
+        TrackingError: the submission was corrected, or the dates are out of order or in the future.
+    """
+    _current(submission, "submission")
+    _check_info_request(submission, requested_on=requested_on, due_on=due_on, responded_on=None, today=today)
     row = InfoRequest(submission_id=submission.id, requested_on=requested_on, due_on=due_on, note=note,
                       recorded_at=now, recorded_by=actor.name)
     session.add(row)
@@ -152,8 +254,18 @@ def record_info_request(session: Session, submission: Submission, *, requested_o
 
 
 def answer_info_request(session: Session, request: InfoRequest, *, responded_on: dt.date, actor: Actor,
-                        now: dt.datetime) -> None:
-    """Record that the information the payer asked for was sent."""
+                        now: dt.datetime, today: dt.date) -> None:
+    """Record that the information the payer asked for was sent (once: a wrong answer date is corrected).
+
+    Raises:
+        TrackingError: the request was corrected or already answered, or the date is before it or in the future.
+    """
+    _current(request, "request")
+    if request.responded_on is not None:
+        raise TrackingError("the answer to this request is already recorded; correct it instead",
+                            field="responded_on")
+    _not_future("responded_on", responded_on, today)
+    _not_before("responded_on", responded_on, request.requested_on, "the request it answers")
     case = request.submission.case
     request.responded_on = responded_on
     _changed(case, actor, now)
@@ -162,15 +274,184 @@ def answer_info_request(session: Session, request: InfoRequest, *, responded_on:
 
 
 def record_determination(session: Session, submission: Submission, *, determination: str, decided_on: dt.date,
-                         reason: str | None, actor: Actor, now: dt.datetime) -> None:
-    """Record the payer's decision (one of :data:`~packetizer.registry.DETERMINATIONS`) and the reason given."""
-    submission.determination = determination
-    submission.determination_on = decided_on
-    submission.determination_reason = reason
-    submission.determination_by = actor.name
+                         reason: str | None, actor: Actor, now: dt.datetime, today: dt.date) -> Determination:
+    """Record the payer's decision (one of :data:`~packetizer.registry.DETERMINATIONS`) and the reason given.
+
+    Raises:
+        TrackingError: the submission was corrected or already has a determination, or the date is before
+            the submission or in the future.
+    """
+    _current(submission, "submission")
+    if submission.current_determination is not None:
+        raise TrackingError("a determination is already recorded for this submission; correct it instead",
+                            field="determination")
+    _check_determination(submission, determination=determination, decided_on=decided_on, today=today)
+    row = Determination(submission_id=submission.id, determination=determination, decided_on=decided_on,
+                        reason=reason, recorded_at=now, recorded_by=actor.name)
+    session.add(row)
+    submission.determinations.append(row)
     _changed(submission.case, actor, now)
+    session.flush()
     write_audit(session, actor, "determination.record", "submission", submission.id, now=now,
                 detail={"case_id": submission.case.case_id, "determination": determination})
+    return row
+
+
+# -- Corrections ------------------------------------------------------------------------------------------------------
+
+def correct_submission(session: Session, submission: Submission, *, build_id: int, submitted_on: dt.date,
+                       channel: str, reference: str | None, follow_up_days: int | None, correction_reason: str,
+                       actor: Actor, now: dt.datetime, today: dt.date) -> Submission:
+    """Replace ``submission`` with a corrected one; its requests and determination follow it.
+
+    Raises:
+        TrackingError: no reason, the submission was corrected already, or the corrected date is out of order.
+    """
+    why = _reason(correction_reason)
+    _current(submission, "submission")
+    case = submission.case
+    _check_submission(case, build_id=build_id, submitted_on=submitted_on, today=today, after=submission)
+    submission.superseded_at = now
+    row = Submission(
+        case_pk=case.id, build_id=build_id, submitted_on=submitted_on, channel=channel, reference=reference,
+        follow_up_due=follow_up_due(submitted_on, follow_up_days), recorded_at=now, recorded_by=actor.name,
+        corrects_id=submission.id, correction_reason=why,
+    )
+    session.add(row)
+    case.submissions.append(row)
+    for request in list(submission.info_requests):
+        request.submission = row
+    for decided in list(submission.determinations):
+        decided.submission = row
+    _changed(case, actor, now)
+    session.flush()
+    write_audit(session, actor, "submission.correct", "submission", row.id, now=now, detail={
+        "case_id": case.case_id, "corrects": submission.id, "changed": _changed_fields(submission, row)})
+    return row
+
+
+def correct_info_request(session: Session, request: InfoRequest, *, requested_on: dt.date, due_on: dt.date | None,
+                         note: str | None, responded_on: dt.date | None, correction_reason: str, actor: Actor,
+                         now: dt.datetime, today: dt.date) -> InfoRequest:
+    """Replace a request for information (and its answer date) with a corrected one.
+
+    Raises:
+        TrackingError: no reason, the request was corrected already, or the dates are out of order.
+    """
+    why = _reason(correction_reason)
+    _current(request, "request")
+    submission = request.submission
+    _check_info_request(submission, requested_on=requested_on, due_on=due_on, responded_on=responded_on,
+                        today=today)
+    request.superseded_at = now
+    row = InfoRequest(submission_id=submission.id, requested_on=requested_on, due_on=due_on, note=note,
+                      responded_on=responded_on, recorded_at=now, recorded_by=actor.name, corrects_id=request.id,
+                      correction_reason=why)
+    session.add(row)
+    submission.info_requests.append(row)
+    _changed(submission.case, actor, now)
+    session.flush()
+    write_audit(session, actor, "info_request.correct", "submission", submission.id, now=now, detail={
+        "case_id": submission.case.case_id, "info_request": row.id, "corrects": request.id,
+        "changed": _changed_fields(request, row)})
+    return row
+
+
+def correct_determination(session: Session, determination: Determination, *, outcome: str, decided_on: dt.date,
+                          reason: str | None, correction_reason: str, actor: Actor, now: dt.datetime,
+                          today: dt.date) -> Determination:
+    """Replace the payer's determination with a corrected one (``reason`` is the payer's, as before).
+
+    Raises:
+        TrackingError: no correction reason, the determination was corrected already, or the date is out of order.
+    """
+    why = _reason(correction_reason)
+    _current(determination, "determination")
+    submission = determination.submission
+    _check_determination(submission, determination=outcome, decided_on=decided_on, today=today)
+    determination.superseded_at = now
+    session.flush()  # the old row stops being current before the new one is: one current per submission
+    row = Determination(submission_id=submission.id, determination=outcome, decided_on=decided_on, reason=reason,
+                        recorded_at=now, recorded_by=actor.name, corrects_id=determination.id,
+                        correction_reason=why)
+    session.add(row)
+    submission.determinations.append(row)
+    _changed(submission.case, actor, now)
+    session.flush()
+    write_audit(session, actor, "determination.correct", "submission", submission.id, now=now, detail={
+        "case_id": submission.case.case_id, "determination": outcome, "corrects": determination.id,
+        "changed": _changed_fields(determination, row)})
+    return row
+
+
+# -- What a case page shows of its corrections ------------------------------------------------------------------------
+
+#: The fields a correction may change, with the words the case page uses for them.
+CORRECTED_FIELDS = {
+    Submission: (("submitted_on", "Submitted on"), ("channel", "Channel"), ("reference", "Payer reference"),
+                 ("build_id", "Packet sent"), ("follow_up_due", "Follow up by")),
+    InfoRequest: (("requested_on", "Requested on"), ("due_on", "Answer due by"), ("note", "What the payer asked for"),
+                  ("responded_on", "Answered on")),
+    Determination: (("determination", "Determination"), ("decided_on", "Decided on"),
+                    ("reason", "Reason given by the payer")),
+}
+RECORD_WORDS = {Submission: "Submission", InfoRequest: "Request for more information",
+                Determination: "Determination"}
+
+
+def _changed_fields(old, new) -> list[str]:
+    return [name for name, _ in CORRECTED_FIELDS[type(old)] if getattr(old, name) != getattr(new, name)]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field a correction changed, as the case page tells it."""
+
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A record superseded by another: what it was, what changed, when, by whom and why."""
+
+    record: str
+    at: dt.datetime
+    by: str
+    reason: str
+    changes: tuple[Change, ...]
+
+
+def _shown(name: str, value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if name == "determination":
+        return STATUS_WORDS.get(value, value)
+    if name == "build_id":
+        return f"packet #{value}"
+    return str(value)
+
+
+def case_corrections(case: CaseRecord) -> list[Correction]:
+    """Every correction made to the case's tracking records, newest first."""
+    rows: list = []
+    for submission in case.submissions:
+        rows.append(submission)
+        rows.extend(submission.info_requests)
+        rows.extend(submission.determinations)
+    out = []
+    for row in rows:
+        old = row.corrects
+        if old is None:
+            continue
+        changes = tuple(Change(label, _shown(name, getattr(old, name)), _shown(name, getattr(row, name)))
+                        for name, label in CORRECTED_FIELDS[type(row)] if getattr(old, name) != getattr(row, name))
+        out.append(Correction(RECORD_WORDS[type(row)], row.recorded_at, row.recorded_by, row.correction_reason or "",
+                              changes))
+    return sorted(out, key=lambda c: c.at, reverse=True)
 
 
 def _changed(case: CaseRecord, actor: Actor, now: dt.datetime) -> None:

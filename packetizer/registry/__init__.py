@@ -13,6 +13,7 @@ from .models import (
     AuditEntry,
     Build,
     CaseRecord,
+    Determination,
     InfoRequest,
     SignInFailure,
     Submission,
@@ -21,7 +22,7 @@ from .models import (
 from .users import SignInResult, add_user, find_user, set_password, sign_in, sign_in_wait
 
 __all__ = [
-    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS",
+    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination",
     "GENESIS_HASH", "InfoRequest", "ROLES", "Registry", "SignInFailure", "SignInResult",
     "Submission", "User", "add_user", "append_audit", "current_revision", "describe_url", "entry_hash",
     "find_user", "head_revision", "open_registry", "set_password", "sign_in", "sign_in_wait",

@@ -1,16 +1,21 @@
-"""The registry's tables: users, sign-in failures, cases, builds, submissions, audit log.
+"""The registry's tables: users, sign-in failures, cases, builds, submissions, determinations, audit log.
 
 The registry holds no patient data: a case row carries the case id, payer,
 dates, codes and status needed to list and track it; the case itself (names,
 member id, notes) stays in the case folder. Audit rows are append-only (see
 :mod:`packetizer.registry.audit`).
+
+Tracking records (submissions, requests for information, determinations) are
+corrected, never edited: a correction is a new row that names the row it
+``corrects`` and why, and the old row keeps its values with ``superseded_at``
+set. The current records are those not superseded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -93,6 +98,11 @@ class CaseRecord(Base):
     builds: Mapped[list["Build"]] = relationship(back_populates="case", order_by="Build.id")
     submissions: Mapped[list["Submission"]] = relationship(back_populates="case", order_by="Submission.id")
 
+    @property
+    def current_submissions(self) -> list["Submission"]:
+        """The submissions as they stand: a corrected one is replaced by its correction."""
+        return [s for s in self.submissions if s.current]
+
 
 class Build(Base):
     """One packet built from a case; the files sit in ``folder`` under the instance."""
@@ -119,7 +129,7 @@ class Build(Base):
 
 
 class Submission(Base):
-    """A packet sent to the payer, its follow-up date and, later, the payer's determination."""
+    """A packet sent to the payer and its follow-up date; the payer answers with requests and a determination."""
 
     __tablename__ = "submissions"
 
@@ -132,18 +142,33 @@ class Submission(Base):
     follow_up_due: Mapped[dt.date] = mapped_column(Date, index=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str] = mapped_column(String(64))
-    determination: Mapped[str | None] = mapped_column(String(32))
-    determination_on: Mapped[dt.date | None] = mapped_column(Date)
-    determination_reason: Mapped[str | None] = mapped_column(Text)
-    determination_by: Mapped[str | None] = mapped_column(String(64))
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[CaseRecord] = relationship(back_populates="submissions")
     build: Mapped[Build | None] = relationship()
+    corrects: Mapped["Submission | None"] = relationship(remote_side=[id])
     info_requests: Mapped[list["InfoRequest"]] = relationship(back_populates="submission", order_by="InfoRequest.id")
+    determinations: Mapped[list["Determination"]] = relationship(back_populates="submission",
+                                                                 order_by="Determination.id")
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None
+
+    @property
+    def current_determination(self) -> "Determination | None":
+        """The payer's decision as it stands (corrections applied), if one was recorded."""
+        return next((d for d in self.determinations if d.current), None)
+
+    @property
+    def current_info_requests(self) -> list["InfoRequest"]:
+        return [r for r in self.info_requests if r.current]
 
 
 class InfoRequest(Base):
-    """The payer asked for more information about a submission."""
+    """The payer asked for more information about a submission; ``responded_on`` is when it was sent."""
 
     __tablename__ = "info_requests"
 
@@ -155,8 +180,48 @@ class InfoRequest(Base):
     responded_on: Mapped[dt.date | None] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str] = mapped_column(String(64))
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("info_requests.id"))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
 
     submission: Mapped[Submission] = relationship(back_populates="info_requests")
+    corrects: Mapped["InfoRequest | None"] = relationship(remote_side=[id])
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None
+
+
+class Determination(Base):
+    """The payer's decision on a submission (one of :data:`DETERMINATIONS`) and the reason given.
+
+    A submission has at most one current determination; the partial unique
+    index holds that even when two requests race.
+    """
+
+    __tablename__ = "determinations"
+    __table_args__ = (
+        Index("uq_determinations_current", "submission_id", unique=True,
+              sqlite_where=text("superseded_at IS NULL"), postgresql_where=text("superseded_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    determination: Mapped[str] = mapped_column(String(32))
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("determinations.id"))
+    correction_reason: Mapped[str | None] = mapped_column(Text)
+
+    submission: Mapped[Submission] = relationship(back_populates="determinations")
+    corrects: Mapped["Determination | None"] = relationship(remote_side=[id])
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None
 
 
 class AuditEntry(Base):

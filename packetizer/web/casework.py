@@ -6,12 +6,13 @@ from flask import abort
 
 from ..casebook.cases import case_folder, load_stored_case, validate_case
 from ..casebook.folders import CaseFolder
-from ..casebook.tracking import open_info_request
+from ..casebook.tracking import case_corrections, latest_submission, open_info_request
 from ..model import Case, PayerPolicy
 from ..policy import PayerRegistry
-from ..registry import CaseRecord
+from ..registry import CaseRecord, Determination, InfoRequest, Submission
 from .caseform import missing_required
-from .forms import DETERMINATION_WORDS, DeterminationForm, InfoAnsweredForm, InfoRequestForm, SubmissionForm, choices
+from .forms import (DETERMINATION_WORDS, DeterminationCorrectionForm, DeterminationForm, InfoAnsweredForm,
+                    InfoRequestCorrectionForm, InfoRequestForm, SubmissionCorrectionForm, SubmissionForm, choices)
 from .services import db, services
 
 
@@ -53,13 +54,46 @@ def _merge(first: list, second: list) -> list:
     return out
 
 
+def build_choices(rec: CaseRecord) -> list:
+    """The case's packets, newest first, as the "Packet sent" select offers them."""
+    return choices((b.id, f"{b.file_name} ({b.pages} pp., {b.created_at:%Y-%m-%d %H:%M} UTC)")
+                   for b in reversed(rec.builds))
+
+
+_PREFIXES = {Submission: "sub", InfoRequest: "req", Determination: "det"}
+
+
+def correction_prefix(row: Submission | InfoRequest | Determination) -> str:
+    """The input names of one record's correction form (a page holds one per record, each its own)."""
+    return f"{_PREFIXES[type(row)]}{row.id}"
+
+
+def correction_forms(rec: CaseRecord) -> dict[str, object]:
+    """A correction form for every current record of the case, filled with the record as it stands."""
+    forms: dict[str, object] = {}
+    for sub in rec.current_submissions:
+        form = SubmissionCorrectionForm(prefix=correction_prefix(sub), formdata=None, submitted_on=sub.submitted_on,
+                                        channel=sub.channel, reference=sub.reference, build_id=sub.build_id)
+        form.build_id.choices = build_choices(rec)
+        forms[correction_prefix(sub)] = form
+        for req in sub.current_info_requests:
+            forms[correction_prefix(req)] = InfoRequestCorrectionForm(
+                prefix=correction_prefix(req), formdata=None, requested_on=req.requested_on, due_on=req.due_on,
+                note=req.note, responded_on=req.responded_on)
+        decided = sub.current_determination
+        if decided is not None:
+            forms[correction_prefix(decided)] = DeterminationCorrectionForm(
+                prefix=correction_prefix(decided), formdata=None, determination=decided.determination,
+                determination_on=decided.decided_on, reason=decided.reason)
+    return forms
+
+
 def tracking_forms(rec: CaseRecord, policy: PayerPolicy) -> dict:
-    """The tracking forms for the case page, filled with sensible defaults."""
+    """The tracking forms for the case page, filled with sensible defaults, and the corrections made so far."""
     today = services().today()
     submission = SubmissionForm(submitted_on=today, channel=policy.channel or "fax")
-    submission.build_id.choices = choices((b.id, f"{b.file_name} ({b.pages} pp., {b.created_at:%Y-%m-%d %H:%M} UTC)")
-                                          for b in reversed(rec.builds))
-    latest = rec.submissions[-1] if rec.submissions else None
+    submission.build_id.choices = build_choices(rec)
+    latest = latest_submission(rec)
     return {
         "submission_form": submission,
         "info_form": InfoRequestForm(requested_on=today),
@@ -69,4 +103,7 @@ def tracking_forms(rec: CaseRecord, policy: PayerPolicy) -> dict:
         "open_request": open_info_request(latest) if latest else None,
         "follow_up_days": policy.follow_up_days,
         "determination_words": DETERMINATION_WORDS,
+        "correction_forms": correction_forms(rec),
+        "correction_prefix": correction_prefix,
+        "corrections": case_corrections(rec),
     }

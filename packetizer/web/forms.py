@@ -79,6 +79,26 @@ class DeterminationForm(FlaskForm):
     reason = TextAreaField("Reason given by the payer", validators=[Optional(), Length(max=2000)])
 
 
+class CorrectionReason:
+    """The reason every correction carries (the casebook refuses a correction without one)."""
+
+    correction_reason = TextAreaField("Why is it corrected?", validators=[Optional(), Length(max=2000)])
+
+
+class SubmissionCorrectionForm(SubmissionForm, CorrectionReason):
+    """A submission recorded wrongly, as it should have been."""
+
+
+class InfoRequestCorrectionForm(InfoRequestForm, CorrectionReason):
+    """A request for more information (and its answer) recorded wrongly, as it should have been."""
+
+    responded_on = DateField("Answered on (empty if not yet)", validators=[Optional()])
+
+
+class DeterminationCorrectionForm(DeterminationForm, CorrectionReason):
+    """A determination recorded wrongly, as the payer decided it."""
+
+
 def _password_rules(form, field):
     if field.data and len(field.data) < limits.MIN_PASSWORD_CHARS:
         raise ValidationError(f"use at least {limits.MIN_PASSWORD_CHARS} characters")

@@ -1,15 +1,23 @@
-"""Staff: record submissions, requests for more information and determinations; the queue; outcomes."""
+"""Staff: record submissions, requests for more information and determinations, correct them; the queue; outcomes.
+
+The casebook checks every record (dates in order, none in the future, one
+determination per submission, a reason for each correction); a refusal is shown
+as the form error of the input it names, and nothing is stored.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from ..casebook.outcomes import decision_time_chart, outcome_chart, outcome_patterns
-from ..casebook.tracking import (STATUS_WORDS, answer_info_request, follow_up_queue, record_determination,
-                                 record_info_request, record_submission)
-from ..registry import CaseRecord, InfoRequest, Submission
-from .casework import get_record, load_case
-from .forms import DETERMINATION_WORDS, choices, DeterminationForm, InfoAnsweredForm, InfoRequestForm, SubmissionForm
+from ..casebook.tracking import (STATUS_WORDS, answer_info_request, correct_determination, correct_info_request,
+                                 correct_submission, follow_up_queue, record_determination, record_info_request,
+                                 record_submission)
+from ..errors import TrackingError
+from ..registry import CaseRecord, Determination, InfoRequest, Submission
+from .casework import build_choices, correction_prefix, get_record, load_case
+from .forms import (DETERMINATION_WORDS, DeterminationCorrectionForm, DeterminationForm, InfoAnsweredForm,
+                    InfoRequestCorrectionForm, InfoRequestForm, SubmissionCorrectionForm, SubmissionForm)
 from .security import blueprint_roles, current_actor
 from .services import db, services
 
@@ -27,6 +35,17 @@ def _form_errors(form) -> None:
         flash(f"{label}: {messages[0]}", "error")
 
 
+def _refused(form, exc: TrackingError) -> None:
+    """Tell a casebook refusal as the form error of the input it names; store nothing."""
+    db().rollback()
+    field = getattr(form, exc.field, None) if exc.field else None
+    flash(f"{field.label.text}: {exc.detail}" if field is not None else exc.detail, "error")
+
+
+def _text(field) -> str | None:
+    return (field.data or "").strip() or None
+
+
 @bp.post("/cases/<int:pk>/submissions")
 def submit(pk: int):
     """Record that a packet was sent; the follow-up date comes from the payer's interval."""
@@ -36,21 +55,26 @@ def submit(pk: int):
         return _back(rec)
     _case, policy = load_case(rec)
     form = SubmissionForm()
-    form.build_id.choices = choices((b.id, b.file_name) for b in rec.builds)
+    form.build_id.choices = build_choices(rec)
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(rec)
-    row = record_submission(db(), rec, build_id=form.build_id.data, submitted_on=form.submitted_on.data,
-                            channel=form.channel.data, reference=(form.reference.data or "").strip() or None,
-                            follow_up_days=policy.follow_up_days, actor=current_actor(), now=services().now())
+    try:
+        row = record_submission(db(), rec, build_id=form.build_id.data, submitted_on=form.submitted_on.data,
+                                channel=form.channel.data, reference=_text(form.reference),
+                                follow_up_days=policy.follow_up_days, actor=current_actor(), now=services().now(),
+                                today=services().today())
+    except TrackingError as exc:
+        _refused(form, exc)
+        return _back(rec)
     db().commit()
     due = row.follow_up_due  # from the payer's follow-up interval
     flash(f"Submission recorded; follow up by {due:%B} {due.day}, {due.year}.", "success")
     return _back(rec)
 
 
-def _get_submission(submission_id: int) -> Submission:
-    row = db().get(Submission, submission_id)
+def _get(model, pk: int):
+    row = db().get(model, pk)
     if row is None:
         abort(404)
     return row
@@ -59,13 +83,18 @@ def _get_submission(submission_id: int) -> Submission:
 @bp.post("/submissions/<int:submission_id>/info-requests")
 def info_request(submission_id: int):
     """The payer asked for more information."""
-    row = _get_submission(submission_id)
+    row = _get(Submission, submission_id)
     form = InfoRequestForm()
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(row.case)
-    record_info_request(db(), row, requested_on=form.requested_on.data, due_on=form.due_on.data,
-                        note=(form.note.data or "").strip() or None, actor=current_actor(), now=services().now())
+    try:
+        record_info_request(db(), row, requested_on=form.requested_on.data, due_on=form.due_on.data,
+                            note=_text(form.note), actor=current_actor(), now=services().now(),
+                            today=services().today())
+    except TrackingError as exc:
+        _refused(form, exc)
+        return _back(row.case)
     db().commit()
     flash("Request for more information recorded.", "success")
     return _back(row.case)
@@ -73,16 +102,19 @@ def info_request(submission_id: int):
 
 @bp.post("/info-requests/<int:request_id>/answered")
 def info_answered(request_id: int):
-    request_row = db().get(InfoRequest, request_id)
-    if request_row is None:
-        abort(404)
+    """The information the payer asked for was sent."""
+    request_row = _get(InfoRequest, request_id)
     form = InfoAnsweredForm()
     case = request_row.submission.case
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(case)
-    answer_info_request(db(), request_row, responded_on=form.responded_on.data, actor=current_actor(),
-                        now=services().now())
+    try:
+        answer_info_request(db(), request_row, responded_on=form.responded_on.data, actor=current_actor(),
+                            now=services().now(), today=services().today())
+    except TrackingError as exc:
+        _refused(form, exc)
+        return _back(case)
     db().commit()
     flash("Answer to the payer recorded.", "success")
     return _back(case)
@@ -91,17 +123,88 @@ def info_answered(request_id: int):
 @bp.post("/submissions/<int:submission_id>/determination")
 def determination(submission_id: int):
     """The payer decided: approved, partially approved or denied, with the reason given."""
-    row = _get_submission(submission_id)
+    row = _get(Submission, submission_id)
     form = DeterminationForm()
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(row.case)
-    record_determination(db(), row, determination=form.determination.data, decided_on=form.determination_on.data,
-                         reason=(form.reason.data or "").strip() or None, actor=current_actor(),
-                         now=services().now())
+    try:
+        decided = record_determination(db(), row, determination=form.determination.data,
+                                       decided_on=form.determination_on.data, reason=_text(form.reason),
+                                       actor=current_actor(), now=services().now(), today=services().today())
+    except TrackingError as exc:
+        _refused(form, exc)
+        return _back(row.case)
     db().commit()
-    flash(f"Determination recorded: {DETERMINATION_WORDS[row.determination].lower()}.", "success")
+    flash(f"Determination recorded: {DETERMINATION_WORDS[decided.determination].lower()}.", "success")
     return _back(row.case)
+
+
+@bp.post("/submissions/<int:submission_id>/correction")
+def correct_submission_view(submission_id: int):
+    """A submission recorded wrongly is replaced by a corrected one; the old one stays in the history."""
+    row = _get(Submission, submission_id)
+    rec = row.case
+    _case, policy = load_case(rec)
+    form = SubmissionCorrectionForm(prefix=correction_prefix(row))
+    form.build_id.choices = build_choices(rec)
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _back(rec)
+    try:
+        correct_submission(db(), row, build_id=form.build_id.data, submitted_on=form.submitted_on.data,
+                           channel=form.channel.data, reference=_text(form.reference),
+                           follow_up_days=policy.follow_up_days, correction_reason=form.correction_reason.data,
+                           actor=current_actor(), now=services().now(), today=services().today())
+    except TrackingError as exc:
+        _refused(form, exc)
+        return _back(rec)
+    db().commit()
+    flash("Submission corrected.", "success")
+    return _back(rec)
+
+
+@bp.post("/info-requests/<int:request_id>/correction")
+def correct_info_request_view(request_id: int):
+    """A request for more information (or its answer date) recorded wrongly is replaced by a corrected one."""
+    row = _get(InfoRequest, request_id)
+    case = row.submission.case
+    form = InfoRequestCorrectionForm(prefix=correction_prefix(row))
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _back(case)
+    try:
+        correct_info_request(db(), row, requested_on=form.requested_on.data, due_on=form.due_on.data,
+                             note=_text(form.note), responded_on=form.responded_on.data,
+                             correction_reason=form.correction_reason.data, actor=current_actor(),
+                             now=services().now(), today=services().today())
+    except TrackingError as exc:
+        _refused(form, exc)
+        return _back(case)
+    db().commit()
+    flash("Request for more information corrected.", "success")
+    return _back(case)
+
+
+@bp.post("/determinations/<int:determination_id>/correction")
+def correct_determination_view(determination_id: int):
+    """A determination recorded wrongly is replaced by a corrected one."""
+    row = _get(Determination, determination_id)
+    case = row.submission.case
+    form = DeterminationCorrectionForm(prefix=correction_prefix(row))
+    if not form.validate_on_submit():
+        _form_errors(form)
+        return _back(case)
+    try:
+        correct_determination(db(), row, outcome=form.determination.data, decided_on=form.determination_on.data,
+                              reason=_text(form.reason), correction_reason=form.correction_reason.data,
+                              actor=current_actor(), now=services().now(), today=services().today())
+    except TrackingError as exc:
+        _refused(form, exc)
+        return _back(case)
+    db().commit()
+    flash("Determination corrected.", "success")
+    return _back(case)
 
 
 @bp.get("/queue")

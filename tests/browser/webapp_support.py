@@ -17,7 +17,7 @@ from pathlib import Path
 from argon2 import PasswordHasher, profiles
 from docx import Document
 
-from packetizer.registry import Build, CaseRecord, Submission, User
+from packetizer.registry import Build, CaseRecord, Determination, Submission, User
 from packetizer.registry.users import hash_password
 from packetizer.web import create_app
 
@@ -155,7 +155,8 @@ def seed_history(app) -> None:
             case.submissions.append(Submission(
                 build=build, submitted_on=submitted, channel="fax", reference=None,
                 follow_up_due=submitted + dt.timedelta(days=10), recorded_at=now, recorded_by="sam",
-                determination=outcome, determination_on=submitted + dt.timedelta(days=days), determination_by="sam"))
+                determinations=[Determination(determination=outcome, decided_on=submitted + dt.timedelta(days=days),
+                                              recorded_at=now, recorded_by="sam")]))
             session.add(case)
 
 
