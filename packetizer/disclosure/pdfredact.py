@@ -178,7 +178,6 @@ class _Page:
     reading: OcrPage | None = None             # OCR of the whole picture, before its last burns
     boxes: list = field(default_factory=list)  # pixel boxes burnt out so far
     new_boxes: list = field(default_factory=list)
-    raw: Path | None = None                    # the page as rendered, unburnt and uncompressed
     recheck_failed: bool = False               # OCR did not finish re-reading lines around a burnt box
     left_type: str = ""                        # the type of the last identifier a reading showed
 
@@ -513,10 +512,11 @@ def _read(document, pages: list[_Page], workdir: Path) -> None:
 
 
 def _draw(document, page: _Page, workdir: Path) -> None:
-    if page.raw is not None:
-        # Drawn before: burn into the same pixels instead of rendering the page again.
-        with Image.open(page.raw) as raw:
-            image = raw.copy()
+    if page.picture is not None and page.picture_info[2] == "1":
+        # A one-bit picture is stored losslessly: the new boxes are burnt into it instead of
+        # rendering the page again (a grey or colour page is rendered again: its JPEG is not lossless).
+        with Image.open(page.picture) as sent:
+            image = sent.copy()
         _burn(image, page.boxes)
         _encode(image, page, workdir)
         return
@@ -539,8 +539,6 @@ def _draw(document, page: _Page, workdir: Path) -> None:
     if image.mode == "L" and _black_and_white(image):
         # Faxes and typed notes: one bit a pixel, stored losslessly, about a tenth of a JPEG's size.
         image = image.point(lambda value: 255 if value >= 128 else 0, mode="1")
-    page.raw = workdir / f"page-{page.index + 1}.{'pbm' if image.mode == '1' else 'ppm'}"
-    image.save(page.raw, format="PPM")   # uncompressed: written and read back in milliseconds
     page.picture_info = (image.width, image.height, image.mode, width_pt, height_pt)
     _burn(image, page.boxes)
     _encode(image, page, workdir)
