@@ -47,7 +47,7 @@ def _keep_screenshot(page, name: str) -> None:
 
 
 def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path, app_log):
-    base, app, _clock = live
+    base, app, clock = live
     _sign_in(page, base, "sam")
     assert page.url == f"{base}/cases/"
 
@@ -111,27 +111,63 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
     assert "Progress Note" in text and "Physical Therapy Initial Evaluation" in text
     assert MEMBER_SSN not in text
 
-    # Tracking: the submission, the follow-up queue, the determination and the outcome charts.
+    # Tracking: a submission dated before its packet is refused beside its field; then the submission, the
+    # follow-up queue ten days on, the determination, the outcome charts, and a correction of the determination.
     page.fill('[name="submitted_on"]', "2026-09-20")
     page.fill('[name="reference"]', "FAX-7781")
     page.click('button:has-text("Record submission")')
-    _expect_flash(page, "follow up by September 30, 2026")
+    _expect_flash(page, "Submitted on: cannot be earlier than the day that packet was built (2026-09-25)")
+    page.fill('#record-submission [name="submitted_on"]', "2026-09-25")
+    page.fill('#record-submission [name="reference"]', "FAX-7781")
+    page.click('button:has-text("Record submission")')
+    _expect_flash(page, "follow up by October 5, 2026")
     _keep_screenshot(page, "case-page.png")
-    page.click("text=Follow-up queue")
-    queue_row = page.locator("#queue tr", has_text="RA-WEB-0001")
-    assert "Follow up with the payer" in queue_row.inner_text() and "FAX-7781" in queue_row.inner_text()
-    queue_row.locator("a").click()
-    page.select_option('#determination-form [name="determination"]', "approved")
-    page.fill('#determination-form [name="determination_on"]', "2026-10-01")
-    page.click('button:has-text("Record determination")')
-    _expect_flash(page, "Determination recorded: approved.")
-    page.click("text=Outcomes")
-    # The seeded history holds 2 approvals for demo-commercial and 2 decisions within 8-14 days; this case adds one.
-    bar = page.locator('#chart-payer g[data-label="demo-commercial"]')
-    assert (bar.get_attribute("data-approved"), bar.get_attribute("data-total")) == ("3", "4")
-    assert page.locator('#chart-time g[data-label="8-14 days"]').get_attribute("data-count") == "3"
-    assert bar.locator("text").last.text_content() == "75% of 4"
-    _keep_screenshot(page, "outcomes-page.png")
+    case_url = page.url.split("#")[0]
+    saved = clock.now
+    clock.now = dt.datetime(2026, 10, 5, 15, 0, tzinfo=dt.timezone.utc)
+    try:
+        _sign_in(page, base, "sam")  # ten days idle ended the session
+        page.click("text=Follow-up queue")
+        queue_row = page.locator("#queue tr", has_text="RA-WEB-0001")
+        assert "Follow up with the payer" in queue_row.inner_text() and "FAX-7781" in queue_row.inner_text()
+        assert "due today" in queue_row.inner_text()
+        queue_row.locator("a").click()
+        page.select_option('#determination-form [name="determination"]', "approved")
+        page.fill('#determination-form [name="determination_on"]', "2026-10-04")
+        page.click('button:has-text("Record determination")')
+        _expect_flash(page, "Determination recorded: approved.")
+        page.click("text=Outcomes")
+        # The seeded history holds 2 approvals for demo-commercial and 2 decisions within 8-14 days; this case adds
+        # one of each.
+        bar = page.locator('#chart-payer g[data-label="demo-commercial"]')
+        assert (bar.get_attribute("data-approved"), bar.get_attribute("data-total")) == ("3", "4")
+        assert page.locator('#chart-time g[data-label="8-14 days"]').get_attribute("data-count") == "3"
+        assert bar.locator("text").last.text_content() == "75% of 4"
+        _keep_screenshot(page, "outcomes-page.png")
+
+        # The letter said denied: the determination is corrected, with a reason, and Outcomes follows.
+        page.goto(case_url)
+        page.click("#correct-records summary")
+        correction = page.locator("#correct-records form", has_text="Determination of 2026-10-04")
+        correction.locator('select[name$="-determination"]').select_option("denied")
+        correction.locator('button:has-text("Correct determination")').click()
+        _expect_flash(page, "Why is it corrected?: say why the record is corrected")
+        page.click("#correct-records summary")
+        correction.locator('select[name$="-determination"]').select_option("denied")
+        correction.locator('textarea[name$="-correction_reason"]').fill("The payer's letter says denied")
+        correction.locator('button:has-text("Correct determination")').click()
+        _expect_flash(page, "Determination corrected.")
+        corrections = page.locator("#corrections").inner_text()
+        assert "Determination: Approved → Denied" in corrections and "The payer's letter says denied" in corrections
+        assert "sam" in corrections and "2026-10-05" in corrections
+        expect(page.locator("#submission-list")).to_contain_text("Denied on 2026-10-04")
+        page.click("text=Outcomes")
+        bar = page.locator('#chart-payer g[data-label="demo-commercial"]')
+        assert (bar.get_attribute("data-approved"), bar.get_attribute("data-denied"),
+                bar.get_attribute("data-total")) == ("2", "2", "4")
+    finally:
+        clock.now = saved
+    _sign_in(page, base, "sam")
 
     # Staff never see the audit log.
     response = page.goto(f"{base}/audit/log")
