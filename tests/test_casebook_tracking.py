@@ -266,6 +266,25 @@ def test_the_database_holds_one_current_determination_per_submission(registry):
                                       recorded_at=NOW, recorded_by="kim"))
 
 
+def test_a_determination_stored_by_a_racing_request_refuses_the_second_as_a_tracking_error(registry):
+    """A double click: both requests read the submission undecided; the second to store is refused in words."""
+    with registry.session() as session:
+        sub_id = _submitted_case(session, "RA-D-CLICK").id
+    with registry.sessions() as first:
+        sub = first.get(Submission, sub_id)
+        assert sub.current_determination is None  # read before the other request stored its determination
+        first.commit()
+        with registry.session() as other:
+            record_determination(other, other.get(Submission, sub_id), determination="approved",
+                                 decided_on=dt.date(2026, 9, 28), reason=None, actor=KIM, now=NOW, today=TODAY)
+        _refused(lambda: record_determination(first, sub, determination="denied", decided_on=dt.date(2026, 9, 29),
+                                              reason=None, actor=SAM, now=NOW, today=TODAY),
+                 "determination", "a determination is already recorded for this submission; correct it instead")
+        first.rollback()
+    with registry.session() as session:
+        assert [d.determination for d in session.scalars(select(Determination))] == ["approved"]
+
+
 # -- Corrections ------------------------------------------------------------------------------------------------------
 
 def test_every_correction_needs_a_reason_and_stores_nothing_without_one(registry):
@@ -408,6 +427,30 @@ def test_a_corrected_request_moves_the_case_between_answer_owed_and_follow_up(re
     with registry.session() as session:
         assert [(i.what, i.due) for i in follow_up_queue(session, TODAY)] == [("follow_up", dt.date(2026, 10, 5))]
         assert session.get(InfoRequest, request.id).responded_on is None  # the old record as it was
+
+
+def test_two_corrections_of_one_determination_racing_keep_the_first(registry):
+    with registry.session() as session:
+        sub = _submitted_case(session, "RA-C-RACE")
+        decided_id = record_determination(session, sub, determination="approved", decided_on=dt.date(2026, 9, 28),
+                                          reason=None, actor=SAM, now=NOW, today=TODAY).id
+    with registry.sessions() as first:
+        decided = first.get(Determination, decided_id)
+        assert decided.submission.current_determination is decided
+        first.commit()  # read before the other request corrected it
+        with registry.session() as other:
+            correct_determination(other, other.get(Determination, decided_id), outcome="denied",
+                                  decided_on=dt.date(2026, 9, 28), reason=None, correction_reason="the letter",
+                                  actor=KIM, now=NOW, today=TODAY)
+        _refused(lambda: correct_determination(
+            first, decided, outcome="partially_approved", decided_on=dt.date(2026, 9, 28), reason=None,
+            correction_reason="the letter", actor=SAM, now=NOW, today=TODAY),
+            None, "this determination has been corrected since; record it against the corrected one")
+        first.rollback()
+    with registry.session() as session:
+        rows = session.scalars(select(Determination).order_by(Determination.id)).all()
+        assert [(d.determination, d.current, d.recorded_by) for d in rows] == [
+            ("approved", False, "sam"), ("denied", True, "kim")]
 
 
 def test_the_case_tells_each_correction_what_changed_when_by_whom_and_why(registry):

@@ -20,6 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..errors import TrackingError
@@ -165,6 +166,9 @@ def _current(record, words: str) -> None:
         raise TrackingError(f"this {words} has been corrected since; record it against the corrected one")
 
 
+_SECOND_DETERMINATION = "a determination is already recorded for this submission; correct it instead"
+
+
 def _reason(correction_reason: str | None) -> str:
     text = (correction_reason or "").strip()
     if not text:
@@ -283,15 +287,19 @@ def record_determination(session: Session, submission: Submission, *, determinat
     """
     _current(submission, "submission")
     if submission.current_determination is not None:
-        raise TrackingError("a determination is already recorded for this submission; correct it instead",
-                            field="determination")
+        raise TrackingError(_SECOND_DETERMINATION, field="determination")
     _check_determination(submission, determination=determination, decided_on=decided_on, today=today)
     row = Determination(submission_id=submission.id, determination=determination, decided_on=decided_on,
                         reason=reason, recorded_at=now, recorded_by=actor.name)
-    session.add(row)
-    submission.determinations.append(row)
-    _changed(submission.case, actor, now)
-    session.flush()
+    try:
+        session.add(row)
+        submission.determinations.append(row)
+        _changed(submission.case, actor, now)  # may flush, loading the case
+        session.flush()
+    except IntegrityError:
+        # Another request stored one since this submission was read (a double click): the unique index
+        # keeps the first. The caller rolls the session back, as after any refusal.
+        raise TrackingError(_SECOND_DETERMINATION, field="determination") from None
     write_audit(session, actor, "determination.record", "submission", submission.id, now=now,
                 detail={"case_id": submission.case.case_id, "determination": determination})
     return row
@@ -369,15 +377,20 @@ def correct_determination(session: Session, determination: Determination, *, out
     _current(determination, "determination")
     submission = determination.submission
     _check_determination(submission, determination=outcome, decided_on=decided_on, today=today)
-    determination.superseded_at = now
-    session.flush()  # the old row stops being current before the new one is: one current per submission
     row = Determination(submission_id=submission.id, determination=outcome, decided_on=decided_on, reason=reason,
                         recorded_at=now, recorded_by=actor.name, corrects_id=determination.id,
                         correction_reason=why)
-    session.add(row)
-    submission.determinations.append(row)
-    _changed(submission.case, actor, now)
-    session.flush()
+    try:
+        determination.superseded_at = now
+        session.flush()  # the old row stops being current before the new one is: one current per submission
+        session.add(row)
+        submission.determinations.append(row)
+        _changed(submission.case, actor, now)
+        session.flush()
+    except IntegrityError:
+        # Another request corrected it since it was read: its correction stands. The caller rolls back.
+        raise TrackingError("this determination has been corrected since; record it against the corrected one") \
+            from None
     write_audit(session, actor, "determination.correct", "submission", submission.id, now=now, detail={
         "case_id": submission.case.case_id, "determination": outcome, "corrects": determination.id,
         "changed": _changed_fields(determination, row)})
