@@ -453,6 +453,37 @@ def test_two_corrections_of_one_determination_racing_keep_the_first(registry):
             ("approved", False, "sam"), ("denied", True, "kim")]
 
 
+def test_two_corrections_of_one_submission_or_request_racing_keep_the_first(registry):
+    with registry.session() as session:
+        sub = _submitted_case(session, "RA-C-RACE-2")
+        request_id = record_info_request(session, sub, requested_on=dt.date(2026, 9, 25), due_on=None, note=None,
+                                         actor=SAM, now=NOW, today=TODAY).id
+        sub_id = sub.id
+
+    def fix_submission(session, row, actor):
+        return correct_submission(session, row, build_id=row.build_id, submitted_on=dt.date(2026, 9, 21),
+                                  channel="fax", reference=None, follow_up_days=10, correction_reason="date",
+                                  actor=actor, now=NOW, today=TODAY)
+
+    def fix_request(session, row, actor):
+        return correct_info_request(session, row, requested_on=dt.date(2026, 9, 26), due_on=None, note=None,
+                                    responded_on=None, correction_reason="date", actor=actor, now=NOW, today=TODAY)
+
+    for model, pk, fix, words in ((InfoRequest, request_id, fix_request, "request"),
+                                  (Submission, sub_id, fix_submission, "submission")):
+        with registry.sessions() as first:
+            row = first.get(model, pk)
+            first.commit()  # read before the other request corrected it
+            with registry.session() as other:
+                fix(other, other.get(model, pk), KIM)
+            _refused(lambda: fix(first, row, SAM), None,
+                     f"this {words} has been corrected since; record it against the corrected one")
+            first.rollback()
+        with registry.session() as session:
+            rows = session.scalars(select(model).order_by(model.id)).all()
+            assert [(r.current, r.recorded_by) for r in rows] == [(False, "sam"), (True, "kim")]
+
+
 def test_the_case_tells_each_correction_what_changed_when_by_whom_and_why(registry):
     later = NOW + dt.timedelta(hours=2)
     with registry.session() as session:

@@ -161,9 +161,13 @@ def _not_after(field: str, day: dt.date, later: dt.date, what: str) -> None:
         raise TrackingError(f"cannot be later than {what} ({_day(later)})", field=field)
 
 
+def _corrected_since(words: str) -> TrackingError:
+    return TrackingError(f"this {words} has been corrected since; record it against the corrected one")
+
+
 def _current(record, words: str) -> None:
     if not record.current:
-        raise TrackingError(f"this {words} has been corrected since; record it against the corrected one")
+        raise _corrected_since(words)
 
 
 _SECOND_DETERMINATION = "a determination is already recorded for this submission; correct it instead"
@@ -306,6 +310,10 @@ def record_determination(session: Session, submission: Submission, *, determinat
 
 
 # -- Corrections ------------------------------------------------------------------------------------------------------
+#
+# A correction that loses a race to another (both read the record before either stored) hits a unique index
+# (a record is corrected once; one current determination per submission) and is refused like any other;
+# the caller rolls the session back.
 
 def correct_submission(session: Session, submission: Submission, *, build_id: int, submitted_on: dt.date,
                        channel: str, reference: str | None, follow_up_days: int | None, correction_reason: str,
@@ -319,20 +327,23 @@ def correct_submission(session: Session, submission: Submission, *, build_id: in
     _current(submission, "submission")
     case = submission.case
     _check_submission(case, build_id=build_id, submitted_on=submitted_on, today=today, after=submission)
-    submission.superseded_at = now
     row = Submission(
         case_pk=case.id, build_id=build_id, submitted_on=submitted_on, channel=channel, reference=reference,
         follow_up_due=follow_up_due(submitted_on, follow_up_days), recorded_at=now, recorded_by=actor.name,
         corrects_id=submission.id, correction_reason=why,
     )
-    session.add(row)
-    case.submissions.append(row)
-    for request in list(submission.info_requests):
-        request.submission = row
-    for decided in list(submission.determinations):
-        decided.submission = row
-    _changed(case, actor, now)
-    session.flush()
+    try:
+        submission.superseded_at = now
+        session.add(row)
+        case.submissions.append(row)
+        for request in list(submission.info_requests):
+            request.submission = row
+        for decided in list(submission.determinations):
+            decided.submission = row
+        _changed(case, actor, now)
+        session.flush()
+    except IntegrityError:
+        raise _corrected_since("submission") from None  # another request corrected it first
     write_audit(session, actor, "submission.correct", "submission", row.id, now=now, detail={
         "case_id": case.case_id, "corrects": submission.id, "changed": _changed_fields(submission, row)})
     return row
@@ -351,14 +362,17 @@ def correct_info_request(session: Session, request: InfoRequest, *, requested_on
     submission = request.submission
     _check_info_request(submission, requested_on=requested_on, due_on=due_on, responded_on=responded_on,
                         today=today)
-    request.superseded_at = now
     row = InfoRequest(submission_id=submission.id, requested_on=requested_on, due_on=due_on, note=note,
                       responded_on=responded_on, recorded_at=now, recorded_by=actor.name, corrects_id=request.id,
                       correction_reason=why)
-    session.add(row)
-    submission.info_requests.append(row)
-    _changed(submission.case, actor, now)
-    session.flush()
+    try:
+        request.superseded_at = now
+        session.add(row)
+        submission.info_requests.append(row)
+        _changed(submission.case, actor, now)
+        session.flush()
+    except IntegrityError:
+        raise _corrected_since("request") from None  # another request corrected it first
     write_audit(session, actor, "info_request.correct", "submission", submission.id, now=now, detail={
         "case_id": submission.case.case_id, "info_request": row.id, "corrects": request.id,
         "changed": _changed_fields(request, row)})
@@ -388,9 +402,7 @@ def correct_determination(session: Session, determination: Determination, *, out
         _changed(submission.case, actor, now)
         session.flush()
     except IntegrityError:
-        # Another request corrected it since it was read: its correction stands. The caller rolls back.
-        raise TrackingError("this determination has been corrected since; record it against the corrected one") \
-            from None
+        raise _corrected_since("determination") from None  # another request corrected it first
     write_audit(session, actor, "determination.correct", "submission", submission.id, now=now, detail={
         "case_id": submission.case.case_id, "determination": outcome, "corrects": determination.id,
         "changed": _changed_fields(determination, row)})

@@ -132,6 +132,8 @@ class Submission(Base):
     """A packet sent to the payer and its follow-up date; the payer answers with requests and a determination."""
 
     __tablename__ = "submissions"
+    # A record is corrected once; a second correction is made to the correction (and two racing lose one).
+    __table_args__ = (Index("uq_submissions_corrects_id", "corrects_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_pk: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -171,6 +173,7 @@ class InfoRequest(Base):
     """The payer asked for more information about a submission; ``responded_on`` is when it was sent."""
 
     __tablename__ = "info_requests"
+    __table_args__ = (Index("uq_info_requests_corrects_id", "corrects_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
@@ -203,6 +206,7 @@ class Determination(Base):
     __table_args__ = (
         Index("uq_determinations_current", "submission_id", unique=True,
               sqlite_where=text("superseded_at IS NULL"), postgresql_where=text("superseded_at IS NULL")),
+        Index("uq_determinations_corrects_id", "corrects_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

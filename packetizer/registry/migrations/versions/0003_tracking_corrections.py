@@ -2,8 +2,9 @@
 
 A submission, a request for information or a determination is corrected by a
 new row that names the row it ``corrects`` and the reason; the old row keeps
-its values with ``superseded_at`` set. A submission has at most one current
-determination (a partial unique index, on SQLite and PostgreSQL alike).
+its values with ``superseded_at`` set. A record is corrected at most once, and
+a submission has at most one current determination (unique indexes, the
+second partial, on SQLite and PostgreSQL alike).
 
 The determination columns of ``submissions`` move to ``determinations``; when
 each was recorded was never stored, so a moved determination takes the
@@ -49,6 +50,7 @@ def _add_correction_columns(table: str) -> None:
 def upgrade() -> None:
     for table in _CORRECTED:
         _add_correction_columns(table)
+        op.create_index(f"uq_{table}_corrects_id", table, ["corrects_id"], unique=True)
     op.create_table(
         "determinations",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -62,6 +64,7 @@ def upgrade() -> None:
     )
     op.create_index("uq_determinations_current", "determinations", ["submission_id"], unique=True,
                     sqlite_where=sa.text("superseded_at IS NULL"), postgresql_where=sa.text("superseded_at IS NULL"))
+    op.create_index("uq_determinations_corrects_id", "determinations", ["corrects_id"], unique=True)
     op.execute(
         "INSERT INTO determinations (submission_id, determination, decided_on, reason, recorded_at, recorded_by) "
         "SELECT id, determination, determination_on, determination_reason, recorded_at, "
@@ -84,8 +87,11 @@ def downgrade() -> None:
             f"UPDATE submissions SET {target} = (SELECT d.{source} FROM determinations d "
             f"WHERE d.submission_id = submissions.id AND d.superseded_at IS NULL)"
         )
+    op.drop_index("uq_determinations_corrects_id", table_name="determinations")
     op.drop_index("uq_determinations_current", table_name="determinations")
     op.drop_table("determinations")
+    for table in _CORRECTED:
+        op.drop_index(f"uq_{table}_corrects_id", table_name=table)
     # The old schema cannot tell a superseded record from a current one: the records as they stand stay
     # (the audit log keeps each correction). A superseded submission has no requests left: they moved on.
     for table in _CORRECTED:
