@@ -136,14 +136,23 @@ def in_two(count: int, work: Callable[[range], T], *, min_count: int) -> list[T]
     Meant for a sandboxed child (the forked process is in its process group and
     goes with it, under the same limits), for work on many pages whose result
     is picklable. Below ``min_count``, or with one core, ``[work(range(count))]``.
-    When the forked process fails, its half is done again here: never less work.
+    When the forked process fails, its half is done again here, and when no
+    process can be forked, everything is done here: never less work.
     """
     if count < min_count or (os.cpu_count() or 1) < 2:
         return [work(range(count))]
     middle = count // 2
     second_half = range(middle, count)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        read_fd, write_fd = os.pipe()
+    except OSError:   # no descriptors left: all of it here, on one core
+        return [work(range(count))]
+    try:
+        pid = os.fork()
+    except OSError:   # no process left (or no memory to fork): all of it here, on one core
+        os.close(read_fd)
+        os.close(write_fd)
+        return [work(range(count))]
     if pid == 0:   # pragma: no cover - the forked half reports through the pipe
         global _stage_fd
         _stage_fd = None   # the lead process alone marks stages

@@ -390,3 +390,23 @@ def test_a_failing_first_half_leaves_no_process_behind(tmp_path):
     pid = int(started.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_work_is_done_on_one_core_when_no_pipe_can_be_made():
+    """This test ensures that when the process has no file descriptor left for the pipe to a second half,
+    in_two does all the work itself instead of failing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, resource\n"
+        "from packetizer.sandbox import in_two\n"
+        "used = len(os.listdir('/proc/self/fd'))\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (used, used))\n"
+        "try:\n    os.pipe()\n    raise SystemExit('a pipe could still be made')\nexcept OSError:\n    pass\n"
+        "print(in_two(40, lambda r: [i * 2 for i in r], min_count=16))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([[i * 2 for i in range(40)]])

@@ -284,3 +284,22 @@ def test_a_long_packet_is_proven_on_both_cores_and_the_seam_is_searched(plan):
     # One page alone shows nothing withheld.
     assert find_leaks(packet(cut[middle - 1]), plan.redactor) == []
     assert find_leaks(packet(cut[middle]), plan.redactor) == []
+
+
+def test_bytes_found_clean_as_strings_do_not_vouch_for_the_same_bytes_as_xml_metadata(plan):
+    """This test ensures the binding names how a stream was searched: XMP text that a redaction searched
+    only in its string operands (as a stream without a subtype, where it holds none) does not let the
+    proof skip the same bytes as XML metadata, which are searched as whole text."""
+    xmp = b"<x:xmpmeta><dc:creator>maya.lindqvist@example.net</dc:creator></x:xmpmeta>"
+
+    def metadata(writer):
+        stream = DecodedStreamObject()
+        stream.set_data(xmp)
+        stream.update({NameObject("/Type"): NameObject("/Metadata"), NameObject("/Subtype"): NameObject("/XML")})
+        writer._root_object[NameObject("/Metadata")] = writer._add_object(stream)
+
+    data = packet(CLEAN, build=metadata)
+    assert _text_pieces(xmp) == ""     # as strings, the bytes hold nothing
+    leaks = find_leaks(data, plan.redactor, streams_searched={stream_digest(xmp)})
+    assert [(leak.type, leak.source) for leak in leaks] == [("email", "file data")]
+    assert find_leaks(data, plan.redactor, streams_searched={stream_digest(xmp, whole_text=True)}) == []

@@ -222,14 +222,18 @@ def test_markdown_never_passes_html_or_links_through(tmp_path):
 
 def test_markdown_html_blocks_reference_links_and_deep_nesting_stay_text():
     """This test ensures an HTML block, a reference-style link and its definition and an autolink come out
-    as escaped text with only the fixed, attribute-free tags and no URL of a link definition; and that a
-    note nested deeper than the parser goes is shown as written rather than losing what lies deeper."""
+    as escaped text with only the fixed, attribute-free tags and no link; that a line shaped like a link
+    definition stays as written (the parser would drop it); and that a note nested deeper than the parser
+    goes, or a table row with more cells than its header, is shown as written rather than losing text."""
     note = ("<script>alert(1)</script>\n\n<div style='x'>block</div>\n\nSee [the portal][p] and <https://a.example/x>.\n\n"
             "[p]: https://evil.example/track\n")
     out = markdown_to_html(note.encode(), name="n.md")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&lt;div style=&#x27;x&#x27;&gt;block&lt;/div&gt;" in out
-    assert "evil.example" not in out and "See the portal and https://a.example/x." in out
+    assert "See [the portal][p] and https://a.example/x." in out and "[p]: https://evil.example/track" in out
     assert set(re.findall(r"</?([a-z0-9]+)", out)) == {"p"}
+    assert "[Dx]: hypertension, stage 2" in markdown_to_html(b"[Dx]: hypertension, stage 2\n", name="n.md")
+    wide = markdown_to_html(b"| Code | Units |\n|---|---|\n| 97110 | 4 | left knee |\n", name="n.md")
+    assert wide.startswith("<pre>") and "left knee" in wide
     assert not re.search(r"<[a-z0-9]+ ", out)    # no tag carries an attribute
 
     deep = markdown_to_html(("Intro\n\n" + "> " * 1000 + "deep *finding*\n\nafter\n").encode(), name="n.md")

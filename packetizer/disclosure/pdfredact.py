@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 _PROBE_DPI = 24                # a thumbnail is enough to tell colour from black and white
 _JPEG_QUALITY = 80
+_JPEG_BLOCK = 16                # pixels of the largest JPEG block (colour, 4:2:0); grey blocks are 8
 _BOX_PADDING = 1.0             # points around each character box: antialiased glyph edges are covered
 _COLOUR_THRESHOLD = 24         # channel difference below which a pixel counts as grey
 _MID_TONES_PER_DARK = 0.5      # a page with fewer mid-tones than half its dark pixels is black and white...
@@ -446,10 +447,11 @@ def _reread_changes(document, pages: list[_Page], changed: dict[int, list], reda
 
     Outside the burnt boxes the new picture has exactly the pixels that were
     read (one-bit pictures are lossless; a grey or colour JPEG encodes each
-    block on its own, so only the blocks a box touches differ). What a burn can
-    change is how the lines around it read: each band from a line above a box to
-    a line below it, across the whole page, is read again from the picture as
-    sent, and whatever it shows is burnt in turn.
+    block on its own, so only the blocks a box touches differ, and their
+    neighbours at most by the smoothing of colour). What a burn can change is
+    how the lines around it read: the band of each box (see :func:`_bands`),
+    across the whole page, is read again from the picture as sent, and whatever
+    it shows is burnt in turn.
     """
     if not pages:
         return
@@ -478,13 +480,17 @@ def _reread_changes(document, pages: list[_Page], changed: dict[int, list], reda
 
 def _bands(boxes: list, size: tuple[int, int], turn: int) -> list[tuple[int, int, int, int]]:
     """Crop boxes of the whole-width bands (whole-height, on a page read turned by 90 or 270 degrees) around
-    ``boxes``: each box's own lines and twice its thickness above and below, overlapping bands merged."""
+    ``boxes``: each box's own line and half its thickness above and below, widened out to whole JPEG
+    blocks (16 pixels, the largest) and one block more, overlapping bands merged."""
     across = turn in (90, 270)      # lines run down the picture
+    extent = size[0] if across else size[1]
     spans = []
     for left, top, right, bottom in boxes:
         low, high = (left, right) if across else (top, bottom)
         margin = max(high - low, 8) // 2
-        spans.append((max(low - margin, 0), min(high + margin, (size[0] if across else size[1]))))
+        low = (low - margin) // _JPEG_BLOCK * _JPEG_BLOCK - _JPEG_BLOCK
+        high = -(-(high + margin) // _JPEG_BLOCK) * _JPEG_BLOCK + _JPEG_BLOCK
+        spans.append((max(low, 0), min(high, extent)))
     spans.sort()
     merged: list[list[int]] = []
     for low, high in spans:

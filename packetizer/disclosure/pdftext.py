@@ -184,14 +184,16 @@ def object_strings(root, *, searched: frozenset[str] = frozenset(),
                     data = obj.get_data()[:MAX_VERIFY_STREAM_BYTES]
                 except Exception:  # noqa: BLE001 - undecodable data is not readable text either
                     data = b""
-                digest = stream_digest(data) if searched or digests is not None else ""
+                xml = subtype == "/XML"
+                # The digest binds the bytes and how they were searched (whole text, or the strings).
+                digest = stream_digest(data, whole_text=xml) if searched or digests is not None else ""
                 if digests is not None:
                     digests.append(digest)
                 if digest not in searched:
                     # XML (metadata) is text throughout; anything else is searched
                     # in its strings: the numbers of a content stream are
                     # coordinates, and would only make coincidences.
-                    yield data.decode("latin-1") if subtype == "/XML" else text_pieces(data)
+                    yield data.decode("latin-1") if xml else text_pieces(data)
         if isinstance(obj, DictionaryObject):
             stack.extend(obj.values())
         elif isinstance(obj, ArrayObject):
@@ -202,6 +204,8 @@ def object_strings(root, *, searched: frozenset[str] = frozenset(),
             yield bytes(obj).decode("latin-1")
 
 
-def stream_digest(data: bytes) -> str:
-    """What binds a stream's decoded data to a search of it: its SHA-256."""
-    return hashlib.sha256(data).hexdigest()
+def stream_digest(data: bytes, *, whole_text: bool = False) -> str:
+    """What binds a stream's decoded data to a search of it: the SHA-256 of the data and of how it was
+    searched (as whole text, XML metadata; else its string operands), so that the same bytes searched
+    one way never vouch for them searched the other."""
+    return hashlib.sha256((b"text\0" if whole_text else b"strings\0") + data).hexdigest()

@@ -67,19 +67,44 @@ def markdown_to_html(data: bytes, *, name: str) -> str:
         return EMPTY_NOTICE
     text = text.replace("\f", "\n")
     tokens = _markdown().parse(text)
-    if any(token.level >= _markdown().options["maxNesting"] - 1 for token in tokens):
-        # Nested as deep as the parser goes (maxNesting): beyond it, it drops what it cannot nest.
+    if _would_drop_text(tokens, text.split("\n")):
         # The note is shown as written instead, so that nothing in it is lost.
         return f"<pre>{html.escape(text.strip(chr(10)))}</pre>"
     return _render(tokens)
+
+
+def _would_drop_text(tokens, lines: list[str]) -> bool:
+    """Whether rendering the parse would lose text of the note: nesting as deep as the parser goes
+    (maxNesting; beyond it, it drops what it cannot nest), or a table row with more cells than its header
+    (a pipe table keeps as many cells as the header has)."""
+    if any(token.level >= _markdown().options["maxNesting"] - 1 for token in tokens):
+        return True
+    for token in tokens:
+        if token.type == "table_open" and token.map:
+            start, end = token.map
+            header = len(_cells(lines[start]))
+            if any(len(_cells(line)) > header for line in lines[start + 2:end] if line.strip()):
+                return True
+    return False
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a pipe-table row, as the table rule splits them (an escaped ``\\|`` stays in its cell)."""
+    line = line.strip()
+    if line.startswith("|"):
+        line = line[1:]
+    if line.endswith("|") and not line.endswith("\\|"):
+        line = line[:-1]
+    return re.split(r"(?<!\\)\|", line)
 
 
 @functools.lru_cache(maxsize=1)
 def _markdown():
     from markdown_it import MarkdownIt
 
-    # Raw HTML in a note is text, never markup; the parser bounds nesting (maxNesting).
-    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    # Raw HTML in a note is text, never markup; the parser bounds nesting (maxNesting). A line that
+    # looks like a link definition ("[Dx]: hypertension") stays text: the parser would take it away.
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("reference")
 
 
 # Block tokens and the tag each becomes: attributes (list starts, cell alignment) are never copied.
