@@ -16,7 +16,7 @@ from packetizer.web import caseform
 from packetizer.web.casework import validate
 from packetizer.web.forms import Bounds, CaseFields, MaxItems
 
-from browser.webapp_support import EXAMPLE, case_form
+from browser.webapp_support import EXAMPLE, case_form, page_token
 
 
 def _payers(app):
@@ -179,3 +179,25 @@ def test_every_input_checks_the_limits_the_case_schema_sets_on_it():
         assert bounds == ([expected] if expected else []), field.name
         checked += bool(lengths or items or bounds)
     assert checked >= 20 and any(isinstance(v, Bounds) for v in form.services[0].units.validators)
+
+
+def test_a_post_with_thousands_of_lines_builds_one_past_the_limit_and_is_refused_by_name(app, staff):
+    """This test ensures a case form posted with far more service lines than MAX_SERVICE_LINES makes at most
+    one line past the limit into a sub-form, and saving is refused naming the limit (no error page), also
+    when "add service line" is pressed at the limit."""
+    from packetizer import limits
+
+    token = page_token(staff, "/cases/new")
+    data = {**case_form(), "csrf_token": token, "action": "save"}
+    line = {k.split(".", 1)[1]: v for k, v in data.items() if k.startswith("services[0].")}
+    for number in range(1, 3000):
+        for key, value in line.items():
+            data[f"services[{number}].{key}"] = value
+    response = staff.post("/cases/new", data=data)
+    assert response.status_code == 422     # the form again, with its problems
+    page = response.data.decode()
+    assert f"{limits.MAX_SERVICE_LINES + 1} items &gt; MAX_SERVICE_LINES ({limits.MAX_SERVICE_LINES})" in page
+    shown = {int(n) for n in re.findall(r'name="services\[(\d+)\]', page)}
+    assert max(shown) == limits.MAX_SERVICE_LINES      # lines 0..200: one past the limit, not 3000
+    response = staff.post("/cases/new", data={**data, "action": "add_line"})
+    assert response.status_code in (200, 422) and "Traceback" not in response.data.decode()

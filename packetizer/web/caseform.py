@@ -124,7 +124,8 @@ def lines_edited(form: CaseForm, action: str) -> bool:
     """Apply an "add service line" or "remove line N" button to the form; True if one was pressed."""
     lines = form.services
     if action == "add_line":
-        lines.append_entry(dict(NEW_LINE))
+        if len(lines) < lines.max_entries:   # one past MAX_SERVICE_LINES: saving then names the limit
+            lines.append_entry(dict(NEW_LINE))
         return True
     match = _REMOVE_LINE.match(action)
     if match:

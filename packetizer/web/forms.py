@@ -442,7 +442,10 @@ class CaseFields(Form):
                            validate_choice=False)  # told "is not a payer in the policy registry" by the case checks
     member = FormField(MemberForm, separator=".")
     claim = FormField(ClaimForm, separator=".")
-    services = FieldList(FormField(ServiceLineForm, separator="]."), separator="[", min_entries=1)
+    # At most one line past the limit is made into a sub-form (a post with thousands of lines builds no
+    # more); that one is enough for validate_services to refuse the case by the limit's name.
+    services = FieldList(FormField(ServiceLineForm, separator="]."), separator="[", min_entries=1,
+                         max_entries=limits.MAX_SERVICE_LINES + 1)
     rendering_provider = FormField(RenderingProviderForm, separator=".")
     referring_provider = FormField(ReferringProviderForm, separator=".")
     facility = FormField(FacilityForm, separator=".")
@@ -452,7 +455,8 @@ class CaseFields(Form):
     medical_necessity = NoteField("Medical necessity summary", validators=[Required(), *_limits("medical_necessity")])
     contact = FormField(ContactForm, separator=".")
     consents = FormField(ConsentsForm, separator=".")
-    attachments = FieldList(FormField(AttachmentForm, separator="]."), separator="[")
+    attachments = FieldList(FormField(AttachmentForm, separator="]."), separator="[",
+                            max_entries=limits.MAX_ATTACHMENTS + 1)
 
     def validate_services(self, field):
         lines = sum(1 for line in field if line.form.filled())
