@@ -87,6 +87,8 @@ MAX_BATCH_UPLOAD_REQUEST_BYTES = MAX_ZIP_BYTES + MAX_MANIFEST_BYTES + 1024 * 102
 MAX_RUNNING_WEB_BATCHES = 2                     # per server process; each one runs its own pool of build processes
 WEB_BATCH_WORKERS = 2                           # build processes per web batch: request handlers share the machine
 MAX_LISTED_WEB_BATCHES = 100                    # batches shown on the batch list, newest first
+UNARCHIVED_BUILD_KEEP_DAYS = 30                 # a web build the archive never took keeps its files in the instance
+                                                # this long, then they are removed (the build row and audit stay)
 
 # OCR: pages whose text layer cannot be trusted are rendered and read by Tesseract (packetizer/ocr.py)
 OCR_DPI = 300                                   # pictures of pages are rendered, read and sent at this resolution

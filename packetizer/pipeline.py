@@ -31,6 +31,7 @@ from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, cha
 from .errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, StorageError
 from .limits import INGEST_THREADS
 from .model import Attachment, Case, PayerPolicy
+from .private import make_dirs
 from .sections import ExhibitEntry, IndexEntry, render_sections
 
 if TYPE_CHECKING:   # the archive package is imported only by builds that archive
@@ -362,7 +363,7 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
     without that option tells their ``detail`` in its own words.
     """
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(out_dir)
     except OSError as exc:
         raise PacketizerError(f"cannot create the folder ({exc.strerror})", code=ErrorCode.OUT_DIR,
                               subject=str(out_dir), noun="--out") from None
@@ -375,7 +376,7 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
+            # mkstemp made it 0600, and so it stays: a packet holds PHI (packetizer.private).
         final = {}
         for name, tmp in temps.items():
             os.replace(tmp, out_dir / name)

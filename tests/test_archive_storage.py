@@ -199,9 +199,25 @@ class TestLocalStorage:
         storage = LocalStorage(tmp_path / "archive")
         storage.put("p/1/packet.pdf", b"pdf", content_type="application/pdf")
         path = tmp_path / "archive" / "p" / "1" / "packet.pdf"
-        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+        assert stat.S_IMODE(path.stat().st_mode) == 0o400
         assert sorted(p.name for p in (tmp_path / "archive").rglob("*")) == ["1", "p", "packet.pdf"]
         assert storage.describe() == f"local folder {tmp_path / 'archive'}"
+
+    @pytest.mark.parametrize("umask", [0o022, 0o000])
+    def test_archived_packets_are_the_owners_only_whatever_the_umask(self, tmp_path, umask):
+        old = os.umask(umask)
+        try:
+            storage = LocalStorage(tmp_path / "archive")
+            storage.put("demo/2026/09/RA-1/v1/packet.pdf", b"%PDF-", content_type="application/pdf")
+            storage.put("demo/2026/09/RA-1/v1/manifest.json", b"{}", content_type="application/json")
+        finally:
+            os.umask(old)
+        root = tmp_path / "archive"
+        modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+        assert len(modes) == 8
+        for name, mode in modes.items():
+            # Folders 0700; files read-only for the owner (write-once, and stricter than 0600).
+            assert mode == (0o700 if (tmp_path / name).is_dir() else 0o400), (name, oct(mode))
 
     def test_listing_skips_temp_and_foreign_files(self, tmp_path):
         root = tmp_path / "archive"

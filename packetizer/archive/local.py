@@ -12,8 +12,11 @@ from pathlib import Path
 from ..errors import ErrorCode, NotFound, StorageError
 from .storage import PutResult, Storage, check_key, check_prefix, is_valid_key
 
-#: Mode of archived files: read-only, so a stray editor or script cannot change them in place.
-ARCHIVED_FILE_MODE = 0o444
+#: Mode of archived files: read-only, so a stray editor or script cannot change them in place, and the
+#: owner's only (packets hold PHI). Stricter than the 0600 of the instance's working files.
+ARCHIVED_FILE_MODE = 0o400
+#: Mode of the archive's folders: the owner's only, whatever the umask.
+ARCHIVE_DIR_MODE = 0o700
 
 # link(2) fails with these where the file system has no hard links (FAT,
 # some network and FUSE mounts).
@@ -138,9 +141,10 @@ class LocalStorage(Storage):
             folder = folder.parent
         for new in reversed(missing):
             try:
-                new.mkdir()
+                new.mkdir(mode=ARCHIVE_DIR_MODE)
             except FileExistsError:  # a concurrent writer made it first
                 continue
+            os.chmod(new, ARCHIVE_DIR_MODE)  # whatever the umask
             fsync_dir(new.parent)
 
     def put(self, key: str, data: bytes, *, content_type: str) -> PutResult:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ErrorCode, PacketizerError, StorageError
+from ..private import make_dirs
 from .local import fsync_dir, write_new_file
 from .service import (
     ArchivedVersion,
@@ -163,7 +164,7 @@ def _write_state(entry_dir: Path, state: dict) -> None:
 
 def _spool(spool: Path, prepared: PreparedVersion, manifest_body: bytes, clock) -> str:
     """Write a complete entry for ``prepared`` (or find the identical one already there); return its id."""
-    spool.mkdir(parents=True, exist_ok=True, mode=_DIR_MODE)
+    make_dirs(spool)  # 0700 for every folder it creates, whatever the umask
     entry_id = _entry_id(prepared, manifest_body)
     final = spool / entry_id
     if (final / STATE_FILE).is_file():

@@ -36,6 +36,7 @@ from .. import limits
 from ..batch.report import REPORT_JSON, replace_file
 from ..batch.runner import Progress, run_batch
 from ..errors import ErrorCode, PacketizerError
+from ..private import make_dir, make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,12 @@ class BatchJobs:
 
     def new_folder(self) -> tuple[str, Path]:
         """A fresh batch id and its (new, empty) folder."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
         while True:
             batch_id = secrets.token_hex(8)
             folder = self.root / batch_id
             try:
-                folder.mkdir()
+                make_dir(folder)
             except FileExistsError:
                 continue
             return batch_id, folder

@@ -43,6 +43,7 @@ from ..caseio import case_from_mapping, resolve_inside
 from ..errors import ErrorCode, IntegrityError, PacketizerError, PolicyBlock, StorageError
 from ..pipeline import build_packet
 from ..policy import load_policy_file
+from ..private import create_file, make_dirs
 from .jobs import Job, Outcome, block_problems, unexpected
 from .report import replace_file
 
@@ -185,8 +186,9 @@ def _write_blob(storage: Storage, sha256: str, target: Path) -> None:
     data = storage.get(blob_key(sha256))
     if hashlib.sha256(data).hexdigest() != sha256:
         raise IntegrityError(f"batch input {blob_key(sha256)} does not match its hash")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+    make_dirs(target.parent)
+    with os.fdopen(create_file(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as handle:
+        handle.write(data)
 
 
 # ---------------------------------------------------------------- the dispatcher side

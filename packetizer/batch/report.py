@@ -164,7 +164,7 @@ def replace_file(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        # mkstemp made it 0600, and so it stays: reports and tracking name cases (packetizer.private).
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

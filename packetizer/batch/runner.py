@@ -31,6 +31,7 @@ from .. import limits
 from ..archive import open_storage
 from ..errors import ErrorCode, PacketizerError
 from ..pipeline import input_fingerprint
+from ..private import make_dirs
 from ..policy import load_registry
 from .jobs import STAGING_PREFIX, Job, Outcome, build_job, ignore_sigint
 from .manifest import ManifestEntry, located_message, read_manifest
@@ -131,7 +132,7 @@ def run_batch(
     archive_label = open_storage(location).describe() if location is not None else None
     started_clock, started = time.monotonic(), _now()
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        make_dirs(out)
     except OSError as exc:
         raise PacketizerError(f"cannot create the folder ({exc.strerror})", code=ErrorCode.OUT_DIR,
                               subject=str(out_dir), noun="--out") from None

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ErrorCode, PacketizerError
+from ..private import create_file
 from .report import replace_file
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
     """
     import fcntl  # POSIX only; the batch engine runs on Linux and macOS
 
-    fd = os.open(Path(out_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = create_file(Path(out_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from .. import limits
 from ..errors import IngestError, LimitExceeded, PacketizerError
+from ..private import create_file, make_dir, make_dirs
 
 #: Manifest file types an upload may carry.
 MANIFEST_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson")
@@ -177,9 +178,9 @@ def _write_members(archive: zipfile.ZipFile, members: list[_Member], root: Path)
     for number, member in enumerate(members, 1):
         target = root.joinpath(*member.parts)
         if member.is_dir:
-            target.mkdir(parents=True, exist_ok=True)
+            make_dirs(target)
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent)
         total += _copy_member(archive, member.info, target, f"upload: entry {number}")
         files.append("/".join(member.parts))
     return files, total
@@ -188,7 +189,7 @@ def _write_members(archive: zipfile.ZipFile, members: list[_Member], root: Path)
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, where: str) -> int:
     """Stream one member to ``target``, counting bytes rather than trusting the declared size."""
     written = 0
-    fd = os.open(target, _OPEN_FLAGS, 0o644)
+    fd = create_file(target, _OPEN_FLAGS)  # notes hold PHI: 0600 (packetizer.private)
     with os.fdopen(fd, "wb") as out:
         try:
             with archive.open(info) as member:
@@ -236,11 +237,11 @@ def stage_upload(manifest_name: str, manifest_data: bytes, notes_zip: str | Path
             exc.field = NOTES_FIELD  # where the form shows it; the message already says "upload"
             raise
     else:
-        dest.mkdir()
+        make_dir(dest)
     # A fixed, dot-prefixed name cannot clash with an unpacked note or be named by one.
     manifest = dest / f".manifest{suffix}"
     try:
-        fd = os.open(manifest, _OPEN_FLAGS, 0o644)
+        fd = create_file(manifest, _OPEN_FLAGS)
         with os.fdopen(fd, "wb") as out:
             out.write(manifest_data)
     except BaseException:

@@ -20,9 +20,11 @@ case ids only.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +32,13 @@ from typing import Callable, Iterable
 
 from sqlalchemy import select
 
+from ..archive.local import NO_HARDLINK_ERRNOS
 from ..batch.manifest import read_manifest
 from ..batch.report import RowResult, replace_file
 from ..errors import ErrorCode, PacketizerError
 from ..model import Case
 from ..policy import PayerRegistry
+from ..private import create_file, make_dir, make_dirs
 from ..registry import CaseRecord, Registry
 from .audit import Actor
 from .builds import BuiltFiles, record_build
@@ -180,14 +184,27 @@ def plain_file_name(name: str) -> bool:
 
 
 def _copy_packet(out_dir: Path, packet: str, target: Path) -> tuple[str, str, str]:
-    """Copy the packet and its two disclosure reports; their file names (packet, JSON report, HTML report)."""
+    """Give the build folder the packet and its two disclosure reports; their file names (packet, JSON, HTML).
+
+    The files are hard-linked, not copied: the batch folder and the build folder
+    then name the same bytes, stored once, and the batch folder's expiry leaves
+    the build's files in place. Only where the two cannot share a file (another
+    file system) are they copied, as private files.
+    """
     if not plain_file_name(packet):
         raise PacketizerError("a batch report named a packet outside its folder", code=ErrorCode.BAD_REPORT)
     stem = packet.removesuffix(".pdf")
     names = (packet, f"{stem}.disclosure.json", f"{stem}.disclosure.html")
-    target.mkdir(parents=True)
+    make_dirs(target.parent)
+    make_dir(target)
     for name in names:
-        shutil.copyfile(out_dir / name, target / name)
+        try:
+            os.link(out_dir / name, target / name)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, *NO_HARDLINK_ERRNOS):
+                raise
+            with open(out_dir / name, "rb") as source, os.fdopen(create_file(target / name), "wb") as copy:
+                shutil.copyfileobj(source, copy)
     return names
 
 

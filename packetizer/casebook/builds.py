@@ -2,22 +2,32 @@
 
 A packet built from the case page and one built by a batch and added to the
 case list are recorded alike by :func:`record_build`: the build row, the case's
-status, and a ``packet.build`` audit row.
+status, and a ``packet.build`` audit row. The files of a build the archive
+never took are kept for ``UNARCHIVED_BUILD_KEEP_DAYS`` (:func:`expire_unarchived_builds`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import secrets
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import limits
 from ..model import Case, PayerPolicy
 from ..pipeline import Packet, input_fingerprint
 from ..registry import Build, CaseRecord
-from .audit import Actor, write_audit
+from .audit import SYSTEM, Actor, write_audit
 from .tracking import update_status
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,3 +74,35 @@ def record_build(session: Session, record: CaseRecord, files: BuiltFiles, *, cas
         "case_id": record.case_id, "sha256": files.sha256[:16], "pages": files.pages,
         "archived": bool(files.archive_prefix), **detail})
     return row
+
+
+def expire_unarchived_builds(session: Session, builds_dir: Path, *, now: dt.datetime,
+                             keep_days: int = limits.UNARCHIVED_BUILD_KEEP_DAYS) -> list[int]:
+    """Remove the files of builds the archive never took, ``keep_days`` after they were built; their ids.
+
+    The build row stays (the case's history and the audit log name it) and each
+    removal is audited as ``build.expire``; the caller commits. A packet that
+    waits in the spool for the archive is not touched there. Several server
+    processes may run this at once: a folder is renamed away before it is
+    removed, so exactly one of them removes and audits it.
+    """
+    cutoff = now - dt.timedelta(days=keep_days)
+    rows = session.scalars(select(Build).where(Build.archive_prefix.is_(None), Build.created_at < cutoff)
+                           .order_by(Build.id)).all()
+    root = Path(builds_dir).resolve()
+    expired = []
+    for row in rows:
+        folder = root.joinpath(*row.folder.split("/")).resolve()
+        if folder.parent == root or root not in folder.parents or not folder.is_dir():
+            continue  # not a build folder of this instance (or already removed)
+        doomed = folder.with_name(f".expired-{folder.name}-{secrets.token_hex(4)}")
+        try:
+            os.rename(folder, doomed)
+        except OSError:  # another process took it first
+            continue
+        shutil.rmtree(doomed, ignore_errors=True)
+        write_audit(session, SYSTEM, "build.expire", "build", row.id, now=now,
+                    detail={"case_pk": row.case_pk, "keep_days": keep_days})
+        log.info("files of unarchived build %d removed after %d days", row.id, keep_days)
+        expired.append(row.id)
+    return expired

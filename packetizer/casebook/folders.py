@@ -26,6 +26,7 @@ from ..caseio import case_from_mapping
 from ..errors import ErrorCode, PacketizerError, UploadError
 from ..ingest.signatures import UTF16_BOMS, sniff
 from ..model import Case
+from ..private import make_dirs
 
 CASE_FILE = "case.json"
 UPLOADS = "uploads"
@@ -77,7 +78,7 @@ class CaseFolder:
 
     def write(self, doc: dict) -> None:
         """Replace the case file atomically (a reader sees the old or the new file, never half)."""
-        self.uploads.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.uploads)
         _atomic_write(self.case_file, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def load(self) -> Case:
@@ -105,7 +106,7 @@ class CaseFolder:
             UploadError: empty, too large, unsupported type, or content that is not what the name says.
         """
         suffix = check_upload(data, original_name)
-        self.uploads.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.uploads)
         rel = f"{UPLOADS}/{secrets.token_hex(12)}{suffix}"
         _atomic_write(self.root / rel, data)
         self._set_display_name(rel, display_name(original_name))
@@ -119,7 +120,7 @@ class CaseFolder:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # 0600, whatever the umask: it holds PHI
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import RegistryError
+from ..private import create_file, make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
         return
     import fcntl  # POSIX only, like the deployment targets
 
-    with open(f"{database}.migrate.lock", "a+b") as handle:
+    with os.fdopen(create_file(f"{database}.migrate.lock", os.O_RDWR | os.O_CREAT), "r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -143,7 +145,14 @@ def open_registry(url: str, *, migrate: bool = True) -> Registry:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # The database holds password hashes and the audit log: 0600 in a 0700 folder, whatever the umask.
+        # SQLite gives its -wal and -shm files the database file's mode.
+        try:
+            make_dirs(Path(parsed.database).parent)
+            os.close(create_file(parsed.database, os.O_RDWR | os.O_CREAT))
+        except OSError as exc:
+            raise RegistryError(f"database {describe_url(url)} could not be opened: "
+                                f"{exc.strerror or type(exc).__name__}") from None
     try:
         engine = create_engine(parsed, pool_pre_ping=True)
     except (ArgumentError, ImportError) as exc:

@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import limits
 from ..archive import archive_location_from_environment
+from ..private import DIR_MODE, make_dirs
 from ..registry import open_registry
 from ..registry.users import DEFAULT_HASHER
 from .config import load_config
@@ -47,7 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     app = Flask(__name__, instance_path=str(Path(chosen).resolve()) if chosen else None,
                 instance_relative_config=True)
     load_config(app, test_config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _private_instance(Path(app.instance_path))
 
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
@@ -64,6 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
         hasher=app.config["PASSWORD_HASHER"] or DEFAULT_HASHER,
     )
     app.teardown_appcontext(close_db)
+    _expire_unarchived_builds(app.extensions[EXTENSION_KEY])
 
     from . import batches, security
 
@@ -74,6 +76,25 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     _register_error_pages(app)
     _register_template_helpers(app)
     return app
+
+
+def _private_instance(instance: Path) -> None:
+    """Case folders, builds, the spool, drafts and the SQLite database live here: the server's user only."""
+    make_dirs(instance)
+    try:
+        os.chmod(instance, DIR_MODE)  # also an instance folder made before, or by hand
+    except PermissionError:
+        log.warning("the instance folder belongs to another user; its mode was left as it is")
+
+
+def _expire_unarchived_builds(svc: WebServices) -> None:
+    """At start: remove the files of builds the archive never took, UNARCHIVED_BUILD_KEEP_DAYS after them."""
+    from ..casebook.builds import expire_unarchived_builds
+
+    with svc.registry.session() as session:
+        expired = expire_unarchived_builds(session, svc.builds_dir, now=svc.now())
+    if expired:
+        log.info("removed the files of %d unarchived build(s) past UNARCHIVED_BUILD_KEEP_DAYS", len(expired))
 
 
 def _register_blueprints(app: Flask) -> None:

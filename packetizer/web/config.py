@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 from .. import limits
 from ..errors import ConfigError
+from ..private import create_file, make_dirs
 
 SECRET_KEY_FILE = "secret_key"
 DATABASE_FILE = "packetizer.db"
@@ -141,10 +142,10 @@ def instance_secret_key(instance: Path) -> str:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         pass
-    instance.mkdir(parents=True, exist_ok=True)
+    make_dirs(instance)
     key = secrets.token_hex(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_file(path)
     except FileExistsError:  # another worker created it first: use theirs
         return path.read_text(encoding="ascii").strip()
     with os.fdopen(fd, "w", encoding="ascii") as handle:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from werkzeug.datastructures import MultiDict
 
+from ..private import create_file, make_dirs
+
 DRAFTS = "drafts"
 #: The form pages whose posts are kept: the long case form (new and edit).
 DRAFT_ENDPOINTS = frozenset({"cases.new", "cases.edit"})
@@ -30,10 +32,7 @@ _SKIPPED = frozenset({"csrf_token", "action"})
 
 
 def _folder(instance: Path) -> Path:
-    folder = instance / DRAFTS
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)  # whatever the umask
-    return folder
+    return make_dirs(instance / DRAFTS)
 
 
 def _path(instance: Path, user_id: int) -> Path:
@@ -51,9 +50,7 @@ def keep_draft(instance: Path, user_id: int, path: str, form: MultiDict, *, now:
         return False
     target = _path(instance, user_id)
     tmp = target.with_name(f".{target.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # whatever the umask
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with os.fdopen(create_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as handle:
         json.dump({"path": path, "saved_at": now.isoformat(), "fields": fields}, handle, ensure_ascii=False)
     os.replace(tmp, target)
     return True
