@@ -111,3 +111,23 @@ def test_a_signed_out_cookie_keeps_nothing(app, staff):
     assert not _drafts(app).exists() or list(_drafts(app).iterdir()) == []
     with app.extensions["packetizer"].registry.session() as session:
         assert session.scalars(select(CaseRecord)).all() == []
+
+
+def test_a_draft_write_that_fails_leaves_no_copy_and_a_killed_one_is_swept(tmp_path):
+    """This test ensures typed inputs never stay in a half-written file: a draft that cannot be written
+    removes its temporary file, and a temporary file left by a killed process is removed by the sweep."""
+    import datetime as dt
+
+    from werkzeug.datastructures import MultiDict
+
+    from packetizer.web.drafts import DRAFTS, keep_draft, remove_expired_drafts
+
+    now = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
+    unserialisable = MultiDict([("member.first_name", object())])
+    with pytest.raises(TypeError):
+        keep_draft(tmp_path, 7, "/cases/new", unserialisable, now=now)
+    folder = tmp_path / DRAFTS
+    assert list(folder.iterdir()) == []
+    (folder / ".9.json.tmp").write_text('{"fields": [["member.first_name", "Ma')
+    remove_expired_drafts(tmp_path, now=now, max_age=dt.timedelta(hours=12))
+    assert list(folder.iterdir()) == []

@@ -50,9 +50,13 @@ def keep_draft(instance: Path, user_id: int, path: str, form: MultiDict, *, now:
         return False
     target = _path(instance, user_id)
     tmp = target.with_name(f".{target.name}.tmp")
-    with os.fdopen(create_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as handle:
-        json.dump({"path": path, "saved_at": now.isoformat(), "fields": fields}, handle, ensure_ascii=False)
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(create_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as handle:
+            json.dump({"path": path, "saved_at": now.isoformat(), "fields": fields}, handle, ensure_ascii=False)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)   # typed inputs hold PHI: no half-written copy stays behind
+        raise
     return True
 
 
@@ -89,6 +93,8 @@ def remove_expired_drafts(instance: Path, *, now: dt.datetime, max_age: dt.timed
     if not folder.is_dir():
         return 0
     removed = 0
+    for leftover in folder.glob(".*.tmp"):   # a write that died half-way (the process was killed)
+        leftover.unlink(missing_ok=True)
     for path in folder.glob("*.json"):
         try:
             with open(path, encoding="utf-8") as handle:
