@@ -85,3 +85,15 @@ def test_0003_moves_determinations_to_their_table_and_back(db_url):
     _migrate(reg.engine, "head")  # and forward again, to whatever comes after
     assert current_revision(reg.engine) == head_revision()
     reg.close()
+
+
+def test_0004_adds_the_jobs_table_with_its_partial_unique_index_and_takes_it_away(db_url):
+    reg = open_registry(db_url, migrate=False)
+    _migrate(reg.engine, "0003")
+    _migrate(reg.engine, "0004")
+    assert current_revision(reg.engine) == "0004"
+    unique = {i["name"] for i in inspect(reg.engine).get_indexes("jobs") if i["unique"]}
+    assert unique == {"uq_jobs_active"}
+    _migrate(reg.engine, "0003", down=True)
+    assert "jobs" not in inspect(reg.engine).get_table_names()
+    reg.close()

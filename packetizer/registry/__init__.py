@@ -15,6 +15,7 @@ from .models import (
     CaseRecord,
     Determination,
     InfoRequest,
+    Job,
     SignInFailure,
     Submission,
     User,
@@ -23,7 +24,7 @@ from .users import SignInResult, add_user, find_user, set_password, sign_in, sig
 
 __all__ = [
     "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination",
-    "GENESIS_HASH", "InfoRequest", "ROLES", "Registry", "SignInFailure", "SignInResult",
+    "GENESIS_HASH", "InfoRequest", "Job", "ROLES", "Registry", "SignInFailure", "SignInResult",
     "Submission", "User", "add_user", "append_audit", "current_revision", "describe_url", "entry_hash",
     "find_user", "head_revision", "open_registry", "set_password", "sign_in", "sign_in_wait",
     "upgrade", "verify_audit_chain",

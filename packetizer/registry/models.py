@@ -1,4 +1,4 @@
-"""The registry's tables: users, sign-in failures, cases, builds, submissions, determinations, audit log.
+"""The registry's tables: users, sign-in failures, cases, builds, jobs, submissions, determinations, audit log.
 
 The registry holds no patient data: a case row carries the case id, payer,
 dates, codes and status needed to list and track it; the case itself (names,
@@ -20,6 +20,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 ROLES = ("staff", "auditor", "admin")
+JOB_KINDS = ("build", "preview")
+#: queued -> running -> done | failed; a job is active while queued or running.
+JOB_STATES = ("queued", "running", "done", "failed")
+ACTIVE_JOB_STATES = ("queued", "running")
 DETERMINATIONS = ("approved", "partially_approved", "denied")
 CHANNELS = ("portal", "fax", "mail", "appeal")
 
@@ -126,6 +130,49 @@ class Build(Base):
     archive_error: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[CaseRecord] = relationship(back_populates="builds")
+
+
+class Job(Base):
+    """A build or preview of a case run outside the request, its progress, and what it made.
+
+    ``host`` and ``pid`` name the process that runs it (the server process while
+    it is queued, the worker process once running), so a job whose process is gone
+    is marked failed rather than left running forever. A case has at most one
+    active job of each kind: the partial unique index holds that even when two
+    clicks race, and the second joins the first.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("uq_jobs_active", "case_pk", "kind", unique=True,
+              sqlite_where=text("state IN ('queued', 'running')"),
+              postgresql_where=text("state IN ('queued', 'running')")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_pk: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    input_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    stage: Mapped[str | None] = mapped_column(String(32))
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    pages_total: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)          # user-safe, never PHI
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id"))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+    case: Mapped[CaseRecord] = relationship()
+    build: Mapped[Build | None] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_JOB_STATES
 
 
 class Submission(Base):
