@@ -5,7 +5,9 @@
 ``uploads/<random>.<ext>`` next to it, so attachment paths are relative to the
 case folder as in any case file. The name a file had on the user's computer
 (it often holds the patient's name) is kept only in ``uploads/names.json`` for
-display, never in a path, a log or the registry.
+display, never in a path, a log or the registry. The page count of each upload,
+learnt when it was converted on upload, is kept in ``uploads/pages.json`` (the
+case file the command line reads has no place for it).
 
 Each build of a case gets a folder ``<instance>/builds/<case folder>/<random>/``
 for its packet and disclosure reports.
@@ -31,6 +33,7 @@ from ..private import make_dirs
 CASE_FILE = "case.json"
 UPLOADS = "uploads"
 NAMES_FILE = "names.json"
+PAGES_FILE = "pages.json"
 SUFFIX_WORDS = {
     ".pdf": "a PDF", ".docx": "a Word (.docx) document", ".txt": "a text file", ".md": "a Markdown file",
     ".markdown": "a Markdown file", ".png": "a PNG image", ".jpg": "a JPEG image", ".jpeg": "a JPEG image",
@@ -99,6 +102,24 @@ class CaseFolder:
             names[rel] = name
         _atomic_write(self.uploads / NAMES_FILE, json.dumps(names, indent=2, ensure_ascii=False).encode("utf-8"))
 
+    def page_counts(self) -> dict[str, int]:
+        """The page count of each upload, by its path relative to the case folder, as recorded on upload."""
+        try:
+            with open(self.uploads / PAGES_FILE, encoding="utf-8") as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return {}
+
+    def record_pages(self, rel: str, pages: int | None) -> None:
+        """Keep (or, with ``None``, forget) the page count of the upload ``rel``."""
+        counts = self.page_counts()
+        if pages is None:
+            if counts.pop(rel, None) is None:
+                return
+        else:
+            counts[rel] = pages
+        _atomic_write(self.uploads / PAGES_FILE, json.dumps(counts, indent=2).encode("utf-8"))
+
     def save_upload(self, data: bytes, original_name: str) -> str:
         """Check ``data`` and store it under a random name; return its path relative to the case folder.
 
@@ -114,9 +135,10 @@ class CaseFolder:
 
     def remove_upload(self, rel: str) -> None:
         path = (self.root / rel).resolve()
-        if path.parent == self.uploads.resolve() and path.name != NAMES_FILE:
+        if path.parent == self.uploads.resolve() and path.name not in (NAMES_FILE, PAGES_FILE):
             path.unlink(missing_ok=True)
             self._set_display_name(rel, None)
+            self.record_pages(rel, None)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

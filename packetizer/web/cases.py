@@ -12,6 +12,7 @@ from sqlalchemy import nulls_last, select
 from .. import limits
 from ..casebook.builds import BuiltFiles, record_build
 from ..casebook.cases import add_case, refresh_checks, update_case
+from ..casebook.channel import build_currency, channel_limits, megabytes
 from ..casebook.folders import CaseFolder, display_name, ingest_message, new_build_folder, new_folder_name
 from ..casebook.tracking import STATUS_WORDS
 from ..caseio import parse_case_bytes
@@ -132,12 +133,16 @@ def show(pk: int):
     result = refresh_checks(rec, case, policy, today=services().today())
     record("case.view", "case", rec.case_id, case_pk=rec.id)
     db().commit()
-    names = folder_of(rec).display_names()
+    folder = folder_of(rec)
+    names = folder.display_names()
+    currency = build_currency(rec, case, policy)
     return render_template(
         "cases/show.html", record=rec, case=case, policy=policy, result=result, names=names,
         upload_form=UploadForm(), build_form=BuildForm(), today=services().today(),
         overridable=all(f.code in OVERRIDABLE_CODES for f in result.blocking),
-        status_words=STATUS_WORDS, **tracking_forms(rec, policy),
+        channel=channel_limits(folder, case, policy, rec.builds), currency=currency, page_counts=folder.page_counts(),
+        megabytes=megabytes,
+        status_words=STATUS_WORDS, **tracking_forms(rec, policy, currency),
     )
 
 
@@ -203,6 +208,7 @@ def upload(pk: int):
         flash(f"{shown}: {problems[0][1]}", "error")
         return redirect(url_for("cases.show", pk=pk) + "#documents")
     folder.write(doc)
+    folder.record_pages(rel, exhibit.pages)  # the case page weighs the documents against the channel's page limit
     _changed(rec, case, "document.add", kind=att.kind, pages=exhibit.pages, type=rel.rsplit(".", 1)[-1])
     db().commit()
     flash(f"{shown} added ({exhibit.pages} page{'s' if exhibit.pages != 1 else ''}).", "success")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort
 
 from ..casebook.cases import case_folder, load_stored_case, validate_case
+from ..casebook.channel import BuildCurrency
 from ..casebook.folders import CaseFolder
 from ..casebook.tracking import case_corrections, latest_submission, open_info_request
 from ..model import Case, PayerPolicy
@@ -54,10 +55,17 @@ def _merge(first: list, second: list) -> list:
     return out
 
 
-def build_choices(rec: CaseRecord) -> list:
-    """The case's packets, newest first, as the "Packet sent" select offers them."""
-    return choices((b.id, f"{b.file_name} ({b.pages} pp., {b.created_at:%Y-%m-%d %H:%M} UTC)")
-                   for b in reversed(rec.builds))
+def build_choices(rec: CaseRecord, currency: BuildCurrency | None = None) -> list:
+    """The case's packets, newest first, as the "Packet sent" select offers them, after an empty first choice.
+
+    With ``currency``, a packet built from an older version of the case or its
+    documents says so in its label: it can still be chosen, but deliberately.
+    """
+    def label(b) -> str:
+        stale = " — OUT OF DATE" if currency is not None and currency.is_stale(b) else ""
+        return f"{b.file_name} ({b.pages} pp., {b.created_at:%Y-%m-%d %H:%M} UTC){stale}"
+
+    return choices([("", "— choose the packet sent —"), *((b.id, label(b)) for b in reversed(rec.builds))])
 
 
 _PREFIXES = {Submission: "sub", InfoRequest: "req", Determination: "det"}
@@ -68,13 +76,13 @@ def correction_prefix(row: Submission | InfoRequest | Determination) -> str:
     return f"{_PREFIXES[type(row)]}{row.id}"
 
 
-def correction_forms(rec: CaseRecord) -> dict[str, object]:
+def correction_forms(rec: CaseRecord, currency: BuildCurrency | None = None) -> dict[str, object]:
     """A correction form for every current record of the case, filled with the record as it stands."""
     forms: dict[str, object] = {}
     for sub in rec.current_submissions:
         form = SubmissionCorrectionForm(prefix=correction_prefix(sub), formdata=None, submitted_on=sub.submitted_on,
                                         channel=sub.channel, reference=sub.reference, build_id=sub.build_id)
-        form.build_id.choices = build_choices(rec)
+        form.build_id.choices = build_choices(rec, currency)
         forms[correction_prefix(sub)] = form
         for req in sub.current_info_requests:
             forms[correction_prefix(req)] = InfoRequestCorrectionForm(
@@ -88,11 +96,16 @@ def correction_forms(rec: CaseRecord) -> dict[str, object]:
     return forms
 
 
-def tracking_forms(rec: CaseRecord, policy: PayerPolicy) -> dict:
-    """The tracking forms for the case page, filled with sensible defaults, and the corrections made so far."""
+def tracking_forms(rec: CaseRecord, policy: PayerPolicy, currency: BuildCurrency | None = None) -> dict:
+    """The tracking forms for the case page, filled with sensible defaults, and the corrections made so far.
+
+    The submission form preselects the newest packet built from the case as it is
+    now (``currency``), and none when every packet is out of date.
+    """
     today = services().today()
-    submission = SubmissionForm(submitted_on=today, channel=policy.channel or "fax")
-    submission.build_id.choices = build_choices(rec)
+    submission = SubmissionForm(submitted_on=today, channel=policy.channel or "fax",
+                                build_id=currency.preselected if currency is not None else None)
+    submission.build_id.choices = build_choices(rec, currency)
     latest = latest_submission(rec)
     return {
         "submission_form": submission,
@@ -103,7 +116,7 @@ def tracking_forms(rec: CaseRecord, policy: PayerPolicy) -> dict:
         "open_request": open_info_request(latest) if latest else None,
         "follow_up_days": policy.follow_up_days,
         "determination_words": DETERMINATION_WORDS,
-        "correction_forms": correction_forms(rec),
+        "correction_forms": correction_forms(rec, currency),
         "correction_prefix": correction_prefix,
         "corrections": case_corrections(rec),
     }

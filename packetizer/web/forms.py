@@ -15,7 +15,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (BooleanField, DateField, Field, FieldList, Form, FormField, PasswordField, SelectField,
                      StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import TextInput
 
 from .. import limits
@@ -53,11 +53,17 @@ class BuildForm(FlaskForm):
                                     validators=[Optional(), Length(max=2000)])
 
 
+def _build_id(value) -> int | None:
+    """A "Packet sent" choice: a build's id, or ``None`` for the empty first choice."""
+    return None if value in ("", None) else int(value)
+
+
 class SubmissionForm(FlaskForm):
     submitted_on = DateField("Submitted on", validators=[DataRequired()])
     channel = SelectField("Channel", choices=choices((c, c) for c in CHANNELS))
     reference = StringField("Payer reference number", validators=[Optional(), Length(max=100)])
-    build_id = SelectField("Packet sent", coerce=int, choices=[])
+    build_id = SelectField("Packet sent", coerce=_build_id, choices=[],
+                           validators=[InputRequired("choose the packet that was sent")])
 
 
 class InfoRequestForm(FlaskForm):

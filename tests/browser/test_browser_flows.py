@@ -91,6 +91,11 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
         page.click('#upload-form button:has-text("Add document")')
         _expect_flash(page, f"{path.name} added")
     assert page.inner_text("#check-verdict") == "Ready to build"
+    # The fax channel's limits, with the pages each upload was counted to have, before anything is built.
+    limits = page.inner_text("#channel-limits")
+    assert "at most 100 pages and 25 MB per packet" in limits
+    counted = sum(int(n) for n in page.locator("#document-list td.document-pages").all_inner_texts())
+    assert counted >= 3 and f"Documents so far: {counted} pages of 100 (counted on upload)" in limits
 
     page.click("#preview-link")
     assert "member.ssn" in page.inner_text("#withheld-fields")
