@@ -59,8 +59,8 @@ def _submission_select(page: str) -> str:
 
 def _options(select_html: str) -> list[tuple[str, bool, str]]:
     """(value, selected, label) of each option."""
-    return [(value, bool(selected), html.unescape(label))
-            for selected, value, label in re.findall(r'<option (selected )?value="([^"]*)">(.*?)</option>', select_html)]
+    found = re.findall(r'<option (selected )?value="([^"]*)">(.*?)</option>', select_html)
+    return [(value, bool(selected), html.unescape(label)) for selected, value, label in found]
 
 
 def _builds(app, pk) -> list[Build]:
