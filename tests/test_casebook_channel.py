@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 
 import pytest
 
-from packetizer.casebook.channel import build_currency, channel_limits, megabytes
+from packetizer.casebook.channel import build_currency, channel_limits, current_fingerprint, megabytes
 from packetizer.casebook.folders import CaseFolder, new_folder_name
 from packetizer.caseio import read_case_document
 from packetizer.pipeline import input_fingerprint
@@ -132,3 +133,25 @@ def test_a_build_is_out_of_date_once_the_case_its_documents_or_its_policy_change
                            encoding="utf-8")
     changed = load_registry(payers).get("demo-commercial")
     assert build_currency(_record(current), folder.load(), changed).out_of_date == {5}
+
+
+def test_the_remembered_fingerprint_is_the_pipelines_and_follows_each_change(folder, payers):
+    policy = load_registry(payers).get("demo-commercial")
+    first = current_fingerprint(folder.load(), policy)
+    assert first == input_fingerprint(folder.load(), policy) == current_fingerprint(folder.load(), policy)
+
+    # A document replaced by one of the same size, as the app writes files (a new file renamed over the old).
+    note = folder.root / folder.load().attachments[1].file
+    data = bytearray(note.read_bytes())
+    data[-3] ^= 0x20
+    replacement = note.with_name("replacement.tmp")
+    replacement.write_bytes(bytes(data))
+    os.replace(replacement, note)
+    second = current_fingerprint(folder.load(), policy)
+    assert second != first and second == input_fingerprint(folder.load(), policy)
+
+    doc = folder.read()
+    doc["services"][0]["units"] = 2
+    folder.write(doc)
+    third = current_fingerprint(folder.load(), policy)
+    assert third not in (first, second) and third == input_fingerprint(folder.load(), policy)
