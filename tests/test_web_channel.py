@@ -124,6 +124,15 @@ def test_limits_are_shown_before_a_build_with_the_pages_counted_on_upload(app, s
     # The case file the command line reads is unchanged: the counts sit beside the uploads.
     assert "pages" not in _folder(app, pk).read()["attachments"][0]
 
+    # A document with no count recorded (a batch's, say) is told apart, not taken for 0 pages.
+    folder = _folder(app, pk)
+    docx = [rel for rel, n in counts.items() if n != 2][0]
+    folder.record_pages(docx, None)
+    limits = _text(_section(staff.get(f"/cases/{pk}").data.decode(), "channel-limits"))
+    assert "Documents so far: 2 pages of 100 (counted on upload; 1 document not counted (added by a batch, or " \
+           "before pages were counted))" in limits
+    folder.record_pages(docx, counts[docx])
+
     # A removed document leaves the count.
     staff.post(f"/cases/{pk}/documents/0/remove", data={"csrf_token": token})
     assert len(_folder(app, pk).page_counts()) == 1

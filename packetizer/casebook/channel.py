@@ -45,7 +45,7 @@ class ChannelLimits:
     document_pages: int
     """Pages of the documents that go into the packet, as counted on upload."""
     uncounted: int
-    """Documents going into the packet whose page count was not recorded (uploaded before counts were kept)."""
+    """Documents going into the packet with no page count recorded (added by a batch, or before counts were kept)."""
     withheld: int
     """Documents the packet will not include (no consent, or dated outside the payer's relevance window)."""
     build: Build | None = None
