@@ -9,6 +9,10 @@ disclosure report atomically, and archives them when an archive is given.
 Its first steps are offered on their own, so no door runs them by hand:
 ``check_case`` (the checks a build starts with) and ``preview_packet`` (what a
 build would include, withhold and redact, with nothing written).
+
+Both take an optional ``progress`` callback, called with a stage name and the
+pages converted so far (and the packet's total once known), so a door that runs
+them as a job can show where a long build is.
 """
 
 from __future__ import annotations
@@ -47,6 +51,14 @@ GENERATOR = "packetizer"
 
 
 Section = IndexEntry   # one index entry of the finished packet
+
+#: ``progress(stage, pages_done, pages_total)``; stages, in order: checks, documents, sections, assembly,
+#: verify, writing, archive. ``pages_total`` is None until the packet is assembled.
+ProgressCallback = Callable[[str, int, "int | None"], None]
+
+
+def _no_progress(stage: str, pages_done: int, pages_total: int | None) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -146,20 +158,24 @@ def check_case(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResul
     return run_checks(case, policy, today=today)
 
 
-def preview_packet(case: Case, policy: PayerPolicy) -> Preview:
+def preview_packet(case: Case, policy: PayerPolicy, *, progress: ProgressCallback | None = None) -> Preview:
     """Decide what may be disclosed and convert each included attachment as :func:`build_packet` would.
 
     Attachments are converted ``INGEST_THREADS`` at a time, with the redactor; one
     that cannot be converted keeps its error and does not stop the others.
+    ``progress`` hears of each converted attachment (see :data:`ProgressCallback`).
 
     Raises:
         PacketizerError: the disclosure plan cannot be made.
     """
     from .disclosure import plan_disclosure
 
+    progress = progress or _no_progress
+    progress("checks", 0, None)
     plan = plan_disclosure(case, policy)
     exhibits = []
-    for number, (att, outcome) in enumerate(zip(plan.included_attachments, _ingest_all(plan, keep_errors=True))):
+    outcomes = _ingest_all(plan, keep_errors=True, progress=progress)
+    for number, (att, outcome) in enumerate(zip(plan.included_attachments, outcomes)):
         if isinstance(outcome, PacketizerError):
             exhibits.append(PreviewedExhibit(exhibit_letter(number), att, error=outcome))
         else:
@@ -177,6 +193,7 @@ def build_packet(
     clock: Callable[[], dt.datetime] | None = None,
     built_by: str = "cli",
     override_reason: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Packet:
     """Build, write and (optionally) archive the packet for ``case``.
 
@@ -189,6 +206,7 @@ def build_packet(
         clock: the build time (UTC); default now (doors pass :func:`clock_from_environment`).
         built_by: who built it, recorded in the manifest (a user name or ``cli``).
         override_reason: go ahead despite overridable blocking findings, recording why.
+        progress: told each stage and the pages converted so far (see :data:`ProgressCallback`).
 
     Returns:
         The :class:`Packet`.
@@ -201,13 +219,18 @@ def build_packet(
     from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
 
     created = (clock or _now)().astimezone(dt.timezone.utc).replace(microsecond=0)
+    progress = progress or _no_progress
+    progress("checks", 0, None)
     result = check_case(case, policy, today=today)
     override = _override(result, override_reason, built_by)
     log.info("building case %s for payer %s", case.case_id, policy.id)
 
     plan = plan_disclosure(case, policy)
     exhibits = [(exhibit_letter(number), att, doc)
-                for number, (att, doc) in enumerate(zip(plan.included_attachments, _ingest_all(plan)))]
+                for number, (att, doc) in enumerate(zip(plan.included_attachments,
+                                                         _ingest_all(plan, progress=progress)))]
+    converted = sum(doc.pages for _, _, doc in exhibits)
+    progress("sections", converted, None)
     entries = [ExhibitEntry(letter, att.display_title, att.kind, att.date, doc.pages) for letter, att, doc in exhibits]
     # The sections print the case's free text with withheld values staff typed into it replaced.
     sections = render_sections(
@@ -218,7 +241,9 @@ def build_packet(
     parts += [PartPdf(doc.pdf, fit=att.path.suffix.lower() == ".pdf", label=f"Exhibit {letter}")
               for letter, att, doc in exhibits]
     bookmarks = [Bookmark(entry.title, entry.first_page) for entry in sections.index]
+    progress("assembly", converted, None)
     pdf, pages = assemble_packet(parts, case_id=case.case_id, bookmarks=bookmarks, created=created)
+    progress("verify", pages, pages)
     verify_no_leak(pdf, plan, sections=sections.index,
                    pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
                    streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched})
@@ -256,6 +281,7 @@ def build_packet(
     }
 
     stem = name.removesuffix(".pdf")
+    progress("writing", pages, pages)
     paths = _write_outputs(Path(out_dir), {
         f"{stem}.disclosure.json": report_json,
         f"{stem}.disclosure.html": report_html.encode(),
@@ -263,6 +289,7 @@ def build_packet(
     })
     archived, archive_error = None, None
     if archive is not None:
+        progress("archive", pages, pages)
         archived, archive_error = _archive(archive, pdf, manifest, report_json, report_html.encode())
     log.info("built case %s: %d pages, sha256 %s", case.case_id, pages, sha[:12])
     return Packet(
@@ -273,7 +300,7 @@ def build_packet(
     )
 
 
-def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False) -> list:
+def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress) -> list:
     """Every included attachment as exhibit pages, ``INGEST_THREADS`` at a time, in order.
 
     PDFs, scans and pictures are worked on by sandboxed child processes and
@@ -281,17 +308,29 @@ def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False) -> list:
     in a child, another is laid out here: both cores are used. The first
     failure, in attachment order, is raised; with ``keep_errors`` an
     attachment's :class:`PacketizerError` takes its place in the list instead.
+    ``progress`` is told the pages converted so far as each attachment, in order, is done.
     """
     from .ingest import ingest_attachment
 
     ingest = _ingest_or_error if keep_errors else ingest_attachment
     attachments = plan.included_attachments
+    done: list = []
+    progress("documents", 0, None)
+
+    def collect(outcome) -> None:
+        done.append(outcome)
+        progress("documents", sum(o.pages for o in done if not isinstance(o, PacketizerError)), None)
+
     if len(attachments) < 2:
-        return [ingest(att, redactor=plan.redactor) for att in attachments]
+        for att in attachments:
+            collect(ingest(att, redactor=plan.redactor))
+        return done
     pool = ThreadPoolExecutor(max_workers=min(INGEST_THREADS, len(attachments)), thread_name_prefix="ingest")
     try:
         futures = [pool.submit(ingest, att, redactor=plan.redactor) for att in attachments]
-        return [future.result() for future in futures]
+        for future in futures:
+            collect(future.result())
+        return done
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -424,5 +463,5 @@ def input_fingerprint(case: Case, policy: PayerPolicy) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["Packet", "Preview", "PreviewedExhibit", "Section", "build_packet", "check_case", "clock_from_environment",
+__all__ = ["Packet", "Preview", "PreviewedExhibit", "ProgressCallback", "Section", "build_packet", "check_case", "clock_from_environment",
            "exhibit_letter", "input_fingerprint", "packet_file_name", "preview_packet", "source_date_epoch"]

@@ -51,3 +51,25 @@ def test_preview_keeps_each_attachments_error_and_converts_the_others(broken_cas
         build_packet(case, policy, out_dir=tmp_path / "out", today=TODAY)
     assert caught.value.message == broken.error.message
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_progress_tells_each_stage_in_order_and_the_pages_converted(tmp_path):
+    """This test ensures a door running a build as a job hears every stage, and pages that only ever grow."""
+    case = load_case(EXAMPLE / "case.yaml")
+    policy = load_payer(case.payer_id)
+    heard: list[tuple[str, int, int | None]] = []
+    packet = build_packet(case, policy, out_dir=tmp_path / "out", today=TODAY,
+                          progress=lambda stage, done, total: heard.append((stage, done, total)))
+    stages = list(dict.fromkeys(stage for stage, _, _ in heard))
+    assert stages == ["checks", "documents", "sections", "assembly", "verify", "writing"]
+    pages = [done for _, done, _ in heard]
+    assert pages == sorted(pages) and heard[-1] == ("writing", packet.pages, packet.pages)
+    converted = [done for stage, done, _ in heard if stage == "documents"]
+    exhibits = [i for i in packet.manifest["inputs"] if i["role"] == "exhibit"]
+    # None yet, then one report per exhibit converted; the cover and narrative pages come after.
+    assert len(converted) == 1 + len(exhibits) and converted[0] == 0
+    assert all(a < b for a, b in zip(converted, converted[1:])) and converted[-1] < packet.pages
+
+    previewed: list[str] = []
+    preview_packet(case, policy, progress=lambda stage, done, total: previewed.append(stage))
+    assert list(dict.fromkeys(previewed)) == ["checks", "documents"]

@@ -19,7 +19,7 @@ from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 from packetizer.registry import AuditEntry
 
-from browser.webapp_support import EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, page_token
+from browser.webapp_support import EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, follow_job, page_token
 
 
 # The example case is ready between its last document (2026-10-05) and its deadline (2026-10-14).
@@ -134,8 +134,9 @@ def test_audit_log_holds_no_patient_data_after_a_full_staff_flow(app, staff, arc
             staff.post(f"/cases/{pk}/documents", content_type="multipart/form-data",
                        data={"csrf_token": token, "file": (handle, "Ana Ortiz note" + path.suffix), "kind": kind,
                              "date": date})
+    follow_job(staff, staff.get(f"/cases/{pk}/preview"))
     staff.get(f"/cases/{pk}/preview")
-    staff.post(f"/cases/{pk}/build", data={"csrf_token": token})
+    follow_job(staff, staff.post(f"/cases/{pk}/build", data={"csrf_token": token}))
     with app.extensions["packetizer"].registry.session() as session:
         rows = session.scalars(select(AuditEntry)).all()
     assert len(rows) >= 6

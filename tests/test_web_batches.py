@@ -25,7 +25,7 @@ from packetizer.errors import ConfigError
 from packetizer.registry import AuditEntry
 from packetizer.web.batches import EXTENSION_KEY
 
-from browser.webapp_support import Clock, add_account, make_app, page_token, sign_in
+from browser.webapp_support import Clock, add_account, follow_job, make_app, page_token, sign_in
 
 FIXTURES = Path(__file__).parent / "fixtures" / "batch"
 # The fixture cases are judged on this day (as in tests/test_batch_run.py).
@@ -210,7 +210,8 @@ def test_cases_a_batch_built_join_the_case_list_and_later_batches_add_builds(app
 
     # The notes were copied into the case (the batch's copy is gone): it builds again from its page.
     rebuilt = staff.post(f"{links['BT-0001']}/build", data={"csrf_token": page_token(staff, links["BT-0001"])})
-    assert rebuilt.status_code == 302 and len(packet_links(staff, links["BT-0001"])) == 2
+    assert 'id="job-done"' in follow_job(staff, rebuilt).data.decode()
+    assert len(packet_links(staff, links["BT-0001"])) == 2
 
     # Another batch: BT-0001 unchanged gets a third build; BT-0002 changed stays with that batch only.
     changed = csv_text.replace("Lumbar strain limiting work duties.", "Lumbar strain limiting all work duties.")

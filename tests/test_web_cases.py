@@ -22,6 +22,7 @@ from browser.webapp_support import (
     add_account,
     case_form,
     example_pdf,
+    follow_job,
     make_app,
     page_token,
     sign_in,
@@ -44,6 +45,20 @@ def _upload(client, token, pk, path, kind, date, name=None):
 
 def _flashes(html: str) -> list[str]:
     return re.findall(r'class="flash [a-z]+"[^>]*>(.*?)</div>', html, re.S)
+
+
+def _job_error(html: str) -> str:
+    return re.search(r'id="job-error">(.*?)</div>', html, re.S)[1]
+
+
+def _preview(client, pk) -> str:
+    """The preview page, after following the preview job it starts when no stored result fits."""
+    first = client.get(f"/cases/{pk}/preview")
+    if first.status_code == 302:
+        assert follow_job(client, first).headers["Location"].endswith(f"/cases/{pk}/preview")
+        first = client.get(f"/cases/{pk}/preview")
+    assert first.status_code == 200
+    return first.data.decode()
 
 
 def _record(app, pk) -> CaseRecord:
@@ -227,7 +242,7 @@ def test_preview_build_and_download(app, staff, token, tmp_path):
     html = staff.get(f"/cases/{pk}").data.decode()
     assert 'id="check-verdict">Ready to build<' in html
 
-    preview = staff.get(f"/cases/{pk}/preview").data.decode()
+    preview = _preview(staff, pk)
     withheld = re.search(r'id="withheld-fields">(.*?)</ul>', preview, re.S)[1]
     assert "member.ssn" in withheld
     docx_row = re.findall(r"<tr>\s*<td>[AB]</td>.*?</tr>", preview, re.S)[1]
@@ -235,10 +250,8 @@ def test_preview_build_and_download(app, staff, token, tmp_path):
     assert re.search(r'class="hint checked">Checked: p\. 1 text layer', docx_row)
     assert MEMBER_SSN not in preview
 
-    response = staff.post(f"/cases/{pk}/build", data={"csrf_token": token})
-    assert response.status_code == 302
-    html = staff.get(f"/cases/{pk}").data.decode()
-    assert any("Packet built" in f for f in _flashes(html))
+    html = follow_job(staff, staff.post(f"/cases/{pk}/build", data={"csrf_token": token})).data.decode()
+    assert "Packet built: " in re.search(r'id="job-done">(.*?)</div>', html, re.S)[1]
     link = re.search(r'href="(/cases/\d+/builds/\d+/packet)"', html)[1]
     download = staff.get(link)
     assert download.status_code == 200 and download.mimetype == "application/pdf"
@@ -279,14 +292,13 @@ def test_blocked_case_needs_a_recorded_override(app, staff, token, tmp_path, clo
     token = page_token(staff, f"/cases/{pk}")
     html = staff.get(f"/cases/{pk}").data.decode()
     assert "passed 11 days ago" in html and "Override justification" in html
-    response = staff.post(f"/cases/{pk}/build", data={"csrf_token": token})
-    flashes = _flashes(staff.get(response.headers["Location"]).data.decode())
-    assert any(f.startswith("Not built: the case is blocked") for f in flashes)
+    ended = follow_job(staff, staff.post(f"/cases/{pk}/build", data={"csrf_token": token})).data.decode()
+    assert _job_error(ended).startswith("Not built: the case is blocked")
     assert [e.action for e in _audit(app, "packet.build_blocked")] == ["packet.build_blocked"]
     out = app.extensions["packetizer"].builds_dir
     assert not list(out.rglob("*.pdf"))  # nothing half-written
-    staff.post(f"/cases/{pk}/build", data={"csrf_token": token,
-                                          "override_reason": "Payer agreed by phone on 10/20 (ref 7781)."})
+    follow_job(staff, staff.post(f"/cases/{pk}/build", data={
+        "csrf_token": token, "override_reason": "Payer agreed by phone on 10/20 (ref 7781)."}))
     with app.extensions["packetizer"].registry.session() as session:
         build = session.scalars(select(Build)).one()
     assert build.override_reason.startswith("Payer agreed")
@@ -301,10 +313,9 @@ def test_a_build_the_server_cannot_store_is_told_in_the_web_apps_words(app, staf
     builds = app.extensions["packetizer"].builds_dir
     builds.mkdir(parents=True, exist_ok=True)
     (builds / _record(app, pk).folder).write_text("a file where the case's builds folder should be")
-    response = staff.post(f"/cases/{pk}/build", data={"csrf_token": token})
-    flashes = _flashes(staff.get(response.headers["Location"]).data.decode())
-    assert [f for f in flashes if f.startswith("Not built: the server could not store the packet: cannot create")]
-    assert not [f for f in flashes if "--out" in f or str(builds) in f]
+    ended = follow_job(staff, staff.post(f"/cases/{pk}/build", data={"csrf_token": token})).data.decode()
+    assert _job_error(ended).startswith("Not built: the server could not store the packet: cannot create")
+    assert "--out" not in ended and str(builds) not in ended
     assert [json.loads(e.detail)["error"] for e in _audit(app, "packet.build_failed")] == ["out_dir"]
 
 
@@ -334,7 +345,7 @@ def test_a_packet_the_archive_cannot_take_waits_in_the_instance_spool(tmp_path, 
         token = page_token(client, "/cases/new")
         pk = _create(client, token)
         assert _upload(client, token, pk, example_pdf(tmp_path), "clinical_note", "2026-09-18").status_code == 302
-        assert client.post(f"/cases/{pk}/build", data={"csrf_token": token}).status_code == 302
+        follow_job(client, client.post(f"/cases/{pk}/build", data={"csrf_token": token}))
         html = client.get(f"/cases/{pk}").data.decode()
         assert re.search(r'href="/cases/\d+/builds/\d+/packet"', html)
         spool = Path(app.instance_path) / "pending"

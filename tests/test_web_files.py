@@ -16,7 +16,8 @@ from packetizer.archive import list_pending
 from packetizer.registry import AuditEntry, Build
 from packetizer.web.batches import EXTENSION_KEY as BATCHES
 
-from browser.webapp_support import Clock, add_account, case_form, example_pdf, make_app, page_token, sign_in
+from browser.webapp_support import (Clock, add_account, case_form, example_pdf, follow_job, make_app, page_token,
+                                    sign_in)
 from test_web_batches import FIXTURES, TODAY, batch_id_of, notes_zip, upload, wait_until_done
 
 ARCHIVED_FILE_MODE = 0o400  # read-only for the owner: the archive is write-once
@@ -53,7 +54,8 @@ def _build_example(client, tmp_path) -> str:
         assert client.post(f"{case_url}/documents", content_type="multipart/form-data",
                            data={"csrf_token": token, "file": (handle, pdf.name), "kind": "clinical_note",
                                  "date": "2026-09-18", "title": ""}).status_code == 302
-    assert client.post(f"{case_url}/build", data={"csrf_token": token}).status_code == 302
+    assert 'id="job-done"' in follow_job(client, client.post(f"{case_url}/build",
+                                                             data={"csrf_token": token})).data.decode()
     return case_url
 
 
@@ -132,7 +134,7 @@ def test_unarchived_builds_expire_after_their_retention_period_and_the_spool_is_
     staff = app.test_client()
     assert sign_in(staff, "sam").status_code == 302
     token = page_token(staff, archived_case)
-    assert staff.post(f"{archived_case}/build", data={"csrf_token": token}).status_code == 302
+    follow_job(staff, staff.post(f"{archived_case}/build", data={"csrf_token": token}))
     spool = Path(app.instance_path) / "pending"
     [entry] = list_pending(spool)
     assert entry.case_id == "RA-WEB-0001"

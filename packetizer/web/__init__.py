@@ -65,6 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
         hasher=app.config["PASSWORD_HASHER"] or DEFAULT_HASHER,
     )
     app.teardown_appcontext(close_db)
+    _mark_lost_jobs(app.extensions[EXTENSION_KEY])
     _expire_unarchived_builds(app.extensions[EXTENSION_KEY])
 
     from . import batches, security
@@ -95,6 +96,17 @@ def _expire_unarchived_builds(svc: WebServices) -> None:
         expired = expire_unarchived_builds(session, svc.builds_dir, now=svc.now())
     if expired:
         log.info("removed the files of %d unarchived build(s) past UNARCHIVED_BUILD_KEEP_DAYS", len(expired))
+
+
+def _mark_lost_jobs(svc: WebServices) -> None:
+    """At start: a build or preview whose process is gone (the server restarted) is marked failed, not forgotten."""
+    from ..casebook.jobs import mark_lost_jobs, this_host
+
+    with svc.registry.session() as session:
+        lost = mark_lost_jobs(session, host=this_host(), now=svc.now())
+        session.commit()
+    if lost:
+        log.warning("%d job(s) lost when the server restarted were marked failed", len(lost))
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -1,31 +1,34 @@
-"""Staff: the case list, the case form and import, uploads, checks, preview, build and downloads."""
+"""Staff: the case list, the case form and import, uploads, checks, preview and build jobs, and downloads."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import nulls_last, select
 
 from .. import limits
-from ..casebook.builds import BuiltFiles, record_build
+from ..batch.casejob import JobSettings, launch, preview_result_path
 from ..casebook.cases import add_case, refresh_checks, update_case
 from ..casebook.channel import build_currency, channel_limits, megabytes
-from ..casebook.folders import CaseFolder, display_name, ingest_message, new_build_folder, new_folder_name
+from ..casebook.folders import CaseFolder, display_name, ingest_message, new_folder_name
+from ..casebook.jobs import STAGE_WORDS, mark_lost_jobs, reusable_preview, start_job, this_host
 from ..casebook.tracking import STATUS_WORDS
 from ..caseio import parse_case_bytes
 from ..checks import OVERRIDABLE_CODES
 from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
-from ..disclosure.report import page_check_groups
-from ..errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, UploadError
+from ..disclosure.plan import plan_disclosure
+from ..errors import CaseError, PacketizerError, UploadError
 from ..ingest import ingest_attachment
 from ..model import Attachment
-from ..pipeline import build_packet, preview_packet
-from ..registry import Build, CaseRecord
+from ..pipeline import input_fingerprint
+from ..registry import Build, CaseRecord, Job
 from . import caseform
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
+from .config import utc_now
 from .forms import BuildForm, ImportForm, UploadForm
 from .security import blueprint_roles, current_actor, record, restore_typed_work
 from .services import db, services
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 blueprint_roles(bp, "staff", "admin")
+
+#: How often a job page reloads itself while the job runs (a meta refresh: no JavaScript needed).
+JOB_REFRESH_SECONDS = 2
 
 @bp.get("/")
 def index():
@@ -240,35 +246,49 @@ def remove_document(pk: int, index: int):
 
 @bp.get("/<int:pk>/preview")
 def preview(pk: int):
-    """What the packet will include, withhold and redact, before building."""
+    """What the packet will include, withhold and redact, before building.
+
+    Converting the documents runs as a preview job; a finished preview of the very
+    same inputs (the input fingerprint) is shown from its stored result, so an
+    unchanged case is not converted again on each visit.
+    """
     rec = get_record(pk)
     try:
         case, policy = load_case(rec)
-        previewed = preview_packet(case, policy)
+        plan = plan_disclosure(case, policy)   # decides fields and documents; reads no document
     except PacketizerError as exc:
         flash(exc.message, "error")
         return redirect(url_for("cases.show", pk=pk))
+    fingerprint = input_fingerprint(case, policy)
+    done = reusable_preview(db(), rec, fingerprint)
+    stored = _stored_preview(done, fingerprint) if done is not None else None
+    if stored is None:
+        job = _start(rec, "preview", fingerprint)
+        return redirect(url_for("cases.job", pk=pk, job_id=job.id))
     names = folder_of(rec).display_names()
-    included = []
-    for exhibit in previewed.exhibits:
-        att, document = exhibit.attachment, exhibit.document
-        if document is not None:
-            included.append({"att": att, "pages": document.pages, "redactions": document.redactions,
-                             "unchecked_pages": document.unchecked_pages, "error": None,
-                             "checked": page_check_groups(c.to_dict() for c in document.page_checks)})
-        else:
-            included.append({"att": att, "pages": None, "redactions": (), "unchecked_pages": (), "checked": [],
-                             "error": ingest_message(exhibit.error, att.file, names.get(att.file, att.file))})
-    record("case.preview", "case", rec.case_id, case_pk=rec.id)
+    included = [{**item, "att": att} for att, item in zip(plan.included_attachments, stored["included"])]
+    record("case.preview", "case", rec.case_id, case_pk=rec.id, job=done.id)
     db().commit()
-    return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=previewed.plan,
+    return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=plan,
                            included=included, names=names, type_words=REDACTION_WORDS,
                            min_confidence=limits.MIN_OCR_CONFIDENCE)
 
 
+def _stored_preview(job: Job, fingerprint: str) -> dict | None:
+    """The stored result of a finished preview job, when it is there and made from ``fingerprint``."""
+    try:
+        stored = json.loads(preview_result_path(services().previews_dir, job.id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stored if stored.get("fingerprint") == fingerprint else None
+
+
 @bp.post("/<int:pk>/build")
 def build(pk: int):
-    """Run the pipeline; a block is shown with its findings (and the override box where allowed)."""
+    """Queue a build of the case as a job (or join the one running) and show its page.
+
+    A block is told on the job page with its findings; the case page offers the override box where allowed.
+    """
     rec = get_record(pk)
     form = BuildForm()
     if not form.validate_on_submit():
@@ -279,45 +299,47 @@ def build(pk: int):
     except PacketizerError as exc:
         flash("Not built: " + exc.message, "error")
         return redirect(url_for("cases.show", pk=pk))
-    svc = services()
-    folder, out_dir = new_build_folder(svc.builds_dir, rec.folder)
     reason = (form.override_reason.data or "").strip() or None
-    try:
-        packet = build_packet(case, policy, out_dir=out_dir, today=svc.today(), archive=svc.archive(),
-                              clock=svc.now, built_by=_built_by(), override_reason=reason)
-    except PolicyBlock as exc:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        record("packet.build_blocked", "case", rec.case_id, case_pk=rec.id,
-               findings=[f.code for f in exc.findings])
-        db().commit()
-        flash("Not built: " + exc.message, "error")
-        return redirect(url_for("cases.show", pk=pk) + "#build")
-    except PacketizerError as exc:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        log.warning("build of case %s failed: %s", rec.case_id, exc.code)
-        record("packet.build_failed", "case", rec.case_id, case_pk=rec.id, error=exc.code)
-        db().commit()
-        flash("Not built: " + _build_error(exc), "error")
-        return redirect(url_for("cases.show", pk=pk) + "#build")
-    record_build(db(), rec, BuiltFiles.of_packet(folder, packet), case=case, policy=policy, built_by=_built_by(),
-                 override_reason=reason, actor=current_actor(), now=svc.now(), override=bool(reason))
+    job = _start(rec, "build", input_fingerprint(case, policy), override_reason=reason)
+    return redirect(url_for("cases.job", pk=pk, job_id=job.id))
+
+
+def _start(rec: CaseRecord, kind: str, fingerprint: str, *, override_reason: str | None = None) -> Job:
+    """Queue a ``kind`` job for the case and start its process, or join the job already running."""
+    svc = services()
+    job, new = start_job(db(), rec, kind, fingerprint, actor=current_actor(), now=svc.now(), host=this_host(),
+                         pid=os.getpid(), override_reason=override_reason)
     db().commit()
-    if packet.archive_error:
-        flash(f"Packet built, but archiving failed: {packet.archive_error}", "error")
-    else:
-        flash(f"Packet built: {packet.pages} pages.", "success")
-    return redirect(url_for("cases.show", pk=pk) + "#builds")
+    if new:
+        launch(job.id, _job_settings(), svc.registry)
+    elif kind == "build":
+        flash("This case is already being built: this page follows that build.", "info")
+    return job
 
 
-def _built_by() -> str:
-    return f"web:{current_actor().name}"
+def _job_settings() -> JobSettings:
+    svc = services()
+    config = current_app.config
+    return JobSettings(database_url=config["DATABASE_URL"], cases_dir=svc.cases_dir, builds_dir=svc.builds_dir,
+                       previews_dir=svc.previews_dir, payers_dir=svc.payers_dir, archive=svc.archive_location,
+                       spool=svc.spool, today=svc.today(),
+                       built_at=None if config["CLOCK"] is utc_now else svc.now())
 
 
-def _build_error(exc: PacketizerError) -> str:
-    """A failed build, told to staff: the builds folder is the server's, not an ``--out`` they gave."""
-    if exc.code == ErrorCode.OUT_DIR:
-        return f"the server could not store the packet: {exc.detail}; tell an administrator"
-    return exc.message
+@bp.get("/<int:pk>/jobs/<int:job_id>")
+def job(pk: int, job_id: int):
+    """A build or preview job: its stage and pages while it runs (the page refreshes itself), then its end."""
+    rec = get_record(pk)
+    svc = services()
+    if mark_lost_jobs(db(), host=this_host(), now=svc.now()):
+        db().commit()
+    row = db().get(Job, job_id)
+    if row is None or row.case_pk != rec.id:
+        abort(404)
+    if row.kind == "preview" and row.state == "done":
+        return redirect(url_for("cases.preview", pk=pk))
+    return render_template("cases/job.html", record=rec, job=row, stage_words=STAGE_WORDS,
+                           refresh_seconds=JOB_REFRESH_SECONDS)
 
 
 def _changed(rec: CaseRecord, case, action: str, **detail) -> None:

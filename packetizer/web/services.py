@@ -60,6 +60,11 @@ class WebServices:
     def builds_dir(self) -> Path:
         return self.instance / "builds"
 
+    @property
+    def previews_dir(self) -> Path:
+        """The stored results of preview jobs (they name the case's documents: private, like the case folders)."""
+        return self.instance / "previews"
+
 
 def services() -> WebServices:
     return current_app.extensions[EXTENSION_KEY]

@@ -105,7 +105,9 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
 
     page.go_back()
     page.click("#build-button")
-    _expect_flash(page, "Packet built")
+    # The build runs as a job; its page refreshes itself (no JavaScript) until the packet is there.
+    expect(page.locator("#job-stage")).to_be_visible()
+    expect(page.locator("#job-done", has_text="Packet built")).to_be_visible(timeout=60_000)
     with page.expect_download() as download_info:
         page.click("a.download-packet")
     download = download_info.value
@@ -115,6 +117,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
     assert f"RA-WEB-0001 · Page {len(reader.pages)} of {len(reader.pages)}" in text
     assert "Progress Note" in text and "Physical Therapy Initial Evaluation" in text
     assert MEMBER_SSN not in text
+    page.click("text=All builds of the case")
 
     # Tracking: a submission dated before its packet is refused beside its field; then the submission, the
     # follow-up queue ten days on, the determination, the outcome charts, and a correction of the determination.

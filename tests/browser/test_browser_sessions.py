@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .webapp_support import PASSWORD, case_form, example_pdf, page_token, sign_in
+from .webapp_support import PASSWORD, case_form, example_pdf, follow_job, page_token, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def built_case(live, tmp_path_factory):
                               data={"csrf_token": token, "file": (handle, pdf.name), "kind": "clinical_note",
                                     "date": "2026-09-18", "title": ""})
     assert uploaded.status_code == 302
-    assert staff.post(f"{case_url}/build", data={"csrf_token": token}).status_code == 302
+    follow_job(staff, staff.post(f"{case_url}/build", data={"csrf_token": token}))
     staff.post("/logout", data={"csrf_token": token})
     return case_url
 

@@ -12,6 +12,7 @@ import functools
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from argon2 import PasswordHasher, profiles
@@ -173,3 +174,27 @@ def example_pdf(folder: Path) -> Path:
     target = folder / "progress-note.pdf"
     shutil.copyfile(EXAMPLE_PDF, target)
     return target
+
+
+JOB_STATE = re.compile(r'<section id="job" data-state="(\w+)">')
+
+
+def follow_job(client, started, *, patience: float = 120.0):
+    """Follow a build or preview job from the response that started it to its end, as its page's refresh would.
+
+    ``started`` is the 302 to the job page. Returns the last response: the job page of a build that ended
+    (done or failed), or the redirect a finished preview answers with. ``patience`` only bounds a hung job.
+    """
+    assert started.status_code == 302, started.status_code
+    url = started.headers["Location"]
+    assert "/jobs/" in url, url
+    give_up = time.monotonic() + patience
+    while True:
+        page = client.get(url)
+        if page.status_code == 302:
+            return page
+        state = JOB_STATE.search(page.get_data(as_text=True))[1]
+        if state in ("done", "failed"):
+            return page
+        assert time.monotonic() < give_up, f"job at {url} still {state}"
+        time.sleep(0.1)
