@@ -9,12 +9,15 @@ import json
 import multiprocessing
 import os
 import re
+import signal
+import time
 
 import pytest
 from sqlalchemy import select
 
 from packetizer.casebook.audit import Actor
-from packetizer.casebook.jobs import LOST_MESSAGE, job_progress, job_running, start_job, this_host
+from packetizer.casebook.jobs import (DIED_MESSAGE, LOST_MESSAGE, job_progress, job_running, start_job,
+                                      this_host)
 from packetizer.registry import AuditEntry, Build, CaseRecord, Job
 
 from browser.webapp_support import (MEMBER_ID, MEMBER_NAME, MEMBER_SSN, add_account, case_form, example_pdf,
@@ -180,6 +183,24 @@ def test_a_job_lost_to_a_restart_is_marked_failed_when_the_server_starts(tmp_pat
         restarted.extensions["packetizer"].registry.close()
 
 
+def test_a_job_whose_process_is_killed_mid_build_ends_failed_in_words(app, staff, token, tmp_path):
+    from tests.test_ingest_pdf import make_text_pdf
+
+    pk = _case(staff, token, tmp_path)
+    long_note = tmp_path / "long-note.pdf"
+    long_note.write_bytes(make_text_pdf(480))   # a build long enough to be caught running
+    _upload(staff, token, pk, long_note, "clinical_note", "2026-09-18")
+    started = staff.post(f"/cases/{pk}/build", data={"csrf_token": token})
+    give_up = time.monotonic() + 120
+    while (job := _jobs(app, "build")[0]).state != "running":
+        assert job.state == "queued" and time.monotonic() < give_up, job.state
+        time.sleep(0.02)
+    os.kill(job.pid, signal.SIGKILL)   # as the kernel's out-of-memory killer would
+    ended = follow_job(staff, started).data.decode()
+    assert DIED_MESSAGE in re.search(r'id="job-error">(.*?)</div>', ended, re.S)[1]
+    assert [d["error"] for d in _audit(app, "job.failed")] == ["died"] and not _builds(app)
+
+
 def test_an_unchanged_cases_preview_is_shown_from_the_stored_result(app, staff, token, tmp_path):
     pk = _case(staff, token, tmp_path)
     _upload(staff, token, pk, ssn_docx(tmp_path), "evaluation", "2026-09-14")
@@ -191,7 +212,9 @@ def test_an_unchanged_cases_preview_is_shown_from_the_stored_result(app, staff, 
     stored_at = result.stat().st_mtime_ns
     first = staff.get(f"/cases/{pk}/preview")
     second = staff.get(f"/cases/{pk}/preview")
-    assert first.status_code == second.status_code == 200 and first.data == second.data
+    documents = [re.search(r'<section id="preview-documents">.*?</section>', r.data.decode(), re.S)[0]
+                 for r in (first, second)]
+    assert first.status_code == second.status_code == 200 and documents[0] == documents[1]
     html = second.data.decode()
     assert 'data-type="ssn"' in html and MEMBER_SSN not in html
     # Nothing was converted again: no second job, the stored result untouched.
@@ -205,6 +228,7 @@ def test_an_unchanged_cases_preview_is_shown_from_the_stored_result(app, staff, 
     assert again.status_code == 302
     follow_job(staff, again)
     assert len(_jobs(app, "preview")) == 2
+    assert not result.exists()   # only the newest result is kept
     assert 'data-type="ssn"' not in staff.get(f"/cases/{pk}/preview").data.decode()
 
 

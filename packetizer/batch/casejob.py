@@ -237,10 +237,23 @@ def _preview(session, job, settings: JobSettings, progress) -> None:
                           "error": ingest_message(exhibit.error, att.file, names.get(att.file, att.file))})
     _write_private(preview_result_path(settings.previews_dir, job.id),
                    json.dumps({"fingerprint": job.input_fingerprint, "included": items}).encode())
+    _remove_older_previews(session, job, settings.previews_dir)
     pages = sum(item["pages"] or 0 for item in items)
     job_done(session, job, now=settings.built_at or _now(), message=None)
     job.pages_done = job.pages_total = pages
     session.commit()
+
+
+def _remove_older_previews(session, job, previews_dir: Path) -> None:
+    """Only a case's newest preview is ever shown again: the results of its earlier ones go."""
+    from sqlalchemy import select
+
+    from ..registry import Job
+
+    older = session.scalars(select(Job.id).where(Job.case_pk == job.case_pk, Job.kind == "preview",
+                                                 Job.id < job.id)).all()
+    for job_id in older:
+        preview_result_path(previews_dir, job_id).unlink(missing_ok=True)
 
 
 def _write_private(path: Path, data: bytes) -> None:
