@@ -9,6 +9,11 @@ reports each stage and the pages converted, records the build (or the
 preview's result) and ends the job; a failure ends it with a user-safe message
 and an audit row. A thread in the server process waits for the process, so a
 process that dies (out of memory, killed) marks its job failed too.
+
+With a broker configured (``PACKETIZER_BROKER_URL``) :func:`send` hands the job
+to the batch engine's Celery workers instead (:mod:`packetizer.batch.celery_app`),
+which run the same :func:`run_job`; they need the same database, instance folder
+and archive as the web app.
 """
 
 from __future__ import annotations
@@ -51,6 +56,40 @@ class JobSettings:
     spool: Path
     today: dt.date
     built_at: dt.datetime | None = None
+
+
+def settings_message(settings: JobSettings) -> dict:
+    """The settings as a Celery message carries them: JSON, and never a database password."""
+    from sqlalchemy.engine import make_url
+
+    return {"database_url": make_url(settings.database_url).set(password=None).render_as_string(hide_password=False),
+            "cases_dir": str(settings.cases_dir), "builds_dir": str(settings.builds_dir),
+            "previews_dir": str(settings.previews_dir), "payers_dir": settings.payers_dir,
+            "archive": settings.archive, "spool": str(settings.spool), "today": settings.today.isoformat(),
+            "built_at": settings.built_at.isoformat() if settings.built_at else None}
+
+
+def settings_from_message(message: dict, environ) -> JobSettings:
+    """The settings a worker runs a job with: its own ``PACKETIZER_DATABASE_URL`` (with the password) wins."""
+    built_at = message.get("built_at")
+    return JobSettings(
+        database_url=environ.get("PACKETIZER_DATABASE_URL") or message["database_url"],
+        cases_dir=Path(message["cases_dir"]), builds_dir=Path(message["builds_dir"]),
+        previews_dir=Path(message["previews_dir"]), payers_dir=message.get("payers_dir"),
+        archive=message.get("archive"), spool=Path(message["spool"]), today=dt.date.fromisoformat(message["today"]),
+        built_at=dt.datetime.fromisoformat(built_at) if built_at else None)
+
+
+def send(job_id: int, settings: JobSettings, broker_url: str, registry) -> None:
+    """Hand the job to a Celery worker; a broker that cannot be reached ends the job in words."""
+    from .celery_app import WEB_JOB_TASK, create_app
+
+    try:
+        create_app(broker_url).send_task(WEB_JOB_TASK, args=[int(job_id), settings_message(settings)],
+                                         retry=True, retry_policy={"max_retries": 3})
+    except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; the job must not wait for ever
+        log.warning("job %d: the broker cannot be reached (%s)", job_id, type(exc).__name__)
+        _end_unfinished(registry, job_id, "the job queue cannot be reached; tell an administrator", "broker")
 
 
 def preview_result_path(previews_dir: Path, job_id: int) -> Path:

@@ -55,6 +55,8 @@ QUEUE_ENV = "PACKETIZER_QUEUE"
 INPUTS_ENV = "PACKETIZER_BATCH_INPUTS"
 DEFAULT_QUEUE = "packetizer"
 TASK_NAME = "packetizer.build_case"
+#: A web app's build or preview job (:mod:`packetizer.batch.casejob`): its id and settings, no patient data.
+WEB_JOB_TASK = "packetizer.web_job"
 #: Payer ids start with a letter or digit, so this prefix never meets the archive's own keys.
 INPUT_PREFIX = "_batch-inputs"
 BUNDLE_VERSION = 1
@@ -97,6 +99,7 @@ def create_app(broker_url: str | None = None, *, result_backend: str | None = No
     # default spool): `packetizer archive retry` on this machine archives it later.
     app.conf.packetizer_spool = str(default_spool_dir(env))
     app.task(name=TASK_NAME, bind=True, max_retries=limits.MAX_BATCH_TASK_RETRIES)(build_case_task)
+    app.task(name=WEB_JOB_TASK)(web_job_task)
     return app
 
 
@@ -125,6 +128,13 @@ def build_case_task(task, request: dict) -> dict:
             return {"problems": [[None, f"gave up after {task.max_retries + 1} tries: {message}"]]}
         log.warning("case bundle %s: transient error (%s); retrying", request.get("bundle"), type(exc).__name__)
         raise task.retry(countdown=RETRY_BASE_SECONDS * 2 ** task.request.retries, exc=None)
+
+
+def web_job_task(job_id: int, settings: dict) -> None:
+    """The Celery task of a web job: run it against the registry and instance folder the web app shares."""
+    from .casejob import run_job, settings_from_message
+
+    run_job(int(job_id), settings_from_message(settings, os.environ))
 
 
 def _fixed_clock(built_at: str | None):

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy import nulls_last, select
 
 from .. import limits
-from ..batch.casejob import JobSettings, launch, preview_result_path
+from ..batch.casejob import JobSettings, launch, preview_result_path, send
 from ..casebook.cases import add_case, refresh_checks, update_case
 from ..casebook.channel import build_currency, channel_limits, megabytes
 from ..casebook.folders import CaseFolder, display_name, ingest_message, new_folder_name
@@ -310,7 +310,9 @@ def _start(rec: CaseRecord, kind: str, fingerprint: str, *, override_reason: str
     job, new = start_job(db(), rec, kind, fingerprint, actor=current_actor(), now=svc.now(), host=this_host(),
                          pid=os.getpid(), override_reason=override_reason)
     db().commit()
-    if new:
+    if new and current_app.config["BROKER_URL"]:
+        send(job.id, _job_settings(), current_app.config["BROKER_URL"], svc.registry)
+    elif new:
         launch(job.id, _job_settings(), svc.registry)
     elif kind == "build":
         flash("This case is already being built: this page follows that build.", "info")

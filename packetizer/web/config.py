@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "ARCHIVE": None,                     # None: $PACKETIZER_ARCHIVE, else the local archive folder (as the CLI)
     "SPOOL": None,                       # None: <instance>/pending, where packets the archive could not take wait
     "PAYERS": None,                      # None: $PACKETIZER_PAYERS, else the shipped payer registry
+    "BROKER_URL": None,                  # None: build and preview jobs run on this machine; set: on Celery workers
     "IDLE_MINUTES": 15,
     "SESSION_MAX_HOURS": limits.MAX_SESSION_HOURS,  # a session ends this long after sign-in, however active
     "BATCH_KEEP_DAYS": 30,               # an ended web batch's folder (packets, reports) is removed after this
@@ -91,6 +92,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "PACKETIZER_ARCHIVE": ("ARCHIVE", _text),
     "PACKETIZER_SPOOL": ("SPOOL", _text),
     "PACKETIZER_PAYERS": ("PAYERS", _text),
+    "PACKETIZER_BROKER_URL": ("BROKER_URL", _text),
     "PACKETIZER_IDLE_MINUTES": ("IDLE_MINUTES", _positive_int),
     "PACKETIZER_SESSION_MAX_HOURS": ("SESSION_MAX_HOURS", _positive_int),
     "PACKETIZER_BATCH_KEEP_DAYS": ("BATCH_KEEP_DAYS", _positive_int),
