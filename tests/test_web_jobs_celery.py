@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -76,3 +77,23 @@ def test_build_and_preview_jobs_run_on_a_celery_worker(web_on_celery, tmp_path):
     worker_log = log_path.read_text(errors="replace")
     for secret in (*MEMBER_NAME, MEMBER_ID, MEMBER_SSN):
         assert secret not in worker_log
+
+
+def test_a_broker_that_cannot_be_reached_ends_the_job_in_words(tmp_path, clock, monkeypatch):
+    with socket.socket() as sock:   # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    monkeypatch.setenv("PACKETIZER_QUEUE", f"pktz-web-{uuid.uuid4().hex[:12]}")
+    app = make_app(tmp_path, clock, BROKER_URL=nowhere)
+    try:
+        add_account(app, "sam", "staff")
+        staff = app.test_client()
+        assert sign_in(staff, "sam").status_code == 302
+        token = page_token(staff, "/cases/new")
+        case_url = staff.post("/cases/new", data={**case_form(), "csrf_token": token,
+                                                  "action": "save"}).headers["Location"]
+        ended = follow_job(staff, staff.post(f"{case_url}/build", data={"csrf_token": token})).data.decode()
+        assert "the job queue cannot be reached; tell an administrator" in ended
+        assert nowhere not in ended
+    finally:
+        app.extensions["packetizer"].registry.close()

@@ -31,6 +31,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PREVIEW_RESULT = "{job_id}.json"
+_SEND_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,10 @@ def send(job_id: int, settings: JobSettings, broker_url: str, registry) -> None:
     from .celery_app import WEB_JOB_TASK, create_app
 
     try:
+        # The job row is the result: no result backend is asked, and a broker that is down answers within
+        # seconds, not after the backend's twenty reconnects, while the user waits for the job page.
         create_app(broker_url).send_task(WEB_JOB_TASK, args=[int(job_id), settings_message(settings)],
-                                         retry=True, retry_policy={"max_retries": 3})
+                                         ignore_result=True, retry=True, retry_policy=_SEND_RETRY)
     except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; the job must not wait for ever
         log.warning("job %d: the broker cannot be reached (%s)", job_id, type(exc).__name__)
         _end_unfinished(registry, job_id, "the job queue cannot be reached; tell an administrator", "broker")

@@ -99,7 +99,7 @@ def create_app(broker_url: str | None = None, *, result_backend: str | None = No
     # default spool): `packetizer archive retry` on this machine archives it later.
     app.conf.packetizer_spool = str(default_spool_dir(env))
     app.task(name=TASK_NAME, bind=True, max_retries=limits.MAX_BATCH_TASK_RETRIES)(build_case_task)
-    app.task(name=WEB_JOB_TASK)(web_job_task)
+    app.task(name=WEB_JOB_TASK, ignore_result=True)(web_job_task)
     return app
 
 
