@@ -180,14 +180,14 @@ def _run(session, job_id: int, settings: JobSettings) -> None:
             _preview(session, job, settings, progress)
     except PolicyBlock as exc:
         session.rollback()
-        _audit_case(session, job, actor, "packet.build_blocked", findings=[f.code for f in exc.findings])
+        _audit_case(session, job, actor, "packet.build_blocked", settings, findings=[f.code for f in exc.findings])
         job_failed(session, job, "Not built: " + exc.message, now=settings.built_at or _now(), actor=actor,
                    code=str(exc.code))
         session.commit()
     except PacketizerError as exc:
         session.rollback()
         if job.kind == "build":
-            _audit_case(session, job, actor, "packet.build_failed", error=str(exc.code))
+            _audit_case(session, job, actor, "packet.build_failed", settings, error=str(exc.code))
         job_failed(session, job, _failure_words(job.kind, exc), now=settings.built_at or _now(), actor=actor,
                    code=str(exc.code))
         session.commit()
@@ -212,10 +212,10 @@ def _failure_words(kind: str, exc) -> str:
     return start + exc.message
 
 
-def _audit_case(session, job, actor, action: str, **detail) -> None:
+def _audit_case(session, job, actor, action: str, settings: JobSettings, **detail) -> None:
     from ..casebook.audit import write_audit
 
-    write_audit(session, actor, action, "case", job.case.case_id, now=_now(),
+    write_audit(session, actor, action, "case", job.case.case_id, now=settings.built_at or _now(),
                 detail={"case_pk": job.case_pk, "job": job.id, **detail})
 
 
