@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +111,25 @@ class PayerRegistry:
 
 
 def load_registry(override: str | Path | None = None) -> PayerRegistry:
-    """Load every ``*.yaml``/``*.yml`` policy in the registry folder; a bad file fails the whole load."""
+    """Load every ``*.yaml``/``*.yml`` policy in the registry folder; a bad file fails the whole load.
+
+    A folder whose policy files did not change (the same names, sizes and modification times) is not
+    read again: a web page asks for the registry on every view, and an admin's edit is still seen at once.
+    """
     folder = registry_dir(override)
+    paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    signature = []
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            info = None
+        signature.append((path.name, info.st_mtime_ns, info.st_size, info.st_ino) if info else (path.name,))
+    return _load_registry(folder, tuple(signature))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_registry(folder: Path, signature: tuple) -> PayerRegistry:
     policies: dict[str, PayerPolicy] = {}
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         policy = load_policy_file(path)

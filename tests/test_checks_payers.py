@@ -55,3 +55,25 @@ def test_the_behavioral_health_plan_wants_the_request_by_fax(registry):
 
 def test_the_demo_no_retro_payer_refuses_retro_requests(registry):
     assert registry.get("demo-medicaid-noretro").retro_allowed is False
+
+
+def test_an_edited_policy_is_read_again_and_an_unchanged_folder_is_not(tmp_path):
+    """This test ensures the registry is read again as soon as a policy file changes (an admin edits it
+    while the server runs), is not parsed again while nothing changed, and a broken edit is refused."""
+    import shutil
+
+    from packetizer.errors import PolicyError
+    from packetizer.resources import payers_dir
+
+    folder = tmp_path / "payers"
+    shutil.copytree(payers_dir(), folder)
+    first = load_registry(folder)
+    assert load_registry(folder) is first                      # nothing changed: the same registry
+    path = folder / "demo-commercial.yaml"
+    text = path.read_text()
+    before = first.get("demo-commercial").name
+    path.write_text(text.replace(f"name: {before}", "name: Demo Commercial (renamed)", 1))
+    assert load_registry(folder).get("demo-commercial").name == "Demo Commercial (renamed)"
+    path.write_text("id: demo-commercial\nname: [unclosed\n")
+    with pytest.raises(PolicyError):
+        load_registry(folder)
