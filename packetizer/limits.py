@@ -98,7 +98,6 @@ MAX_OCR_ATTACHMENT_SECONDS = 45 * 60            # wall time for all the OCR of o
                                                 # cores take about 20 minutes)
 MAX_POPPLER_SECONDS = 30                        # wall time for poppler's pdftotext to read one file; past it, pypdf reads
 SPLIT_PDF_PAGES = 16                            # a PDF with this many pages or more is surveyed and proven on both cores
-INGEST_THREADS = 2                              # attachments of one build worked on at the same time
 MAX_OCR_PROCESSES = 2                           # Tesseract processes reading one attachment's pages side by side
 MAX_OCR_ROUNDS = 3                              # burn, re-read, burn again: a page still showing an identifier after
                                                 # this many re-reads fails the attachment

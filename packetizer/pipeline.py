@@ -24,7 +24,6 @@ import logging
 import os
 import string
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -33,7 +32,6 @@ from . import __version__
 from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
                      run_checks)
 from .errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, StorageError
-from .limits import INGEST_THREADS
 from .model import Attachment, Case, PayerPolicy
 from .private import make_dirs
 from .sections import ExhibitEntry, IndexEntry, render_sections
@@ -161,8 +159,8 @@ def check_case(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResul
 def preview_packet(case: Case, policy: PayerPolicy, *, progress: ProgressCallback | None = None) -> Preview:
     """Decide what may be disclosed and convert each included attachment as :func:`build_packet` would.
 
-    Attachments are converted ``INGEST_THREADS`` at a time, with the redactor; one
-    that cannot be converted keeps its error and does not stop the others.
+    Attachments are converted one after another, with the redactor; one that
+    cannot be converted keeps its error and does not stop the others.
     ``progress`` hears of each converted attachment (see :data:`ProgressCallback`).
 
     Raises:
@@ -301,38 +299,26 @@ def build_packet(
 
 
 def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress) -> list:
-    """Every included attachment as exhibit pages, ``INGEST_THREADS`` at a time, in order.
+    """Every included attachment as exhibit pages, one after another, in order.
 
-    PDFs, scans and pictures are worked on by sandboxed child processes and
-    Tesseract, which this process only waits for; so while one attachment is
-    in a child, another is laid out here: both cores are used. The first
-    failure, in attachment order, is raised; with ``keep_errors`` an
-    attachment's :class:`PacketizerError` takes its place in the list instead.
-    ``progress`` is told the pages converted so far as each attachment, in order, is done.
+    One at a time on purpose: ingest forks sandboxed children, and a process
+    forked while another of its threads holds a lock (a module being imported
+    by WeasyPrint or Pillow, say) can hang on that lock until its time limit.
+    Both cores are used inside each attachment instead (a long PDF is surveyed
+    and proven in two processes, OCR runs two Tesseracts). The first failure is
+    raised; with ``keep_errors`` an attachment's :class:`PacketizerError` takes
+    its place in the list instead. ``progress`` is told the pages converted so
+    far as each attachment is done.
     """
     from .ingest import ingest_attachment
 
     ingest = _ingest_or_error if keep_errors else ingest_attachment
-    attachments = plan.included_attachments
     done: list = []
     progress("documents", 0, None)
-
-    def collect(outcome) -> None:
-        done.append(outcome)
+    for att in plan.included_attachments:
+        done.append(ingest(att, redactor=plan.redactor))
         progress("documents", sum(o.pages for o in done if not isinstance(o, PacketizerError)), None)
-
-    if len(attachments) < 2:
-        for att in attachments:
-            collect(ingest(att, redactor=plan.redactor))
-        return done
-    pool = ThreadPoolExecutor(max_workers=min(INGEST_THREADS, len(attachments)), thread_name_prefix="ingest")
-    try:
-        futures = [pool.submit(ingest, att, redactor=plan.redactor) for att in attachments]
-        for future in futures:
-            collect(future.result())
-        return done
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return done
 
 
 def _ingest_or_error(att: Attachment, *, redactor) -> ExhibitDocument | PacketizerError:
