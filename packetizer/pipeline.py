@@ -244,7 +244,8 @@ def build_packet(
     progress("verify", pages, pages)
     verify_no_leak(pdf, plan, sections=sections.index,
                    pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
-                   streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched})
+                   streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched},
+                   texts_searched={digest for _, _, doc in exhibits for digest in doc.texts_searched})
 
     warnings = list(result.warnings) + channel_limit_findings(policy, pages, len(pdf))
     created_text = created.strftime("%Y-%m-%dT%H:%M:%SZ")

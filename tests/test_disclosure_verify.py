@@ -303,3 +303,91 @@ def test_bytes_found_clean_as_strings_do_not_vouch_for_the_same_bytes_as_xml_met
     leaks = find_leaks(data, plan.redactor, streams_searched={stream_digest(xmp)})
     assert [(leak.type, leak.source) for leak in leaks] == [("email", "file data")]
     assert find_leaks(data, plan.redactor, streams_searched={stream_digest(xmp, whole_text=True)}) == []
+
+
+# -- page texts redaction already searched ---------------------------------------------------------------------------
+
+def _other_plan(**member):
+    doc = {
+        "case_id": "DX-VERIFY-2", "payer_id": "dx-plain",
+        "member": {"member_id": "QHP770099999", "first_name": "Ira", "last_name": "Quell", "dob": "1990-05-05",
+                   **member},
+        "services": [{"date_of_service": "2026-10-11", "code": "97110"}],
+        "rendering_provider": {"name": "Juniper Physical Therapy", "npi": "1234567893"},
+        "late_reason": {"category": "payer_portal_outage", "explanation": "Portal down."},
+        "medical_necessity": "Needed.",
+        "contact": {"name": "Billing desk", "phone": "651-555-0100"},
+    }
+    return plan_disclosure(case_from_mapping(doc, Path(".")), load_registry(PAYERS).get("dx-plain"))
+
+
+def test_a_page_text_is_skipped_only_when_that_exact_text_was_searched_clean_for_this_case(plan):
+    """This test ensures the proof's memory of searched page texts is bound to the exact text and to the
+    case's own searches: a known-clean page beside it does not hide a value on another page; a value
+    cut across a break is found although each page alone was searched clean; and digests made with
+    another case's withheld values vouch for nothing."""
+    searcher = plan.redactor.proof_searches()
+    clean_text = "Member QHP770012345, therapy as planned.\nNo adverse events.\n"
+    leaking = "Clinical note.\nReference 00731942 on file.\n"
+    known = frozenset({plan.redactor.searched_digest(clean_text)})
+    assert searcher.first_hit_in_pages([clean_text, clean_text], known_clean=known) is None
+    assert searcher.first_hit_in_pages([clean_text, leaking], known_clean=known)[0] == 1
+    # One character changed: searched again.
+    assert searcher.first_hit_in_pages([clean_text.replace("planned", "planned 651-555-0182")],
+                                       known_clean=known) is not None
+
+    foot, head = "Clinical text. SSN 478-26-", "1935 as written."
+    pages_known = frozenset({plan.redactor.searched_digest(foot), plan.redactor.searched_digest(head)})
+    assert searcher.first_hit(foot) is None and searcher.first_hit(head) is None
+    hit = searcher.first_hit_in_pages([foot, head], known_clean=pages_known)
+    assert hit is not None and hit[1].type == "ssn"
+    # Only the search of that very break found clean lets it go.
+    assert searcher.first_hit_in_pages([foot, head], known_clean=pages_known | {
+        plan.redactor.searched_digest(foot, head)}) is None
+
+    # Another case withholds other values: its digests of this text do not vouch for this case.
+    other = _other_plan()
+    assert other.redactor.first_hit(leaking) is None
+    foreign = frozenset({other.redactor.searched_digest(leaking)})
+    assert searcher.first_hit_in_pages([leaking], known_clean=foreign) is not None
+    # OCR text is searched with its look-alike readings: never skipped on a plain search's word.
+    assert searcher.first_hit_in_pages(["SSN 478-26-I935"], ocr=[True],
+                                       known_clean=frozenset({plan.redactor.searched_digest("SSN 478-26-I935")})) \
+        is not None
+
+
+def test_redaction_hands_the_proof_only_texts_it_searched_clean(plan):
+    """This test ensures a PDF exhibit's redaction reports, as searched clean, the PDFium text of every
+    trusted page with nothing withheld, and not the text of a page where it found a value; the
+    proof with those digests still finds a value on a page that changed."""
+    import pypdfium2 as pdfium
+
+    from packetizer.disclosure.pdftext import page_text
+
+    source = packet(CLEAN, b"(Home phone 651 555 0182, see chart.)", CLEAN)
+    done = plan.redactor.redact_pdf(source, name="note.pdf")
+    texts = []
+    document = pdfium.PdfDocument(source)
+    for index in range(len(document)):
+        texts.append(page_text(document[index].get_textpage()))
+    document.close()
+    searched = set(done.texts_searched)
+    assert plan.redactor.searched_digest(texts[0]) in searched
+    assert plan.redactor.searched_digest(texts[1]) not in searched
+    assert plan.redactor.searched_digest(texts[0], texts[1]) not in searched
+    assert find_leaks(done.pdf, plan.redactor, done.pictures_read, done.streams_searched, done.texts_searched) == []
+    # Those digests do not let the page as it was before redaction through.
+    changed = packet(CLEAN, b"(Home phone 651 555 0182, see chart.)", CLEAN)
+    leaks = find_leaks(changed, plan.redactor, None, done.streams_searched, done.texts_searched)
+    assert {leak.page for leak in leaks if leak.source in ("pdfium", "poppler")} == {2}
+
+
+def test_a_redactor_weaker_than_the_proof_vouches_for_nothing(plan):
+    """This test ensures only a redactor that searches at least what the proof searches can report texts as
+    searched clean: one without the SSN detectors reports none."""
+    from packetizer.disclosure import Redactor
+
+    weak = Redactor(needles=plan.redactor.needles, keep=plan.redactor.keep, detectors=())
+    assert plan.redactor.covers_proof and not weak.covers_proof
+    done = weak.redact_pdf(packet(CLEAN, CLEAN), name="note.pdf")
+    assert done.texts_searched == ()
