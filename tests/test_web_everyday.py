@@ -12,6 +12,7 @@ import shutil
 
 from sqlalchemy import select
 
+from packetizer import limits
 from packetizer.registry import AuditEntry, Build, CaseRecord, Determination, Job, Submission
 
 from browser.webapp_support import EXAMPLE_DOCX, EXAMPLE_PDF, MEMBER_NAME, case_form, page_token
@@ -292,3 +293,16 @@ def test_a_decided_case_shows_its_outcome_and_the_override_reason(app, staff, cl
     assert 'id="check-verdict"' not in page and ">Blocked<" not in page
     assert 'name="override_reason"' not in page and 'id="build-button"' not in page
     assert "Built despite the checks because: Payer agreed by phone" in page
+
+
+def test_the_documents_form_takes_more_than_one_attachments_worth_in_one_request(app, staff, tmp_path):
+    token = page_token(staff, "/cases/new")
+    pk = _create(staff, token)
+    size = limits.MAX_UPLOAD_REQUEST_BYTES // 2 + 1024 * 1024  # two of them exceed the one-document limit
+    first, second = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    for path in (first, second):
+        path.write_bytes(b"<html>" + b" " * size)
+    response = _upload(staff, token, pk, [(first, first.name, "clinical_note", "2026-09-18", ""),
+                                          (second, second.name, "clinical_note", "2026-09-18", "")])
+    assert response.status_code == 302  # judged file by file, not refused whole as too large
+    assert [r["size"] for r in _audit(app, "document.rejected")] == [size + 6, size + 6]
