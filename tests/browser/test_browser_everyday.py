@@ -54,7 +54,9 @@ def test_three_documents_in_one_submit_then_remove_asks_first(live, page, tmp_pa
     page.fill("#upload-date-1", "2026-09-18")
     page.fill("#upload-title-1", "Progress note")
     page.set_input_files("#upload-file-2", str(docx))
-    page.select_option("#upload-kind-2", "evaluation")  # no date typed: the file's name carries it
+    page.select_option("#upload-kind-2", "evaluation")  # no date typed: the file's name carries it,
+    expect(page.locator("#upload-date-2")).to_have_value("2026-09-14")  # and the page shows it before sending
+    page.fill("#upload-date-2", "")  # the server reads it from the name too (the form works without JavaScript)
     page.set_input_files("#upload-file-3", str(plan))
     page.select_option("#upload-kind-3", "plan_of_care")
     page.fill("#upload-date-3", "2026-09-20")
@@ -81,22 +83,34 @@ def test_three_documents_in_one_submit_then_remove_asks_first(live, page, tmp_pa
     assert "Evaluation" not in page.inner_text("#document-list")
 
 
-def test_one_bad_file_keeps_the_upload_out_and_says_which(live, page, tmp_path):
+def test_without_javascript_one_bad_file_keeps_the_upload_out_and_a_dated_name_gives_the_date(live, browser,
+                                                                                                tmp_path):
     base, app, _ = live
     pk = _new_case(app, "RA-DAY-0002")
     pdf = tmp_path / "2026-09-18-progress-note.pdf"
     shutil.copyfile(EXAMPLE_PDF, pdf)
     fake = tmp_path / "scan.pdf"
     fake.write_bytes(b"<html><body>a saved web page</body></html>")
-    _sign_in(page, base, "sam")
-    page.goto(f"{base}/cases/{pk}")
-    page.set_input_files("#upload-file-1", str(pdf))
-    page.set_input_files("#upload-file-2", str(fake))
-    page.fill("#upload-date-2", "2026-09-18")
-    page.click("#add-documents")
-    expect(page.locator(".flash.error", has_text="None of the 2 documents was added")).to_be_visible()
-    expect(page.locator(".flash.error", has_text="scan.pdf: the name says a PDF")).to_be_visible()
-    expect(page.locator("#documents .empty")).to_have_text("No documents yet.")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        _sign_in(page, base, "sam")
+        page.goto(f"{base}/cases/{pk}")
+        page.set_input_files("#upload-file-1", str(pdf))
+        page.set_input_files("#upload-file-2", str(fake))
+        page.fill("#upload-date-2", "2026-09-18")
+        page.click("#add-documents")
+        expect(page.locator(".flash.error", has_text="None of the 2 documents was added")).to_be_visible()
+        expect(page.locator(".flash.error", has_text="scan.pdf: the name says a PDF")).to_be_visible()
+        expect(page.locator("#documents .empty")).to_have_text("No documents yet.")
+
+        page.set_input_files("#upload-file-1", str(pdf))  # sent again alone, its date still left empty
+        expect(page.locator("#upload-date-1")).to_have_value("")
+        page.click("#add-documents")
+        expect(page.locator(".flash.success", has_text=f"{pdf.name} added (2 pages).")).to_be_visible()
+        expect(page.locator("#document-list td.document-name")).to_have_text(["Clinical note, 09/18/2026"])
+    finally:
+        context.close()
 
 
 def test_admin_deletes_a_draft_case_and_staff_see_no_delete_button(live, page):
