@@ -306,3 +306,42 @@ def test_the_documents_form_takes_more_than_one_attachments_worth_in_one_request
                                           (second, second.name, "clinical_note", "2026-09-18", "")])
     assert response.status_code == 302  # judged file by file, not refused whole as too large
     assert [r["size"] for r in _audit(app, "document.rejected")] == [size + 6, size + 6]
+
+
+def test_a_case_is_deleted_with_its_builds_and_jobs_on_sqlite_and_postgresql(registry, tmp_path):
+    from packetizer.casebook.audit import Actor
+    from packetizer.casebook.lifecycle import delete_case, deletion_refusal
+
+    now = dt.datetime(2026, 9, 25, 15, 0, tzinfo=dt.timezone.utc)
+    cases_dir, builds_dir, previews_dir = tmp_path / "cases", tmp_path / "builds", tmp_path / "previews"
+    with registry.session() as session:
+        case = CaseRecord(case_id="RA-DEL-1", payer_id="demo-commercial", folder="0123456789abcdef",
+                          first_date_of_service=dt.date(2026, 9, 14), ready=True, late_reason_category="emergency",
+                          service_codes="97110", status="built", created_at=now, created_by="sam", updated_at=now,
+                          updated_by="sam")
+        build = Build(created_at=now, built_by="web:sam", folder="0123456789abcdef/b0", file_name="p.pdf",
+                      report_name="r.json", report_html_name="r.html", sha256="0" * 64, size=1, pages=1)
+        case.builds.append(build)
+        session.add(case)
+        session.flush()
+        session.add_all([Job(case_pk=case.id, kind="build", input_fingerprint="f" * 64, state="done",
+                             created_at=now, created_by="sam", build=build),
+                         Job(case_pk=case.id, kind="preview", input_fingerprint="f" * 64, state="running",
+                             created_at=now, created_by="sam")])
+        session.commit()
+        assert "running" in deletion_refusal(session, case)
+        for job in session.scalars(select(Job).where(Job.state == "running")):
+            job.state = "done"
+        session.commit()
+        (builds_dir / "0123456789abcdef" / "b0").mkdir(parents=True)
+        (cases_dir / "0123456789abcdef" / "uploads").mkdir(parents=True)
+        files = delete_case(session, case, cases_dir=cases_dir, builds_dir=builds_dir, previews_dir=previews_dir,
+                            preview_path=lambda root, job_id: root / f"{job_id}.json",
+                            actor=Actor("ada", "admin"), now=now)
+        session.commit()
+        files.remove()
+        assert session.scalars(select(CaseRecord)).all() == [] and session.scalars(select(Job)).all() == []
+        assert session.scalars(select(Build)).all() == []
+        (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.delete")).all()
+        assert json.loads(entry.detail)["jobs"] == 2
+    assert not (cases_dir / "0123456789abcdef").exists() and not (builds_dir / "0123456789abcdef").exists()
