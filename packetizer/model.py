@@ -111,6 +111,12 @@ class Attachment:
     def display_title(self) -> str:
         return self.title or ATTACHMENT_KIND_WORDS[self.kind]
 
+    @property
+    def label(self) -> str:
+        """How a person names the document: its title, kind and date, or (untitled) its kind and date."""
+        described = f"{ATTACHMENT_KIND_WORDS[self.kind]}, {self.date:%m/%d/%Y}"
+        return f"{self.title} ({described})" if self.title else described
+
 
 @dataclass(frozen=True)
 class Consents:

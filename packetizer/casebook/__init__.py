@@ -6,6 +6,8 @@ same ones, names who acted with an :class:`~.audit.Actor`, and commits.
 
 * :mod:`.folders`: case folders and build folders in the instance, uploads under server-chosen names;
 * :mod:`.cases`: a case's registry row, checked and kept in step with its case file;
+* :mod:`.documents`: several documents added to a case at once, all or none, refusals audited;
+* :mod:`.lifecycle`: a never-submitted case deleted, a case id corrected before the first build;
 * :mod:`.builds`: :func:`~.builds.record_build`, the one place a built packet is recorded;
 * :mod:`.tracking`: case status, submissions, requests for information, determinations, the queue;
 * :mod:`.outcomes`: how payers decided, and the charts that show it;

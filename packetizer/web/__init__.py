@@ -68,9 +68,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     _mark_lost_jobs(app.extensions[EXTENSION_KEY])
     _expire_unarchived_builds(app.extensions[EXTENSION_KEY])
 
-    from . import batches, security
+    from . import batches, cases, security
 
     batches.init_app(app)  # first: it raises the batch upload's limit before CSRFProtect reads the form
+    cases.init_app(app)    # so does the case page's upload of several documents
     CSRFProtect(app)
     security.init_app(app)
     _register_blueprints(app)
@@ -131,6 +132,8 @@ def _register_error_pages(app: Flask) -> None:
         name, limit = "MAX_UPLOAD_REQUEST_BYTES", limits.MAX_UPLOAD_REQUEST_BYTES
         if request.max_content_length == limits.MAX_BATCH_UPLOAD_REQUEST_BYTES:
             name, limit = "MAX_BATCH_UPLOAD_REQUEST_BYTES", limits.MAX_BATCH_UPLOAD_REQUEST_BYTES
+        elif request.max_content_length == limits.MAX_DOCUMENTS_REQUEST_BYTES:
+            name, limit = "MAX_DOCUMENTS_REQUEST_BYTES", limits.MAX_DOCUMENTS_REQUEST_BYTES
         return render_template("error.html", title="Upload too large",
                                message=f"The upload is too large: {size}{name} ({limit} bytes)."), 413
 

@@ -8,28 +8,30 @@ import os
 import shutil
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
 from sqlalchemy import nulls_last, select
+from sqlalchemy.exc import IntegrityError
 
 from .. import limits
 from ..batch.casejob import JobSettings, launch, preview_result_path, send
 from ..casebook.cases import add_case, refresh_checks, update_case
 from ..casebook.channel import build_currency, channel_limits, megabytes
-from ..casebook.folders import CaseFolder, display_name, ingest_message, new_folder_name
+from ..casebook.documents import NewDocument, add_documents, audit_rejections
+from ..casebook.folders import CaseFolder, display_name, new_folder_name
 from ..casebook.jobs import STAGE_WORDS, mark_lost_jobs, reusable_preview, start_job, this_host
+from ..casebook.lifecycle import case_id_refusal, correct_case_id, delete_case, deletion_refusal
 from ..casebook.tracking import STATUS_WORDS
 from ..caseio import parse_case_bytes
 from ..checks import OVERRIDABLE_CODES
 from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
 from ..disclosure.plan import plan_disclosure
-from ..errors import CaseError, PacketizerError, UploadError
-from ..ingest import ingest_attachment
-from ..model import Attachment
+from ..errors import CaseError, PacketizerError
 from ..pipeline import input_fingerprint
 from ..registry import Build, CaseRecord, Job
 from . import caseform
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .config import utc_now
-from .forms import BuildForm, ImportForm, UploadForm
+from .forms import ActionForm, BuildForm, CaseIdForm, ImportForm, UploadForm
 from .security import blueprint_roles, current_actor, record, restore_typed_work
 from .services import db, services
 
@@ -178,57 +180,104 @@ def edit(pk: int):
     return redirect(url_for("cases.show", pk=rec.id))
 
 
+def init_app(app) -> None:
+    """Register what must run before CSRFProtect reads a form (call before ``CSRFProtect(app)``)."""
+    app.before_request(_raise_documents_limit)
+
+
+def _raise_documents_limit() -> None:
+    # Several documents come in one request; a server configured below the default keeps its own limit.
+    if (request.endpoint == "cases.upload" and request.method == "POST"
+            and (current_app.config["MAX_CONTENT_LENGTH"] or 0) >= limits.MAX_UPLOAD_REQUEST_BYTES):
+        request.max_content_length = limits.MAX_DOCUMENTS_REQUEST_BYTES
+
+
+def _upload_rows() -> list[NewDocument]:
+    """The rows of the upload form that have a file or something typed (each row: file, kind, date, title)."""
+    files = request.files.getlist("file")
+    form = request.form
+    kinds, dates, titles = form.getlist("kind"), form.getlist("date"), form.getlist("title")
+    rows = []
+    for i in range(max(len(files), len(dates), len(titles))):
+        upload_file = files[i] if i < len(files) else None
+        date_text = dates[i] if i < len(dates) else ""
+        title = (titles[i] if i < len(titles) else "").strip()[:200]
+        chosen = upload_file is not None and bool(upload_file.filename)
+        if not chosen and not date_text.strip() and not title:
+            continue  # an empty row
+        name = display_name(upload_file.filename or "upload") if chosen else f"row {i + 1}"
+        data = upload_file.read(limits.MAX_ATTACHMENT_BYTES + 1) if chosen else None
+        rows.append(NewDocument(row=i + 1, data=data, name=name, kind=kinds[i] if i < len(kinds) else "",
+                                date_text=date_text, title=title or None))
+    return rows
+
+
 @bp.post("/<int:pk>/documents")
 def upload(pk: int):
-    """Add one document: checked by content and size, stored under a random name, converted once to prove it reads."""
+    """Add the documents of the upload form's rows, all or none.
+
+    Each is checked by content and size, stored under a random name and converted
+    once to prove it reads; a date left empty is read from the file's name. One
+    refused file keeps them all out, and every refusal is told and audited.
+    """
     rec = get_record(pk)
-    form = UploadForm()
-    if not form.validate_on_submit():
-        for field, messages in form.errors.items():
-            flash(f"{getattr(form, field).label.text if hasattr(form, field) else field}: {messages[0]}", "error")
-        return redirect(url_for("cases.show", pk=pk) + "#documents")
+    back = redirect(url_for("cases.show", pk=pk) + "#documents")
+    rows = _upload_rows()
+    if not rows:
+        flash("Document: choose a file to upload.", "error")
+        return back
+    if len(rows) > limits.DOCUMENTS_PER_UPLOAD:
+        flash(f"Add at most {limits.DOCUMENTS_PER_UPLOAD} documents at once.", "error")
+        return back
     folder = folder_of(rec)
-    upload_file = form.file.data
-    shown = display_name(upload_file.filename or "upload")
-    try:
-        rel = folder.save_upload(upload_file.read(), shown)
-    except UploadError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("cases.show", pk=pk) + "#documents")
-    att = Attachment(file=rel, path=folder.root / rel, kind=form.kind.data, date=form.date.data,
-                     title=(form.title.data or "").strip() or None)
-    try:
-        exhibit = ingest_attachment(att)
-    except PacketizerError as exc:  # unreadable, encrypted, over a limit, or cannot be rendered
-        folder.remove_upload(rel)
-        flash(ingest_message(exc, rel, shown), "error")
-        return redirect(url_for("cases.show", pk=pk) + "#documents")
-    doc = folder.read()
-    entry = {"file": rel, "kind": att.kind, "date": att.date.isoformat()}
-    if att.title:
-        entry["title"] = att.title
-    doc.setdefault("attachments", []).append(entry)
-    case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
-    if problems:
-        folder.remove_upload(rel)
-        flash(f"{shown}: {problems[0][1]}", "error")
-        return redirect(url_for("cases.show", pk=pk) + "#documents")
-    folder.write(doc)
-    folder.record_pages(rel, exhibit.pages)  # the case page weighs the documents against the channel's page limit
-    _changed(rec, case, "document.add", kind=att.kind, pages=exhibit.pages, type=rel.rsplit(".", 1)[-1])
+    svc = services()
+    added, rejected, case = add_documents(
+        folder, rows, lambda doc: validate(doc, folder, svc.payers(), case_pk=rec.id))
+    if rejected:
+        audit_rejections(db(), rec, rejected, actor=current_actor(), now=svc.now())
+        db().commit()
+        if len(rows) > 1:
+            flash(f"None of the {len(rows)} documents was added: {len(rejected)} could not be accepted "
+                  "(below). Choose the files again, without or corrected, and add them.", "error")
+        for item in rejected:
+            flash(f"{item.name}: {item.message}", "error")
+        return back
+    _changed(rec, case, "document.add", documents=len(added), kinds=[a.kind for a in added],
+             pages=[a.pages for a in added], types=[a.rel.rsplit(".", 1)[-1] for a in added])
     db().commit()
-    flash(f"{shown} added ({exhibit.pages} page{'s' if exhibit.pages != 1 else ''}).", "success")
-    return redirect(url_for("cases.show", pk=pk) + "#documents")
+    for item in added:
+        flash(f"{item.name} added ({item.pages} page{'s' if item.pages != 1 else ''}).", "success")
+    return back
 
 
-@bp.post("/<int:pk>/documents/<int:index>/remove")
-def remove_document(pk: int, index: int):
+def _document_at(pk: int, index: int):
     rec = get_record(pk)
     folder = folder_of(rec)
     doc = folder.read()
     attachments = doc.get("attachments") or []
     if not 0 <= index < len(attachments):
         abort(404)
+    return rec, folder, doc, attachments
+
+
+@bp.get("/<int:pk>/documents/<int:index>/remove")
+def confirm_remove_document(pk: int, index: int):
+    """Ask before a document is removed: what it is, and that its file is deleted from the case."""
+    rec, folder, _, attachments = _document_at(pk, index)
+    try:
+        case, _ = load_case(rec)
+    except PacketizerError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("cases.show", pk=pk))
+    att = next(a for a in case.attachments if a.file == attachments[index]["file"])
+    return render_template("cases/remove_document.html", record=rec, att=att, index=index,
+                           name=folder.display_names().get(att.file, att.file.rsplit("/", 1)[-1]),
+                           pages=folder.page_counts().get(att.file), form=ActionForm())
+
+
+@bp.post("/<int:pk>/documents/<int:index>/remove")
+def remove_document(pk: int, index: int):
+    rec, folder, doc, attachments = _document_at(pk, index)
     removed = attachments.pop(index)
     if not attachments:
         doc.pop("attachments", None)
@@ -236,12 +285,75 @@ def remove_document(pk: int, index: int):
     if problems:
         flash(problems[0][1], "error")
         return redirect(url_for("cases.show", pk=pk))
+    shown = folder.display_names().get(removed["file"])
     folder.write(doc)
     folder.remove_upload(removed["file"])
     _changed(rec, case, "document.remove", kind=removed.get("kind"))
     db().commit()
-    flash("Document removed.", "success")
+    flash(f"{shown} removed." if shown else "Document removed.", "success")
     return redirect(url_for("cases.show", pk=pk) + "#documents")
+
+
+@bp.route("/<int:pk>/delete", methods=["GET", "POST"])
+def delete(pk: int):
+    """Admins: delete a case nothing was submitted for, after a confirmation page (audited ``case.delete``)."""
+    if current_user.role != "admin":
+        abort(403)
+    rec = get_record(pk)
+    refusal = deletion_refusal(db(), rec)
+    form = ActionForm()
+    if request.method == "GET" or refusal is not None or not form.validate_on_submit():
+        return render_template("cases/delete.html", record=rec, refusal=refusal, form=form,
+                               archived=sum(1 for b in rec.builds if b.archive_prefix),
+                               documents=len(folder_of(rec).read().get("attachments") or []),
+                               status_words=STATUS_WORDS), 409 if refusal and request.method == "POST" else 200
+    svc = services()
+    case_id = rec.case_id
+    files = delete_case(db(), rec, cases_dir=svc.cases_dir, builds_dir=svc.builds_dir,
+                        previews_dir=svc.previews_dir, preview_path=preview_result_path,
+                        actor=current_actor(), now=svc.now())
+    db().commit()
+    files.remove()
+    flash(f"Case {case_id} deleted.", "success")
+    return redirect(url_for("cases.index"))
+
+
+@bp.route("/<int:pk>/case-id", methods=["GET", "POST"])
+def correct_id(pk: int):
+    """Correct a case id typed wrong, while nothing has been built with it (audited ``case.correct_id``)."""
+    rec = get_record(pk)
+    form = CaseIdForm(case_id=rec.case_id if request.method == "GET" else None)
+    refusal = case_id_refusal(db(), rec)
+    error = None
+    if request.method == "POST" and refusal is None and form.validate_on_submit():
+        new_id = form.case_id.data.strip()
+        if new_id == rec.case_id:
+            flash(f"The case id is still {new_id}.", "info")
+            return redirect(url_for("cases.show", pk=pk))
+        folder = folder_of(rec)
+        stored = folder.read()
+        doc = {**stored, "case_id": new_id}
+        case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
+        error = next((message for field, message in problems if field == "case_id"), None)
+        if error is None and problems:
+            error = "the case does not check any more; open Edit case and fix it first: " + problems[0][1]
+        if error is None:
+            svc = services()
+            try:
+                old = correct_case_id(db(), rec, folder, doc, case, svc.payers().get(case.payer_id),
+                                      actor=current_actor(), now=svc.now(), today=svc.today())
+                db().commit()
+            except IntegrityError:
+                db().rollback()
+                folder.write(stored)
+                error = f"{new_id} is already used by another case"
+            else:
+                flash(f"Case id corrected: {old} is now {new_id}.", "success")
+                return redirect(url_for("cases.show", pk=pk))
+    elif request.method == "POST" and form.errors:
+        error = next(iter(form.errors.values()))[0]
+    status = 409 if refusal and request.method == "POST" else 422 if error else 200
+    return render_template("cases/case_id.html", record=rec, form=form, refusal=refusal, error=error), status
 
 
 @bp.get("/<int:pk>/preview")

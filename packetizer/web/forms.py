@@ -38,6 +38,9 @@ class LoginForm(FlaskForm):
 
 
 class UploadForm(FlaskForm):
+    """One row of the upload form; the case page shows :data:`rows` of them (read by ``cases.upload``)."""
+
+    rows = limits.DOCUMENTS_PER_UPLOAD
     file = FileField("Document", validators=[FileRequired("choose a file to upload")])
     kind = SelectField("Kind", choices=ATTACHMENT_KINDS, default="clinical_note")
     date = DateField("Document date", validators=[DataRequired("the document date is required")])
@@ -476,3 +479,10 @@ class CaseForm(CaseFields, FlaskForm):
     def __init__(self, payers=(), **kwargs):
         super().__init__(**kwargs)
         self.payer_id.choices = choices([("", "Choose the payer…"), *((p.id, f"{p.name} ({p.id})") for p in payers)])
+
+
+class CaseIdForm(FlaskForm):
+    """A case id typed wrong, corrected before anything is built (the case's checks judge the new id)."""
+
+    case_id = StringField("Case id", validators=[DataRequired("type the case id"), Length(max=40)],
+                          description="3-40 letters, digits, '-' or '_'")

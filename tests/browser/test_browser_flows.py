@@ -85,10 +85,10 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
     # Two documents, one of them carrying the SSN.
     for path, kind, date in ((example_pdf(tmp_path), "clinical_note", "2026-09-18"),
                              (ssn_docx(tmp_path), "evaluation", "2026-09-14")):
-        page.set_input_files('#upload-form input[name="file"]', str(path))
-        page.select_option('#upload-form select[name="kind"]', kind)
-        page.fill('#upload-form input[name="date"]', date)
-        page.click('#upload-form button:has-text("Add document")')
+        page.set_input_files("#upload-file-1", str(path))  # the first row of the upload form
+        page.select_option("#upload-kind-1", kind)
+        page.fill("#upload-date-1", date)
+        page.click("#add-documents")
         _expect_flash(page, f"{path.name} added")
     assert page.inner_text("#check-verdict") == "Ready to build"
     # The fax channel's limits, with the pages each upload was counted to have, before anything is built.
