@@ -23,8 +23,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from werkzeug.serving import make_server  # noqa: E402
 
-from browser.webapp_support import PASSWORD, add_account, example_pdf, make_app, ssn_docx  # noqa: E402
+from browser.webapp_support import EXAMPLE, PASSWORD, add_account, make_app  # noqa: E402
 
+NOTES = EXAMPLE / "notes"
 CHROMIUM = os.environ.get("PACKETIZER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -64,14 +65,7 @@ class Counted:
             self.page.click(selector)
 
 
-def third_note(folder: Path) -> Path:
-    """A third clinical note: the example's progress note under another name."""
-    target = folder / "2026-09-16-daily-note.pdf"
-    target.write_bytes(example_pdf(folder).read_bytes())
-    return target
-
-
-def walk(base: str, page, folder: Path) -> Counted:
+def walk(base: str, page) -> Counted:
     c = Counted(page)
     c.goto(f"{base}/login")
     c.fill('input[name="username"]', "sam")
@@ -94,9 +88,9 @@ def walk(base: str, page, folder: Path) -> Counted:
     c.select('[name="payer_id"]', "demo-commercial")
     c.select('[name="late_reason.category"]', "payer_portal_outage")
     c.click("#save-case")
-    notes = [(example_pdf(folder), "clinical_note", "2026-09-18"), (ssn_docx(folder), "evaluation", "2026-09-14"),
-             (third_note(folder), "clinical_note", "2026-09-16")]
-    upload(c, notes)
+    upload(c, [(NOTES / "2026-09-14-evaluation.docx", "evaluation", "2026-09-14"),
+               (NOTES / "2026-09-18-progress-note.pdf", "clinical_note", "2026-09-18"),
+               (NOTES / "2026-10-05-phone-log.txt", "correspondence", "2026-10-05")])
     c.click("#build-button")
     c._refreshing = True
     page.locator("#job-done").wait_for(timeout=120_000)
@@ -109,19 +103,21 @@ def walk(base: str, page, folder: Path) -> Counted:
 
 
 def upload(c: Counted, notes: list[tuple[Path, str, str]]) -> None:
-    """The three notes, as the case page lets a clerk add them."""
-    multiple = c.page.locator('#upload-form input[type="file"][multiple]')
-    if multiple.count():
-        c.files('#upload-form input[type="file"][multiple]', [path for path, _, _ in notes])
-        c.click('#upload-form button[type="submit"]')
-        for index, (_, kind, date) in enumerate(notes):
-            c.select(f'[name="documents-{index}-kind"]', kind)
-            c.fill(f'[name="documents-{index}-date"]', date)
-        c.click('#confirm-documents button[type="submit"]')
+    """The three notes, as the case page lets a clerk add them: a kind is picked only where the form's
+    default is not it, a date typed only where the form does not read it from the file's name."""
+    if c.page.locator("#upload-file-1").count():     # one row per document, sent together
+        for row, (path, kind, date) in enumerate(notes, start=1):
+            c.files(f"#upload-file-{row}", [path])
+            if c.page.input_value(f"#upload-kind-{row}") != kind:
+                c.select(f"#upload-kind-{row}", kind)
+            if c.page.input_value(f"#upload-date-{row}") != date:
+                c.fill(f"#upload-date-{row}", date)
+        c.click("#add-documents")
         return
-    for path, kind, date in notes:
+    for path, kind, date in notes:                   # one document a page load
         c.files('#upload-form input[name="file"]', [path])
-        c.select('#upload-form select[name="kind"]', kind)
+        if c.page.input_value('#upload-form select[name="kind"]') != kind:
+            c.select('#upload-form select[name="kind"]', kind)
         c.fill('#upload-form input[name="date"]', date)
         c.click('#upload-form button:has-text("Add document")')
 
@@ -143,7 +139,7 @@ def main() -> int:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_context(accept_downloads=True).new_page()
-                counted = walk(f"http://127.0.0.1:{server.server_port}", page, root)
+                counted = walk(f"http://127.0.0.1:{server.server_port}", page)
                 browser.close()
         finally:
             server.shutdown()
