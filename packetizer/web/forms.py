@@ -155,9 +155,9 @@ class CaseSearchForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     q = StringField("Find", validators=[Optional(), Length(max=200)])
-    payer = SelectField("Payer", validate_choice=True)
-    status = SelectField("Status", validate_choice=True)
-    deadline = SelectField("Deadline", validate_choice=True)
+    payer = SelectField("Payer", default="")
+    status = SelectField("Status", default="")
+    deadline = SelectField("Deadline", default="")
     closed = BooleanField("Show closed (decided) cases")
 
 
@@ -168,7 +168,7 @@ class AuditLogFilterForm(FlaskForm):
         csrf = False  # a GET search changes nothing
 
     actor = StringField("User", validators=[Optional(), Length(max=64)])
-    action = SelectField("Action", validate_choice=True)
+    action = SelectField("Action", default="")
     case_id = StringField("Case id (or part of it)", validators=[Optional(), Length(max=40), _id_characters])
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("to", validators=[Optional(), _dates_in_order])
