@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import shutil
+from urllib.parse import parse_qsl
 
 import pytest
 from alembic import command
@@ -35,10 +36,19 @@ def _create(client, token, case_id, **changes) -> int:
     return int(response.headers["Location"].rsplit("/", 1)[-1])
 
 
+def _search(client, query: str = "") -> str:
+    """The case list page for ``query`` (as a query string), posted as its search form posts it."""
+    if not query:
+        return client.get("/cases/").data.decode()
+    token = page_token(client, "/cases/")
+    response = client.post("/cases/", data={**dict(parse_qsl(query)), "csrf_token": token})
+    assert response.status_code == 200
+    return response.data.decode()
+
+
 def _listed(client, query: str = "") -> list[str]:
     """The case ids the case list shows for ``query``, in the order shown."""
-    html = client.get("/cases/" + (f"?{query}" if query else "")).data.decode()
-    return re.findall(r'<td><a href="/cases/\d+">([^<]+)</a></td>', html)
+    return re.findall(r'<td><a href="/cases/\d+">([^<]+)</a></td>', _search(client, query))
 
 
 def _audit(app, action=None) -> list[AuditEntry]:
@@ -101,10 +111,10 @@ def test_case_list_is_searched_by_id_claim_member_name_and_member_id(found):
     assert _listed(staff, "q=100%25") == ["RB-OTHER-9"]
     assert _listed(staff, "q=van_dam") == ["RA-FIND-0002"]
     assert _listed(staff, "q=va__dam") == []                                   # as a wildcard it would match
-    page = staff.get("/cases/?q=zzzz").data.decode()
+    page = _search(staff, "q=zzzz")
     assert 'id="no-match"' in page and 'id="case-list"' not in page
     # The list shows the member's name and the claim number.
-    page = staff.get("/cases/?q=RA-FIND-0001").data.decode()
+    page = _search(staff, "q=RA-FIND-0001")
     assert f"<td>{MEMBER_NAME[0]} {MEMBER_NAME[1]}</td>" in page and "<td>2026091400123</td>" in page
 
 
@@ -112,7 +122,7 @@ def test_case_list_filters_by_payer_status_and_deadline_and_hides_closed_cases(f
     app, staff = found
     # Still to submit, by deadline (the overdue one on top); then sent; the decided case hidden.
     assert _listed(staff) == ["RA-FIND-0003", "RA-FIND-0001", "RA-FIND-0002", "RB-OTHER-9", "RA-SENT-0001"]
-    html = staff.get("/cases/").data.decode()
+    html = _search(staff)
     sent_row = re.search(r'<tr class="([^"]*)">\s*<td><a href="/cases/\d+">RA-SENT-0001<', html)
     assert sent_row[1] == ""            # not marked overdue although its deadline passed
     assert "RA-DONE-0001" not in html and "decided cases are hidden" in html
@@ -137,6 +147,21 @@ def test_case_list_filters_by_payer_status_and_deadline_and_hides_closed_cases(f
     assert {"deadline": "overdue", "results": 1} in [json.loads(e.detail) for e in searches]
     staff.get("/cases/")
     assert len(_audit(app, "case.search")) == len(searches)          # the plain list is not a search
+
+
+def test_search_words_never_go_into_a_url(found):
+    app, staff = found
+    html = staff.get("/cases/").data.decode()
+    assert re.search(r'<form method="post" action="/cases/"[^>]*id="case-search"', html)
+    # Words in a query string are not searched (a link or bookmark cannot carry them), the filters are.
+    assert len(_listed(staff, "")) == 5 and _listed_get(staff, "q=ortiz") == _listed(staff, "")
+    assert _listed_get(staff, "closed=y&status=approved") == ["RA-DONE-0001"]
+    # The search needs the form's token, like every post.
+    assert staff.post("/cases/", data={"q": "ortiz"}).status_code == 400
+
+
+def _listed_get(client, query: str) -> list[str]:
+    return re.findall(r'<td><a href="/cases/\d+">([^<]+)</a></td>', client.get(f"/cases/?{query}").data.decode())
 
 
 def test_older_cases_get_their_search_fields_when_the_app_starts(tmp_path, clock):
@@ -331,7 +356,7 @@ def test_case_view_is_not_recorded_on_the_redirect_after_the_users_own_action(ap
     assert [(e.actor, e.object_id) for e in _audit(app, "case.view")] == [("sam", "RA-VIEW-0001"),
                                                                           ("ada", "RA-VIEW-0001")]
     clock.advance(minutes=2)
-    staff.get("/cases/?q=view")                        # a search of another kind in between...
+    _search(staff, "q=view")                           # a search of another kind in between...
     values = _edit_values(staff, pk)
     saved = staff.post(f"/cases/{pk}/edit", data={**values, "csrf_token": token, "action": "save"})
     staff.get(saved.headers["Location"])               # ...then a save: its redirect adds no view

@@ -44,19 +44,26 @@ JOB_REFRESH_SECONDS = 2
 #: A case page opened within this many seconds of the same user's own audited action on the case adds no view row.
 CASE_VIEW_QUIET_SECONDS = 60
 
-@bp.get("/")
+@bp.route("/", methods=["GET", "POST"])
 def index():
     """The case list: open cases, those still to submit by the nearest deadline first; searched and filtered.
 
-    A search or filter is audited by which filters were used, never by the words searched for (patient data).
+    The search form is posted: the words searched for (names, member ids, claim numbers are patient
+    data) never go into a URL, so no access log, history or bookmark holds them. The filters alone
+    (payer, status, deadline, closed) may also come in the query string, as the "show closed" link does.
+    A search or filter is audited by which filters were used, never by the words searched for.
     """
     svc = services()
-    form = CaseSearchForm(request.args)
+    if request.method == "POST":
+        form = CaseSearchForm()
+    else:
+        form = CaseSearchForm(request.args, meta={"csrf": False})
+        form.q.data = ""
     form.payer.choices = [("", "Any payer")] + [(p.id, p.name) for p in svc.payers()]
     form.status.choices = [("", "Any status")] + list(STATUS_WORDS.items())
     form.deadline.choices = [("", "Any deadline")] + list(DEADLINE_WINDOWS.items())
     wanted = CaseFilter()
-    if request.args and form.validate():
+    if (request.method == "POST" or request.args) and form.validate():
         wanted = CaseFilter(words=(form.q.data or "").strip(), payer_id=form.payer.data or "",
                             status=form.status.data or "", deadline=form.deadline.data or "",
                             show_closed=bool(form.closed.data))

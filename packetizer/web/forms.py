@@ -149,10 +149,10 @@ class ArchiveSearchForm(FlaskForm):
 
 
 class CaseSearchForm(FlaskForm):
-    """The case list's search and filters (a GET form); the select choices are set by the view."""
+    """The case list's search and filters (posted: the words are patient data, kept out of URLs).
 
-    class Meta:
-        csrf = False  # a GET search changes nothing
+    The select choices are set by the view.
+    """
 
     q = StringField("Find", validators=[Optional(), Length(max=200)])
     payer = SelectField("Payer", default="")

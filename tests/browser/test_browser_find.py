@@ -57,7 +57,7 @@ def cases(live, tmp_path_factory):
     return live
 
 
-def test_staff_search_the_case_list_and_filter_it(cases, page):
+def test_staff_search_the_case_list_and_filter_it(cases, page, app_log):
     base, _app, _clock = cases
     _sign_in(page, base, "sam")
     page.goto(f"{base}/cases/")
@@ -100,6 +100,13 @@ def test_staff_search_the_case_list_and_filter_it(cases, page):
     with page.expect_navigation():
         page.click('#case-search button[type="submit"]')
     expect(page.locator("#no-match")).to_be_visible()
+
+    # The words searched for (patient data) reach no URL and no log line.
+    assert page.url == f"{base}/cases/"
+    logged = "\n".join(app_log.lines)
+    assert "POST /cases/" in logged  # the server's request lines are being captured
+    for words in ("orti", "clm-88", "nobody-matches-this", "Ortiz", "Brandt"):
+        assert words not in logged, words
 
 
 def test_auditor_finds_by_part_of_a_case_id_and_filters_the_audit_log(cases, page):
