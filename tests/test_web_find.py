@@ -7,6 +7,7 @@ case page reached right after the user's own action on the case adds no case.vie
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import secrets
@@ -162,6 +163,15 @@ def test_search_words_never_go_into_a_url(found):
 
 def _listed_get(client, query: str) -> list[str]:
     return re.findall(r'<td><a href="/cases/\d+">([^<]+)</a></td>', client.get(f"/cases/?{query}").data.decode())
+
+
+def test_an_imported_case_is_found_by_its_member_and_claim(app, staff):
+    token = page_token(staff, "/cases/import")
+    response = staff.post("/cases/import", content_type="multipart/form-data",
+                          data={"csrf_token": token, "file": (io.BytesIO((EXAMPLE / "case.yaml").read_bytes()),
+                                                              "case.yaml")})
+    assert response.status_code == 302
+    assert _listed(staff, "q=ortiz") == _listed(staff, f"q={MEMBER_ID}") == ["RA-2026-0001"]
 
 
 def test_older_cases_get_their_search_fields_when_the_app_starts(tmp_path, clock):
