@@ -7,6 +7,7 @@ case page reached right after the user's own action on the case adds no case.vie
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import json
 import re
@@ -330,7 +331,7 @@ def _edit_values(client, pk: int) -> dict:
     values = dict(re.findall(r'<input type="(?:text|date)" name="([^"]+)" value="([^"]*)"', form))
     values.update({name: body for name, body in re.findall(r'<textarea name="([^"]+)"[^>]*>([^<]*)</textarea>', form)})
     values.update(dict(re.findall(r'<select name="([^"]+)">.*?<option value="([^"]*)" selected', form, re.S)))
-    return values
+    return {name: html.unescape(value) for name, value in values.items()}
 
 
 def test_case_update_records_the_names_of_the_changed_fields_never_their_values(app, staff):
@@ -376,3 +377,14 @@ def test_case_view_is_not_recorded_on_the_redirect_after_the_users_own_action(ap
     staff.get(f"/cases/{pk}")                          # straight after acting on another case: a view of this one
     assert [e.object_id for e in _audit(app, "case.view")][-1] == "RA-VIEW-0001" and other != pk
     assert len(_audit(app, "case.view")) == 3
+
+
+def test_saving_an_imported_case_unchanged_names_no_field(app, staff):
+    token = page_token(staff, "/cases/import")
+    response = staff.post("/cases/import", content_type="multipart/form-data",
+                          data={"csrf_token": token, "file": (io.BytesIO((EXAMPLE / "case.yaml").read_bytes()),
+                                                              "case.yaml")})
+    pk = int(response.headers["Location"].rsplit("/", 1)[-1])
+    values = _edit_values(staff, pk)  # the YAML's long texts end with a line break the form does not keep
+    assert staff.post(f"/cases/{pk}/edit", data={**values, "csrf_token": token, "action": "save"}).status_code == 302
+    assert json.loads(_audit(app, "case.update")[-1].detail)["changed"] == []

@@ -122,7 +122,8 @@ def changed_fields(before: Any, after: Any) -> list[str]:
     """The names of the fields that differ between two case mappings (``member.last_name``, ``services[1]``).
 
     Only names, never values. A list entry or part present on one side only is named whole;
-    any change to the documents is named ``attachments``.
+    any change to the documents is named ``attachments``; text differing only in blank space
+    around it or in line endings is not a change.
     """
     return sorted(set(_differences(before, after, "")), key=_natural)
 
@@ -144,8 +145,13 @@ def _differences(before: Any, after: Any, path: str) -> Iterator[str]:
                 yield f"{path}[{index}]"
             else:
                 yield from _differences(before[index], after[index], f"{path}[{index}]")
-    elif before != after:
+    elif _plain(before) != _plain(after):
         yield path or TOP_LEVEL
+
+
+def _plain(value: Any) -> Any:
+    """Text as a person reads it: line endings and the blank space around it do not make a change."""
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else value
 
 
 def _natural(name: str) -> list:
