@@ -280,7 +280,22 @@ def _log_rows(client, query: str) -> list[tuple[str, str, str]]:
                       r"<td>([^<]+)</td>", html)
 
 
-def test_audit_log_filters_by_user_action_case_and_date_and_pages_keep_them(app, staff, auditor, clock, monkeypatch):
+@pytest.fixture
+def on_both(tmp_path, clock, db_url):
+    """(app, staff, auditor, admin) on SQLite or PostgreSQL."""
+    app = make_app(tmp_path, clock, DATABASE_URL=db_url)
+    clients = []
+    for name, role in (("sam", "staff"), ("alex", "auditor"), ("ada", "admin")):
+        add_account(app, name, role)
+        client = app.test_client()
+        assert sign_in(client, name).status_code == 302
+        clients.append(client)
+    yield app, *clients
+    app.extensions["packetizer"].registry.close()
+
+
+def test_audit_log_filters_by_user_action_case_and_date_and_pages_keep_them(on_both, clock, monkeypatch):
+    app, staff, auditor, _admin = on_both
     token = page_token(staff, "/cases/new")
     _create(staff, token, "RA-LOG-0001")
     clock.advance(days=1)  # the next day: both sign in again
@@ -353,7 +368,8 @@ def test_case_update_records_the_names_of_the_changed_fields_never_their_values(
     assert "Ortiz-Vega" not in row.detail and "97140" not in row.detail and "0199" not in row.detail
 
 
-def test_case_view_is_not_recorded_on_the_redirect_after_the_users_own_action(app, staff, admin, clock):
+def test_case_view_is_not_recorded_on_the_redirect_after_the_users_own_action(on_both, clock):
+    app, staff, _auditor, admin = on_both
     token = page_token(staff, "/cases/new")
     created = staff.post("/cases/new", data={**case_form("RA-VIEW-0001"), "csrf_token": token, "action": "save"})
     staff.get(created.headers["Location"])            # the redirect after saving
