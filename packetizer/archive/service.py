@@ -364,9 +364,13 @@ def check_month(value: str) -> tuple[str, str]:
 
 
 def list_versions(
-    storage: Storage, case_id: str | None = None, payer_id: str | None = None, *, month: str | None = None
+    storage: Storage, case_id: str | None = None, payer_id: str | None = None, *, month: str | None = None,
+    case_id_part: str | None = None,
 ) -> list[ArchivedVersion]:
     """Every complete version (optionally of one case, payer and/or ``YYYY-MM`` month), oldest first.
+
+    ``case_id_part`` keeps the versions whose case id holds it, in any case ("ra-2026" finds RA-2026-0001);
+    it is matched against the keys, so only the manifests of matching versions are read.
 
     The month is the one in the key (the manifest's ``created`` time, UTC); with
     a payer it narrows the listing itself, so auditors can page through a large archive.
@@ -383,6 +387,8 @@ def list_versions(
     for key in storage.list(prefix):
         match = _VERSION_KEY_RE.match(key)
         if not match or (case_id is not None and match["case"] != case_id):
+            continue
+        if case_id_part and case_id_part.casefold() not in match["case"].casefold():
             continue
         if year_month and (match["year"], match["month"]) != year_month:
             continue

@@ -2,14 +2,17 @@
 
 A case is checked the way every door checks one (:func:`packetizer.caseio.case_from_mapping`,
 the payer registry, :func:`packetizer.pipeline.check_case`); its row copies what
-the case list needs (ids, dates, deadline, readiness, codes) and never PHI.
+the case list needs (ids, dates, deadline, readiness, codes) and what it is
+searched by (member name, member id, claim number: patient data, which no log
+line or audit row repeats).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +30,8 @@ from .tracking import update_status
 
 #: Where a problem with the case as a whole is shown.
 TOP_LEVEL = "(top level)"
+#: At most this many changed field names go into one ``case.update`` audit row (the count is always there).
+MAX_CHANGED_NAMES = 40
 
 
 def case_folder(cases_dir: Path, record: CaseRecord) -> CaseFolder:
@@ -75,8 +80,83 @@ def refresh_checks(record: CaseRecord, case: Case, policy: PayerPolicy, *, today
     record.ready = result.ready
     record.late_reason_category = case.late_reason.category
     record.service_codes = " ".join(sorted({s.code for s in case.services}))
+    copy_search_fields(record, case.raw)
     update_status(record)
     return result
+
+
+def copy_search_fields(record: CaseRecord, doc: Mapping[str, Any]) -> None:
+    """Copy what the case list is searched by (member name and id, claim number) from a case mapping."""
+    member = doc.get("member") if isinstance(doc.get("member"), Mapping) else {}
+    claim = doc.get("claim") if isinstance(doc.get("claim"), Mapping) else {}
+
+    def text(part: Mapping, key: str, size: int) -> str | None:
+        value = part.get(key)
+        return None if value is None else (str(value).strip()[:size] or None)
+
+    record.member_first_name = text(member, "first_name", 100)
+    record.member_last_name = text(member, "last_name", 100)
+    record.member_id = text(member, "member_id", 64)
+    record.claim_number = text(claim, "claim_number", 64)
+
+
+def fill_search_fields(session: Session, cases_dir: Path) -> int:
+    """Fill the search fields of rows made before they existed, from their case files; the caller commits.
+
+    A row whose case file cannot be read keeps them empty (it is tried again at the next start).
+    Returns how many rows were filled.
+    """
+    filled = 0
+    for record in session.scalars(select(CaseRecord).where(CaseRecord.member_last_name.is_(None))):
+        try:
+            doc = case_folder(cases_dir, record).read()
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, Mapping):
+            copy_search_fields(record, doc)
+            filled += record.member_last_name is not None
+    return filled
+
+
+def changed_fields(before: Any, after: Any) -> list[str]:
+    """The names of the fields that differ between two case mappings (``member.last_name``, ``services[1]``).
+
+    Only names, never values. A list entry or part present on one side only is named whole;
+    any change to the documents is named ``attachments``; text differing only in blank space
+    around it or in line endings is not a change.
+    """
+    return sorted(set(_differences(before, after, "")), key=_natural)
+
+
+def _differences(before: Any, after: Any, path: str) -> Iterator[str]:
+    if path == "attachments":
+        if before != after:
+            yield path
+    elif isinstance(before, Mapping) and isinstance(after, Mapping):
+        for key in set(before) | set(after):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in before or key not in after:
+                yield where
+            else:
+                yield from _differences(before[key], after[key], where)
+    elif isinstance(before, list) and isinstance(after, list):
+        for index in range(max(len(before), len(after))):
+            if index >= len(before) or index >= len(after):
+                yield f"{path}[{index}]"
+            else:
+                yield from _differences(before[index], after[index], f"{path}[{index}]")
+    elif _plain(before) != _plain(after):
+        yield path or TOP_LEVEL
+
+
+def _plain(value: Any) -> Any:
+    """Text as a person reads it: line endings and the blank space around it do not make a change."""
+    return value.replace("\r\n", "\n").strip() if isinstance(value, str) else value
+
+
+def _natural(name: str) -> list:
+    """Sort ``services[10]`` after ``services[9]``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def add_case(session: Session, folder: CaseFolder, case: Case, policy: PayerPolicy, *, actor: Actor,

@@ -5,7 +5,7 @@ path for both. :func:`open_registry` migrates the schema when it opens it.
 """
 
 from .audit import GENESIS_HASH, ChainProblem, append_audit, entry_hash, verify_audit_chain
-from .database import Registry, current_revision, describe_url, head_revision, open_registry, upgrade
+from .database import LIKE_ESCAPE, Registry, contains_pattern, current_revision, describe_url, head_revision, open_registry, upgrade
 from .models import (
     CHANNELS,
     DETERMINATIONS,
@@ -24,8 +24,8 @@ from .users import SignInResult, add_user, find_user, set_password, sign_in, sig
 
 __all__ = [
     "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination",
-    "GENESIS_HASH", "InfoRequest", "Job", "ROLES", "Registry", "SignInFailure", "SignInResult",
-    "Submission", "User", "add_user", "append_audit", "current_revision", "describe_url", "entry_hash",
+    "GENESIS_HASH", "InfoRequest", "LIKE_ESCAPE", "Job", "ROLES", "Registry", "SignInFailure", "SignInResult",
+    "Submission", "User", "add_user", "append_audit", "contains_pattern", "current_revision", "describe_url", "entry_hash",
     "find_user", "head_revision", "open_registry", "set_password", "sign_in", "sign_in_wait",
     "upgrade", "verify_audit_chain",
 ]

@@ -113,6 +113,16 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+#: The escape character of :func:`contains_pattern` (pass it as ``escape=`` to ``like``/``ilike``).
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its ``%``, ``_`` and ``\\`` taken literally (any backend)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at (None before the first migration)."""
     with engine.connect() as connection:

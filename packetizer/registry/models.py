@@ -1,9 +1,10 @@
 """The registry's tables: users, sign-in failures, cases, builds, jobs, submissions, determinations, audit log.
 
-The registry holds no patient data: a case row carries the case id, payer,
-dates, codes and status needed to list and track it; the case itself (names,
-member id, notes) stays in the case folder. Audit rows are append-only (see
-:mod:`packetizer.registry.audit`).
+A case row carries the case id, payer, dates, codes and status needed to
+list and track it, and the member's name, member id and claim number the case
+list is searched by (patient data: never logged, never in the audit log); the
+case itself (date of birth, notes, everything else) stays in the case folder.
+Audit rows are append-only (see :mod:`packetizer.registry.audit`).
 
 Tracking records (submissions, requests for information, determinations) are
 corrected, never edited: a correction is a new row that names the row it
@@ -93,6 +94,12 @@ class CaseRecord(Base):
     ready: Mapped[bool] = mapped_column(Boolean, default=False)
     late_reason_category: Mapped[str] = mapped_column(String(64))
     service_codes: Mapped[str] = mapped_column(String(2000))   # space-separated, for outcome patterns
+    # Copied from the case file so the case list can be searched in SQL (patient data: never logged or audited).
+    # Empty (None) on a row made before migration 0005 until the app fills it at start.
+    member_first_name: Mapped[str | None] = mapped_column(String(100))
+    member_last_name: Mapped[str | None] = mapped_column(String(100))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    claim_number: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), default="draft")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
@@ -279,7 +286,8 @@ class AuditEntry(Base):
     """One audit log row; ``hash`` covers every other column and ``prev_hash`` chains the rows."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (UniqueConstraint("prev_hash", name="uq_audit_log_prev_hash"),)
+    __table_args__ = (UniqueConstraint("prev_hash", name="uq_audit_log_prev_hash"),
+                      Index("ix_audit_log_actor_seq", "actor", "seq"))
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[str] = mapped_column(String(32))          # ISO 8601 UTC, hashed as written

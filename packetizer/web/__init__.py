@@ -66,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     )
     app.teardown_appcontext(close_db)
     _mark_lost_jobs(app.extensions[EXTENSION_KEY])
+    _fill_case_search_fields(app.extensions[EXTENSION_KEY])
     _expire_unarchived_builds(app.extensions[EXTENSION_KEY])
 
     from . import batches, cases, security
@@ -108,6 +109,22 @@ def _mark_lost_jobs(svc: WebServices) -> None:
         session.commit()
     if lost:
         log.warning("%d job(s) lost when the server restarted were marked failed", len(lost))
+
+
+def _fill_case_search_fields(svc: WebServices) -> None:
+    """At start: case rows made before migration 0005 get their member name, member id and claim number.
+
+    The migration cannot read the case files (it does not know the instance folder), so the app fills the
+    rows still without them from their case folders; a row whose case file cannot be read is tried again
+    at the next start. Nothing of what is copied is logged.
+    """
+    from ..casebook.cases import fill_search_fields
+
+    with svc.registry.session() as session:
+        filled = fill_search_fields(session, svc.cases_dir)
+        session.commit()
+    if filled:
+        log.info("the case list can now search %d older case(s) by member and claim", filled)
 
 
 def _register_blueprints(app: Flask) -> None:

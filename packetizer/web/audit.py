@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from ..archive import MANIFEST_OBJECT, check_id, check_sha_prefix, find_versions, list_versions, retrieve_version, verify_version
 from ..errors import ErrorCode, IntegrityError, NotFound, PacketizerError, StorageError
+from ..casebook.audit import AuditFilter, audit_log_query, log_actions
 from ..registry import AuditEntry, verify_audit_chain
-from .forms import ActionForm, ArchiveSearchForm
+from .forms import ActionForm, ArchiveSearchForm, AuditLogFilterForm
 from .security import blueprint_roles, record
 from .services import db, services
 
@@ -37,10 +38,10 @@ def archive():
     form = ArchiveSearchForm(request.args)
     versions, error, searched = [], None, bool(request.args)
     if searched and form.validate():
-        case_id = (form.case_id.data or "").strip() or None
+        case_id = (form.case_id.data or "").strip() or None   # any part of the id, in any case
         payer_id = (form.payer_id.data or "").strip() or None
         try:
-            versions = list_versions(services().storage(), case_id=case_id, payer_id=payer_id)
+            versions = list_versions(services().storage(), case_id_part=case_id, payer_id=payer_id)
         except StorageError as exc:
             error = exc.message
         low, high = form.date_from.data, form.date_to.data
@@ -142,16 +143,33 @@ def download(payer_id: str, case_id: str, sha: str, name: str):
     return response
 
 
+def _log_filter_form() -> AuditLogFilterForm:
+    form = AuditLogFilterForm(request.args)
+    form.action.choices = [("", "Any action")] + [(a, a) for a in log_actions(db())]
+    return form
+
+
 @bp.get("/log")
 def log():
-    """The audit log, newest first, a page at a time."""
+    """The audit log, newest first, a page at a time; filtered by user, action, case id and date.
+
+    The page links carry the filters, so paging keeps them.
+    """
     page = max(1, request.args.get("page", 1, type=int))
-    total = db().scalar(select(func.count()).select_from(AuditEntry)) or 0
-    rows = db().scalars(
-        select(AuditEntry).order_by(AuditEntry.seq.desc()).offset((page - 1) * AUDIT_PAGE_SIZE).limit(AUDIT_PAGE_SIZE)
-    ).all()
+    form = _log_filter_form()
+    wanted = AuditFilter()
+    if any(request.args.get(name) for name in ("actor", "action", "case_id", "date_from", "date_to")):
+        if form.validate():
+            wanted = AuditFilter(actor=(form.actor.data or "").strip(), action=form.action.data or "",
+                                 case_id=(form.case_id.data or "").strip(), date_from=form.date_from.data,
+                                 date_to=form.date_to.data)
+    query = audit_log_query(wanted)
+    total = db().scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db().scalars(query.order_by(AuditEntry.seq.desc()).offset((page - 1) * AUDIT_PAGE_SIZE)
+                        .limit(AUDIT_PAGE_SIZE)).all()
     return render_template("audit/log.html", rows=rows, page=page, total=total, page_size=AUDIT_PAGE_SIZE,
-                           verify_form=ActionForm(), result=None)
+                           verify_form=ActionForm(), result=None, form=form, filters=wanted.as_args(),
+                           filtered=wanted.narrowed)
 
 
 @bp.post("/log/verify")
@@ -162,4 +180,5 @@ def log_verify():
     db().commit()
     rows = db().scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(AUDIT_PAGE_SIZE)).all()
     return render_template("audit/log.html", rows=rows, page=1, total=count + 1, page_size=AUDIT_PAGE_SIZE,
-                           verify_form=ActionForm(), result={"count": count, "problems": [str(p) for p in problems]})
+                           verify_form=ActionForm(), result={"count": count, "problems": [str(p) for p in problems]},
+                           form=_log_filter_form(), filters={}, filtered=False)

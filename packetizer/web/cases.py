@@ -9,18 +9,19 @@ import shutil
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
-from sqlalchemy import nulls_last, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import limits
 from ..batch.casejob import JobSettings, launch, preview_result_path, send
-from ..casebook.cases import add_case, refresh_checks, update_case
+from ..casebook.audit import just_acted_on_case
+from ..casebook.caselist import DEADLINE_WINDOWS, CaseFilter, case_list_query
+from ..casebook.cases import MAX_CHANGED_NAMES, add_case, changed_fields, refresh_checks, update_case
 from ..casebook.channel import build_currency, channel_limits, megabytes
 from ..casebook.documents import NewDocument, add_documents, audit_rejections
 from ..casebook.folders import CaseFolder, display_name, new_folder_name
 from ..casebook.jobs import STAGE_WORDS, mark_lost_jobs, reusable_preview, start_job, this_host
 from ..casebook.lifecycle import case_id_refusal, correct_case_id, delete_case, deletion_refusal
-from ..casebook.tracking import STATUS_WORDS
+from ..casebook.tracking import STATUS_WORDS, UNSUBMITTED
 from ..caseio import parse_case_bytes
 from ..checks import OVERRIDABLE_CODES
 from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
@@ -31,7 +32,7 @@ from ..registry import Build, CaseRecord, Job
 from . import caseform
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .config import utc_now
-from .forms import ActionForm, BuildForm, CaseIdForm, ImportForm, UploadForm
+from .forms import ActionForm, BuildForm, CaseIdForm, CaseSearchForm, ImportForm, UploadForm
 from .security import blueprint_roles, current_actor, record, restore_typed_work
 from .services import db, services
 
@@ -42,14 +43,38 @@ blueprint_roles(bp, "staff", "admin")
 
 #: How often a job page reloads itself while the job runs (a meta refresh: no JavaScript needed).
 JOB_REFRESH_SECONDS = 2
+#: A case page opened within this many seconds of the same user's own audited action on the case adds no view row.
+CASE_VIEW_QUIET_SECONDS = 60
 
-@bp.get("/")
+@bp.route("/", methods=["GET", "POST"])
 def index():
-    """Every case, the nearest deadline first."""
-    records = db().scalars(
-        select(CaseRecord).order_by(nulls_last(CaseRecord.deadline.asc()), CaseRecord.case_id)
-    ).all()
-    return render_template("cases/index.html", records=records, today=services().today(), status_words=STATUS_WORDS)
+    """The case list: open cases, those still to submit by the nearest deadline first; searched and filtered.
+
+    The search form is posted: the words searched for (names, member ids, claim numbers are patient
+    data) never go into a URL, so no access log, history or bookmark holds them. The filters alone
+    (payer, status, deadline, closed) may also come in the query string, as the "show closed" link does.
+    A search or filter is audited by which filters were used, never by the words searched for.
+    """
+    svc = services()
+    if request.method == "POST":
+        form = CaseSearchForm()
+    else:
+        form = CaseSearchForm(request.args, meta={"csrf": False})
+        form.q.data = ""
+    form.payer.choices = [("", "Any payer")] + [(p.id, p.name) for p in svc.payers()]
+    form.status.choices = [("", "Any status")] + list(STATUS_WORDS.items())
+    form.deadline.choices = [("", "Any deadline")] + list(DEADLINE_WINDOWS.items())
+    wanted = CaseFilter()
+    if (request.method == "POST" or request.args) and form.validate():
+        wanted = CaseFilter(words=(form.q.data or "").strip(), payer_id=form.payer.data or "",
+                            status=form.status.data or "", deadline=form.deadline.data or "",
+                            show_closed=bool(form.closed.data))
+    records = db().scalars(case_list_query(wanted, svc.today())).all()
+    if wanted.narrowed:
+        record("case.search", "case_list", "*", results=len(records), **wanted.used())
+        db().commit()
+    return render_template("cases/index.html", records=records, today=svc.today(), status_words=STATUS_WORDS,
+                           form=form, wanted=wanted, unsubmitted=UNSUBMITTED)
 
 
 def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord | None):
@@ -139,7 +164,14 @@ def show(pk: int):
     except PacketizerError as exc:
         return render_template("cases/broken.html", record=rec, message=exc.message), 409
     result = refresh_checks(rec, case, policy, today=services().today())
-    record("case.view", "case", rec.case_id, case_pk=rec.id)
+    # A view is recorded unless this user's newest audit row is about this very case and under
+    # CASE_VIEW_QUIET_SECONDS old: the page reached by the redirect after their own save, upload,
+    # build or tracking record (or a reload just after a view) adds no row, since the row just
+    # written already shows they had the case open. Any other arrival is recorded as before.
+    actor = current_actor()
+    if not just_acted_on_case(db(), actor.name, rec.case_id, rec.id, now=services().now(),
+                              within_seconds=CASE_VIEW_QUIET_SECONDS):
+        record("case.view", "case", rec.case_id, case_pk=rec.id)
     db().commit()
     folder = folder_of(rec)
     names = folder.display_names()
@@ -171,10 +203,12 @@ def edit(pk: int):
         return _form_page(form, problems, record_=rec)
     kept = {a["file"] for a in doc.get("attachments", [])}
     removed = [a["file"] for a in stored.get("attachments", []) if a["file"] not in kept]
+    changed = changed_fields(stored, doc)  # names only (member.last_name, services[1].code), never values
     folder.write(doc)
     for rel in removed:
         folder.remove_upload(rel)
-    _changed(rec, case, "case.update", documents_removed=len(removed))
+    _changed(rec, case, "case.update", documents_removed=len(removed), fields_changed=len(changed),
+             changed=changed[:MAX_CHANGED_NAMES])
     db().commit()
     flash(f"Case {rec.case_id} saved.", "success")
     return redirect(url_for("cases.show", pk=rec.id))

@@ -128,14 +128,53 @@ class UserEditForm(FlaskForm):
                                                                                 Length(max=limits.MAX_PASSWORD_CHARS)])
 
 
+_ID_PART = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def _id_characters(form, field):
+    if field.data and not _ID_PART.match(field.data.strip()):
+        raise ValidationError("use only letters, digits, - and _ (as in a case id)")
+
+
+def _dates_in_order(form, field):
+    if field.data and form.date_from.data and field.data < form.date_from.data:
+        raise ValidationError("the end date is before the start date")
+
+
 class ArchiveSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    case_id = StringField("Case id", validators=[Optional(), Length(max=40)])
-    payer_id = StringField("Payer", validators=[Optional(), Length(max=64)])
+    case_id = StringField("Case id (or part of it)", validators=[Optional(), Length(max=40), _id_characters])
+    payer_id = StringField("Payer", validators=[Optional(), Length(max=64), _id_characters])
     date_from = DateField("Created from", validators=[Optional()])
-    date_to = DateField("to", validators=[Optional()])
+    date_to = DateField("to", validators=[Optional(), _dates_in_order])
+
+
+class CaseSearchForm(FlaskForm):
+    """The case list's search and filters (posted: the words are patient data, kept out of URLs).
+
+    The select choices are set by the view.
+    """
+
+    q = StringField("Find", validators=[Optional(), Length(max=200)])
+    payer = SelectField("Payer", default="")
+    status = SelectField("Status", default="")
+    deadline = SelectField("Deadline", default="")
+    closed = BooleanField("Show closed (decided) cases")
+
+
+class AuditLogFilterForm(FlaskForm):
+    """The audit log's filters (a GET form); the action choices are set by the view."""
+
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    actor = StringField("User", validators=[Optional(), Length(max=64)])
+    action = SelectField("Action", default="")
+    case_id = StringField("Case id (or part of it)", validators=[Optional(), Length(max=40), _id_characters])
+    date_from = DateField("From", validators=[Optional()])
+    date_to = DateField("to", validators=[Optional(), _dates_in_order])
 
 
 class ActionForm(FlaskForm):
