@@ -271,7 +271,8 @@ def preview(pk: int):
     db().commit()
     return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=plan,
                            documents=documents, names=names, type_words=REDACTION_WORDS,
-                           field_words=reportview.field_words, min_confidence=limits.MIN_OCR_CONFIDENCE)
+                           field_words=reportview.field_words, date_words=reportview.date_words,
+                           min_confidence=limits.MIN_OCR_CONFIDENCE)
 
 
 def _stored_preview(job: Job, fingerprint: str) -> dict | None:

@@ -18,7 +18,7 @@ from ..disclosure.redactor import TYPE_WORDS
 from ..disclosure.report import METHOD_WORDS
 from ..model import ATTACHMENT_KIND_WORDS
 from ..pipeline import exhibit_letter
-from ..pagecheck import METHODS
+from ..pagecheck import METHODS, UNCHECKED
 from .caseform import field_label
 
 #: A page of a report written before pages were checked one by one (report version 1).
@@ -64,10 +64,14 @@ def type_words(type_: str, count: int = 1) -> str:
     return f"{count} {words}"
 
 
+def _in_order(types: Iterable[str]) -> list[str]:
+    """Kinds of value in the redactor's order (SSN first), unknown ones last."""
+    return sorted(types, key=lambda t: (list(TYPE_WORDS).index(t) if t in TYPE_WORDS else len(TYPE_WORDS), t))
+
+
 def removed_words(counts: Mapping[str, int]) -> str:
     """``1 Social Security number, 2 phone or fax numbers`` (the kinds in the redactor's order)."""
-    ordered = sorted(counts, key=lambda t: (list(TYPE_WORDS).index(t) if t in TYPE_WORDS else len(TYPE_WORDS), t))
-    return ", ".join(type_words(t, counts[t]) for t in ordered if counts[t])
+    return ", ".join(type_words(t, counts[t]) for t in _in_order(counts) if counts[t])
 
 
 def _values(count: int) -> str:
@@ -154,7 +158,11 @@ def checked_words(runs: Iterable[PageRun]) -> str:
 
 
 def _by(method: str) -> str:
-    return "not recorded" if method == NOT_RECORDED else f"by {_METHOD_WORDS.get(method, method)}"
+    if method == NOT_RECORDED:
+        return "not recorded"
+    if method == UNCHECKED:
+        return _METHOD_WORDS[method]
+    return f"by {_METHOD_WORDS.get(method, method)}"
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,11 @@ class DocumentView:
         return sum(n for _, n in self.removed)
 
     @property
+    def removed_items(self) -> list[tuple[str, str]]:
+        """(kind, ``2 phone or fax numbers``) for each kind of value removed from the document."""
+        return [(t, type_words(t, n)) for t, n in self.removed]
+
+    @property
     def removed_words(self) -> str:
         if not self.removed:
             return "Nothing removed"
@@ -206,7 +219,7 @@ def document_view(letter: str, kind: str, date: str, pages: int, page_checks: It
     for r in redactions:
         totals[r["type"]] += int(r["count"])
     return DocumentView(letter=letter, kind=kind, date=date, pages=pages, runs=tuple(runs),
-                        removed=tuple((t, totals[t]) for t in sorted(totals) if totals[t]),
+                        removed=tuple((t, totals[t]) for t in _in_order(totals) if totals[t]),
                         rasterized_pages=tuple(rasterized), unchecked_pages=tuple(unchecked))
 
 
@@ -245,14 +258,14 @@ class ReportView:
         return sum(e.pages for e in self.exhibits)
 
     @property
-    def pages_by_method(self) -> list[tuple[str, int]]:
-        """(method words, pages) of each way pages were checked, in the order text layer, OCR, unchecked."""
+    def pages_by_method(self) -> list[str]:
+        """How many pages were checked each way: ``60 by text layer``, ``0 by OCR``, ``0 unchecked``."""
         counts = Counter()
         for exhibit in self.exhibits:
             for run in exhibit.runs:
                 counts[run.method] += run.last - run.first + 1
         shown = [*METHODS, *([NOT_RECORDED] if counts[NOT_RECORDED] else [])]
-        return [(_METHOD_WORDS[m], counts[m]) for m in shown]
+        return [f"{counts[m]} {_by(m)}" for m in shown]
 
     @property
     def unchecked_pages(self) -> int:
