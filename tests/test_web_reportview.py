@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from browser.webapp_support import EXAMPLE
+from browser.webapp_support import EXAMPLE, case_form, example_pdf, follow_job, page_token
 from packetizer.caseio import load_case
 from packetizer.disclosure.plan import plan_disclosure
 from packetizer.pipeline import build_packet
@@ -181,3 +181,23 @@ def test_the_preview_lists_every_document_in_the_case_order_with_its_exhibit_let
                                                          "Page 2: text layer, 1 value removed (1 phone or fax number)"]
     assert documents[0].view.removed_items == [("phone", "1 phone or fax number")]
     assert documents[-1].view is None and documents[-1].error == "The file does not read."
+
+
+def test_a_preview_stored_without_page_checks_is_converted_again(app, staff, tmp_path):
+    token = page_token(staff, "/cases/new")
+    created = staff.post("/cases/new", data={**case_form("RA-READ-0002"), "csrf_token": token, "action": "save"})
+    case_url = created.headers["Location"]
+    with open(example_pdf(tmp_path), "rb") as handle:
+        staff.post(f"{case_url}/documents", content_type="multipart/form-data",
+                   data={"csrf_token": token, "file": (handle, "progress-note.pdf"), "kind": "clinical_note",
+                         "date": "2026-09-18", "title": ""})
+    follow_job(staff, staff.get(f"{case_url}/preview"))
+    shown = staff.get(f"{case_url}/preview")
+    assert shown.status_code == 200 and "Pages 1–2: text layer, nothing removed" in shown.data.decode()
+    [stored] = app.extensions["packetizer"].previews_dir.glob("*.json")
+    result = json.loads(stored.read_text(encoding="utf-8"))
+    for item in result["included"]:
+        del item["page_checks"]   # as a preview stored before pages were kept check by check
+    stored.write_text(json.dumps(result), encoding="utf-8")
+    again = staff.get(f"{case_url}/preview")
+    assert again.status_code == 302 and "/jobs/" in again.headers["Location"]
