@@ -7,10 +7,12 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 
 import pytest
+import weasyprint
 
-from browser.webapp_support import EXAMPLE, case_form, example_pdf, follow_job, page_token
+from browser.webapp_support import EXAMPLE, MEMBER_SSN, case_form, follow_job, page_token
 from packetizer.caseio import load_case
 from packetizer.disclosure.plan import plan_disclosure
 from packetizer.pipeline import build_packet
@@ -183,17 +185,34 @@ def test_the_preview_lists_every_document_in_the_case_order_with_its_exhibit_let
     assert documents[-1].view is None and documents[-1].error == "The file does not read."
 
 
-def test_a_preview_stored_without_page_checks_is_converted_again(app, staff, tmp_path):
+def _alternating_note(folder, pages: int = 8):
+    """A digital note with the member's SSN typed on every even page: each page starts a run of its own."""
+    body = "".join(f"<section><h1>Visit {n}</h1><p>Therapeutic exercise.</p>"
+                   f"{f'<p>Intake: SSN {MEMBER_SSN} on file.</p>' if n % 2 == 0 else ''}</section>"
+                   for n in range(1, pages + 1))
+    target = folder / "alternating-note.pdf"
+    target.write_bytes(weasyprint.HTML(string="<style>section { break-after: page }</style>" + body).write_pdf())
+    return target
+
+
+def test_the_preview_folds_many_runs_and_converts_a_result_stored_without_page_checks_again(app, staff, tmp_path):
     token = page_token(staff, "/cases/new")
     created = staff.post("/cases/new", data={**case_form("RA-READ-0002"), "csrf_token": token, "action": "save"})
     case_url = created.headers["Location"]
-    with open(example_pdf(tmp_path), "rb") as handle:
+    with open(_alternating_note(tmp_path), "rb") as handle:
         staff.post(f"{case_url}/documents", content_type="multipart/form-data",
-                   data={"csrf_token": token, "file": (handle, "progress-note.pdf"), "kind": "clinical_note",
+                   data={"csrf_token": token, "file": (handle, "alternating-note.pdf"), "kind": "clinical_note",
                          "date": "2026-09-18", "title": ""})
     follow_job(staff, staff.get(f"{case_url}/preview"))
     shown = staff.get(f"{case_url}/preview")
-    assert shown.status_code == 200 and "Pages 1–2: text layer, nothing removed" in shown.data.decode()
+    html = shown.data.decode()
+    assert shown.status_code == 200 and MEMBER_SSN not in html
+    folded = re.search(r"<details class=\"page-runs-details\"><summary>(.*?)</summary>(.*?)</details>", html, re.S)
+    assert folded[1] == "Page by page (8 groups of pages)"
+    assert re.findall(r'<li class="page-run[^"]*">(.*?)</li>', folded[2])[:2] == [
+        "Page 1: text layer, nothing removed", "Page 2: text layer, 1 value removed (1 Social Security number)"]
+    assert "4 values:" in re.search(r'<dd class="redactions">(.*?)</dd>', html, re.S)[1]
+
     [stored] = app.extensions["packetizer"].previews_dir.glob("*.json")
     result = json.loads(stored.read_text(encoding="utf-8"))
     for item in result["included"]:

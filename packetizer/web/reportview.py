@@ -2,7 +2,7 @@
 
 The report JSON (``schemas/disclosure-report.schema.json``) lists every page check and every
 redaction; a 200-page note is 200 of each. Staff read it as a few runs of pages checked the
-same way with the same kinds of value removed ("pages 1–180: text layer, nothing removed").
+same way with the same kinds of value removed ("Pages 1–180: text layer, nothing removed").
 Nothing here holds a removed or withheld value: the report never has one.
 """
 
@@ -16,9 +16,9 @@ from typing import Iterable, Mapping
 
 from ..disclosure.redactor import TYPE_WORDS
 from ..disclosure.report import METHOD_WORDS
-from ..model import ATTACHMENT_KIND_WORDS
-from ..pipeline import exhibit_letter
+from ..model import ATTACHMENT_KIND_WORDS, Attachment
 from ..pagecheck import METHODS, UNCHECKED
+from ..pipeline import exhibit_letter
 from .caseform import field_label
 
 #: A page of a report written before pages were checked one by one (report version 1).
@@ -47,11 +47,12 @@ def field_words(path: str) -> str:
     """A case field's name for staff (``member.ssn`` -> ``Member SSN``), never its path."""
     if path in _FIELD_WORDS:
         return _FIELD_WORDS[path]
+    member = path.startswith("member.")
     label = field_label(path)
-    if label == path:  # a field the form does not have (kept out of the packet as unknown)
-        label = re.sub(r"\[(\d+)\]", lambda m: f" {int(m[1]) + 1}", path.split(".")[-1] if path.startswith(
-            "member.") else path).replace(".", " ").replace("_", " ").strip()
-    if path.startswith("member."):
+    if label == path:  # a field the form does not have (kept out of the packet as unknown): its name in words
+        name = path.removeprefix("member.") if member else path
+        label = re.sub(r"\[(\d+)\]", lambda m: f" {int(m[1]) + 1}", name).replace(".", " ").replace("_", " ").strip()
+    if member:
         return "Member " + (label if label[1:2].isupper() else label[:1].lower() + label[1:])
     return label[:1].upper() + label[1:]
 
@@ -141,8 +142,8 @@ def page_runs(pages: int, page_checks: Iterable[Mapping], redactions: Iterable[M
 
 
 def checked_words(runs: Iterable[PageRun]) -> str:
-    """How a document's pages were checked, counted: ``all 200 pages by text layer`` or
-    ``180 pages by text layer, 20 by OCR``."""
+    """How a document's pages were checked, counted: ``All 200 pages by text layer`` or
+    ``180 pages by text layer, 20 pages by OCR``."""
     counts = Counter()
     for run in runs:
         counts[run.method] += run.last - run.first + 1
@@ -331,7 +332,7 @@ def report_view(report: Mapping) -> ReportView:
 class PreviewDocument:
     """One uploaded document in a preview: sent as an exhibit (with what happens to its pages), or withheld."""
 
-    att: object                       # the case's Attachment
+    att: Attachment                   # as the case lists it
     letter: str | None                # its exhibit letter when it is sent
     view: DocumentView | None         # its pages, when it was converted
     error: str | None = None          # why it could not be converted
@@ -345,7 +346,7 @@ def preview_documents(case, plan, items: list[Mapping]) -> list[PreviewDocument]
     for number, (index, item) in enumerate(zip(plan.included_indexes, items)):
         att, letter = case.attachments[index], exhibit_letter(number)
         if item.get("error") or item.get("pages") is None:
-            out[index] = PreviewDocument(att, letter, None, error=item.get("error") or "could not be converted")
+            out[index] = PreviewDocument(att, letter, None, error=item.get("error") or "It could not be converted.")
         else:
             out[index] = PreviewDocument(att, letter, document_view(
                 letter, att.kind, att.date.isoformat(), int(item["pages"]), item.get("page_checks") or [],
