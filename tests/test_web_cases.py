@@ -245,10 +245,11 @@ def test_preview_build_and_download(app, staff, token, tmp_path):
 
     preview = _preview(staff, pk)
     withheld = re.search(r'id="withheld-fields">(.*?)</ul>', preview, re.S)[1]
-    assert "member.ssn" in withheld
-    docx_row = re.findall(r"<tr>\s*<td>[AB]</td>.*?</tr>", preview, re.S)[1]
-    assert 'data-type="ssn"' in docx_row and "Social Security number removed" in docx_row
-    assert re.search(r'class="hint checked">Checked: p\. 1 text layer', docx_row)
+    assert "Member SSN" in withheld and "member.ssn" not in withheld
+    docx_block = re.search(r'<article class="document-block" data-file="evaluation-with-ssn.docx">.*?</article>',
+                           preview, re.S)[0]
+    assert 'data-type="ssn">1 Social Security number<' in docx_block
+    assert re.search(r"Page 1: text layer, \d+ values removed \(1 Social Security number, ", docx_block)
     assert MEMBER_SSN not in preview
 
     html = follow_job(staff, staff.post(f"/cases/{pk}/build", data={"csrf_token": token})).data.decode()
@@ -267,7 +268,7 @@ def test_preview_build_and_download(app, staff, token, tmp_path):
     assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
     assert MEMBER_SSN not in report.data.decode()
     page = staff.get(link.replace("/packet", "/report")).data.decode()
-    assert "member.ssn" in page
+    assert "Member SSN" in page
     html_report = staff.get(link.replace("/packet", "/report.html"))
     assert html_report.headers["Content-Disposition"].startswith("attachment")
 

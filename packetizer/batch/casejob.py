@@ -260,7 +260,6 @@ def _preview(session, job, settings: JobSettings, progress) -> None:
     from ..casebook.cases import case_folder
     from ..casebook.folders import ingest_message
     from ..casebook.jobs import job_done
-    from ..disclosure.report import page_check_groups
     from ..pipeline import preview_packet
 
     case, policy = _load(job, settings)
@@ -273,9 +272,9 @@ def _preview(session, job, settings: JobSettings, progress) -> None:
             items.append({"file": att.file, "pages": document.pages, "error": None,
                           "redactions": [r.to_dict() for r in document.redactions],
                           "unchecked_pages": list(document.unchecked_pages),
-                          "checked": page_check_groups(c.to_dict() for c in document.page_checks)})
+                          "page_checks": [c.to_dict() for c in document.page_checks]})
         else:
-            items.append({"file": att.file, "pages": None, "redactions": [], "unchecked_pages": [], "checked": [],
+            items.append({"file": att.file, "pages": None, "redactions": [], "unchecked_pages": [], "page_checks": [],
                           "error": ingest_message(exhibit.error, att.file, names.get(att.file, att.file))})
     _write_private(preview_result_path(settings.previews_dir, job.id),
                    json.dumps({"fingerprint": job.input_fingerprint, "included": items}).encode())

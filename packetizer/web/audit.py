@@ -12,6 +12,7 @@ from ..archive import MANIFEST_OBJECT, check_id, check_sha_prefix, find_versions
 from ..errors import ErrorCode, IntegrityError, NotFound, PacketizerError, StorageError
 from ..casebook.audit import AuditFilter, audit_log_query, log_actions
 from ..registry import AuditEntry, verify_audit_chain
+from . import reportview
 from .forms import ActionForm, ArchiveSearchForm, AuditLogFilterForm
 from .security import blueprint_roles, record
 from .services import db, services
@@ -88,8 +89,8 @@ def version(payer_id: str, case_id: str, sha: str):
     files = [MANIFEST_OBJECT, *sorted((manifest or {}).get("objects", {})), "packet.pdf"]
     record("archive.view", "archive_version", found.prefix, case_id=case_id, sha256=sha[:16])
     db().commit()
-    return render_template("audit/version.html", version=found, manifest=manifest, report=report, problem=problem,
-                           files=files, verify_form=ActionForm(), results=None)
+    return render_template("audit/version.html", version=found, manifest=manifest, view=_report_view(report),
+                           problem=problem, files=files, verify_form=ActionForm(), results=None)
 
 
 @bp.post("/archive/<payer_id>/<case_id>/<sha>/verify")
@@ -107,8 +108,13 @@ def verify(payer_id: str, case_id: str, sha: str):
         manifest = None
     files = [MANIFEST_OBJECT, *sorted((manifest or {}).get("objects", {})), "packet.pdf"]
     return render_template("audit/version.html", version=found, manifest=manifest,
-                           report=(manifest or {}).get("disclosure"), problem=None, files=files,
+                           view=_report_view((manifest or {}).get("disclosure")), problem=None, files=files,
                            verify_form=ActionForm(), results=[str(p) for p in problems]), 200 if not problems else 409
+
+
+def _report_view(report: dict | None) -> reportview.ReportView | None:
+    """The archived disclosure report shaped for the page, as on the staff report page."""
+    return reportview.report_view(report) if isinstance(report, dict) else None
 
 
 @bp.get("/archive/<payer_id>/<case_id>/<sha>/files/<name>")
@@ -123,7 +129,7 @@ def download(payer_id: str, case_id: str, sha: str, name: str):
         db().commit()
         flash(f"Not sent: the archived files differ from their manifest ({exc.message}). Run the integrity check.",
               "error")
-        return render_template("audit/version.html", version=found, manifest=None, report=None,
+        return render_template("audit/version.html", version=found, manifest=None, view=None,
                                problem="the archived files differ from their manifest", files=[],
                                verify_form=ActionForm(), results=None), 409
     wanted = {"packet.pdf": files[-1][0]}.get(name, name)

@@ -29,7 +29,7 @@ from ..disclosure.plan import plan_disclosure
 from ..errors import CaseError, PacketizerError
 from ..pipeline import input_fingerprint
 from ..registry import Build, CaseRecord, Job
-from . import caseform
+from . import caseform, reportview
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .config import utc_now
 from .forms import ActionForm, BuildForm, CaseIdForm, CaseSearchForm, ImportForm, UploadForm
@@ -412,21 +412,25 @@ def preview(pk: int):
         job = _start(rec, "preview", fingerprint)
         return redirect(url_for("cases.job", pk=pk, job_id=job.id))
     names = folder_of(rec).display_names()
-    included = [{**item, "att": att} for att, item in zip(plan.included_attachments, stored["included"])]
+    documents = reportview.preview_documents(case, plan, stored["included"])
     record("case.preview", "case", rec.case_id, case_pk=rec.id, job=done.id)
     db().commit()
     return render_template("cases/preview.html", record=rec, case=case, policy=policy, plan=plan,
-                           included=included, names=names, type_words=REDACTION_WORDS,
+                           documents=documents, names=names, type_words=REDACTION_WORDS,
+                           field_words=reportview.field_words, date_words=reportview.date_words,
                            min_confidence=limits.MIN_OCR_CONFIDENCE)
 
 
 def _stored_preview(job: Job, fingerprint: str) -> dict | None:
-    """The stored result of a finished preview job, when it is there and made from ``fingerprint``."""
+    """The stored result of a finished preview job, when it is there, made from ``fingerprint``, and
+    says how each page was checked (a result stored before it did is converted again)."""
     try:
         stored = json.loads(preview_result_path(services().previews_dir, job.id).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return stored if stored.get("fingerprint") == fingerprint else None
+    if stored.get("fingerprint") != fingerprint:
+        return None
+    return stored if all("page_checks" in item for item in stored.get("included", [])) else None
 
 
 @bp.post("/<int:pk>/build")
@@ -537,4 +541,7 @@ def report(pk: int, build_id: int):
         abort(404)
     record("report.view", "build", row.id, case_id=rec.case_id)
     db().commit()
-    return render_template("cases/report.html", record=rec, build=row, report=data)
+    files = [(label, url_for("cases.download", pk=rec.id, build_id=row.id, what=what))
+             for label, what in (("JSON", "report.json"), ("HTML", "report.html"))]
+    return render_template("cases/report.html", record=rec, build=row, view=reportview.report_view(data),
+                           report_files=files)
