@@ -26,7 +26,7 @@ from ..ingest import ingest_attachment
 from ..model import Attachment
 from ..pipeline import input_fingerprint
 from ..registry import Build, CaseRecord, Job
-from . import caseform
+from . import caseform, wording
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .config import utc_now
 from .forms import BuildForm, ImportForm, UploadForm
@@ -52,7 +52,7 @@ def index():
 
 def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord | None):
     """The case form, with the problems found as (input, message): listed on top and told beside each input."""
-    errors, kept, extras = dict(problems), caseform.kept_as_imported(form), caseform.member_extras(form)
+    errors, kept, extras = caseform.beside_inputs(problems), caseform.kept_as_imported(form), caseform.member_extras(form)
     return render_template(
         "cases/form.html", form=form, errors=errors, error_list=problems, record=record_, kept=kept, extras=extras,
         extras_open=any(f.name in errors or (f.name not in kept and f._value()) for f in extras),
@@ -124,8 +124,8 @@ def import_case():
                 if listed:
                     flash(f"The case file lists {len(listed)} document(s); upload them on this page.", "info")
                 return _create(doc, folder, case, action="case.import", documents_listed=len(listed))
-    return render_template("cases/import.html", form=form, problems=problems,
-                           label=caseform.field_label), 422 if problems else 200
+    return render_template("cases/import.html", form=form, problems=problems, label=caseform.field_label,
+                           words=wording.problem_words), 422 if problems else 200
 
 
 @bp.get("/<int:pk>")
@@ -211,7 +211,7 @@ def upload(pk: int):
     case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
     if problems:
         folder.remove_upload(rel)
-        flash(f"{shown}: {problems[0][1]}", "error")
+        flash(f"{shown}: {wording.label(problems[0][0])}: {wording.problem_words(*problems[0])}", "error")
         return redirect(url_for("cases.show", pk=pk) + "#documents")
     folder.write(doc)
     folder.record_pages(rel, exhibit.pages)  # the case page weighs the documents against the channel's page limit
@@ -234,7 +234,7 @@ def remove_document(pk: int, index: int):
         doc.pop("attachments", None)
     case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
     if problems:
-        flash(problems[0][1], "error")
+        flash(f"{wording.label(problems[0][0])}: {wording.problem_words(*problems[0])}", "error")
         return redirect(url_for("cases.show", pk=pk))
     folder.write(doc)
     folder.remove_upload(removed["file"])
