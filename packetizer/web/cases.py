@@ -201,7 +201,7 @@ def upload(pk: int):
         exhibit = ingest_attachment(att)
     except PacketizerError as exc:  # unreadable, encrypted, over a limit, or cannot be rendered
         folder.remove_upload(rel)
-        flash(ingest_message(exc, rel, shown), "error")
+        flash(wording.text_words(ingest_message(exc, rel, shown)), "error")
         return redirect(url_for("cases.show", pk=pk) + "#documents")
     doc = folder.read()
     entry = {"file": rel, "kind": att.kind, "date": att.date.isoformat()}

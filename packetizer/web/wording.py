@@ -172,10 +172,21 @@ _BYTES_OVER = re.compile(r"(\d+) bytes > MAX_\w+ \((\d+)\)")
 _BYTES_MORE = re.compile(r"more than MAX_\w+ \((\d+)\) bytes")
 
 
+_COUNT_OVER = re.compile(r"(\d[\d,]*\+?) ([a-z][a-z ]*?) > MAX_\w+ \(([\d,.]+)\)")
+_MORE_THAN = re.compile(r"more than MAX_\w+ \(([^)]+)\)")
+_LIMIT_IN = re.compile(r"\bin MAX_\w+ \(([^)]+)\)")
+_NAMED_LIMIT = re.compile(r"\bMAX_[A-Z_]+ \(([^)]+)\)")
+
+
 def _sizes(text: str) -> str:
+    """Limits told by their names in :mod:`packetizer.limits` told by their numbers: sizes in MB, counts in words."""
     text = _BYTES_OVER.sub(lambda m: f"it is {megabytes(int(m[1]))}; the largest accepted is {megabytes(int(m[2]))}",
                            text)
-    return _BYTES_MORE.sub(lambda m: f"larger than the {megabytes(int(m[1]))} accepted", text)
+    text = _BYTES_MORE.sub(lambda m: f"larger than the {megabytes(int(m[1]))} accepted", text)
+    text = _COUNT_OVER.sub(lambda m: f"{m[1]} {m[2]}, more than the {m[3]} accepted", text)
+    text = _MORE_THAN.sub(lambda m: f"more than {m[1]}", text)
+    text = _LIMIT_IN.sub(lambda m: f"in {m[1]}", text)
+    return _NAMED_LIMIT.sub(lambda m: m[1], text)
 
 
 # -- problems of the case form and the case schema (path, message) ---------------------------------------------------
@@ -290,6 +301,7 @@ def text_words(text: str, *, field: str | None = None) -> str:
     When the message starts with ``field`` (the checks' ``<field>: <detail>`` or
     ``<field> <value> ...``), that start is left out: the door shows the label apart.
     """
+    text = _FINDING_LINE.sub(lambda m: _finding_line(m[1], m[2]), text)
     if field and text.startswith(field) and field != "attachments":
         rest = text[len(field):]
         if rest.startswith(": "):
@@ -307,6 +319,14 @@ def text_words(text: str, *, field: str | None = None) -> str:
     text = _sizes(text)
     text = us_dates(text)
     return text
+
+
+_FINDING_LINE = re.compile(r"^\[[a-z0-9_]+\] (?:([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): )?(.*)$", re.M)
+
+
+def _finding_line(field: str | None, detail: str) -> str:
+    """One ``[code] field: message`` line of a blocked build's summary, as the case page tells the finding."""
+    return f"{label(field)}: {text_words(detail, field=field)}" if field else text_words(detail)
 
 
 def finding_words(finding: Any) -> str:
