@@ -165,8 +165,8 @@ def check_document(doc: Mapping[str, Any], today: dt.date) -> list[Finding]:
         start, end = dates["start_date"], dates["end_date"]
         if "date_of_service" in row:
             start = end = dates["date_of_service"]
+        starts.append(start)
         if start is not None and end is not None:
-            starts.append(start)
             _check_line_dates(where, start, end, dates["discharge_date"], today, out)
     for where in ("rendering_provider", "referring_provider", "facility"):
         provider = doc.get(where)
@@ -175,8 +175,10 @@ def check_document(doc: Mapping[str, Any], today: dt.date) -> list[Finding]:
             _check_npi(where, npi, out)
     claim = doc.get("claim")
     denied = _iso_date(claim.get("denial_date")) if isinstance(claim, Mapping) else None
-    if denied is not None and starts:
+    if denied is not None and starts and None not in starts:   # the first date of service is known
         _check_denial(denied, min(starts), today, out)
+    elif denied is not None and denied > today:
+        _check_denial(denied, denied, today, out)
     return out.blocking
 
 
