@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import html as html_lib
 import io
+import json
 import re
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from packetizer.model import Window
 from packetizer.policy import load_registry
 from packetizer.web import wording
 
-from browser.webapp_support import EXAMPLE, case_form, page_token
+from browser.webapp_support import EXAMPLE, case_form, follow_job, page_token
 
 #: Every finding code the checks can emit (README, "Checks before building").
 FINDING_CODES = {
@@ -258,3 +259,33 @@ def test_the_cli_keeps_its_paths_and_codes(tmp_path):
     assert finding.message.startswith("services[1].date_of_service 2027-01-05 is after today")
     assert "Add one to attachments with kind: clinical_note" in \
         " ".join(f.message for f in found["required_document_missing"])
+
+
+def test_a_blocked_build_and_a_case_that_no_longer_loads_are_told_in_staff_words(app, staff):
+    """The job page lists a block's findings by label; a case file broken outside the app is told by label."""
+    token = page_token(staff, "/cases/new")
+    pk = _create(staff, token, **{"rendering_provider.npi": "1234567890"})
+    token = page_token(staff, f"/cases/{pk}")
+    ended = follow_job(staff, staff.post(f"/cases/{pk}/build", data={"csrf_token": token})).data.decode()
+    told = _visible(re.search(r'id="job-error">.*?</div>', ended, re.S)[0])
+    assert told.startswith('id="job-error">Not built: the case is blocked'), told
+    assert "Rendering provider, NPI: 1234567890 fails the NPI check digit" in told
+    assert "Upload at least one clinical note (Documents, kind: Clinical note)" in told
+    assert not DEVELOPER_WORDS.search(told), DEVELOPER_WORDS.search(told)
+
+    folder = app.extensions["packetizer"].cases_dir / _folder(app, pk)
+    doc = json.loads((folder / "case.json").read_text())
+    doc["services"][0]["date_of_service"] = "09/14/2026"
+    (folder / "case.json").write_text(json.dumps(doc))
+    page = staff.get(f"/cases/{pk}")
+    assert page.status_code == 409
+    text = _visible(page.data.decode())
+    assert "This case can no longer be loaded: Service line 1, date of service: enter the date as mm/dd/yyyy" in text
+    assert not DEVELOPER_WORDS.search(text), DEVELOPER_WORDS.search(text)
+
+
+def _folder(app, pk: int) -> str:
+    from packetizer.registry import CaseRecord
+
+    with app.extensions["packetizer"].registry.session() as session:
+        return session.get(CaseRecord, pk).folder

@@ -297,7 +297,7 @@ def build(pk: int):
     try:
         case, policy = load_case(rec)
     except PacketizerError as exc:
-        flash("Not built: " + exc.message, "error")
+        flash("Not built: " + wording.message_words(exc.message), "error")
         return redirect(url_for("cases.show", pk=pk))
     reason = (form.override_reason.data or "").strip() or None
     job = _start(rec, "build", input_fingerprint(case, policy), override_reason=reason)

@@ -329,6 +329,21 @@ def _finding_line(field: str | None, detail: str) -> str:
     return f"{label(field)}: {text_words(detail, field=field)}" if field else text_words(detail)
 
 
+_LEADING_PATH = re.compile(r"^((?:Not built|No preview): )?([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.*)$", re.S)
+
+
+def message_words(text: str) -> str:
+    """An error's message (``<field>: <detail>``, perhaps after "Not built: ") with its field told by its label."""
+    match = _LEADING_PATH.match(text)
+    if match and (match[2] in _LABELS or _PATH_IN_TEXT.fullmatch(match[2])):
+        detail, more = match[3], ""
+        counted = re.search(r" \(and (\d+) more problem\(s\)\)$", detail)
+        if counted:
+            detail, more = detail[:counted.start()], f" (and {counted[1]} more: edit the case to see them)"
+        return f"{match[1] or ''}{label(match[2])}: {problem_words(match[2], detail)}{more}"
+    return text_words(text)
+
+
 def finding_words(finding: Any) -> str:
     """A check finding's message for the web, without the field it starts with (shown apart as its label)."""
     return text_words(finding.message, field=finding.field)
@@ -337,4 +352,4 @@ def finding_words(finding: Any) -> str:
 def init_app(app) -> None:
     """Make the words available to every template: ``label``, ``finding_words``, ``us_date``, ``megabytes``."""
     app.jinja_env.filters.update(staff_label=label, finding_words=finding_words, us_date=us_date,
-                                 staff_words=text_words, mb=megabytes)
+                                 staff_words=message_words, mb=megabytes)
