@@ -150,7 +150,8 @@ def test_an_imported_case_file_is_told_in_the_same_words(staff):
     response = staff.post("/cases/import", content_type="multipart/form-data",
                           data={"csrf_token": token, "file": (io.BytesIO(too_big), "big.yaml")})
     listed = _visible(re.search(r'id="import-errors".*?</div>', response.data.decode(), re.S)[0])
-    assert "it is 1.0 MB; the largest accepted is 1 MB" in listed and "bytes" not in listed, listed
+    assert "Case file: case file big.yaml: it is larger than 1 MB, the largest accepted" in listed, listed
+    assert "bytes" not in listed
 
 
 def test_an_upload_over_the_size_limit_is_told_in_mb(app, staff, monkeypatch):
@@ -289,3 +290,15 @@ def _folder(app, pk: int) -> str:
 
     with app.extensions["packetizer"].registry.session() as session:
         return session.get(CaseRecord, pk).folder
+
+
+def test_a_batch_manifest_too_large_is_told_in_mb(staff, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_MANIFEST_BYTES", 1024 * 1024)
+    manifest = b"case_id,payer_id\n" + b"RA-1,demo-commercial\n" * 60_000
+    response = staff.post("/batches/new", content_type="multipart/form-data",
+                          data={"manifest": (io.BytesIO(manifest), "cases.csv"),
+                                "csrf_token": page_token(staff, "/batches/new")})
+    assert response.status_code == 400
+    told = _visible(re.search(r'id="upload-errors".*?</div>', response.data.decode(), re.S)[0])
+    assert "it is larger than 1 MB, the largest manifest accepted" in told, told
+    assert "MAX_" not in told and "bytes" not in told

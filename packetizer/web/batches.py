@@ -166,8 +166,9 @@ def _check_manifest(name: str, data: bytes) -> None:
     if suffix not in MANIFEST_SUFFIXES:
         raise manifest_error(name, f"use a {', '.join(MANIFEST_SUFFIXES)} file")
     if len(data) > limits.MAX_MANIFEST_BYTES:
-        raise manifest_error(name, f"it is {megabytes(len(data))}; the largest manifest accepted is "
-                                   f"{megabytes(limits.MAX_MANIFEST_BYTES)}")
+        # Only one byte past the limit was read: the size itself is unknown.
+        raise manifest_error(name, f"it is larger than {megabytes(limits.MAX_MANIFEST_BYTES)}, the largest "
+                                   "manifest accepted")
     if b"\0" in data:
         raise manifest_error(name, "not a text file (it holds binary data)")
     try:

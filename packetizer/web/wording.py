@@ -178,10 +178,16 @@ _LIMIT_IN = re.compile(r"\bin MAX_\w+ \(([^)]+)\)")
 _NAMED_LIMIT = re.compile(r"\bMAX_[A-Z_]+ \(([^)]+)\)")
 
 
+def _bytes_over(match: re.Match) -> str:
+    size, limit = int(match[1]), int(match[2])
+    if size == limit + 1:   # a door reads one byte past the limit and no more: the size itself is unknown
+        return f"it is larger than {megabytes(limit)}, the largest accepted"
+    return f"it is {megabytes(size)}; the largest accepted is {megabytes(limit)}"
+
+
 def _sizes(text: str) -> str:
     """Limits told by their names in :mod:`packetizer.limits` told by their numbers: sizes in MB, counts in words."""
-    text = _BYTES_OVER.sub(lambda m: f"it is {megabytes(int(m[1]))}; the largest accepted is {megabytes(int(m[2]))}",
-                           text)
+    text = _BYTES_OVER.sub(_bytes_over, text)
     text = _BYTES_MORE.sub(lambda m: f"larger than the {megabytes(int(m[1]))} accepted", text)
     text = _COUNT_OVER.sub(lambda m: f"{m[1]} {m[2]}, more than the {m[3]} accepted", text)
     text = _MORE_THAN.sub(lambda m: f"more than {m[1]}", text)
