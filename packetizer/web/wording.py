@@ -220,6 +220,7 @@ def _key(path: str) -> str:
 
 
 def is_date_path(path: str) -> bool:
+    """A date typed in a date input (the timeline's dates are typed in its text box)."""
     return _key(path) in _DATE_KEYS and not path.startswith("timeline")
 
 
@@ -356,6 +357,6 @@ def finding_words(finding: Any) -> str:
 
 
 def init_app(app) -> None:
-    """Make the words available to every template: ``label``, ``finding_words``, ``us_date``, ``megabytes``."""
-    app.jinja_env.filters.update(staff_label=label, finding_words=finding_words, us_date=us_date,
-                                 staff_words=message_words, mb=megabytes)
+    """The template filters: ``staff_label`` (a field path), ``finding_words`` (a check finding) and
+    ``staff_words`` (an error's message)."""
+    app.jinja_env.filters.update(staff_label=label, finding_words=finding_words, staff_words=message_words)
