@@ -179,24 +179,24 @@ def test_impossible_dates_and_a_second_determination_are_refused_beside_their_fi
             "csrf_token": token, "submitted_on": on, "channel": "fax", "build_id": build_id})
         return _flashes(staff, pk)
 
-    assert submit("2031-01-01") == ["Submitted on: cannot be in the future (today is 2026-09-25)"]
-    assert submit("2026-09-17") == ["Submitted on: cannot be earlier than the day that packet was built (2026-09-18)"]
+    assert submit("2031-01-01") == ["Submitted on: cannot be in the future (today is 09/25/2026)"]
+    assert submit("2026-09-17") == ["Submitted on: cannot be earlier than the day that packet was built (09/18/2026)"]
     assert _counts(app) == (0, 0, 0)
     assert submit("2026-09-22") == []
     sub = _submission(app, pk)
 
     staff.post(f"/tracking/submissions/{sub.id}/info-requests", data={
         "csrf_token": token, "requested_on": "2026-09-21"})
-    assert _flashes(staff, pk) == ["Requested on: cannot be earlier than the submission (2026-09-22)"]
+    assert _flashes(staff, pk) == ["Requested on: cannot be earlier than the submission (09/22/2026)"]
     staff.post(f"/tracking/submissions/{sub.id}/info-requests", data={
         "csrf_token": token, "requested_on": "2026-09-23", "due_on": "2026-09-22"})
-    assert _flashes(staff, pk) == ["Answer due by: cannot be earlier than the request (2026-09-23)"]
+    assert _flashes(staff, pk) == ["Answer due by: cannot be earlier than the request (09/23/2026)"]
     assert _counts(app) == (1, 0, 0)
     staff.post(f"/tracking/submissions/{sub.id}/info-requests", data={
         "csrf_token": token, "requested_on": "2026-09-23", "due_on": "2026-10-01"})
     request_id = re.search(r"/tracking/info-requests/(\d+)/answered", staff.get(f"/cases/{pk}").data.decode())[1]
-    for day, message in (("2026-09-22", "Answered on: cannot be earlier than the request it answers (2026-09-23)"),
-                         ("2026-09-26", "Answered on: cannot be in the future (today is 2026-09-25)")):
+    for day, message in (("2026-09-22", "Answered on: cannot be earlier than the request it answers (09/23/2026)"),
+                         ("2026-09-26", "Answered on: cannot be in the future (today is 09/25/2026)")):
         staff.post(f"/tracking/info-requests/{request_id}/answered", data={"csrf_token": token, "responded_on": day})
         assert _flashes(staff, pk) == [message]
     with app.extensions["packetizer"].registry.session() as session:
@@ -207,8 +207,8 @@ def test_impossible_dates_and_a_second_determination_are_refused_beside_their_fi
             "csrf_token": token, "determination": outcome, "determination_on": on})
         return _flashes(staff, pk)
 
-    assert decide("approved", "2026-09-21") == ["Decided on: cannot be earlier than the submission (2026-09-22)"]
-    assert decide("approved", "2026-12-01") == ["Decided on: cannot be in the future (today is 2026-09-25)"]
+    assert decide("approved", "2026-09-21") == ["Decided on: cannot be earlier than the submission (09/22/2026)"]
+    assert decide("approved", "2026-12-01") == ["Decided on: cannot be in the future (today is 09/25/2026)"]
     assert _counts(app) == (1, 1, 0)
     assert decide("approved", "2026-09-24") == []
     assert decide("denied", "2026-09-25") == [
@@ -241,7 +241,7 @@ def test_a_correction_supersedes_the_record_moves_queue_and_outcomes_and_shows_o
     assert _flashes(staff, pk) == ["Why is it corrected?: say why the record is corrected"]
     _correct(staff, url, f"sub{sub.id}", token, **{**fields, "submitted_on": "2026-09-26"},
              correction_reason="sent later")
-    assert _flashes(staff, pk) == ["Submitted on: cannot be in the future (today is 2026-09-25)"]
+    assert _flashes(staff, pk) == ["Submitted on: cannot be in the future (today is 09/25/2026)"]
     assert _counts(app) == (1, 0, 0)
     _correct(staff, url, f"sub{sub.id}", token, **fields, correction_reason="It went by portal on the 24th")
     with app.extensions["packetizer"].registry.session() as session:
@@ -302,7 +302,7 @@ def test_a_corrected_answer_date_is_checked_and_moves_the_case_out_of_answers_ow
     fields = dict(requested_on="2026-09-22", due_on="2026-09-24", note="plan of care")
     _correct(staff, url, f"req{request_id}", token, **fields, responded_on="2026-09-21", correction_reason="faxed")
     assert _flashes(staff, pk) == ["Answered on (empty if not yet): cannot be earlier than the request it answers "
-                                   "(2026-09-22)"]
+                                   "(09/22/2026)"]
     _correct(staff, url, f"req{request_id}", token, **fields, responded_on="2026-09-23",
              correction_reason="The answer was faxed on the 23rd")
     queue = staff.get("/tracking/queue").data.decode()

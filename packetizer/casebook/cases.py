@@ -52,21 +52,29 @@ def validate_case(session: Session, doc: dict, folder: CaseFolder, payers: Payer
                   case_pk: int | None) -> tuple[Case | None, list[tuple[str, str]]]:
     """Check a case mapping as every door does, and that its payer is known and its case id free.
 
+    A case that does not validate is still checked for its payer and case id
+    (when they are text), so every problem is told in one round.
+
     Returns:
         The case and no problems, or None and every problem found as (field, message told beside it).
     """
     try:
         case = case_from_mapping(doc, folder.root, source_name="case")
     except CaseError as exc:
-        return None, list(exc.problems) or [(exc.field or TOP_LEVEL, exc.told(beside_field=True))]
-    problems = []
-    try:
-        payers.get(case.payer_id)
-    except PolicyError:
-        problems.append(("payer_id", "is not a payer in the policy registry"))
-    taken = session.scalar(select(CaseRecord.id).where(CaseRecord.case_id == case.case_id))
-    if taken is not None and taken != case_pk:
-        problems.append(("case_id", f"{case.case_id} is already used by another case"))
+        case, problems = None, list(exc.problems) or [(exc.field or TOP_LEVEL, exc.told(beside_field=True))]
+    else:
+        problems = []
+    told = {field for field, _ in problems}
+    payer_id, case_id = (case.payer_id, case.case_id) if case is not None else (doc.get("payer_id"), doc.get("case_id"))
+    if isinstance(payer_id, str) and payer_id and "payer_id" not in told:
+        try:
+            payers.get(payer_id)
+        except PolicyError:
+            problems.append(("payer_id", "is not a payer in the policy registry"))
+    if isinstance(case_id, str) and case_id and "case_id" not in told:
+        taken = session.scalar(select(CaseRecord.id).where(CaseRecord.case_id == case_id))
+        if taken is not None and taken != case_pk:
+            problems.append(("case_id", f"{case_id} is already used by another case"))
     return (None, problems) if problems else (case, [])
 
 

@@ -72,6 +72,7 @@ class Rejection:
     code: str
     suffix: str
     size: int
+    field: str | None = None    # the case file's path of the value refused, when the case check refused it
 
 
 def date_from_name(name: str) -> dt.date | None:
@@ -100,8 +101,8 @@ def _suffix(name: str) -> str:
     return Path(name).suffix.lower()[:10] or "(none)"
 
 
-def _refuse(doc: NewDocument, message: str, code: str) -> Rejection:
-    return Rejection(doc.row, doc.name, message, str(code), _suffix(doc.name), len(doc.data or b""))
+def _refuse(doc: NewDocument, message: str, code: str, field: str | None = None) -> Rejection:
+    return Rejection(doc.row, doc.name, message, str(code), _suffix(doc.name), len(doc.data or b""), field)
 
 
 def _document_date(doc: NewDocument) -> tuple[dt.date | None, Rejection | None]:
@@ -172,7 +173,7 @@ def add_documents(folder: CaseFolder, documents: list[NewDocument],
             where = _ATTACHMENT_FIELD.match(field)
             position = int(where[1]) - first if where else -1
             doc = stored[position][0] if 0 <= position < len(stored) else stored[0][0]
-            rejections.append(_refuse(doc, message, "bad_case"))
+            rejections.append(_refuse(doc, message, "bad_case", field))
     if rejections:
         for _, rel, _, _ in stored:
             folder.remove_upload(rel)

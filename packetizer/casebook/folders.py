@@ -161,6 +161,12 @@ def display_name(original: str) -> str:
     return name[:120] or "upload"
 
 
+def _megabytes(size: int) -> str:
+    """A size as staff read it (``51.2 MB``, ``50 MB``), never raw bytes."""
+    mb = size / (1024 * 1024)
+    return f"{mb:,.0f} MB" if mb == int(mb) else f"{mb:,.1f} MB"
+
+
 def check_upload(data: bytes, original_name: str) -> str:
     """The normalised suffix of an acceptable upload, judged by content (magic bytes), not by name.
 
@@ -175,7 +181,8 @@ def check_upload(data: bytes, original_name: str) -> str:
     if not data:
         raise UploadError("the file is empty", subject=name)
     if len(data) > limits.MAX_ATTACHMENT_BYTES:
-        raise UploadError(f"{len(data)} bytes > MAX_ATTACHMENT_BYTES ({limits.MAX_ATTACHMENT_BYTES})", subject=name)
+        raise UploadError(f"the file is {_megabytes(len(data))}; the largest file accepted is "
+                          f"{_megabytes(limits.MAX_ATTACHMENT_BYTES)}", subject=name)
     actual = sniff(data)
     expected = SUFFIX_WORDS[suffix]
     if suffix in _TEXT_SUFFIXES:

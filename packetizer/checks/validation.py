@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any, Mapping
 
-from . import Findings
+from . import Finding, Findings
 from .. import icd10cm
 from ..model import Attachment, Case, PayerPolicy, ServiceLine
 
 _PROCEDURE = re.compile(r"^(?:[0-9]{5}|[0-9]{4}[FTU]|[A-Z][0-9]{4})$")
 _MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
 _NPI = re.compile(r"^[0-9]{10}$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ICD_SHAPE = re.compile(r"^[A-Za-z][0-9A-Za-z]{2}(\.?[0-9A-Za-z]{1,4})?$")  # the case schema's pattern
 
 CLINICAL_KINDS = ("clinical_note", "evaluation", "plan_of_care", "imaging", "lab")
 CONSENT_KINDS = {
@@ -132,22 +135,65 @@ def check_fields(case: Case, policy: PayerPolicy, today: dt.date, out: Findings)
     _check_coverage(case, policy, out)
 
 
+def check_document(doc: Mapping[str, Any], today: dt.date) -> list[Finding]:
+    """The blocking findings of the field checks on a case mapping that is not a valid case (yet).
+
+    A form that is refused for a format error should still tell every other
+    problem in the same round: each value that is well formed (a code, an NPI,
+    a date) is checked here by the same rules as :func:`check_fields`; a value
+    that is not is left to the schema's report. Checks that need the whole
+    case (note coverage) wait for a valid case.
+    """
+    out = Findings()
+    services = doc.get("services")
+    starts = []
+    for i, row in enumerate(services if isinstance(services, list) else []):
+        if not isinstance(row, Mapping):
+            continue
+        where = f"services[{i}]"
+        code = row.get("code")
+        if isinstance(code, str) and code.strip():
+            _check_code(where, code.strip().upper(), out)
+        modifiers = row.get("modifiers")
+        if isinstance(modifiers, list):
+            _check_modifiers(where, tuple(m.upper() for m in modifiers if isinstance(m, str)), out)
+        codes = row.get("diagnosis_codes")
+        if isinstance(codes, list) and all(isinstance(c, str) and _ICD_SHAPE.match(c) for c in codes):
+            _check_diagnoses(where, tuple(c.upper() for c in codes), out)
+        dates = {key: _iso_date(row.get(key)) for key in ("date_of_service", "start_date", "end_date",
+                                                         "discharge_date")}
+        start, end = dates["start_date"], dates["end_date"]
+        if "date_of_service" in row:
+            start = end = dates["date_of_service"]
+        starts.append(start)
+        if start is not None and end is not None:
+            _check_line_dates(where, start, end, dates["discharge_date"], today, out)
+    for where in ("rendering_provider", "referring_provider", "facility"):
+        provider = doc.get(where)
+        npi = provider.get("npi") if isinstance(provider, Mapping) else None
+        if isinstance(npi, str):
+            _check_npi(where, npi, out)
+    claim = doc.get("claim")
+    denied = _iso_date(claim.get("denial_date")) if isinstance(claim, Mapping) else None
+    if denied is not None and starts and None not in starts:   # the first date of service is known
+        _check_denial(denied, min(starts), today, out)
+    elif denied is not None and denied > today:
+        _check_denial(denied, denied, today, out)
+    return out.blocking
+
+
+def _iso_date(value: Any) -> dt.date | None:
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _check_line(where: str, line: ServiceLine, today: dt.date, out: Findings) -> None:
-    if not _PROCEDURE.match(line.code):
-        out.block(
-            "cpt_shape",
-            f"{where}.code {line.code} is not a CPT or HCPCS code: use 5 digits (CPT), 4 digits + F, T or U "
-            "(CPT Category II, III or PLA) or a letter + 4 digits (HCPCS Level II).",
-            f"{where}.code",
-        )
-    for j, modifier in enumerate(line.modifiers):
-        if not _MODIFIER.match(modifier):
-            out.block(
-                "modifier_shape",
-                f"{where}.modifiers[{j}] {modifier} is not a modifier: modifiers are exactly 2 letters or digits "
-                "(e.g. GP, 59).",
-                f"{where}.modifiers[{j}]",
-            )
+    _check_code(where, line.code, out)
+    _check_modifiers(where, line.modifiers, out)
     if not line.diagnosis_codes:
         out.warn(
             "diagnosis_missing",
@@ -155,36 +201,66 @@ def _check_line(where: str, line: ServiceLine, today: dt.date, out: Findings) ->
             "so add the ICD-10-CM code(s) from the claim.",
             f"{where}.diagnosis_codes",
         )
-    for j, code in enumerate(line.diagnosis_codes):
+    _check_diagnoses(where, line.diagnosis_codes, out)
+    _check_line_dates(where, line.start, line.end, line.discharge_date, today, out)
+
+
+def _check_code(where: str, code: str, out: Findings) -> None:
+    if not _PROCEDURE.match(code):
+        out.block(
+            "cpt_shape",
+            f"{where}.code {code} is not a CPT or HCPCS code: use 5 digits (CPT), 4 digits + F, T or U "
+            "(CPT Category II, III or PLA) or a letter + 4 digits (HCPCS Level II).",
+            f"{where}.code",
+        )
+
+
+def _check_modifiers(where: str, modifiers: tuple[str, ...], out: Findings) -> None:
+    for j, modifier in enumerate(modifiers):
+        if not _MODIFIER.match(modifier):
+            out.block(
+                "modifier_shape",
+                f"{where}.modifiers[{j}] {modifier} is not a modifier: modifiers are exactly 2 letters or digits "
+                "(e.g. GP, 59).",
+                f"{where}.modifiers[{j}]",
+            )
+
+
+def _check_diagnoses(where: str, codes: tuple[str, ...], out: Findings) -> None:
+    for j, code in enumerate(codes):
         problem = icd10cm_problem(code)
         if problem:
             finding, reason = problem
             out.block_at(finding, f"{reason}.", f"{where}.diagnosis_codes[{j}]")
-    date_field = f"{where}.start_date" if line.is_span else f"{where}.date_of_service"
-    if line.end < line.start:
+
+
+def _check_line_dates(where: str, start: dt.date, end: dt.date, discharge: dt.date | None, today: dt.date,
+                      out: Findings) -> None:
+    date_field = f"{where}.start_date" if start != end else f"{where}.date_of_service"
+    if end < start:
         out.block(
             "service_dates_reversed",
-            f"{where}.end_date {line.end} is before its start_date {line.start}.",
+            f"{where}.end_date {end} is before its start_date {start}.",
             f"{where}.end_date",
         )
-    if line.start > today:
+    if start > today:
         out.block(
             "service_in_future",
-            f"{date_field} {line.start} is after today ({today}); a retro authorization covers services already "
+            f"{date_field} {start} is after today ({today}); a retro authorization covers services already "
             "delivered. Request prior authorization for future services instead.",
             date_field,
         )
-    elif line.end > today:
+    elif end > today:
         out.warn(
             "service_end_in_future",
-            f"{where}.end_date {line.end} is after today ({today}); the part of the span still to come needs a "
+            f"{where}.end_date {end} is after today ({today}); the part of the span still to come needs a "
             "prior authorization, not a retro one.",
             f"{where}.end_date",
         )
-    if line.discharge_date and line.discharge_date < line.start:
+    if discharge and discharge < start:
         out.block(
             "discharge_before_service",
-            f"{where}.discharge_date {line.discharge_date} is before the service started ({line.start}).",
+            f"{where}.discharge_date {discharge} is before the service started ({start}).",
             f"{where}.discharge_date",
         )
 
@@ -207,23 +283,28 @@ def _check_npis(case: Case, out: Findings) -> None:
                     "rendering_provider.npi",
                 )
             continue
-        if not _NPI.match(provider.npi):
-            out.block("npi_shape", f"{where}.npi {provider.npi} is not an NPI: NPIs are exactly 10 digits.",
-                      f"{where}.npi")
-        elif not npi_is_valid(provider.npi):
-            out.block(
-                "npi_check_digit",
-                f"{where}.npi {provider.npi} fails the NPI check digit (Luhn with prefix 80840); a digit is "
-                "probably mistyped. Copy it from NPPES or the claim.",
-                f"{where}.npi",
-            )
+        _check_npi(where, provider.npi, out)
+
+
+def _check_npi(where: str, npi: str, out: Findings) -> None:
+    if not _NPI.match(npi):
+        out.block("npi_shape", f"{where}.npi {npi} is not an NPI: NPIs are exactly 10 digits.", f"{where}.npi")
+    elif not npi_is_valid(npi):
+        out.block(
+            "npi_check_digit",
+            f"{where}.npi {npi} fails the NPI check digit (Luhn with prefix 80840); a digit is "
+            "probably mistyped. Copy it from NPPES or the claim.",
+            f"{where}.npi",
+        )
 
 
 def _check_claim_dates(case: Case, today: dt.date, out: Findings) -> None:
     if case.claim is None or case.claim.denial_date is None or not case.services:
         return
-    denied = case.claim.denial_date
-    first = case.first_date_of_service
+    _check_denial(case.claim.denial_date, case.first_date_of_service, today, out)
+
+
+def _check_denial(denied: dt.date, first: dt.date, today: dt.date, out: Findings) -> None:
     if denied < first:
         out.block(
             "denial_before_service",

@@ -143,16 +143,18 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc):
-        length = request.content_length
-        size = f"{length} bytes > " if length else ""
-        # The batch upload raises the limit for its own form (see batches.py).
-        name, limit = "MAX_UPLOAD_REQUEST_BYTES", limits.MAX_UPLOAD_REQUEST_BYTES
-        if request.max_content_length == limits.MAX_BATCH_UPLOAD_REQUEST_BYTES:
-            name, limit = "MAX_BATCH_UPLOAD_REQUEST_BYTES", limits.MAX_BATCH_UPLOAD_REQUEST_BYTES
-        elif request.max_content_length == limits.MAX_DOCUMENTS_REQUEST_BYTES:
-            name, limit = "MAX_DOCUMENTS_REQUEST_BYTES", limits.MAX_DOCUMENTS_REQUEST_BYTES
+        from .wording import too_large as too_large_words
+
+        # The request is the file and a little form around it; the file's own limit is what a clerk can act on.
+        limit, what = request.max_content_length or limits.MAX_UPLOAD_REQUEST_BYTES, "file"
+        if limit == limits.MAX_UPLOAD_REQUEST_BYTES:
+            limit = limits.MAX_ATTACHMENT_BYTES
+        elif limit == limits.MAX_BATCH_UPLOAD_REQUEST_BYTES:  # raised for the batch upload's form (batches.py)
+            what = "upload"
+        elif limit == limits.MAX_DOCUMENTS_REQUEST_BYTES:  # raised for the case page's upload rows (cases.py)
+            what = "upload"
         return render_template("error.html", title="Upload too large",
-                               message=f"The upload is too large: {size}{name} ({limit} bytes)."), 413
+                               message=too_large_words(request.content_length, limit, what=what)), 413
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -170,6 +172,9 @@ def _register_error_pages(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from ..checks import days_left_words
     from ..model import ATTACHMENT_KIND_WORDS, LATE_REASON_WORDS
+    from . import wording
+
+    wording.init_app(app)
 
     @app.template_filter("longdate")
     def long_date(value) -> str:

@@ -31,6 +31,7 @@ from ..errors import ErrorCode, PacketizerError
 from .forms import ActionForm
 from .security import blueprint_roles, record
 from .services import EXTENSION_KEY as SERVICES_KEY, WebServices, db, services
+from .wording import megabytes
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def new():
     try:
         _check_manifest(shown, data)
         if store.running_count() >= limits.MAX_RUNNING_WEB_BATCHES:
-            raise PacketizerError(f"{limits.MAX_RUNNING_WEB_BATCHES} batches are already running "
-                                  "(MAX_RUNNING_WEB_BATCHES); start this one when one has finished",
+            raise PacketizerError(f"{limits.MAX_RUNNING_WEB_BATCHES} batches are already running, as many as "
+                                  "may run at once; start this one when one has finished",
                                   code=ErrorCode.BUSY)
         _remove_expired()
         batch_id, folder = store.new_folder()
@@ -165,7 +166,9 @@ def _check_manifest(name: str, data: bytes) -> None:
     if suffix not in MANIFEST_SUFFIXES:
         raise manifest_error(name, f"use a {', '.join(MANIFEST_SUFFIXES)} file")
     if len(data) > limits.MAX_MANIFEST_BYTES:
-        raise manifest_error(name, f"more than MAX_MANIFEST_BYTES ({limits.MAX_MANIFEST_BYTES}) bytes")
+        # Only one byte past the limit was read: the size itself is unknown.
+        raise manifest_error(name, f"it is larger than {megabytes(limits.MAX_MANIFEST_BYTES)}, the largest "
+                                   "manifest accepted")
     if b"\0" in data:
         raise manifest_error(name, "not a text file (it holds binary data)")
     try:

@@ -20,11 +20,13 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Field, FieldList, FormField
 
 from .forms import REQUIRED, CaseFields, CaseForm, ListField, MemberForm, ServiceLineForm, TimelineField, left_empty
+from .wording import label, problem_words
 
 #: A new service line: one unit.
 NEW_LINE = {"units": 1}
 _REMOVE_LINE = re.compile(r"^remove_line:(\d+)$")
 _LINE_PATH = re.compile(r"^services\[(\d+)\](.*)$")
+_LIST_ITEM = re.compile(r"^(.*\.(?:modifiers|diagnosis_codes|denial_codes))\[\d+\]$")
 
 
 def case_form(payers, stored: Mapping[str, Any] | None = None, *, restored: MultiDict | None = None) -> CaseForm:
@@ -154,19 +156,30 @@ def input_problems(form: CaseForm, problems: list[tuple[str, str]]) -> list[tupl
 
     A problem of the case document is moved to the input it concerns
     (``error_input``), and a service line's to the line of the page it came
-    from (the document has no empty lines).
+    from (the document has no empty lines). Each message is told in staff words
+    (:func:`.wording.problem_words`): what to do, dates as the form shows them.
     """
-    found = [(field.name, field.errors[0]) for field in inputs(form) if field.errors]
-    found += [("services", message) for message in form.services.errors if isinstance(message, str)]
+    found = [(field.name, problem_words(field.name, field.errors[0])) for field in inputs(form) if field.errors]
+    found += [("services", problem_words("services", message))
+              for message in form.services.errors if isinstance(message, str)]
     lines = [index for index, line in enumerate(form.services) if line.form.filled()]
     for path, message in problems:
         match = _LINE_PATH.match(path)
         if match and int(match[1]) < len(lines):
             path = f"services[{lines[int(match[1])]}]{match[2]}"
-        item = (error_input(path), message)
+        item = (error_input(path), problem_words(path, message))
         if item not in found:
             found.append(item)
     return found
+
+
+def beside_inputs(problems: list[tuple[str, str]]) -> dict[str, str]:
+    """The message told beside each input: its problems, in the order found, each once."""
+    told: dict[str, list[str]] = {}
+    for name, message in problems:
+        if message not in told.setdefault(name, []):
+            told[name].append(message)
+    return {name: "; ".join(messages) for name, messages in told.items()}
 
 
 def kept_as_imported(form: CaseForm) -> set[str]:
@@ -178,11 +191,6 @@ def kept_as_imported(form: CaseForm) -> set[str]:
 def member_extras(form: CaseForm) -> list[Field]:
     """The member's other identifiers from a source system (withheld from the packet)."""
     return [form.member[name] for name in MemberForm.SOURCE_EXTRAS]
-
-
-@functools.cache
-def _labels() -> dict[str, str]:
-    return {field.name: field.label.text for field in inputs(CaseFields())}
 
 
 @functools.cache
@@ -224,18 +232,12 @@ def error_input(path: str) -> str:
     match = re.match(r"^(services\[\d+\])$", path)
     if match:
         return f"{match[1]}.date_of_service"
+    match = _LIST_ITEM.match(path)   # one code of a list typed in one input: that input
+    if match:
+        return match[1]
     return path
 
 
 def field_label(path: str) -> str:
-    """A readable label for an error path (``services[1].code`` -> ``Service line 2: CPT/HCPCS``)."""
-    match = re.match(r"^services\[(\d+)\](?:\.(\w+))?", path)
-    if match:
-        label = _labels().get(f"services[0].{match[2]}") or match[2] or "dates"
-        return f"Service line {int(match[1]) + 1}: {label}"
-    match = re.match(r"^attachments\[(\d+)\](?:\.(\w+))?", path)
-    if match:
-        return f"Document {int(match[1]) + 1}: {match[2] or 'file'}"
-    if path.startswith("timeline"):
-        return "Timeline"
-    return _labels().get(path, path)
+    """A readable label for an error path (``services[1].code`` -> ``Service line 2, CPT/HCPCS code``)."""
+    return label(path)

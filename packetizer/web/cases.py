@@ -29,7 +29,7 @@ from ..disclosure.plan import plan_disclosure
 from ..errors import CaseError, PacketizerError
 from ..pipeline import input_fingerprint
 from ..registry import Build, CaseRecord, Job
-from . import caseform, reportview
+from . import caseform, reportview, wording
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .config import utc_now
 from .forms import ActionForm, BuildForm, CaseIdForm, CaseSearchForm, ImportForm, UploadForm
@@ -79,7 +79,7 @@ def index():
 
 def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord | None):
     """The case form, with the problems found as (input, message): listed on top and told beside each input."""
-    errors, kept, extras = dict(problems), caseform.kept_as_imported(form), caseform.member_extras(form)
+    errors, kept, extras = caseform.beside_inputs(problems), caseform.kept_as_imported(form), caseform.member_extras(form)
     return render_template(
         "cases/form.html", form=form, errors=errors, error_list=problems, record=record_, kept=kept, extras=extras,
         extras_open=any(f.name in errors or (f.name not in kept and f._value()) for f in extras),
@@ -151,8 +151,8 @@ def import_case():
                 if listed:
                     flash(f"The case file lists {len(listed)} document(s); upload them on this page.", "info")
                 return _create(doc, folder, case, action="case.import", documents_listed=len(listed))
-    return render_template("cases/import.html", form=form, problems=problems,
-                           label=caseform.field_label), 422 if problems else 200
+    return render_template("cases/import.html", form=form, problems=problems, label=caseform.field_label,
+                           words=wording.problem_words), 422 if problems else 200
 
 
 @bp.get("/<int:pk>")
@@ -274,7 +274,9 @@ def upload(pk: int):
             flash(f"None of the {len(rows)} documents was added: {len(rejected)} could not be accepted "
                   "(below). Choose the files again, without or corrected, and add them.", "error")
         for item in rejected:
-            flash(f"{item.name}: {item.message}", "error")
+            told = (f"{wording.label(item.field)}: {wording.problem_words(item.field, item.message)}" if item.field
+                    else wording.text_words(item.message))
+            flash(f"{item.name}: {told}", "error")
         return back
     _changed(rec, case, "document.add", documents=len(added), kinds=[a.kind for a in added],
              pages=[a.pages for a in added], types=[a.rel.rsplit(".", 1)[-1] for a in added])
@@ -317,7 +319,7 @@ def remove_document(pk: int, index: int):
         doc.pop("attachments", None)
     case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
     if problems:
-        flash(problems[0][1], "error")
+        flash(f"{wording.label(problems[0][0])}: {wording.problem_words(*problems[0])}", "error")
         return redirect(url_for("cases.show", pk=pk))
     shown = folder.display_names().get(removed["file"])
     folder.write(doc)
@@ -447,7 +449,7 @@ def build(pk: int):
     try:
         case, policy = load_case(rec)
     except PacketizerError as exc:
-        flash("Not built: " + exc.message, "error")
+        flash("Not built: " + wording.message_words(exc.message), "error")
         return redirect(url_for("cases.show", pk=pk))
     reason = (form.override_reason.data or "").strip() or None
     job = _start(rec, "build", input_fingerprint(case, policy), override_reason=reason)

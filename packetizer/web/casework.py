@@ -8,6 +8,7 @@ from ..casebook.cases import case_folder, load_stored_case, validate_case
 from ..casebook.channel import BuildCurrency
 from ..casebook.folders import CaseFolder
 from ..casebook.tracking import case_corrections, latest_submission, open_info_request
+from ..checks.validation import check_document
 from ..model import Case, PayerPolicy
 from ..policy import PayerRegistry
 from ..registry import CaseRecord, Determination, InfoRequest, Submission
@@ -37,12 +38,25 @@ def validate(doc: dict, folder: CaseFolder, payers: PayerRegistry, *, case_pk: i
     """Check a case mapping the way every door does; return the case or every problem found as (path, message).
 
     Every required form field left empty is listed first, each beside its input.
+    A case refused for these is also given the field checks a saved case gets on
+    its page (NPI check digits, billable ICD-10-CM codes, dates in the future,
+    see :func:`~packetizer.checks.validation.check_document`) for every value
+    that is well formed, so one save tells every problem (issue 16).
     """
     missing = missing_required(doc)
     case, problems = validate_case(db(), doc, folder, payers, case_pk=case_pk)
     if missing:
-        return None, _merge(missing, problems)
+        case, problems = None, _merge(missing, problems)
+    if case is None:
+        told = {path for path, _ in problems}
+        problems += [(f.field, f.message) for f in check_document(doc, services().today())
+                     if f.field not in told and _parent(f.field) not in told]
     return case, problems
+
+
+def _parent(path: str) -> str:
+    """``services[0].diagnosis_codes[1]`` -> ``services[0].diagnosis_codes`` (the input the list is typed in)."""
+    return path.rsplit("[", 1)[0] if path.endswith("]") else path
 
 
 def _merge(first: list, second: list) -> list:

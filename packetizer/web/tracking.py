@@ -20,6 +20,7 @@ from .forms import (DETERMINATION_WORDS, DeterminationCorrectionForm, Determinat
                     InfoRequestCorrectionForm, InfoRequestForm, SubmissionCorrectionForm, SubmissionForm)
 from .security import blueprint_roles, current_actor
 from .services import db, services
+from .wording import us_dates
 
 bp = Blueprint("tracking", __name__, url_prefix="/tracking")
 blueprint_roles(bp, "staff", "admin")
@@ -39,7 +40,8 @@ def _refused(form, exc: TrackingError) -> None:
     """Tell a casebook refusal as the form error of the input it names; store nothing."""
     db().rollback()
     field = getattr(form, exc.field, None) if exc.field else None
-    flash(f"{field.label.text}: {exc.detail}" if field is not None else exc.detail, "error")
+    detail = us_dates(exc.detail)  # the dates as the form's date inputs show them
+    flash(f"{field.label.text}: {detail}" if field is not None else detail, "error")
 
 
 def _text(field) -> str | None:

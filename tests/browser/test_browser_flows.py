@@ -124,7 +124,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
     page.fill('[name="submitted_on"]', "2026-09-20")
     page.fill('[name="reference"]', "FAX-7781")
     page.click('button:has-text("Record submission")')
-    _expect_flash(page, "Submitted on: cannot be earlier than the day that packet was built (2026-09-25)")
+    _expect_flash(page, "Submitted on: cannot be earlier than the day that packet was built (09/25/2026)")
     page.fill('#record-submission [name="submitted_on"]', "2026-09-25")
     page.fill('#record-submission [name="reference"]', "FAX-7781")
     page.click('button:has-text("Record submission")')
