@@ -62,7 +62,7 @@ def test_auditor_finds_views_downloads_and_verifies(app, auditor, archived):
     assert archived.sha256[:16] not in outside.data.decode()
 
     page = auditor.get(link).data.decode()
-    assert "cli:test" in page and "Member SSN" in page  # manifest facts and the disclosure report
+    assert "cli:test" in page and "Member, SSN" in page  # manifest facts and the disclosure report
     assert MEMBER_SSN not in page
     files = re.findall(r'href="(' + re.escape(link) + r'/files/[^"]+)"', page)
     assert {f.rsplit("/", 1)[-1] for f in files} == {"manifest.json", "disclosure-report.json",

@@ -248,7 +248,7 @@ def test_preview_build_and_download(app, staff, token, tmp_path):
 
     preview = _preview(staff, pk)
     withheld = re.search(r'id="withheld-fields">(.*?)</ul>', preview, re.S)[1]
-    assert "Member SSN" in withheld and "member.ssn" not in withheld
+    assert "Member, SSN" in withheld and "member.ssn" not in withheld
     docx_block = re.search(r'<article class="document-block" data-file="evaluation-with-ssn.docx">.*?</article>',
                            preview, re.S)[0]
     assert 'data-type="ssn">1 Social Security number<' in docx_block
@@ -271,7 +271,7 @@ def test_preview_build_and_download(app, staff, token, tmp_path):
     assert report.status_code == 200 and "attachment" in report.headers["Content-Disposition"]
     assert MEMBER_SSN not in report.data.decode()
     page = staff.get(link.replace("/packet", "/report")).data.decode()
-    assert "Member SSN" in page
+    assert "Member, SSN" in page
     html_report = staff.get(link.replace("/packet", "/report.html"))
     assert html_report.headers["Content-Disposition"].startswith("attachment")
 

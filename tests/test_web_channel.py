@@ -185,8 +185,8 @@ def test_a_packet_over_the_page_limit_with_no_check_findings_never_says_no_probl
     findings = _text(_section(page, "findings"))
     assert "No problems found." not in page
     assert findings == "Check findings No check findings, but the packet is over the channel's limits (see above)."
-    alert = _text(re.search(r'id="build-over-limit" role="alert">(.*?)</div>', page, re.S)[1])
-    assert "packet_too_many_pages" in alert and "packet_too_large" not in alert
+    alert = re.search(r'id="build-over-limit" role="alert">(.*?)</div>', page, re.S)[1]
+    assert 'data-code="packet_too_many_pages"' in alert and "packet_too_large" not in alert
 
 
 def test_a_packet_within_the_limits_says_so_after_the_build(app, staff, token, tmp_path):

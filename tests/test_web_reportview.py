@@ -65,8 +65,8 @@ def test_withheld_fields_are_grouped_by_their_reason_and_named_in_words(example_
     view = report_view(example_report)
     [(reason, names)] = view.withheld_fields
     assert reason == "not on the payer's list of needed fields (minimum necessary)"
-    assert names == ("Member SSN", "Member phone", "Member home address", "Member MRN")
-    assert view.searched[0] == ("Member SSN", "Social Security number")
+    assert names == ("Member, SSN", "Member, phone", "Member, home address", "Member, MRN")
+    assert view.searched[0] == ("Member, SSN", "Social Security number")
     # No path of the JSON reaches the page: no dotted names, no positions.
     for text in _shown(view):
         assert "member." not in text and "attachments[" not in text and "_" not in text, text
@@ -155,12 +155,12 @@ def test_many_runs_are_folded_on_the_page():
 
 
 def test_words_for_fields_kinds_and_dates():
-    assert field_words("member.ssn") == "Member SSN"
-    assert field_words("member.dob") == "Member date of birth"
-    assert field_words("member.member_id") == "Member id"
+    assert field_words("member.ssn") == "Member, SSN"
+    assert field_words("member.dob") == "Member, date of birth"
+    assert field_words("member.member_id") == "Member, member id"
     assert field_words("services") == "Service lines"
-    assert field_words("services[1].code") == "Service line 2: CPT/HCPCS"
-    assert field_words("member.nickname") == "Member nickname"
+    assert field_words("services[1].code") == "Service line 2, CPT/HCPCS code"
+    assert field_words("member.nickname") == "Member, nickname"
     assert field_words("practice_account") == "Practice account"
     assert removed_words({"email": 2, "ssn": 1, "street_address": 3}) == (
         "1 Social Security number, 2 email addresses, 3 street addresses")

@@ -181,8 +181,10 @@ def check_upload(data: bytes, original_name: str) -> str:
     if not data:
         raise UploadError("the file is empty", subject=name)
     if len(data) > limits.MAX_ATTACHMENT_BYTES:
-        raise UploadError(f"the file is {_megabytes(len(data))}; the largest file accepted is "
-                          f"{_megabytes(limits.MAX_ATTACHMENT_BYTES)}", subject=name)
+        largest = _megabytes(limits.MAX_ATTACHMENT_BYTES)
+        if len(data) == limits.MAX_ATTACHMENT_BYTES + 1:   # the door read one byte past the limit, no more
+            raise UploadError(f"the file is larger than {largest}, the largest file accepted", subject=name)
+        raise UploadError(f"the file is {_megabytes(len(data))}; the largest file accepted is {largest}", subject=name)
     actual = sniff(data)
     expected = SUFFIX_WORDS[suffix]
     if suffix in _TEXT_SUFFIXES:

@@ -9,7 +9,6 @@ Nothing here holds a removed or withheld value: the report never has one.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -19,7 +18,7 @@ from ..disclosure.report import METHOD_WORDS
 from ..model import ATTACHMENT_KIND_WORDS, Attachment
 from ..pagecheck import METHODS, UNCHECKED
 from ..pipeline import exhibit_letter
-from .caseform import field_label
+from .wording import label
 
 #: A page of a report written before pages were checked one by one (report version 1).
 NOT_RECORDED = "not_recorded"
@@ -29,32 +28,9 @@ RUNS_SHOWN_OPEN = 6
 _METHOD_WORDS = {**METHOD_WORDS, NOT_RECORDED: "check not recorded"}
 _METHOD_ORDER = (*METHODS, NOT_RECORDED)
 
-# Case fields the report names by a path the case form has no label for, or a label that reads badly here.
-_FIELD_WORDS = {
-    "member.member_id": "Member id",
-    "services": "Service lines",
-    "rendering_provider": "Rendering provider",
-    "referring_provider": "Referring provider",
-    "facility": "Facility",
-    "late_reason": "Why prior authorization was not obtained",
-    "timeline": "Timeline",
-    "medical_necessity": "Medical necessity summary",
-    "contact": "Practice contact",
-}
-
-
 def field_words(path: str) -> str:
-    """A case field's name for staff (``member.ssn`` -> ``Member SSN``), never its path."""
-    if path in _FIELD_WORDS:
-        return _FIELD_WORDS[path]
-    member = path.startswith("member.")
-    label = field_label(path)
-    if label == path:  # a field the form does not have (kept out of the packet as unknown): its name in words
-        name = path.removeprefix("member.") if member else path
-        label = re.sub(r"\[(\d+)\]", lambda m: f" {int(m[1]) + 1}", name).replace(".", " ").replace("_", " ").strip()
-    if member:
-        return "Member " + (label if label[1:2].isupper() else label[:1].lower() + label[1:])
-    return label[:1].upper() + label[1:]
+    """A case field's name for staff, as the case form labels it (``member.ssn`` -> ``Member, SSN``), never its path."""
+    return label(path)
 
 
 def type_words(type_: str, count: int = 1) -> str:

@@ -98,7 +98,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
     assert counted >= 3 and f"Documents so far: {counted} pages of 100 (counted on upload)" in limits
 
     page.click("#preview-link")
-    assert "Member SSN" in page.inner_text("#withheld-fields")
+    assert "Member, SSN" in page.inner_text("#withheld-fields")
     evaluation = page.locator("#preview-documents .document-block", has_text="evaluation-with-ssn.docx")
     assert re.search(r"Page 1: text layer, \d+ values removed \(1 Social Security number, ", evaluation.inner_text())
     assert MEMBER_SSN not in page.content()

@@ -103,7 +103,7 @@ def test_the_report_page_shows_the_summary_first_and_offers_the_report_as_writte
     # Withheld: the fields in words with the rule, and the psychotherapy note with its reason.
     assert summary["withheld"] == "1 case field and 1 document (listed below)."
     withheld = page.inner_text("#report-withheld")
-    assert "Member SSN" in withheld and "minimum necessary" in withheld and "member.ssn" not in withheld
+    assert "Member, SSN" in withheld and "minimum necessary" in withheld and "member.ssn" not in withheld
     assert "Psychotherapy note, September 16, 2026 — psychotherapy notes need the patient's specific authorization" \
         in withheld
     # Removed: counted by kind, per exhibit and page, never the value.
@@ -158,7 +158,7 @@ def test_the_preview_shows_one_block_per_document_and_a_long_note_in_a_few_lines
     withheld = page.locator(".document-block", has_text="session-notes.txt")
     assert "Withheld: " in withheld.locator("h3").inner_text()
     assert "Not sent: psychotherapy notes need the patient's specific authorization" in withheld.inner_text()
-    assert "Member SSN" in page.inner_text("#withheld-fields")
+    assert "Member, SSN" in page.inner_text("#withheld-fields")
     summary = page.inner_text("#preview-summary")
     assert re.match(r"3 documents: 2 sent as exhibits \(\d+ pages\), 1 withheld;", summary)
     assert MEMBER_SSN not in page.content()
