@@ -15,7 +15,7 @@ from packetizer.caseio import load_case
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 
-from .webapp_support import EXAMPLE, PASSWORD, case_form, page_token, sign_in
+from .webapp_support import EXAMPLE, PASSWORD, case_form, keep_screenshot, page_token, sign_in
 
 BUILT = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -64,6 +64,7 @@ def test_staff_search_the_case_list_and_filter_it(cases, page, app_log):
     # Decided cases (the seeded history) are hidden by default.
     assert _listed(page) == ["RA-BR-0001", "RA-BR-0002"]
     expect(page.locator("#case-count")).to_contain_text("decided cases are hidden")
+    keep_screenshot(page, "case-list.png")
 
     # Part of the member's last name, in another case: the row shows the name and the claim number.
     page.fill('[name="q"]', "orti")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 import zipfile
 from pathlib import Path
@@ -17,9 +16,10 @@ from packetizer.caseio import load_case
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 
-from .webapp_support import EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, example_pdf, ssn_docx
+from .webapp_support import (
+    EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, example_pdf, keep_screenshot, ssn_docx,
+)
 
-SCREENSHOTS = os.environ.get("PACKETIZER_SCREENSHOTS")
 
 
 def _sign_in(page, base: str, username: str) -> None:
@@ -38,12 +38,6 @@ def _fill_service(page, index: int, **values) -> None:
 def _expect_flash(page, text: str) -> None:
     """Wait for the page after a form post to show ``text`` in a message (the URL may not change)."""
     expect(page.locator(".flash", has_text=text)).to_be_visible()
-
-
-def _keep_screenshot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
 
 
 def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path, app_log):
@@ -129,7 +123,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
     page.fill('#record-submission [name="reference"]', "FAX-7781")
     page.click('button:has-text("Record submission")')
     _expect_flash(page, "follow up by October 5, 2026")
-    _keep_screenshot(page, "case-page.png")
+    keep_screenshot(page, "case-page.png")
     case_url = page.url.split("#")[0]
     saved = clock.now
     clock.now = dt.datetime(2026, 10, 5, 15, 0, tzinfo=dt.timezone.utc)
@@ -151,7 +145,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
         assert (bar.get_attribute("data-approved"), bar.get_attribute("data-total")) == ("3", "4")
         assert page.locator('#chart-time g[data-label="8-14 days"]').get_attribute("data-count") == "3"
         assert bar.locator("text").last.text_content() == "75% of 4"
-        _keep_screenshot(page, "outcomes-page.png")
+        keep_screenshot(page, "outcomes-page.png")
 
         # The letter said denied: the determination is corrected, with a reason, and Outcomes follows.
         page.goto(case_url)
@@ -253,7 +247,7 @@ def test_staff_upload_a_batch_and_the_progress_page_refreshes_itself_without_jav
         assert rows.count() == 2
         assert {rows.nth(i).locator("td").nth(2).inner_text() for i in range(2)} == {"built"}
         assert page.locator('#batch-rows a[href*="/packets/RETRO-AUTH_demo-commercial_BT-0001_"]').count() == 1
-        _keep_screenshot(page, "batch-page.png")
+        keep_screenshot(page, "batch-page.png")
         # The built case joined the case list, where its submission is tracked.
         with page.expect_navigation():
             page.locator("#batch-rows tr", has_text="BT-0001").locator("text=Open case").click()

@@ -5,7 +5,6 @@ report as written; the preview shows one block per document, a 60-page note in a
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import pytest
 import weasyprint
 from playwright.sync_api import expect
 
-from .webapp_support import MEMBER_SSN, PASSWORD, case_form, follow_job, page_token, sign_in, ssn_docx
+from .webapp_support import (
+    MEMBER_SSN, PASSWORD, case_form, follow_job, keep_screenshot, page_token, sign_in, ssn_docx,
+)
 
-SCREENSHOTS = os.environ.get("PACKETIZER_SCREENSHOTS")
 LONG_PAGES = 60
 SSN_PAGE = 41   # the one page of the long note that carries the member's SSN
 
@@ -71,12 +71,6 @@ def _sign_in(page, base: str, username: str) -> None:
         page.click('button:has-text("Sign in")')
 
 
-def _keep_screenshot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
-
-
 def _summary(page) -> dict[str, str]:
     return {key: page.inner_text(f"#summary-{key}") for key in ("sent", "checked", "withheld", "removed")}
 
@@ -112,7 +106,7 @@ def test_the_report_page_shows_the_summary_first_and_offers_the_report_as_writte
     removals = page.locator("#report-removals tr", has_text=f"Page {SSN_PAGE}").all_inner_texts()
     assert any(row.startswith(long_letter) and "1 Social Security number" in row for row in removals)
     assert MEMBER_SSN not in page.content()
-    _keep_screenshot(page, "disclosure-report.png")
+    keep_screenshot(page, "disclosure-report.png")
 
     with page.expect_download() as download_info:
         page.click("#report-files a:has-text('Download JSON')")
@@ -162,4 +156,4 @@ def test_the_preview_shows_one_block_per_document_and_a_long_note_in_a_few_lines
     summary = page.inner_text("#preview-summary")
     assert re.match(r"3 documents: 2 sent as exhibits \(\d+ pages\), 1 withheld;", summary)
     assert MEMBER_SSN not in page.content()
-    _keep_screenshot(page, "preview-page.png")
+    keep_screenshot(page, "preview-page.png")

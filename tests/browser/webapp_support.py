@@ -8,6 +8,7 @@ these helpers (``app``, ``client``, ``staff``, ...) are in ``tests/conftest.py``
 from __future__ import annotations
 
 import datetime as dt
+import os
 import functools
 import re
 import secrets
@@ -198,3 +199,11 @@ def follow_job(client, started, *, patience: float = 120.0):
             return page
         assert time.monotonic() < give_up, f"job at {url} still {state}"
         time.sleep(0.1)
+
+
+def keep_screenshot(page, name: str) -> None:
+    """Save a full-page screenshot as ``name`` in $PACKETIZER_SCREENSHOTS (the README's pictures), if set."""
+    folder = os.environ.get("PACKETIZER_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
