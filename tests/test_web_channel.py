@@ -14,7 +14,9 @@ from sqlalchemy import select
 from packetizer.casebook.folders import CaseFolder
 from packetizer.registry import Build, CaseRecord, Submission
 
-from browser.webapp_support import REPO, add_account, case_form, example_pdf, make_app, page_token, sign_in, ssn_docx
+from browser.webapp_support import (
+    REPO, add_account, case_form, example_pdf, make_app, page_token, remove_document, sign_in, ssn_docx,
+)
 
 
 def _create(client, token, **changes) -> int:
@@ -134,7 +136,7 @@ def test_limits_are_shown_before_a_build_with_the_pages_counted_on_upload(app, s
     folder.record_pages(docx, counts[docx])
 
     # A removed document leaves the count.
-    staff.post(f"/cases/{pk}/documents/0/remove", data={"csrf_token": token})
+    remove_document(staff, token, pk, 0)
     assert len(_folder(app, pk).page_counts()) == 1
     limits = _text(_section(staff.get(f"/cases/{pk}").data.decode(), "channel-limits"))
     assert f"Documents so far: {total - 2} page" in limits

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from packetizer import limits
 from packetizer.registry import AuditEntry, Build, CaseRecord, Determination, Job, Submission
 
-from browser.webapp_support import EXAMPLE_DOCX, EXAMPLE_PDF, MEMBER_NAME, case_form, page_token
+from browser.webapp_support import EXAMPLE_DOCX, EXAMPLE_PDF, MEMBER_NAME, case_form, page_token, remove_document
 
 
 def _create(client, token, **changes) -> int:
@@ -159,11 +159,28 @@ def test_remove_asks_first_then_removes(app, staff, tmp_path):
     assert "Evaluation, 09/14/2026" in text and docx.name in text and "Remove this document" in text
     assert len(_uploads(app, pk)) == 2  # asking removed nothing
     assert staff.get(f"/cases/{pk}/documents/7/remove").status_code == 404
-    done = staff.post(f"/cases/{pk}/documents/1/remove", data={"csrf_token": token})
+    done = remove_document(staff, token, pk, 1)
     assert f"{docx.name} removed." in _flashes(staff, done)
     assert [a["kind"] for a in _case_doc(app, pk)["attachments"]] == ["clinical_note"]
     assert len(_uploads(app, pk)) == 1
     assert staff.post(f"/cases/{pk}/documents/0/remove", data={}).status_code == 400  # no CSRF token
+
+
+def test_a_confirmation_removes_only_the_document_it_named(app, staff, tmp_path):
+    """The list may change between the confirmation and the post (another tab): the post then removes nothing,
+    not the document that moved into the confirmed position."""
+    token = page_token(staff, "/cases/new")
+    pk = _create(staff, token)
+    pdf, docx, plan = _notes(tmp_path)
+    _upload(staff, token, pk, [(pdf, pdf.name, "clinical_note", "2026-09-18", ""),
+                               (docx, docx.name, "evaluation", "2026-09-14", ""),
+                               (plan, plan.name, "plan_of_care", "2026-09-20", "")])
+    page = staff.get(f"/cases/{pk}/documents/1/remove").get_data(as_text=True)   # the evaluation
+    named = re.search(r'name="file" value="([^"]+)"', page)[1]
+    remove_document(staff, token, pk, 0)          # meanwhile, in another tab: the progress note
+    stale = staff.post(f"/cases/{pk}/documents/1/remove", data={"csrf_token": token, "file": named})
+    assert "nothing was removed" in " ".join(_flashes(staff, stale))
+    assert [a["kind"] for a in _case_doc(app, pk)["attachments"]] == ["evaluation", "plan_of_care"]
 
 
 def _add_build(app, pk, *, archived: bool, override_reason: str | None = None) -> Build:
@@ -345,3 +362,58 @@ def test_a_case_is_deleted_with_its_builds_and_jobs_on_sqlite_and_postgresql(reg
         (entry,) = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.delete")).all()
         assert json.loads(entry.detail)["jobs"] == 2
     assert not (cases_dir / "0123456789abcdef").exists() and not (builds_dir / "0123456789abcdef").exists()
+
+
+def test_a_refused_file_is_audited_by_its_type_never_by_its_name(app, staff, tmp_path):
+    """A name's ending can be part of a patient's name ("scan for Ana.Ortiz"): the audit row keeps a supported
+    file type, or "other"."""
+    token = page_token(staff, "/cases/new")
+    pk = _create(staff, token)
+    odd = tmp_path / "scan for Ana.Ortiz"
+    odd.write_bytes(b"%PDF-1.7\n")
+    response = _upload(staff, token, pk, [(odd, odd.name, "clinical_note", "2026-09-18", "")])
+    assert any(f.startswith(odd.name) for f in _flashes(staff, response))  # told to the clerk, who chose the name
+    [row] = _audit(app, "document.rejected")
+    assert row["type"] == "other" and "Ortiz" not in json.dumps(row) and "Ana" not in json.dumps(row)
+
+
+def test_a_case_whose_file_no_longer_reads_can_be_deleted_and_its_id_is_not_corrected(app, staff, admin):
+    token = page_token(staff, "/cases/new")
+    pk = _create(staff, token)
+    with _session(app) as session:
+        folder = session.get(CaseRecord, pk).folder
+    (app.extensions["packetizer"].cases_dir / folder / "case.json").write_text("{ not json")
+    refused = staff.post(f"/cases/{pk}/case-id", data={"csrf_token": token, "case_id": "RA-WEB-0009"})
+    assert refused.status_code == 422 and "no longer reads" in refused.get_data(as_text=True)
+    confirm = admin.get(f"/cases/{pk}/delete")
+    assert confirm.status_code == 200 and "its case file no longer reads" in confirm.get_data(as_text=True)
+    done = admin.post(f"/cases/{pk}/delete", data={"csrf_token": page_token(admin, f"/cases/{pk}/delete")})
+    assert done.status_code == 302 and admin.get(f"/cases/{pk}").status_code == 404
+
+
+def test_an_upload_that_fails_unforeseen_leaves_no_file_and_no_name_behind(app, staff, tmp_path, monkeypatch):
+    """A converter that crashes on the second file (not one of the refusals the upload knows) stops the
+    request, and the first file, already stored, goes with it: file and original name."""
+    from packetizer.casebook import documents
+
+    token = page_token(staff, "/cases/new")
+    pk = _create(staff, token)
+    pdf, docx, _ = _notes(tmp_path)
+    real, seen = documents.ingest_attachment, []
+
+    def crashes_second(att, **kwargs):
+        seen.append(att.file)
+        if len(seen) == 2:
+            raise RuntimeError("converter crashed")
+        return real(att, **kwargs)
+
+    monkeypatch.setattr(documents, "ingest_attachment", crashes_second)
+    response = _upload(staff, token, pk, [(pdf, pdf.name, "clinical_note", "2026-09-18", ""),
+                                          (docx, docx.name, "evaluation", "2026-09-14", "")])
+    assert response.status_code == 500       # the error page; the log names the error class only
+    assert len(seen) == 2 and _uploads(app, pk) == []
+    with _session(app) as session:
+        folder = session.get(CaseRecord, pk).folder
+    names = app.extensions["packetizer"].cases_dir / folder / "uploads" / "names.json"
+    assert not names.exists() or json.loads(names.read_text()) == {}
+    assert _case_doc(app, pk).get("attachments") in (None, [])

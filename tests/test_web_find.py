@@ -20,6 +20,7 @@ from alembic import command
 from sqlalchemy import inspect, select, text, update
 
 from packetizer.archive import LocalStorage, PacketArchive
+from packetizer.casebook.caselist import search_fold
 from packetizer.caseio import load_case
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
@@ -70,8 +71,9 @@ def _sent_case(app, case_id: str, status: str, deadline: dt.date, first: str, la
                                first_date_of_service=deadline - dt.timedelta(days=30), deadline=deadline, ready=True,
                                late_reason_category="emergency", service_codes="97110", status=status,
                                member_first_name=first, member_last_name=last, member_id=f"M-{case_id}",
-                               claim_number=f"CLM-{case_id}", created_at=now, created_by="sam", updated_at=now,
-                               updated_by="sam"))
+                               claim_number=f"CLM-{case_id}", search_text=search_fold(f"{first} {last} M-{case_id} "
+                                                                                      f"CLM-{case_id}"),
+                               created_at=now, created_by="sam", updated_at=now, updated_by="sam"))
         session.commit()
 
 
@@ -118,6 +120,16 @@ def test_case_list_is_searched_by_id_claim_member_name_and_member_id(found):
     # The list shows the member's name and the claim number.
     page = _search(staff, "q=RA-FIND-0001")
     assert f"<td>{MEMBER_NAME[0]} {MEMBER_NAME[1]}</td>" in page and "<td>2026091400123</td>" in page
+
+
+def test_case_list_search_ignores_case_and_accents_on_every_database(found):
+    """SQLite's lower() knows ASCII only: names are searched in a folded copy, so "álvarez", "ALVAREZ" and
+    "Álvarez" all find Ángela Álvarez."""
+    app, staff = found
+    _create(staff, page_token(staff, "/cases/new"), "RA-FIND-0005",
+            **{"member.first_name": "Ángela", "member.last_name": "ÁLVAREZ", "member.member_id": "ÑU-12"})
+    for typed in ("álvarez", "ALVAREZ", "Álvarez", "angela+alv", "ñu-12"):
+        assert _listed(staff, f"q={typed}") == ["RA-FIND-0005"], typed
 
 
 def test_case_list_filters_by_payer_status_and_deadline_and_hides_closed_cases(found):
@@ -175,24 +187,32 @@ def test_an_imported_case_is_found_by_its_member_and_claim(app, staff):
     assert _listed(staff, "q=ortiz") == _listed(staff, f"q={MEMBER_ID}") == ["RA-2026-0001"]
 
 
-def test_older_cases_get_their_search_fields_when_the_app_starts(tmp_path, clock):
+def test_older_cases_get_their_search_fields_when_the_app_starts(tmp_path, clock, monkeypatch):
+    """Rows are filled a batch at a time, each batch committed, past a row whose case file is damaged."""
+    from packetizer.casebook import cases as casebook_cases
+
     app = make_app(tmp_path, clock)
     add_account(app, "sam", "staff")
     client = app.test_client()
     sign_in(client, "sam")
-    _create(client, page_token(client, "/cases/new"), "RA-OLD-0001")
-    with app.extensions["packetizer"].registry.session() as session:  # as migration 0005 leaves an older row
+    token = page_token(client, "/cases/new")
+    for case_id in ("RA-OLD-0001", "RA-OLD-0002", "RA-OLD-0003"):
+        _create(client, token, case_id)
+    with app.extensions["packetizer"].registry.session() as session:  # as migration 0005 leaves older rows
         session.execute(update(CaseRecord).values(member_first_name=None, member_last_name=None, member_id=None,
-                                                  claim_number=None))
+                                                  claim_number=None, search_text=None))
         session.commit()
+        damaged = session.scalar(select(CaseRecord).where(CaseRecord.case_id == "RA-OLD-0002")).folder
+    (app.extensions["packetizer"].cases_dir / damaged / "case.json").write_text("{ damaged")
     assert _listed(client, "q=ortiz") == []
     app.extensions["packetizer"].registry.close()
+    monkeypatch.setattr(casebook_cases, "SEARCH_FILL_BATCH", 1)
     restarted = make_app(tmp_path, clock)
     client = restarted.test_client()
     sign_in(client, "sam")
-    assert _listed(client, "q=ortiz") == ["RA-OLD-0001"]
+    assert sorted(_listed(client, "q=ortiz")) == ["RA-OLD-0001", "RA-OLD-0003"]
     with restarted.extensions["packetizer"].registry.session() as session:
-        row = session.scalar(select(CaseRecord))
+        row = session.scalar(select(CaseRecord).where(CaseRecord.case_id == "RA-OLD-0001"))
         assert (row.member_first_name, row.member_last_name, row.member_id, row.claim_number) == (
             *MEMBER_NAME, MEMBER_ID, "2026091400123")
     restarted.extensions["packetizer"].registry.close()
@@ -214,6 +234,11 @@ def test_0005_adds_the_search_columns_and_takes_them_away(db_url):
             "service_codes, status, created_at, created_by, updated_at, updated_by) VALUES "
             "(1, 'RA-M-1', 'demo-commercial', 'f1', '2026-09-01', true, 'emergency', '97110', 'approved', "
             ":now, 'sam', :now, 'sam')"), {"now": NOW})
+        # A build points at the case: SQLite must not have to drop and rebuild the cases table either way.
+        conn.execute(text(
+            "INSERT INTO builds (id, case_pk, created_at, built_by, folder, file_name, report_name, report_html_name, "
+            "sha256, size, pages) VALUES (1, 1, :now, 'sam', 'b1', 'p.pdf', 'r.json', 'r.html', :sha, 10, 1)"),
+            {"now": NOW, "sha": "0" * 64})
     _migrate(reg.engine, "0005")
     assert current_revision(reg.engine) == "0005"
     columns = {c["name"] for c in inspect(reg.engine).get_columns("cases")}
@@ -226,6 +251,7 @@ def test_0005_adds_the_search_columns_and_takes_them_away(db_url):
     assert "member_last_name" not in columns
     with reg.engine.connect() as conn:
         assert conn.execute(text("SELECT case_id FROM cases")).scalars().all() == ["RA-M-1"]
+        assert conn.execute(text("SELECT case_pk FROM builds")).scalars().all() == [1]
     reg.close()
 
 
@@ -404,3 +430,42 @@ def test_saving_an_imported_case_unchanged_names_no_field(app, staff):
     values = _edit_values(staff, pk)  # the YAML's long texts end with a line break the form does not keep
     assert staff.post(f"/cases/{pk}/edit", data={**values, "csrf_token": token, "action": "save"}).status_code == 302
     assert json.loads(_audit(app, "case.update")[-1].detail)["changed"] == []
+
+
+def test_a_key_the_case_format_does_not_name_is_never_written_into_the_audit_log():
+    """An imported case may carry any key, even one spelling a patient's name: its change is named by the
+    field holding it; keys of the case file format (and the member's usual identifiers) are named."""
+    from packetizer.casebook.cases import changed_fields
+
+    before = {"member": {"last_name": "Ortiz", "ssn": "512-44-9021", "Ana Ortiz chart": "A1"},
+              "services": [{"code": "97110", "note for Ana Ortiz": "x"}], "Ortiz family": 1}
+    after = {"member": {"last_name": "Ortis", "ssn": "512-44-9022"},
+             "services": [{"code": "97110"}]}
+    changed = changed_fields(before, after)
+    assert changed == ["(top level)", "member", "member.last_name", "member.ssn", "services[0]"]
+    assert not any("Ortiz" in name or "Ana" in name for name in changed)
+
+
+def test_the_audit_log_case_filter_does_not_match_an_ids_digits_inside_a_hash(registry):
+    """A row about another case whose hash happens to hold the typed digits is not listed; a case id
+    corrected since is found by its old id too."""
+    from packetizer.casebook.audit import Actor, AuditFilter, audit_log_query, write_audit
+
+    now = dt.datetime(2026, 10, 1, 12, 0, tzinfo=dt.timezone.utc)
+    with registry.session() as session:
+        sam = Actor("sam", "staff")
+        write_audit(session, sam, "archive.view", "archive_version", "demo-commercial/RA-2026-0002", now=now,
+                    detail={"case_id": "RA-2026-0002", "sha256": "ab0001cd" * 8})
+        write_audit(session, sam, "packet.download", "build", "7", now=now, detail={"case_id": "RA-2026-0001"})
+        write_audit(session, sam, "case.correct_id", "case", "RA-2026-0003", now=now,
+                    detail={"old_case_id": "RA-2026-O003", "new_case_id": "RA-2026-0003"})
+        session.commit()
+
+        def actions(case_id: str) -> list[str]:
+            rows = session.scalars(audit_log_query(AuditFilter(case_id=case_id)).order_by(AuditEntry.seq)).all()
+            return [row.action for row in rows]
+
+        assert actions("0001") == []                       # part of an id: only objects named by it
+        assert actions("RA-2026-0001") == ["packet.download"]
+        assert actions("ra-2026-0002") == ["archive.view"]
+        assert actions("RA-2026-O003") == ["case.correct_id"]

@@ -21,7 +21,7 @@ from packetizer.casebook.jobs import (DIED_MESSAGE, LOST_MESSAGE, job_progress, 
 from packetizer.registry import AuditEntry, Build, CaseRecord, Job
 
 from browser.webapp_support import (MEMBER_ID, MEMBER_NAME, MEMBER_SSN, add_account, case_form, example_pdf,
-                                    follow_job, make_app, page_token, sign_in, ssn_docx)
+                                    follow_job, make_app, page_token, remove_document, sign_in, ssn_docx)
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_an_unchanged_cases_preview_is_shown_from_the_stored_result(app, staff, 
     assert [d["job"] for d in _audit(app, "case.preview")] == [job.id, job.id]
 
     # A changed case (a document removed) is converted again.
-    assert staff.post(f"/cases/{pk}/documents/1/remove", data={"csrf_token": token}).status_code == 302
+    assert remove_document(staff, token, pk, 1).status_code == 302
     again = staff.get(f"/cases/{pk}/preview")
     assert again.status_code == 302
     follow_job(staff, again)

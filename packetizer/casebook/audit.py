@@ -122,9 +122,13 @@ def audit_log_query(wanted: AuditFilter) -> Select:
         query = query.where(AuditEntry.action == wanted.action)
     if wanted.case_id:
         pattern = contains_pattern(wanted.case_id)
+        # The detail is canonical JSON: a LIKE cannot keep a part of an id inside one value (it would match
+        # the id's digits in a later hash), so the detail must name the whole id (also as a corrected old id).
+        whole = contains_pattern(wanted.case_id)[1:-1]   # escaped, without the surrounding %
         query = query.where(or_(
             and_(AuditEntry.object_type.in_(_CASE_OBJECTS), AuditEntry.object_id.ilike(pattern, escape=LIKE_ESCAPE)),
-            AuditEntry.detail.ilike('%"case_id":"' + pattern, escape=LIKE_ESCAPE),
+            AuditEntry.detail.ilike(f'%"case_id":"{whole}"%', escape=LIKE_ESCAPE),
+            AuditEntry.detail.ilike(f'%"old_case_id":"{whole}"%', escape=LIKE_ESCAPE),
         ))
     # ``at`` is ISO 8601 UTC text ("2026-09-25T15:00:00.000000Z"): text order is time order.
     if wanted.date_from:

@@ -9,6 +9,7 @@ nothing here logs them.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, case, nulls_last, or_, select
@@ -54,11 +55,16 @@ class CaseFilter:
         return {key: value for key, value in used.items() if value}
 
 
+def search_fold(text: str) -> str:
+    """Text as the case list searches it: case folded, accents and other marks dropped ("Álvarez" -> "alvarez")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _word_matches(word: str):
-    pattern = contains_pattern(word)
-    return or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in (
-        CaseRecord.case_id, CaseRecord.claim_number, CaseRecord.member_id,
-        CaseRecord.member_first_name, CaseRecord.member_last_name)))
+    # The case id is an ASCII identifier; the rest is searched in its folded copy.
+    return or_(CaseRecord.case_id.ilike(contains_pattern(word), escape=LIKE_ESCAPE),
+               CaseRecord.search_text.like(contains_pattern(search_fold(word)), escape=LIKE_ESCAPE))
 
 
 def case_list_query(wanted: CaseFilter, today: dt.date) -> Select:

@@ -10,6 +10,8 @@ line or audit row repeats).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -19,12 +21,14 @@ from sqlalchemy.orm import Session
 
 from ..caseio import case_from_mapping
 from ..checks import CheckResult
-from ..errors import CaseError, PolicyError
+from ..errors import CaseError, PacketizerError, PolicyError
 from ..model import Case, PayerPolicy
 from ..pipeline import check_case
 from ..policy import PayerRegistry
 from ..registry import CaseRecord
+from ..resources import schemas_dir
 from .audit import Actor, write_audit
+from .caselist import search_fold
 from .folders import CaseFolder
 from .tracking import update_status
 
@@ -106,24 +110,35 @@ def copy_search_fields(record: CaseRecord, doc: Mapping[str, Any]) -> None:
     record.member_last_name = text(member, "last_name", 100)
     record.member_id = text(member, "member_id", 64)
     record.claim_number = text(claim, "claim_number", 64)
+    record.search_text = search_fold(" ".join(filter(None, (
+        record.member_first_name, record.member_last_name, record.member_id, record.claim_number))))[:400]
 
 
-def fill_search_fields(session: Session, cases_dir: Path) -> int:
-    """Fill the search fields of rows made before they existed, from their case files; the caller commits.
+#: Rows the start-up fill of the search fields reads and commits at a time.
+SEARCH_FILL_BATCH = 200
+
+
+def fill_search_fields(session: Session, cases_dir: Path, *, after_id: int = 0,
+                       limit: int | None = None) -> tuple[int, int | None]:
+    """Fill the search fields of up to ``limit`` rows made before they existed (ids above ``after_id``,
+    in id order), from their case files; the caller commits.
 
     A row whose case file cannot be read keeps them empty (it is tried again at the next start).
-    Returns how many rows were filled.
+    Returns how many rows were filled, and the last id read (None when there were none left).
     """
-    filled = 0
-    for record in session.scalars(select(CaseRecord).where(CaseRecord.member_last_name.is_(None))):
+    filled, last = 0, None
+    rows = session.scalars(select(CaseRecord).where(CaseRecord.search_text.is_(None), CaseRecord.id > after_id)
+                           .order_by(CaseRecord.id).limit(limit or SEARCH_FILL_BATCH))
+    for record in rows:
+        last = record.id
         try:
             doc = case_folder(cases_dir, record).read()
-        except (OSError, ValueError):
+        except PacketizerError:   # the file is gone or damaged (CaseFolder.read says which)
             continue
         if isinstance(doc, Mapping):
             copy_search_fields(record, doc)
-            filled += record.member_last_name is not None
-    return filled
+            filled += 1
+    return filled, last
 
 
 def changed_fields(before: Any, after: Any) -> list[str]:
@@ -131,9 +146,27 @@ def changed_fields(before: Any, after: Any) -> list[str]:
 
     Only names, never values. A list entry or part present on one side only is named whole;
     any change to the documents is named ``attachments``; text differing only in blank space
-    around it or in line endings is not a change.
+    around it or in line endings is not a change. A key the case file format does not name
+    (an imported case may carry any key, even one spelling a patient's name) is never
+    written out: its change is named by the field that holds it (``services[0]``, or
+    ``other fields`` at the top).
     """
     return sorted(set(_differences(before, after, "")), key=_natural)
+
+
+@functools.cache
+def _known_keys() -> frozenset[str]:
+    """Every key the case file format names (any level), and the member's usual source-system identifiers."""
+    names: set[str] = set()
+    stack = [json.loads((schemas_dir() / "case.schema.json").read_text(encoding="utf-8"))]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            names.update(node.get("properties", {}))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(names | {"ssn", "mrn", "phone", "email", "address"})
 
 
 def _differences(before: Any, after: Any, path: str) -> Iterator[str]:
@@ -142,6 +175,10 @@ def _differences(before: Any, after: Any, path: str) -> Iterator[str]:
             yield path
     elif isinstance(before, Mapping) and isinstance(after, Mapping):
         for key in set(before) | set(after):
+            if key not in _known_keys():
+                if before.get(key) != after.get(key):
+                    yield path or TOP_LEVEL
+                continue
             where = f"{path}.{key}" if path else str(key)
             if key not in before or key not in after:
                 yield where

@@ -26,7 +26,7 @@ from ..ingest import ingest_attachment
 from ..model import ATTACHMENT_KIND_WORDS, Attachment, Case
 from ..registry import CaseRecord
 from .audit import Actor, write_audit
-from .folders import CaseFolder, ingest_message
+from .folders import SUFFIX_WORDS, CaseFolder, ingest_message
 
 #: A date in a file's name, as practice systems export notes: ``2026-09-14-evaluation.docx``.
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_.](\d{2})[-_.](\d{2})(?!\d)")
@@ -98,7 +98,10 @@ def parse_date(text: str) -> dt.date | None:
 
 
 def _suffix(name: str) -> str:
-    return Path(name).suffix.lower()[:10] or "(none)"
+    """The file's type for the audit log: a supported ending, else "other" (any other ending is part of a
+    name a person chose, and may spell a patient's name)."""
+    suffix = Path(name).suffix.lower()
+    return suffix if suffix in SUFFIX_WORDS else "other"
 
 
 def _refuse(doc: NewDocument, message: str, code: str, field: str | None = None) -> Rejection:
@@ -133,6 +136,22 @@ def add_documents(folder: CaseFolder, documents: list[NewDocument],
         (added, [], case) when every document went in; ([], rejections, None) when
         any was refused, with nothing stored.
     """
+    saved: list[str] = []   # every upload written so far: removed again unless the whole set goes in
+    try:
+        added, rejections, case = _add_all(folder, documents, validate, saved)
+    except BaseException:   # anything unforeseen (a converter crash, a full disk) leaves nothing behind either
+        for rel in saved:
+            folder.remove_upload(rel)
+        raise
+    if rejections:
+        for rel in saved:
+            folder.remove_upload(rel)
+    return added, rejections, case
+
+
+def _add_all(folder: CaseFolder, documents: list[NewDocument],
+             validate: Callable[[dict], tuple[Case | None, list[tuple[str, str]]]],
+             saved: list[str]) -> tuple[list[Added], list[Rejection], Case | None]:
     stored: list[tuple[NewDocument, str, Attachment, int]] = []
     rejections: list[Rejection] = []
     for doc in documents:
@@ -150,11 +169,11 @@ def add_documents(folder: CaseFolder, documents: list[NewDocument],
         except UploadError as exc:
             rejections.append(_refuse(doc, exc.detail, exc.code))
             continue
+        saved.append(rel)
         att = Attachment(file=rel, path=folder.root / rel, kind=doc.kind, date=day, title=doc.title or None)
         try:
             exhibit = ingest_attachment(att)
         except PacketizerError as exc:  # unreadable, encrypted, over a limit, or cannot be rendered
-            folder.remove_upload(rel)
             told = ingest_message(exc, rel, doc.name)
             rejections.append(_refuse(doc, told.removeprefix(f"{doc.name}: "), exc.code))
             continue
@@ -175,10 +194,9 @@ def add_documents(folder: CaseFolder, documents: list[NewDocument],
             doc = stored[position][0] if 0 <= position < len(stored) else stored[0][0]
             rejections.append(_refuse(doc, message, "bad_case", field))
     if rejections:
-        for _, rel, _, _ in stored:
-            folder.remove_upload(rel)
         return [], sorted(rejections, key=lambda r: r.row), None
     folder.write(case_doc)
+    saved.clear()   # the case file lists them now: they stay
     added = []
     for doc, rel, att, pages in stored:
         folder.record_pages(rel, pages)  # the case page weighs the documents against the channel's page limit

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .. import limits
 from ..caseio import case_from_mapping
-from ..errors import ErrorCode, PacketizerError, UploadError
+from ..errors import CaseError, ErrorCode, PacketizerError, UploadError
 from ..ingest.signatures import UTF16_BOMS, sniff
 from ..model import Case
 from ..private import make_dirs
@@ -76,8 +76,15 @@ class CaseFolder:
         return self.root / UPLOADS
 
     def read(self) -> dict:
-        with open(self.case_file, encoding="utf-8") as handle:
-            return json.load(handle)
+        """The stored case mapping; :class:`CaseError` when the file is gone or damaged (it is written whole)."""
+        try:
+            with open(self.case_file, encoding="utf-8") as handle:
+                doc = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise CaseError(f"the stored case file cannot be read ({type(exc).__name__})") from None
+        if not isinstance(doc, dict):
+            raise CaseError("the stored case file does not hold a case")
+        return doc
 
     def write(self, doc: dict) -> None:
         """Replace the case file atomically (a reader sees the old or the new file, never half)."""

@@ -100,6 +100,9 @@ class CaseRecord(Base):
     member_last_name: Mapped[str | None] = mapped_column(String(100))
     member_id: Mapped[str | None] = mapped_column(String(64))
     claim_number: Mapped[str | None] = mapped_column(String(64))
+    # The member's name and id and the claim number folded for search (no case, no accents: "alvarez" finds
+    # "ÁLVAREZ" on any database; SQLite's lower() knows ASCII only).
+    search_text: Mapped[str | None] = mapped_column(String(400))
     status: Mapped[str] = mapped_column(String(32), default="draft")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))

@@ -120,9 +120,14 @@ def _fill_case_search_fields(svc: WebServices) -> None:
     """
     from ..casebook.cases import fill_search_fields
 
-    with svc.registry.session() as session:
-        filled = fill_search_fields(session, svc.cases_dir)
-        session.commit()
+    # A batch at a time, each committed: every worker of a server runs this at start, and a long table
+    # must not hold one transaction open past a worker's start-up time limit.
+    filled, last = 0, 0
+    while last is not None:
+        with svc.registry.session() as session:
+            done, last = fill_search_fields(session, svc.cases_dir, after_id=last)
+            session.commit()
+        filled += done
     if filled:
         log.info("the case list can now search %d older case(s) by member and claim", filled)
 

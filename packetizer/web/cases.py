@@ -314,6 +314,11 @@ def confirm_remove_document(pk: int, index: int):
 @bp.post("/<int:pk>/documents/<int:index>/remove")
 def remove_document(pk: int, index: int):
     rec, folder, doc, attachments = _document_at(pk, index)
+    # The confirmation names one document; the list may have changed since (another tab, a colleague).
+    if request.form.get("file") != attachments[index]["file"]:
+        flash("The case's documents changed after you asked to remove one; nothing was removed. "
+              "Choose the document again.", "error")
+        return redirect(url_for("cases.show", pk=pk) + "#documents")
     removed = attachments.pop(index)
     if not attachments:
         doc.pop("attachments", None)
@@ -339,9 +344,12 @@ def delete(pk: int):
     refusal = deletion_refusal(db(), rec)
     form = ActionForm()
     if request.method == "GET" or refusal is not None or not form.validate_on_submit():
+        try:
+            documents = len(folder_of(rec).read().get("attachments") or [])
+        except PacketizerError:   # a case file that no longer reads can still be deleted
+            documents = None
         return render_template("cases/delete.html", record=rec, refusal=refusal, form=form,
-                               archived=sum(1 for b in rec.builds if b.archive_prefix),
-                               documents=len(folder_of(rec).read().get("attachments") or []),
+                               archived=sum(1 for b in rec.builds if b.archive_prefix), documents=documents,
                                status_words=STATUS_WORDS), 409 if refusal and request.method == "POST" else 200
     svc = services()
     case_id = rec.case_id
@@ -367,12 +375,18 @@ def correct_id(pk: int):
             flash(f"The case id is still {new_id}.", "info")
             return redirect(url_for("cases.show", pk=pk))
         folder = folder_of(rec)
-        stored = folder.read()
-        doc = {**stored, "case_id": new_id}
-        case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
-        error = next((message for field, message in problems if field == "case_id"), None)
-        if error is None and problems:
-            error = "the case does not check any more; open Edit case and fix it first: " + problems[0][1]
+        try:
+            stored = folder.read()
+        except PacketizerError as exc:
+            stored, error = None, f"the case file no longer reads ({wording.text_words(exc.message)}); open Edit case first"
+        if stored is not None:
+            doc = {**stored, "case_id": new_id}
+            case, problems = validate(doc, folder, services().payers(), case_pk=rec.id)
+            error = next((wording.problem_words(field, message) for field, message in problems if field == "case_id"),
+                         None)
+            if error is None and problems:
+                error = ("the case does not check any more; open Edit case and fix it first: "
+                         f"{wording.label(problems[0][0])}: {wording.problem_words(*problems[0])}")
         if error is None:
             svc = services()
             try:

@@ -207,3 +207,10 @@ def keep_screenshot(page, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def remove_document(client, token: str, pk: int, index: int):
+    """Remove a case's document as staff do: the confirmation page names it, the post confirms that one."""
+    page = client.get(f"/cases/{pk}/documents/{index}/remove").get_data(as_text=True)
+    stored = re.search(r'<input type="hidden" name="file" value="([^"]+)">', page)[1]
+    return client.post(f"/cases/{pk}/documents/{index}/remove", data={"csrf_token": token, "file": stored})

@@ -28,12 +28,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("member_last_name", sa.String(100), nullable=True))
         batch.add_column(sa.Column("member_id", sa.String(64), nullable=True))
         batch.add_column(sa.Column("claim_number", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("search_text", sa.String(400), nullable=True))
     op.create_index("ix_audit_log_actor_seq", "audit_log", ["actor", "seq"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_audit_log_actor_seq", table_name="audit_log")
-    with op.batch_alter_table("cases") as batch:
+    # Dropped in place (SQLite 3.35+ can): rebuilding the table would fail while builds point at it.
+    with op.batch_alter_table("cases", recreate="never") as batch:
+        batch.drop_column("search_text")
         batch.drop_column("claim_number")
         batch.drop_column("member_id")
         batch.drop_column("member_last_name")
