@@ -28,6 +28,9 @@ MAX_INDEX_RENDER_PASSES = 5                     # passes over the front sections
 # Payer policies
 MAX_POLICY_FILE_BYTES = 256 * 1024
 
+# Remittance files (X12 835, packetizer/era)
+MAX_REMITTANCE_BYTES = 64 * 1024 * 1024         # a 10,000-claim 835 is about 5 MB; payers split larger runs
+
 # Attachments: DOCX structure (checked before and while converting)
 MAX_DOCX_XML_PART_BYTES = 32 * 1024 * 1024      # one XML part inflated; lxml needs several times this in memory
 MAX_DOCX_TABLE_NESTING = 8                      # tables inside table cells, levels deep

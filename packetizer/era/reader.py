@@ -625,8 +625,11 @@ class _Walk:
                                f"{self.component!r}, as ISA16 declares)")
         if parts[0] not in SVC_QUALIFIERS:
             raise _BadClaim(n, "SVC01-1 is not a product/service id qualifier")
-        units_text = _value(els, 5)
-        units = _amount(units_text, n, "SVC05 (units)", required=False)
+        # SVC07 (original units) when the payer changed the count, else SVC05 (units paid; a denied line may
+        # say 0); X221A1: an absent SVC05 means one unit.
+        units = _amount(_value(els, 7), n, "SVC07 (original units)", required=False)
+        if units is None:
+            units = _amount(_value(els, 5), n, "SVC05 (units)", required=False)
         return {
             "segment": n, "qualifier": parts[0], "code": parts[1],
             "modifiers": tuple(m for m in parts[2:6] if m),

@@ -113,12 +113,21 @@ def _transaction(txn: Transaction, comp: str) -> list[list[str]]:
     return body
 
 
-def pyx12_valid(data: bytes) -> bool:
-    """True when pyx12's 835 map validates ``data`` without an error."""
+def pyx12_errors(data: bytes) -> list[str]:
+    """The errors pyx12's 835 map finds in ``data`` (empty when it validates)."""
+    import html
+    import re
+
     import pyx12.params
     import pyx12.x12n_document
 
     logging.getLogger("pyx12").setLevel(logging.CRITICAL)
-    html = io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(data.decode("ascii")), None, html)
-    return bool(ok)
+    page = io.StringIO()
+    ok = pyx12.x12n_document.x12n_document(pyx12.params.params(), io.StringIO(data.decode("ascii")), None, page)
+    found = [html.unescape(e).strip() for e in re.findall(r'class="error"[^>]*>([^<]*)', page.getvalue())]
+    return [] if ok else (found or ["pyx12: not valid"])
+
+
+def pyx12_valid(data: bytes) -> bool:
+    """True when pyx12's 835 map validates ``data`` without an error."""
+    return not pyx12_errors(data)
