@@ -59,9 +59,9 @@ BATCH_WORKER_MAX_BUILDS = 20                    # a local pool worker is replace
 MAX_UPLOAD_REQUEST_BYTES = MAX_ATTACHMENT_BYTES + 1024 * 1024  # one attachment plus the form around it; larger -> 413
 DOCUMENTS_PER_UPLOAD = 5                        # files added to a case in one submit of its upload form
 MAX_DOCUMENTS_REQUEST_BYTES = DOCUMENTS_PER_UPLOAD * MAX_ATTACHMENT_BYTES + 1024 * 1024  # that form; larger -> 413
-MAX_ERA_FILE_BYTES = 50 * 1024 * 1024           # one 835 remittance file; a 10,000-claim file is about 5 MiB
-ERA_FILES_PER_UPLOAD = 10                       # 835 files taken into the worklist in one submit
-MAX_ERA_UPLOAD_REQUEST_BYTES = ERA_FILES_PER_UPLOAD * MAX_ERA_FILE_BYTES + 1024 * 1024  # that form; larger -> 413
+ERA_FILES_PER_UPLOAD = 10                       # 835 files taken into the worklist in one submit (each at most
+                                                # MAX_REMITTANCE_BYTES)
+MAX_ERA_UPLOAD_REQUEST_BYTES = ERA_FILES_PER_UPLOAD * MAX_REMITTANCE_BYTES + 1024 * 1024  # that form; larger -> 413
 SIGN_IN_FAILURE_WINDOW_SECONDS = 15 * 60        # failures older than this no longer slow sign-in down
 SIGN_IN_FREE_FAILURES_PER_USER_CLIENT = 5       # wrong passwords for one username from one address before that pair
                                                 # waits; the same username from another address is not slowed

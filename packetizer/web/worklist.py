@@ -87,7 +87,7 @@ def _page(*, results=None, status: int = 200):
         "worklist/index.html", rows=listed, filters=form, upload_form=EraUploadForm(), action_form=ActionForm(),
         results=results, today=svc.today(), triage_words=TRIAGE_WORDS, claim_status_words=CLAIM_STATUS_WORDS,
         resolution_words=RESOLUTION_WORDS, status_words=STATUS_WORDS, files_per_upload=limits.ERA_FILES_PER_UPLOAD,
-        largest=megabytes(limits.MAX_ERA_FILE_BYTES), narrowed=bool(triage) or state != "open",
+        largest=megabytes(limits.MAX_REMITTANCE_BYTES), narrowed=bool(triage) or state != "open",
     ), status
 
 
@@ -113,9 +113,9 @@ def upload():
     results = []
     for number, upload_file in enumerate(files, start=1):
         shown = display_name(upload_file.filename)
-        data = upload_file.read(limits.MAX_ERA_FILE_BYTES + 1)
-        if len(data) > limits.MAX_ERA_FILE_BYTES:
-            results.append({"name": shown, "refused": f"It is larger than {megabytes(limits.MAX_ERA_FILE_BYTES)}, "
+        data = upload_file.read(limits.MAX_REMITTANCE_BYTES + 1)
+        if len(data) > limits.MAX_REMITTANCE_BYTES:
+            results.append({"name": shown, "refused": f"It is larger than {megabytes(limits.MAX_REMITTANCE_BYTES)}, "
                                                       "the largest remittance file accepted. Nothing was stored."})
             record("era.refuse", "era_upload", "-", file=number, reason="too_large")
             continue
