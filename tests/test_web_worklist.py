@@ -288,3 +288,12 @@ def test_migration_0006_adds_the_worklist_tables_and_takes_them_away(db_url):
     assert not {"era_uploads", "worklist_items"} & set(inspect(reg.engine).get_table_names())
     migrate("head")
     reg.close()
+
+
+def test_an_upload_without_files_or_with_too_many_is_told_and_stores_nothing(app, staff):
+    token = page_token(staff, "/worklist/")
+    empty = staff.post("/worklist/upload", data={"csrf_token": token}, content_type="multipart/form-data")
+    assert empty.status_code == 422 and "Choose one or more 835 files to upload." in empty.get_data(as_text=True)
+    many = _upload(staff, token, *[(FIRST, f"r{i}.835") for i in range(11)])
+    assert many.status_code == 422 and "Upload at most 10 files at once." in many.get_data(as_text=True)
+    assert _rows(app, EraUpload) == [] and _rows(app, WorklistItem) == []

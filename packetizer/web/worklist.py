@@ -19,6 +19,7 @@ import logging
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
+from sqlalchemy.exc import IntegrityError
 from wtforms import SelectField
 from wtforms.validators import Optional
 
@@ -125,13 +126,29 @@ def upload():
             results.append({"name": shown, "refused": _refusal_words(exc)})
             record("era.refuse", "era_upload", "-", file=number, reason=str(exc.code))
             continue
-        result = import_file(db(), read, actor=current_actor(), now=svc.now(), today=svc.today())
+        result = _import(read)
         results.append({"name": shown, "result": result})
         log.info("835 file %d of %d taken into the worklist as upload %d: %d claim(s), %d new",
                  number, len(files), result.upload_id, result.claims, result.new_items)
     db().commit()
     refused_all = all("refused" in r for r in results)
     return _page(results=results, status=422 if refused_all else 200)
+
+
+def _import(read):
+    """Store one read file; when another upload of the same claims stored them first (a double click), again."""
+    svc = services()
+    for attempt in (1, 2):
+        nested = db().begin_nested()
+        try:
+            result = import_file(db(), read, actor=current_actor(), now=svc.now(), today=svc.today())
+        except IntegrityError:  # the unique claim key: the other upload's items are there now, so update them
+            nested.rollback()
+            if attempt == 2:
+                raise
+            continue
+        nested.commit()
+        return result
 
 
 def _refusal_words(exc: PacketizerError) -> str:
