@@ -73,7 +73,7 @@ def claim_entry(claim: RemitClaim, policy: PayerPolicy | None, *, today: dt.date
         "member_id": claim.member_id,
         "patient": {"first_name": claim.first_name, "last_name": claim.last_name},
         "status": claim.status,
-        "denial_codes": codes,
+        "denial_codes": list(codes),
         "denial_date": claim.denial_date.isoformat() if claim.denial_date else None,
         "lines": [{
             "code": line.code,
