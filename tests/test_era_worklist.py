@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from packetizer.era import claim_key, draft_case, draft_name, is_retro_path, read_remittance, worklist
+from packetizer.era import claim_identity, claim_key, draft_case, draft_name, is_retro_path, read_remittance, worklist
 from packetizer.policy import load_registry
 from tests.support.era835 import Claim, Line, Transaction, remittance
 
@@ -146,3 +146,13 @@ def test_unadjusted_claims_are_not_listed(registry):
     clean = Claim(claim_number="CLEAN", status="1", paid="180.00", lines=[Line(paid="180.00", cas=[], remarks=())])
     result = _worklist(remittance([Transaction(claims=[clean, Claim()])]), registry)
     assert [c["claim_number"] for c in result["claims"]] == ["2026091400123"]
+
+
+def test_claim_identity_survives_a_later_adjudication(registry):
+    """This test ensures that the same claim denied, then paid on a later file, keeps its identity but not its key."""
+    denied = _worklist(remittance(), registry)["claims"][0]
+    paid = _worklist(remittance([Transaction(claims=[Claim(status="1", paid="180.00", payer_claim_number="PCN2",
+                                                           lines=[Line(paid="150.00", cas=[("CO", "45", "30.00")])])])]),
+                     registry)["claims"][0]
+    assert claim_identity(denied) == claim_identity(paid)
+    assert claim_key(denied) != claim_key(paid)
