@@ -46,7 +46,7 @@ def test_spec_example_claim_comes_out_exactly(registry):
         "denial_codes": ["CO-197", "N54"],
         "denial_date": "2026-10-02",
         "lines": [{"code": "97110", "modifiers": ["GP"], "units": 2, "date_of_service": "2026-09-14",
-                   "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197", "N54"]}],
+                   "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197"]}],
         "triage": "retro",
         # demo-commercial: 30 calendar days from the date of service
         "deadline": "2026-10-14",

@@ -120,7 +120,9 @@ class RemitLine:
 
     @property
     def denial_codes(self) -> list[str]:
-        return list(dict.fromkeys([a.code for a in self.adjustments] + list(self.remarks)))
+        """Group-CARC of the line's CAS, once each (SPEC section 9 shows a line's CARCs only; its LQ remarks
+        are listed with the claim's codes)."""
+        return list(dict.fromkeys(a.code for a in self.adjustments))
 
 
 @dataclass(frozen=True)
