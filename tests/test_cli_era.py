@@ -48,7 +48,7 @@ def test_json_is_the_spec_object(runner, mixed):
                            "status", "denial_codes", "denial_date", "lines", "triage", "deadline", "days_left",
                            "next_action"]
     assert first["lines"] == [{"code": "97110", "modifiers": ["GP"], "units": 2, "date_of_service": "2026-09-14",
-                               "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197", "N54"]}]
+                               "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197"]}]
     assert (first["triage"], first["deadline"], first["days_left"]) == ("retro", "2026-10-14", 12)
     assert doc["claims"][1]["triage"] == "eligibility" and "eligibility" in doc["claims"][1]["next_action"]
     assert doc["claims"][2]["status"] == "paid"

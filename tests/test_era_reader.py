@@ -200,3 +200,39 @@ def test_a_claim_before_the_payer_is_refused():
     clp = [i for i, s in enumerate(lines) if s.startswith(b"CLP")][0]
     lines.insert(payer, lines.pop(clp))
     assert "N1*PR" in _refused(b"~\n".join(lines)).message or "before" in _refused(b"~\n".join(lines)).message
+
+
+# -- hostile input ----------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_GOOD = remittance([Transaction(claims=[Claim(), Claim(claim_number="B", status="1", paid="90.00")])])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_files_are_read_or_refused_never_crash(data):
+    """This test ensures that any byte-level damage to a remittance gives a Remittance or an EraError, nothing else."""
+    raw = bytearray(_GOOD)
+    for _ in range(data.draw(st.integers(1, 4))):
+        kind = data.draw(st.sampled_from(["flip", "delete", "insert", "truncate"]))
+        at = data.draw(st.integers(0, len(raw) - 1))
+        if kind == "flip":
+            raw[at] = data.draw(st.sampled_from(b"*~:^\n 0A-.>|"))
+        elif kind == "delete":
+            del raw[at:at + data.draw(st.integers(1, 30))]
+        elif kind == "insert":
+            raw[at:at] = data.draw(st.sampled_from([b"~", b"*", b"~~", b"SE*1*1~", b"ISA", b"CLP*X~", b"\x00"]))
+        else:
+            del raw[at:]
+        if not raw:
+            raw = bytearray(b" ")
+    try:
+        rem = read_remittance(bytes(raw), name="x.835")
+    except EraError as exc:
+        assert exc.message.startswith("remittance x.835: ")
+        assert "XJH123456789" not in exc.message and "ORTIZ" not in exc.message
+    else:
+        for error in rem.errors:
+            assert "XJH123456789" not in error.problem

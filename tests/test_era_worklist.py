@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from packetizer.era import claim_key, draft_case, draft_name, is_retro_path, read_remittance, worklist
+from packetizer.era import claim_identity, claim_key, draft_case, draft_name, is_retro_path, read_remittance, worklist
 from packetizer.policy import load_registry
 from tests.support.era835 import Claim, Line, Transaction, remittance
 
@@ -46,7 +46,7 @@ def test_spec_example_claim_comes_out_exactly(registry):
         "denial_codes": ["CO-197", "N54"],
         "denial_date": "2026-10-02",
         "lines": [{"code": "97110", "modifiers": ["GP"], "units": 2, "date_of_service": "2026-09-14",
-                   "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197", "N54"]}],
+                   "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197"]}],
         "triage": "retro",
         # demo-commercial: 30 calendar days from the date of service
         "deadline": "2026-10-14",
@@ -91,3 +91,68 @@ def test_draft_carries_what_the_remittance_knows(registry):
         assert unknown not in draft
     assert "dob" not in draft["member"]
     assert draft_name(entry).startswith("draft-") and "ORTIZ" not in draft_name(entry)
+
+
+def test_policies_carry_era_payer_ids(tmp_path):
+    """This test ensures that era_payer_ids is loaded from a policy and validated by the schema."""
+    from packetizer.errors import PolicyError
+    from packetizer.policy import load_policy_file
+
+    path = tmp_path / "acme.yaml"
+    path.write_text("id: acme\nname: Acme\nera_payer_ids: ['12345', 'AC1']\nretro_authorization: {allowed: false}\n"
+                    "source: {title: t}\n")
+    assert load_policy_file(path).era_payer_ids == ("12345", "AC1")
+    path.write_text("id: acme\nname: Acme\nera_payer_ids: 12345\nretro_authorization: {allowed: false}\n"
+                    "source: {title: t}\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_file(path)
+    assert "era_payer_ids" in caught.value.message
+    shipped = {p.id: p.era_payer_ids for p in load_registry()}
+    assert shipped["demo-commercial"] == ("DEMO01",)
+
+
+def test_payer_matched_by_ref_2u_or_trn03_when_n1_has_no_id(registry):
+    """This test ensures that REF*2U, then TRN03, identify the payer when N1*PR carries no id."""
+    by_ref = remittance([Transaction(payer_id=None, ref_2u="DEMO01")])
+    by_trn = remittance([Transaction(payer_id=None, trn03="DEMO01")])
+    assert _worklist(by_ref, registry)["claims"][0]["payer_id"] == "demo-commercial"
+    assert _worklist(by_trn, registry)["claims"][0]["payer_id"] == "demo-commercial"
+
+
+def test_next_actions_for_staff(registry):
+    """This test ensures the wording of the next action: deadline passed, not allowed, coding, reversed, paid."""
+    assert _worklist(remittance(), registry, today=dt.date(2026, 11, 1))["claims"][0]["next_action"] == (
+        "deadline passed on 2026-10-14: appeal the denial, or record an override reason")
+    noretro = remittance([Transaction(payer_name="DEMO MEDICAID", payer_id="DEMO02")])
+    entry = _worklist(noretro, registry)["claims"][0]
+    assert entry["payer_id"] == "demo-medicaid-noretro" and entry["deadline"] is None
+    assert entry["next_action"].startswith("not allowed by payer: Demo State Medicaid")
+    coding = remittance([Transaction(claims=[Claim(lines=[Line(cas=[("CO", "16", "180.00")], remarks=("M51",))])])])
+    entry = _worklist(coding, registry)["claims"][0]
+    assert entry["triage"] == "coding" and entry["next_action"].startswith("fix the claim, not a retro request: CO-16")
+    reversed_ = remittance([Transaction(claims=[Claim(status="22", charge="-180.00", paid="0",
+                                                      lines=[Line(charge="-180.00", cas=[("CO", "197", "-180.00")])])])])
+    entry = _worklist(reversed_, registry)["claims"][0]
+    assert entry["status"] == "reversed" and entry["next_action"].startswith("no action")
+    assert not is_retro_path(entry)
+    paid = remittance([Transaction(claims=[Claim(status="1", paid="150.00", lines=[
+        Line(paid="150.00", cas=[("CO", "45", "30.00")], remarks=())])])])
+    entry = _worklist(paid, registry)["claims"][0]
+    assert (entry["status"], entry["next_action"]) == ("paid", "no action: paid as adjusted")
+
+
+def test_unadjusted_claims_are_not_listed(registry):
+    """This test ensures that a claim paid in full with no CAS anywhere is not in the worklist."""
+    clean = Claim(claim_number="CLEAN", status="1", paid="180.00", lines=[Line(paid="180.00", cas=[], remarks=())])
+    result = _worklist(remittance([Transaction(claims=[clean, Claim()])]), registry)
+    assert [c["claim_number"] for c in result["claims"]] == ["2026091400123"]
+
+
+def test_claim_identity_survives_a_later_adjudication(registry):
+    """This test ensures that the same claim denied, then paid on a later file, keeps its identity but not its key."""
+    denied = _worklist(remittance(), registry)["claims"][0]
+    paid = _worklist(remittance([Transaction(claims=[Claim(status="1", paid="180.00", payer_claim_number="PCN2",
+                                                           lines=[Line(paid="150.00", cas=[("CO", "45", "30.00")])])])]),
+                     registry)["claims"][0]
+    assert claim_identity(denied) == claim_identity(paid)
+    assert claim_key(denied) != claim_key(paid)

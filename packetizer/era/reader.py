@@ -31,6 +31,7 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ..errors import EraError
@@ -55,6 +56,10 @@ PAYMENT_REASONS = frozenset({
     "1", "2", "3", "23", "42", "45", "59", "66", "85", "94", "100", "104", "118", "131", "144", "161", "237",
     "253", "A2",
 })
+
+# Segments whose elements the walk reads; the others (AMT, QTY, N3, N4, PER, TS3, ...) are only placed.
+_READ_ELEMENTS = frozenset({"GS", "ST", "BPR", "TRN", "DTM", "N1", "REF", "CLP", "CAS", "NM1", "MIA", "MOA", "SVC",
+                            "LQ"})
 
 _SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
 _AMOUNT = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)$")
@@ -115,7 +120,9 @@ class RemitLine:
 
     @property
     def denial_codes(self) -> list[str]:
-        return list(dict.fromkeys([a.code for a in self.adjustments] + list(self.remarks)))
+        """Group-CARC of the line's CAS, once each (SPEC section 9 shows a line's CARCs only; its LQ remarks
+        are listed with the claim's codes)."""
+        return list(dict.fromkeys(a.code for a in self.adjustments))
 
 
 @dataclass(frozen=True)
@@ -146,18 +153,18 @@ class RemitClaim:
         """True when a CAS sits on the claim or any of its lines (only those are listed)."""
         return bool(self.adjustments) or any(line.adjustments for line in self.lines)
 
-    @property
+    @cached_property
     def all_adjustments(self) -> list[Adjustment]:
         return [*self.adjustments, *(a for line in self.lines for a in line.adjustments)]
 
-    @property
+    @cached_property
     def denial_codes(self) -> list[str]:
         """Group-CARC of every CAS of the claim and its lines, then the RARCs (MIA/MOA, then LQ), once each."""
         carcs = [a.code for a in self.all_adjustments]
         rarcs = [*self.remarks, *(r for line in self.lines for r in line.remarks)]
         return list(dict.fromkeys(carcs + rarcs))
 
-    @property
+    @cached_property
     def status(self) -> str:
         """``reversed`` (CLP02 = 22), ``denied`` (nothing paid), ``partially_paid`` or ``paid``.
 
@@ -363,20 +370,31 @@ class _Walk:
         import pyx12.x12file
 
         self.component = separators[2]
-        if not chunk.rstrip(" \r\n\t").endswith(separators[0]) and separators[0] not in " \r\n\t":
-            chunk = chunk.rstrip(" \r\n\t") + separators[0]
+        # A last segment without its terminator would be dropped by the tokeniser: end the text with one.
+        body = chunk.rstrip(" \r\n\t")
+        chunk = body if body.endswith(separators[0]) else body + separators[0]
         start = self.number
+        self.level = []          # ISA, GS, ST open
+        unreadable = (pyx12.errors.X12Error, pyx12.errors.EngineError, IndexError, ValueError)
         try:
             reader = pyx12.x12file.X12Reader(io.StringIO(chunk))
-            self.level = []          # ISA, GS, ST open
-            for seg in reader:
-                self.number = start + reader.get_cur_line()
-                self._fatal_reader_errors(reader.pop_errors())
-                self.segment(seg)
-            reader.cleanup()
+            segments = iter(reader)
+        except unreadable:
+            raise _Refused(start + 1, "the interchange header (ISA) cannot be read as X12") from None
+        while True:
+            try:
+                seg = next(segments, None)
+            except unreadable:
+                # pyx12 met an envelope it cannot follow (a trailer without its header, say)
+                raise _Refused(self.number + 1, "the segment cannot be read as X12 (the envelope around it is "
+                                                "broken)") from None
+            if seg is None:
+                break
+            self.number = start + reader.get_cur_line()
             self._fatal_reader_errors(reader.pop_errors())
-        except (pyx12.errors.X12Error, pyx12.errors.EngineError, IndexError, ValueError):
-            raise _Refused(self.number + 1, "the segment cannot be read as X12") from None
+            self.segment(seg)
+        reader.cleanup()
+        self._fatal_reader_errors(reader.pop_errors())
         if self.level:
             raise _Refused(self.number, f"the file ends inside an open {self.level[-1]} without its trailer")
 
@@ -396,7 +414,7 @@ class _Walk:
             raise _Refused(n, "the segment has no valid segment id")
         if seg_id not in SEGMENTS_835:
             raise _Refused(n, f"{seg_id} is not a segment of an 835 remittance (X221A1)")
-        els = _elements(seg)
+        els = _elements(seg) if seg_id in _READ_ELEMENTS else []
         level = self.level
         if seg_id == "ISA":
             if level:

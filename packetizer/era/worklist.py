@@ -73,7 +73,7 @@ def claim_entry(claim: RemitClaim, policy: PayerPolicy | None, *, today: dt.date
         "member_id": claim.member_id,
         "patient": {"first_name": claim.first_name, "last_name": claim.last_name},
         "status": claim.status,
-        "denial_codes": codes,
+        "denial_codes": list(codes),
         "denial_date": claim.denial_date.isoformat() if claim.denial_date else None,
         "lines": [{
             "code": line.code,
@@ -158,4 +158,16 @@ def claim_key(claim_entry: dict) -> str:
     lines = ";".join(f"{line['code']}@{line['date_of_service']}" for line in claim_entry.get("lines", []))
     parts = [claim_entry.get("payer_id") or claim_entry.get("payer_name") or "", claim_entry.get("claim_number") or "",
              claim_entry.get("payer_claim_number") or "", claim_entry.get("status") or "", lines]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
+
+
+def claim_identity(claim_entry: dict) -> str:
+    """A stable key for the claim itself, whatever the payer decided: the payer, CLP01 and each line's code and date.
+
+    A later remittance that pays, denies or reverses the same claim gives the same identity (while
+    :func:`claim_key` changes with the status), which is how a determination finds the case it belongs to.
+    """
+    lines = ";".join(sorted(f"{line['code']}@{line['date_of_service']}" for line in claim_entry.get("lines", [])))
+    parts = [claim_entry.get("payer_id") or claim_entry.get("payer_name") or "", claim_entry.get("claim_number") or "",
+             lines]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
