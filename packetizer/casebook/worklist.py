@@ -4,8 +4,9 @@ An 835 is read and triaged by :mod:`packetizer.era`; here its claims become
 rows of the registry. The same claim imported again (the same file twice, or a
 later file that repeats it) updates its item, found by
 :func:`packetizer.era.claim_key`; nothing is duplicated. A request started from
-an item links the item to its case. A later 835 that pays or denies a claim whose
-item is linked to a case with a submitted request records the payer's
+an item links the item to its case. A later 835 that pays or denies the same claim
+(:func:`packetizer.era.claim_identity`) when its item is linked to a case with a
+submitted request records the payer's
 determination on that case through :mod:`.tracking` (so it is checked like one
 typed in), with an ``era.determination`` audit row saying it came from the 835.
 
@@ -26,7 +27,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ..errors import TrackingError
-from ..era import claim_key, draft_case, read_remittance, worklist as triage_remittance
+from ..era import claim_identity, claim_key, draft_case, read_remittance, worklist as triage_remittance
 from ..policy import PayerRegistry
 from ..registry import CaseRecord, EraUpload, WorklistItem
 from .audit import Actor, write_audit
@@ -140,6 +141,7 @@ def import_file(session: Session, read: ReadFile, *, actor: Actor, now: dt.datet
 
 
 def _fill(item: WorklistItem, claim: Mapping[str, Any], *, upload_id: int, now: dt.datetime) -> None:
+    item.claim_identity = claim_identity(claim)
     item.claim_number = str(claim.get("claim_number") or "")[:64]
     item.payer_id = claim.get("payer_id")
     item.claim = json.dumps(claim, sort_keys=True, separators=(",", ":"), default=str)
@@ -168,23 +170,24 @@ def record_determinations(session: Session, items: Iterable[tuple[WorklistItem, 
                           today: dt.date) -> list[RecordedDetermination]:
     """Record the payer's determination on each case whose submitted request a claim of this file decides.
 
-    A claim decides a request when an item with its claim number (and payer) is linked to a case whose newest
-    submission has no determination yet, and the remittance is dated on or after that submission: the
-    remittance that led to the request is older, so importing it again records nothing. Paid reads as
-    approved, partly paid as partially approved, denied as denied; a reversal decides nothing. The
-    determination is checked like one typed in; a refusal is returned, not raised, and stores nothing.
+    A claim decides a request when an item of the same claim (:func:`packetizer.era.claim_identity`: payer,
+    claim number, lines) is linked to a case whose newest submission has no determination yet, and the
+    remittance is dated on or after that submission: the remittance that led to the request is older, so
+    importing it again records nothing. Paid reads as approved, partly paid as partially approved, denied as
+    denied; a reversal decides nothing. The determination is checked like one typed in; a refusal is
+    returned, not raised, and stores nothing.
     """
     recorded: list[RecordedDetermination] = []
     seen: set[int] = set()
     for item, claim in items:
         outcome = DETERMINATION_OF_STATUS.get(str(claim.get("status")))
         decided_on = _decided_on(claim)
-        if outcome is None or decided_on is None or not item.claim_number:
+        if outcome is None or decided_on is None:
             continue
-        linked = session.scalars(select(WorklistItem).where(WorklistItem.claim_number == item.claim_number,
+        linked = session.scalars(select(WorklistItem).where(WorklistItem.claim_identity == item.claim_identity,
                                                             WorklistItem.case_pk.is_not(None))).all()
         for other in linked:
-            if other.payer_id != item.payer_id or other.case_pk in seen:
+            if other.case_pk in seen:
                 continue
             case = session.get(CaseRecord, other.case_pk)
             submission = latest_submission(case)

@@ -314,6 +314,8 @@ class WorklistItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_key: Mapped[str] = mapped_column(String(128), unique=True)
+    #: The same for every adjudication of the claim (paid, denied, reversed): how a later 835 finds the case.
+    claim_identity: Mapped[str] = mapped_column(String(64), index=True)
     claim_number: Mapped[str] = mapped_column(String(64), index=True)
     payer_id: Mapped[str | None] = mapped_column(String(64))
     claim: Mapped[str] = mapped_column(Text)

@@ -7,6 +7,8 @@ reads it (JSON with the member's name and id: patient data, like the case
 table's member columns, never logged or audited), its triage, deadline and
 claim status for the list, the case a request was started as, and whether it
 is done. ``claim_key`` is unique: the same claim imported twice is one item.
+``claim_identity`` is the same for every adjudication of one claim: a later
+remittance that pays or denies it finds the item, and the case, by it.
 
 Revision ID: 0006
 Revises: 0005
@@ -39,6 +41,7 @@ def upgrade() -> None:
         "worklist_items",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("claim_key", sa.String(128), nullable=False, unique=True),
+        sa.Column("claim_identity", sa.String(64), nullable=False, index=True),
         sa.Column("claim_number", sa.String(64), nullable=False, index=True),
         sa.Column("payer_id", sa.String(64), nullable=True),
         sa.Column("claim", sa.Text, nullable=False),
