@@ -297,3 +297,15 @@ def test_an_upload_without_files_or_with_too_many_is_told_and_stores_nothing(app
     many = _upload(staff, token, *[(FIRST, f"r{i}.835") for i in range(11)])
     assert many.status_code == 422 and "Upload at most 10 files at once." in many.get_data(as_text=True)
     assert _rows(app, EraUpload) == [] and _rows(app, WorklistItem) == []
+
+
+def test_a_deadline_passed_since_the_import_is_told_as_passed(app, staff, clock):
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    clock.advance(days=20)  # 2026-10-15: the retro claim's deadline (2026-10-14) has passed
+    sign_in(staff, "sam")
+    html = staff.get("/worklist/").get_data(as_text=True)
+    row = re.search(r'<tr id="item-\d+" data-triage="retro" class="overdue">.*?</tr>', html, re.S)[0]
+    assert "passed 1 day ago" in row
+    assert "deadline passed on 2026-10-14: appeal the denial, or record an override reason" in row
+    assert "build a retro request" not in row

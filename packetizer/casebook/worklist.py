@@ -243,6 +243,15 @@ class Row:
         return " ".join(p for p in (patient.get("first_name"), patient.get("last_name")) if p)
 
     @property
+    def next_action(self) -> str:
+        """What to do, as the reader worded it on import; a retro deadline passed since then is told as passed."""
+        told = str(self.claim.get("next_action") or "")
+        if (self.item.triage == "retro" and self.days_left is not None and self.days_left < 0
+                and told.startswith("build a retro request")):
+            return f"deadline passed on {self.item.deadline.isoformat()}: appeal the denial, or record an override reason"
+        return told
+
+    @property
     def startable(self) -> bool:
         """A request can be started: a missing-authorization denial, open, not started yet."""
         return self.item.triage == "retro" and self.item.state == "open" and self.item.case_pk is None
