@@ -248,7 +248,8 @@ class Row:
         told = str(self.claim.get("next_action") or "")
         if (self.item.triage == "retro" and self.days_left is not None and self.days_left < 0
                 and told.startswith("build a retro request")):
-            return f"deadline passed on {self.item.deadline.isoformat()}: appeal the denial, or record an override reason"
+            return (f"deadline passed on {self.item.deadline.isoformat()}: appeal the denial, "
+                    "or record an override reason")
         return told
 
     @property

@@ -26,7 +26,8 @@ from .models import (
 from .users import SignInResult, add_user, find_user, set_password, sign_in, sign_in_wait
 
 __all__ = [
-    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination", "EraUpload", "WORKLIST_STATES", "WorklistItem",
+    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination", "EraUpload",
+    "WORKLIST_STATES", "WorklistItem",
     "GENESIS_HASH", "InfoRequest", "LIKE_ESCAPE", "Job", "ROLES", "Registry", "SignInFailure", "SignInResult",
     "Submission", "User", "add_user", "append_audit", "contains_pattern", "current_revision", "describe_url", "entry_hash",
     "find_user", "head_revision", "open_registry", "set_password", "sign_in", "sign_in_wait",
