@@ -390,8 +390,9 @@ class _Walk:
                                                 "broken)") from None
             if seg is None:
                 break
-            self.number = start + reader.get_cur_line()
-            self._fatal_reader_errors(reader.pop_errors())
+            self.number = start + reader.cur_line
+            if reader.err_list:
+                self._fatal_reader_errors(reader.pop_errors())
             self.segment(seg)
         reader.cleanup()
         self._fatal_reader_errors(reader.pop_errors())
@@ -409,10 +410,10 @@ class _Walk:
 
     def segment(self, seg) -> None:
         n = self.number
-        seg_id = seg.get_seg_id() or ""
-        if not _SEG_ID.match(seg_id):
-            raise _Refused(n, "the segment has no valid segment id")
+        seg_id = seg.seg_id or ""
         if seg_id not in SEGMENTS_835:
+            if not _SEG_ID.match(seg_id):
+                raise _Refused(n, "the segment has no valid segment id")
             raise _Refused(n, f"{seg_id} is not a segment of an 835 remittance (X221A1)")
         els = _elements(seg) if seg_id in _READ_ELEMENTS else []
         level = self.level
