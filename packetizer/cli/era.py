@@ -65,11 +65,23 @@ def import_(remittance_file: str, payers_dir: str | None, today: dt.date | None,
         entries = [entry for entry in result["claims"] if is_retro_path(entry)]
         written = write_drafts(Path(drafts_dir), [(draft_name(e), draft_case(e)) for e in entries])
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(worklist_json(result))
     else:
         click.echo(render_table(result, name=name, today=today))
         for path in written:
             click.echo(f"draft: {path}")
+
+
+def worklist_json(result: dict) -> str:
+    """The worklist object as JSON, one claim (and one error) a line.
+
+    Readable in a terminal and quick to write: each line comes from the json module's C encoder, while
+    ``indent=`` would take the pure-Python one (half a second for 10,000 claims).
+    """
+    def items(values: list) -> str:
+        return "[]" if not values else "[\n" + ",\n".join("  " + json.dumps(v) for v in values) + "\n]"
+
+    return f'{{"claims": {items(result["claims"])},\n"errors": {items(result["errors"])}}}'
 
 
 def write_drafts(folder: Path, drafts: list[tuple[str, dict]]) -> list[Path]:

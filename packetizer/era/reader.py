@@ -1,18 +1,28 @@
 """Read an X12 835 (5010, X221A1) remittance into claims, service lines and adjustments.
 
-The X12 layer is pyx12's: :class:`pyx12.x12file.X12Reader` splits each interchange into segments with
-the separators its ISA declares and counts the envelope (SE01 segment counts, SE/ST, GE/GS and IEA/ISA
-control numbers, GE01 and IEA01 counts); its findings on those are what refuses a file here.
+The X12 layer is pyx12's: :class:`pyx12.rawx12file.RawX12File` reads each interchange's ISA (its
+version and the segment, element and component separators it declares) and splits the text into
+segments with them. Elements are split on the declared element separator, composites (SVC01) on the
+declared component separator, and the walk below keeps the envelope: ISA/GS/ST nesting, SE01 segment
+counts, GE01 and IEA01 counts, and the SE/ST, GE/GS and IEA/ISA control numbers.
 
-Why the 835 loops are walked here and not with pyx12's map walker (``x12n_document``): measured on this
-machine, the full map validation reads about 8,000 segments a second (1.33 s for the 10,764 segments of
-``emedny-156-interchanges.835``), so a 10,000-claim remittance (about 90,000 segments) would take some
-11 s against a budget of 5 s, while the tokeniser alone reads the same file in 0.07 s. The map's findings
-are also not reasons to refuse a remittance staff must work (a payee state code it does not know, a
-missing PER*BL technical contact, an impossible BPR16 date in files payers really send). So the walk
-below follows the X221A1 loop structure (header, 1000A payer, 1000B payee, 2000 LX, 2100 CLP, 2110 SVC,
-PLB summary) itself, strictly for the envelope and the segments that carry what the worklist uses, and
-the tests validate every generated fixture with pyx12's map (``x12n_document``) instead.
+Why not more of pyx12, measured on this machine (2 shared cores) with a 10,000-claim remittance of
+92,529 segments (``bench/bench_era.py``; the budget for the whole ``era import`` is 5 s):
+
+* pyx12's map walker (``x12n_document``, full X221A1 validation) reads about 8,000 segments a second
+  (1.33 s for the 10,764 segments of the corpus's ``emedny-156-interchanges.835``), some 11 s for this
+  file. Its findings are also not reasons to refuse a remittance staff must work: a payee state code it
+  does not know, a missing PER*BL technical contact, an impossible BPR16 date, all in files payers send.
+  The tests validate every generated fixture with it instead.
+* :class:`pyx12.x12file.X12Reader` builds a ``Segment`` with ``Composite`` and ``Element`` objects for
+  every segment: 0.60-0.73 s for this file against 0.14-0.22 s for ``RawX12File`` and ``str.split``,
+  and the whole command measured 4.0 s and 6.6 s on two runs while other jobs loaded both cores. Its
+  envelope counts are the few lines in :meth:`_Walk.segment`; counting them here keeps the reader at
+  the speed the budget needs.
+
+So the walk follows the X221A1 loop structure (header, 1000A payer, 1000B payee, 2000 LX, 2100 CLP,
+2110 SVC, PLB summary) itself, strictly for the envelope and for the segments that carry what the
+worklist uses.
 
 What refuses the whole file (:class:`~packetizer.errors.EraError`) is a problem with its shape: no ISA,
 an ISA that is not fixed-width, a version other than 5010, a transaction set other than 835, a segment
@@ -56,10 +66,6 @@ PAYMENT_REASONS = frozenset({
     "1", "2", "3", "23", "42", "45", "59", "66", "85", "94", "100", "104", "118", "131", "144", "161", "237",
     "253", "A2",
 })
-
-# Segments whose elements the walk reads; the others (AMT, QTY, N3, N4, PER, TS3, ...) are only placed.
-_READ_ELEMENTS = frozenset({"GS", "ST", "BPR", "TRN", "DTM", "N1", "REF", "CLP", "CAS", "NM1", "MIA", "MOA", "SVC",
-                            "LQ"})
 
 _SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
 _AMOUNT = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)$")
@@ -309,14 +315,9 @@ def _isa_separators(isa: str, number: int) -> tuple[str, str, str]:
     return seg_term, ele, component
 
 
-def _elements(seg) -> list[list[str]]:
-    """The segment's elements (after the id), each a list of its components."""
-    return [[e.value for e in comp.elements] for comp in seg.elements]
-
-
-def _value(els: list[list[str]], n: int) -> str:
-    """Element ``n`` (1-based) as one string ('' when absent); a composite keeps only its first part."""
-    return els[n - 1][0].strip() if len(els) >= n else ""
+def _value(els: list[str], n: int) -> str:
+    """Element ``n`` (1-based) as one stripped string ('' when absent)."""
+    return els[n - 1].strip() if len(els) >= n else ""
 
 
 def _amount(text: str, segment: int, what: str, *, required: bool = True) -> Decimal | None:
@@ -363,66 +364,57 @@ class _Walk:
         self.positions = 0        # CLPs seen
         self.component = ":"
         self.deferred: list[tuple[int, str]] = []   # envelope count problems, told with the first hard one
+        self.in_set = self.sets = self.groups = 0    # segments in the open ST, STs in the GS, GSs in the ISA
+        self.isa_control = self.gs_control = self.st_control = ""
 
     # -- envelope -------------------------------------------------------------------------------------
     def interchange(self, chunk: str, separators: tuple[str, str, str]) -> None:
         import pyx12.errors
-        import pyx12.x12file
+        import pyx12.rawx12file
 
-        self.component = separators[2]
+        seg_term, ele, self.component = separators
         # A last segment without its terminator would be dropped by the tokeniser: end the text with one.
         body = chunk.rstrip(" \r\n\t")
-        chunk = body if body.endswith(separators[0]) else body + separators[0]
-        start = self.number
+        chunk = body if body.endswith(seg_term) else body + seg_term
         self.level = []          # ISA, GS, ST open
-        unreadable = (pyx12.errors.X12Error, pyx12.errors.EngineError, IndexError, ValueError)
         try:
-            reader = pyx12.x12file.X12Reader(io.StringIO(chunk))
-            segments = iter(reader)
-        except unreadable:
-            raise _Refused(start + 1, "the interchange header (ISA) cannot be read as X12") from None
-        while True:
-            try:
-                seg = next(segments, None)
-            except unreadable:
-                # pyx12 met an envelope it cannot follow (a trailer without its header, say)
-                raise _Refused(self.number + 1, "the segment cannot be read as X12 (the envelope around it is "
-                                                "broken)") from None
-            if seg is None:
-                break
-            self.number = start + reader.get_cur_line()
-            self._fatal_reader_errors(reader.pop_errors())
-            self.segment(seg)
-        reader.cleanup()
-        self._fatal_reader_errors(reader.pop_errors())
+            raw = pyx12.rawx12file.RawX12File(io.StringIO(chunk))
+        except pyx12.errors.X12Error:
+            raise _Refused(self.number + 1, "the interchange header (ISA) cannot be read as X12") from None
+        for line in raw:
+            self.number += 1
+            self.segment(line.strip("\r\n ").split(ele))
+        # pyx12's tokeniser stops at an empty segment (two terminators in a row); what follows is unread.
+        if (raw.buffer + raw.fd.read()).strip(" \r\n\t" + seg_term):
+            raise _Refused(self.number + 1, "the segment is empty (two segment terminators in a row)")
         if self.level:
             raise _Refused(self.number, f"the file ends inside an open {self.level[-1]} without its trailer")
 
-    def _fatal_reader_errors(self, found) -> None:
-        # pyx12's envelope findings; a repeated control number (ISA 025, GS 6, ST 23) is common when
-        # interchanges are concatenated and does not make the file unreadable.
-        # Count and control-number findings do not stop the walk, so a later broken segment is told too.
-        for kind, code, _message, _value, _line in found:
-            if (kind, code) in _NOT_FATAL:
-                continue
-            self.deferred.append((self.number, _READER_WORDS.get((kind, code), f"the envelope is broken ({kind} {code})")))
+    def _count(self, got: str, expected: int | str, words: str) -> None:
+        """A count or control number of a trailer that does not match: told, but the walk goes on, so a
+        later broken segment is told too."""
+        if got != str(expected):
+            self.deferred.append((self.number, words))
 
-    def segment(self, seg) -> None:
+    def segment(self, parts: list[str]) -> None:
         n = self.number
-        seg_id = seg.get_seg_id() or ""
-        if not _SEG_ID.match(seg_id):
-            raise _Refused(n, "the segment has no valid segment id")
+        seg_id = parts[0]
         if seg_id not in SEGMENTS_835:
+            if not _SEG_ID.match(seg_id):
+                raise _Refused(n, "the segment has no valid segment id")
             raise _Refused(n, f"{seg_id} is not a segment of an 835 remittance (X221A1)")
-        els = _elements(seg) if seg_id in _READ_ELEMENTS else []
+        els = parts[1:]
         level = self.level
+        self.in_set += 1
         if seg_id == "ISA":
             if level:
                 raise _Refused(n, "ISA inside an open interchange")
             level.append("ISA")
+            self.isa_control, self.groups = _value(els, 13), 0
         elif seg_id == "GS":
             if level != ["ISA"]:
                 raise _Refused(n, "GS outside an interchange or inside an open group")
+            self.gs_control, self.sets, self.groups = _value(els, 6), 0, self.groups + 1
             if _value(els, 1) != "HP":
                 raise _Refused(n, f"GS01 functional id {_value(els, 1)[:2]!r} is not HP (health care claim "
                                   "payment/advice)")
@@ -436,19 +428,29 @@ class _Walk:
             if _value(els, 1) != "835":
                 raise _Refused(n, f"ST01 transaction set {_value(els, 1)[:3]!r} is not an 835 remittance")
             level.append("ST")
+            self.st_control, self.in_set, self.sets = _value(els, 2), 1, self.sets + 1
             self._start_transaction()
         elif seg_id == "SE":
             if level != ["ISA", "GS", "ST"]:
                 raise _Refused(n, "SE without its ST")
             self._end_transaction()
+            self._count(_value(els, 1), self.in_set, "SE01 does not match the number of segments in the "
+                                                    "transaction set")
+            self._count(_value(els, 2), self.st_control, "SE02 does not match the control number of its ST")
             level.pop()
         elif seg_id == "GE":
             if level != ["ISA", "GS"]:
                 raise _Refused(n, "GE without its GS, or inside an open transaction set")
+            self._count(_value(els, 1), self.sets, "GE01 does not match the number of transaction sets in the "
+                                                   "group")
+            self._count(_value(els, 2), self.gs_control, "GE02 does not match the control number of its GS")
             level.pop()
         elif seg_id == "IEA":
             if level != ["ISA"]:
                 raise _Refused(n, "IEA without its ISA, or inside an open functional group")
+            self._count(_value(els, 1), self.groups, "IEA01 does not match the number of functional groups in "
+                                                     "the interchange")
+            self._count(_value(els, 2), self.isa_control, "IEA02 does not match the control number of its ISA")
             level.pop()
         else:
             if level != ["ISA", "GS", "ST"]:
@@ -637,7 +639,7 @@ class _Walk:
 
     def _svc(self, els: list[list[str]]) -> dict:
         n = self.number
-        parts = [p.strip() for p in els[0]] if els else []
+        parts = [p.strip() for p in els[0].split(self.component)] if els else []
         if len(parts) < 2 or not parts[1]:
             raise _BadClaim(n, f"SVC01 has no procedure code after its qualifier (component separator "
                                f"{self.component!r}, as ISA16 declares)")
@@ -699,21 +701,3 @@ class _Walk:
             adjustments=tuple(claim.adjustments), remarks=tuple(dict.fromkeys(claim.remarks)),
             lines=tuple(claim.lines),
         ))
-
-
-# pyx12 findings that do not make a file unreadable: repeated control numbers (concatenated interchanges),
-# trailing element separators, and segment-id and empty-segment findings (the walk words those itself).
-_NOT_FATAL = frozenset({("isa", "025"), ("gs", "6"), ("st", "23"), ("seg", "SEG1"), ("seg", "1"), ("seg", "8")})
-
-_READER_WORDS = {
-    ("st", "2"): "a transaction set has no trailer (SE)",
-    ("st", "3"): "SE02 does not match the control number of its ST",
-    ("st", "4"): "SE01 does not match the number of segments in the transaction set",
-    ("gs", "3"): "a functional group has no trailer (GE)",
-    ("gs", "4"): "GE02 does not match the control number of its GS",
-    ("gs", "5"): "GE01 does not match the number of transaction sets in the group",
-    ("isa", "001"): "IEA02 does not match the control number of its ISA",
-    ("isa", "021"): "IEA01 does not match the number of functional groups in the interchange",
-    ("isa", "023"): "the interchange has no trailer (IEA)",
-    ("isa", "024"): "a functional group is not closed before the IEA",
-}

@@ -9,6 +9,7 @@ denial date, exactly as ``check`` counts it for a case; ``days_left`` is ``deadl
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -62,7 +63,7 @@ def worklist(remittance: Remittance, registry: PayerRegistry, *, today: dt.date)
 def claim_entry(claim: RemitClaim, policy: PayerPolicy | None, *, today: dt.date) -> dict:
     """One worklist entry, keys in SPEC order."""
     codes = claim.denial_codes
-    triage = triage_claim(Claim(claim.claim_number, tuple(codes), claim.denial_date), Findings())
+    triage = _triage(tuple(codes))
     deadline = _deadline(claim, policy)
     days_left = (deadline - today).days if deadline else None
     return {
@@ -89,6 +90,13 @@ def claim_entry(claim: RemitClaim, policy: PayerPolicy | None, *, today: dt.date
         "days_left": days_left,
         "next_action": next_action(claim, triage, policy, deadline, days_left),
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _triage(codes: tuple[str, ...]) -> str:
+    """``check``'s triage class for these denial codes (a pure function of them; a remittance repeats a few
+    combinations thousands of times)."""
+    return triage_claim(Claim(None, codes, None), Findings())
 
 
 def _units(value):
