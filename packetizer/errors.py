@@ -78,6 +78,8 @@ class ErrorCode(StrEnum):
     REGISTRY = "registry"
     ACCOUNT = "account"
     BAD_TRACKING = "bad_tracking"
+    # remittance files (X12 835)
+    BAD_REMITTANCE = "bad_remittance"
 
 
 class PacketizerError(Exception):
@@ -250,3 +252,21 @@ class TrackingError(PacketizerError):
     correction); the field names the input, the detail says why in a user's words."""
 
     code = ErrorCode.BAD_TRACKING
+
+
+class EraError(PacketizerError):
+    """An X12 835 remittance file is not a well-formed 835 and was refused as a whole.
+
+    The subject is the file's name as the user gave it; the detail names the segment by its number in the
+    file (the ISA is segment 1) and the problem, never a value from the file (names, member ids and claim
+    amounts are PHI or close to it).
+
+    Args:
+        segment: The number of the segment the problem was found at, or None for the file as a whole.
+    """
+
+    code = ErrorCode.BAD_REMITTANCE
+
+    def __init__(self, detail: str, *, segment: int | None = None, **parts):
+        super().__init__(detail, **parts)
+        self.segment = segment

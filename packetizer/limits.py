@@ -28,6 +28,9 @@ MAX_INDEX_RENDER_PASSES = 5                     # passes over the front sections
 # Payer policies
 MAX_POLICY_FILE_BYTES = 256 * 1024
 
+# Remittance files (X12 835, packetizer/era)
+MAX_REMITTANCE_BYTES = 64 * 1024 * 1024         # a 10,000-claim 835 is about 5 MB; payers split larger runs
+
 # Attachments: DOCX structure (checked before and while converting)
 MAX_DOCX_XML_PART_BYTES = 32 * 1024 * 1024      # one XML part inflated; lxml needs several times this in memory
 MAX_DOCX_TABLE_NESTING = 8                      # tables inside table cells, levels deep
@@ -56,6 +59,9 @@ BATCH_WORKER_MAX_BUILDS = 20                    # a local pool worker is replace
 MAX_UPLOAD_REQUEST_BYTES = MAX_ATTACHMENT_BYTES + 1024 * 1024  # one attachment plus the form around it; larger -> 413
 DOCUMENTS_PER_UPLOAD = 5                        # files added to a case in one submit of its upload form
 MAX_DOCUMENTS_REQUEST_BYTES = DOCUMENTS_PER_UPLOAD * MAX_ATTACHMENT_BYTES + 1024 * 1024  # that form; larger -> 413
+ERA_FILES_PER_UPLOAD = 10                       # 835 files taken into the worklist in one submit (each at most
+                                                # MAX_REMITTANCE_BYTES)
+MAX_ERA_UPLOAD_REQUEST_BYTES = ERA_FILES_PER_UPLOAD * MAX_REMITTANCE_BYTES + 1024 * 1024  # that form; larger -> 413
 SIGN_IN_FAILURE_WINDOW_SECONDS = 15 * 60        # failures older than this no longer slow sign-in down
 SIGN_IN_FREE_FAILURES_PER_USER_CLIENT = 5       # wrong passwords for one username from one address before that pair
                                                 # waits; the same username from another address is not slowed

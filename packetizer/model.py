@@ -179,5 +179,6 @@ class PayerPolicy:
     include_fields: tuple[str, ...] = ()
     relevance_window_days: int = 30
     notes: str | None = None
+    era_payer_ids: tuple[str, ...] = ()     # payer ids on its 835 remittances (N1*PR XV/PI, REF*2U, TRN03)
     path: Path | None = field(default=None, compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -87,6 +87,7 @@ def _policy_from_doc(doc: dict, path: Path) -> PayerPolicy:
         include_fields=tuple(disc.get("include_fields", [])),
         relevance_window_days=disc.get("relevance_window_days", 30),
         notes=doc.get("notes"),
+        era_payer_ids=tuple(doc.get("era_payer_ids", [])),
         path=path,
         raw=doc,
     )

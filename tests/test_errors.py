@@ -22,6 +22,7 @@ CONTRACT_CODES = {
     "integrity", "bad_key", "bad_id", "bad_manifest", "ambiguous", "exists", "unsupported", "read_failed",
     "write_failed", "archive_failed", "spool_failed", "spool_damaged", "bad_config", "no_credentials", "unreachable",
     "no_bucket", "access_denied", "s3_error", "registry", "account", "bad_tracking",
+    "bad_remittance",
 }
 
 

@@ -13,7 +13,7 @@ import click
 from ..caseio import load_case
 from ..checks import CheckResult, Finding, compute_deadline, days_left_words, describe_window
 from ..checks.rules import channel_words
-from ..errors import PacketizerError
+from ..errors import CaseError, PacketizerError
 from ..model import Case, PayerPolicy
 from ..pipeline import check_case
 from ..policy import load_payer
@@ -38,6 +38,8 @@ def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json
         # pictures are read by OCR when the packet is built, and only the build knows which pages
         # OCR could not read reliably (page_not_checked in its warnings and disclosure report).
         result = check_case(case, policy, today=today)
+    except CaseError as exc:
+        raise CommandFailure(case_error_text(exc)) from None
     except PacketizerError as exc:
         raise CommandFailure(exc.message) from None
     except OSError as exc:
@@ -48,6 +50,16 @@ def check(case_file: str, today: dt.date | None, payers_dir: str | None, as_json
         click.echo(render_text(case, policy, result, today))
     if not result.ready:
         click.get_current_context().exit(1)
+
+
+def case_error_text(exc: CaseError) -> str:
+    """The case error's message, then every field it found wrong or missing on a line of its own.
+
+    A draft from a remittance (``era import --drafts``) lacks several fields at once; staff see them all.
+    """
+    if len(exc.problems) <= 1:
+        return exc.message
+    return exc.message + "".join(f"\n  - {field}: {detail}" for field, detail in exc.problems)
 
 
 def render_text(case: Case, policy: PayerPolicy, result: CheckResult, today: dt.date) -> str:

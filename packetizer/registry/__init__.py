@@ -1,4 +1,4 @@
-"""The registry: users, cases, builds, submissions and the audit log (SQLAlchemy 2 + Alembic).
+"""The registry: users, cases, builds, submissions, the denial worklist and the audit log (SQLAlchemy 2 + Alembic).
 
 SQLite by default, PostgreSQL through ``PACKETIZER_DATABASE_URL``; one code
 path for both. :func:`open_registry` migrates the schema when it opens it.
@@ -14,16 +14,20 @@ from .models import (
     Build,
     CaseRecord,
     Determination,
+    EraUpload,
     InfoRequest,
     Job,
     SignInFailure,
     Submission,
     User,
+    WorklistItem,
+    WORKLIST_STATES,
 )
 from .users import SignInResult, add_user, find_user, set_password, sign_in, sign_in_wait
 
 __all__ = [
-    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination",
+    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination", "EraUpload",
+    "WORKLIST_STATES", "WorklistItem",
     "GENESIS_HASH", "InfoRequest", "LIKE_ESCAPE", "Job", "ROLES", "Registry", "SignInFailure", "SignInResult",
     "Submission", "User", "add_user", "append_audit", "contains_pattern", "current_revision", "describe_url", "entry_hash",
     "find_user", "head_revision", "open_registry", "set_password", "sign_in", "sign_in_wait",

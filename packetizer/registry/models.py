@@ -1,4 +1,5 @@
-"""The registry's tables: users, sign-in failures, cases, builds, jobs, submissions, determinations, audit log.
+"""The registry's tables: users, sign-in failures, cases, builds, jobs, submissions, determinations, the denial
+worklist (remittance uploads and their work items), audit log.
 
 A case row carries the case id, payer, dates, codes and status needed to
 list and track it, and the member's name, member id and claim number the case
@@ -283,6 +284,58 @@ class Determination(Base):
     @property
     def current(self) -> bool:
         return self.superseded_at is None
+
+
+#: A work item is open until staff mark it done, the 835 shows the claim paid, or the payer's determination on its
+#: request is recorded from a later 835.
+WORKLIST_STATES = ("open", "done")
+
+
+class EraUpload(Base):
+    """One remittance (835) file taken into the worklist: its hash and size, never its name or its bytes."""
+
+    __tablename__ = "era_uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    claims: Mapped[int] = mapped_column(Integer)
+    new_items: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+
+
+class WorklistItem(Base):
+    """A claim an 835 reported with an adjustment, as the worklist reads it, and what became of it.
+
+    ``claim`` is the claim's worklist JSON (member name and id: patient data, never logged or audited);
+    ``claim_key`` is unique, so the same claim imported again updates its item.
+    """
+
+    __tablename__ = "worklist_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_key: Mapped[str] = mapped_column(String(128), unique=True)
+    #: The same for every adjudication of the claim (paid, denied, reversed): how a later 835 finds the case.
+    claim_identity: Mapped[str] = mapped_column(String(64), index=True)
+    claim_number: Mapped[str] = mapped_column(String(64), index=True)
+    payer_id: Mapped[str | None] = mapped_column(String(64))
+    claim: Mapped[str] = mapped_column(Text)
+    claim_status: Mapped[str] = mapped_column(String(16))
+    triage: Mapped[str] = mapped_column(String(16), index=True)
+    deadline: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    case_pk: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    first_upload_id: Mapped[int] = mapped_column(ForeignKey("era_uploads.id"))
+    last_upload_id: Mapped[int] = mapped_column(ForeignKey("era_uploads.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    case: Mapped[CaseRecord | None] = relationship()
 
 
 class AuditEntry(Base):

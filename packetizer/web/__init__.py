@@ -69,10 +69,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, instance_path: s
     _fill_case_search_fields(app.extensions[EXTENSION_KEY])
     _expire_unarchived_builds(app.extensions[EXTENSION_KEY])
 
-    from . import batches, cases, security
+    from . import batches, cases, security, worklist
 
     batches.init_app(app)  # first: it raises the batch upload's limit before CSRFProtect reads the form
     cases.init_app(app)    # so does the case page's upload of several documents
+    worklist.init_app(app) # and the worklist's upload of several 835 files
     CSRFProtect(app)
     security.init_app(app)
     _register_blueprints(app)
@@ -133,9 +134,9 @@ def _fill_case_search_fields(svc: WebServices) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import admin, audit, auth, batches, cases, tracking
+    from . import admin, audit, auth, batches, cases, tracking, worklist
 
-    for blueprint in (auth.bp, auth.health, cases.bp, batches.bp, tracking.bp, audit.bp, admin.bp):
+    for blueprint in (auth.bp, auth.health, cases.bp, batches.bp, tracking.bp, worklist.bp, audit.bp, admin.bp):
         app.register_blueprint(blueprint)
 
 
@@ -157,6 +158,8 @@ def _register_error_pages(app: Flask) -> None:
         elif limit == limits.MAX_BATCH_UPLOAD_REQUEST_BYTES:  # raised for the batch upload's form (batches.py)
             what = "upload"
         elif limit == limits.MAX_DOCUMENTS_REQUEST_BYTES:  # raised for the case page's upload rows (cases.py)
+            what = "upload"
+        elif limit == limits.MAX_ERA_UPLOAD_REQUEST_BYTES:  # raised for the worklist's 835 files (worklist.py)
             what = "upload"
         return render_template("error.html", title="Upload too large",
                                message=too_large_words(request.content_length, limit, what=what)), 413

@@ -22,13 +22,14 @@ from ..casebook.folders import CaseFolder, display_name, new_folder_name
 from ..casebook.jobs import STAGE_WORDS, mark_lost_jobs, reusable_preview, start_job, this_host
 from ..casebook.lifecycle import case_id_refusal, correct_case_id, delete_case, deletion_refusal
 from ..casebook.tracking import STATUS_WORDS, UNSUBMITTED
+from ..casebook.worklist import case_draft, link_case
 from ..caseio import parse_case_bytes
 from ..checks import OVERRIDABLE_CODES
 from ..disclosure.redactor import TYPE_WORDS as REDACTION_WORDS
 from ..disclosure.plan import plan_disclosure
 from ..errors import CaseError, PacketizerError
 from ..pipeline import input_fingerprint
-from ..registry import Build, CaseRecord, Job
+from ..registry import Build, CaseRecord, Job, WorklistItem
 from . import caseform, reportview, wording
 from .casework import folder_of, get_record, load_case, tracking_forms, validate
 from .config import utc_now
@@ -77,11 +78,13 @@ def index():
                            form=form, wanted=wanted, unsubmitted=UNSUBMITTED)
 
 
-def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord | None):
+def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord | None,
+               worklist_item: WorklistItem | None = None):
     """The case form, with the problems found as (input, message): listed on top and told beside each input."""
     errors, kept, extras = caseform.beside_inputs(problems), caseform.kept_as_imported(form), caseform.member_extras(form)
     return render_template(
         "cases/form.html", form=form, errors=errors, error_list=problems, record=record_, kept=kept, extras=extras,
+        worklist_item=worklist_item,
         extras_open=any(f.name in errors or (f.name not in kept and f._value()) for f in extras),
         label=caseform.field_label,
     ), 200 if not problems else 422
@@ -89,18 +92,37 @@ def _form_page(form: caseform.CaseForm, problems: list, *, record_: CaseRecord |
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
-    """The case form for a new case."""
-    form = caseform.case_form(services().payers(), restored=_restored_typing())
+    """The case form for a new case; with ``?worklist=<item>``, pre-filled from that worklist claim."""
+    item = _worklist_item()
+    if item is not None and item.case_pk is not None:
+        flash("A request was already started for this claim: this is its case.", "info")
+        return redirect(url_for("cases.show", pk=item.case_pk))
+    draft = case_draft(item) if item is not None else None
+    form = caseform.case_form(services().payers(), draft, restored=_restored_typing())
     if request.method == "GET" or caseform.lines_edited(form, request.form.get("action", "")):
-        return _form_page(form, [], record_=None)
+        return _form_page(form, [], record_=None, worklist_item=item)
     form.validate()
-    doc = caseform.form_to_case(form)
+    doc = caseform.form_to_case(form, draft)
     folder = CaseFolder.at(services().cases_dir, new_folder_name())
     case, problems = validate(doc, folder, services().payers(), case_pk=None)
     problems = caseform.input_problems(form, problems)
     if problems:
-        return _form_page(form, problems, record_=None)
-    return _create(doc, folder, case, action="case.create")
+        return _form_page(form, problems, record_=None, worklist_item=item)
+    if item is None:
+        return _create(doc, folder, case, action="case.create")
+    return _create(doc, folder, case, action="case.create", worklist_item=item.id,
+                   then=lambda rec: link_case(db(), item, rec, actor=current_actor(), now=services().now()))
+
+
+def _worklist_item() -> WorklistItem | None:
+    """The worklist item a new case is started from (``?worklist=<id>``), if any; 404 when there is none such."""
+    raw = request.args.get("worklist")
+    if raw is None:
+        return None
+    item = db().get(WorklistItem, int(raw)) if raw.isdigit() else None
+    if item is None:
+        abort(404)
+    return item
 
 
 def _restored_typing():
@@ -113,14 +135,19 @@ def _restored_typing():
     return restored
 
 
-def _create(doc: dict, folder: CaseFolder, case, *, action: str, **detail):
-    """Write the new case folder and its registry row; neither is left behind if the other fails."""
+def _create(doc: dict, folder: CaseFolder, case, *, action: str, then=None, **detail):
+    """Write the new case folder and its registry row; neither is left behind if the other fails.
+
+    ``then(record)`` runs in the same transaction (a worklist item linked to the new case).
+    """
     folder.write(doc)
     session = db()
     svc = services()
     try:
         rec = add_case(session, folder, case, svc.payers().get(case.payer_id), actor=current_actor(), now=svc.now(),
                        today=svc.today(), action=action, **detail)
+        if then is not None:
+            then(rec)
         session.commit()
     except BaseException:
         session.rollback()

@@ -1,0 +1,27 @@
+"""Denials from remittance files (SPEC section 9): read an X12 835, triage each denial, draft its case.
+
+``read_remittance`` (:mod:`.reader`) turns an 835's bytes into claims; ``worklist`` (:mod:`.worklist`)
+answers the SPEC's JSON object for them; ``draft_case`` (:mod:`.drafts`) pre-fills a case file for a
+claim on the retro path; ``claim_key`` identifies one adjudicated claim across files. No web or CLI code.
+"""
+
+from __future__ import annotations
+
+from .drafts import draft_case, draft_name, is_retro_path
+from .reader import Adjustment, ClaimProblem, RemitClaim, RemitLine, Remittance, read_remittance
+from .worklist import claim_identity, claim_key, worklist
+
+__all__ = [
+    "Adjustment",
+    "ClaimProblem",
+    "RemitClaim",
+    "RemitLine",
+    "Remittance",
+    "claim_identity",
+    "claim_key",
+    "draft_case",
+    "draft_name",
+    "is_retro_path",
+    "read_remittance",
+    "worklist",
+]
