@@ -4,16 +4,14 @@ opening the case form pre-filled from the remittance, whose saving links the cas
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from tests.support.era835 import Claim, Line, Transaction, remittance
 
-from .webapp_support import PASSWORD
+from .webapp_support import PASSWORD, keep_screenshot
 
-SCREENSHOTS = os.environ.get("PACKETIZER_SCREENSHOTS")
 # The remittances' fictional patients: none of this may reach a log line.
 PHI = ("ORTIZ", "XJH123456789", "LUND", "M-ELIG-77", "CHEN", "M-LATE-55")
 
@@ -64,9 +62,7 @@ def test_staff_upload_two_remittances_work_the_list_and_start_a_prefilled_reques
     eligibility = rows.nth(0)
     expect(eligibility).to_contain_text("What to fix: fix eligibility, not a retro request: CO-27")
     expect(eligibility.locator("button", has_text="Start request")).to_have_count(0)
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / "worklist.png"), full_page=True)
+    keep_screenshot(page, "worklist.png")
 
     # Start request: the case form, filled in from the remittance.
     with page.expect_navigation():
