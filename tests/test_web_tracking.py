@@ -74,10 +74,11 @@ def test_submission_sets_follow_up_from_the_payer_interval_and_joins_the_queue(a
                data={"csrf_token": staff_token, "responded_on": "2026-10-04"})
     response = staff.post(f"/tracking/submissions/{sub.id}/determination", data={
         "csrf_token": staff_token, "determination": "partially_approved", "determination_on": "2026-10-05",
-        "reason": "97110 units reduced to 2"})
+        "reason": "97110 units reduced to 2", "line_units-1": "1", "line_units-2": "2"})
     assert response.status_code == 302
     page = staff.get(f"/cases/{pk}").data.decode()
     assert "Partially approved on 2026-10-05: 97110 units reduced to 2" in page
+    assert "Service line 2 (97110): 2 of 3 units approved" in page
     assert "RA-TRACK-1" not in staff.get("/tracking/queue").data.decode()
     with app.extensions["packetizer"].registry.session() as session:
         assert session.get(CaseRecord, pk).status == "partially_approved"

@@ -92,6 +92,8 @@ def refresh_checks(record: CaseRecord, case: Case, policy: PayerPolicy, *, today
     record.ready = result.ready
     record.late_reason_category = case.late_reason.category
     record.service_codes = " ".join(sorted({s.code for s in case.services}))
+    record.facility_name = case.facility.name[:200] if case.facility is not None and case.facility.name else None
+    record.rendering_provider = case.rendering_provider.name[:200] or None
     copy_search_fields(record, case.raw)
     update_status(record)
     return result

@@ -12,19 +12,27 @@ answer answers), and a submission has one determination. A record is never
 edited: a correction is a new record that supersedes the old one, says why,
 and is audited; status, the queue and Outcomes read only current records.
 A refusal is a :class:`~packetizer.errors.TrackingError` naming the input.
+
+A determination is recorded per service line when the caller knows the case's
+lines (:class:`BilledLine`): one decision for every line (approved: all units,
+denied: none), or the units the payer approved on each line when it split the
+decision; the determination's value is then derived from its lines (all
+approved: approved, all denied: denied, else partially approved). Without the
+lines (a decision read from a remittance) it is one case-level value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..errors import TrackingError
-from ..registry import DETERMINATIONS, CaseRecord, Determination, InfoRequest, Submission
+from ..registry import DETERMINATIONS, CaseRecord, Determination, DeterminationLine, InfoRequest, Submission
 from .audit import Actor, write_audit
 
 #: Follow-up interval when the payer policy names none.
@@ -108,7 +116,8 @@ def tracked_cases(session: Session):
     return session.scalars(
         select(CaseRecord).options(
             selectinload(CaseRecord.submissions).selectinload(Submission.info_requests),
-            selectinload(CaseRecord.submissions).selectinload(Submission.determinations),
+            selectinload(CaseRecord.submissions).selectinload(Submission.determinations)
+            .selectinload(Determination.lines),
             selectinload(CaseRecord.builds),
         )
     )
@@ -217,6 +226,70 @@ def _check_determination(submission: Submission, *, determination: str, decided_
     _not_before("determination_on", decided_on, submission.submitted_on, "the submission")
 
 
+# -- Outcomes per service line ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BilledLine:
+    """A service line of the case as billed: its code and units (the case file's order, numbered from 1)."""
+
+    code: str
+    units: float
+
+
+def billed_lines(services: Iterable) -> list[BilledLine]:
+    """The case's service lines (anything with ``code`` and ``units``) as a determination records them."""
+    return [BilledLine(s.code, float(s.units)) for s in services]
+
+
+def line_outcome(approved: float, billed: float) -> str:
+    """One line's outcome: no units approved is denied, all of them approved, anything between partial."""
+    if approved <= 0:
+        return "denied"
+    return "approved" if approved >= billed else "partially_approved"
+
+
+def derived_determination(outcomes: Iterable[str]) -> str:
+    """The case-level value of per-line outcomes: all approved, all denied, or else partially approved."""
+    found = set(outcomes)
+    return found.pop() if len(found) == 1 and found <= {"approved", "denied"} else "partially_approved"
+
+
+def _units(value: float) -> str:
+    return f"{value:g}"
+
+
+def _line_rows(determination: str, billed: Sequence[BilledLine] | None,
+               approved_units: Sequence[float | None] | None) -> tuple[str, list[DeterminationLine]]:
+    """The determination's value and its line rows (none without ``billed``), or a refusal naming the line."""
+    if billed is None:
+        if determination not in DETERMINATIONS:
+            raise TrackingError("choose approved, partially approved or denied", field="determination")
+        return determination, []
+    if approved_units is None:
+        if determination == "partially_approved":
+            raise TrackingError("the payer split the decision: choose \"The payer decided line by line\" and "
+                                "enter the units approved on each service line", field="determination")
+        if determination not in DETERMINATIONS:
+            raise TrackingError("choose approved, partially approved or denied", field="determination")
+        approved_units = [line.units if determination == "approved" else 0.0 for line in billed]
+    if len(approved_units) != len(billed):
+        raise TrackingError("the case's service lines have changed since this page was opened; open it again",
+                            field="determination")
+    rows = []
+    for number, (line, units) in enumerate(zip(billed, approved_units), start=1):
+        if units is None:
+            raise TrackingError(f"Service line {number} ({line.code}): enter the units the payer approved "
+                                f"(0 if it denied the line)", field="line_units")
+        if not 0 <= units <= line.units:
+            raise TrackingError(f"Service line {number} ({line.code}): units approved must be between 0 and "
+                                f"{_units(line.units)}, the units billed", field="line_units")
+        rows.append(DeterminationLine(line_no=number, code=line.code, units_billed=line.units,
+                                      units_approved=float(units), outcome=line_outcome(units, line.units)))
+    if not rows:
+        raise TrackingError("the case has no service lines to decide", field="determination")
+    return derived_determination(r.outcome for r in rows), rows
+
+
 # -- Recording --------------------------------------------------------------------------------------------------------
 
 def record_submission(session: Session, case: CaseRecord, *, build_id: int, submitted_on: dt.date, channel: str,
@@ -282,19 +355,26 @@ def answer_info_request(session: Session, request: InfoRequest, *, responded_on:
 
 
 def record_determination(session: Session, submission: Submission, *, determination: str, decided_on: dt.date,
-                         reason: str | None, actor: Actor, now: dt.datetime, today: dt.date) -> Determination:
+                         reason: str | None, actor: Actor, now: dt.datetime, today: dt.date,
+                         billed: Sequence[BilledLine] | None = None,
+                         approved_units: Sequence[float | None] | None = None) -> Determination:
     """Record the payer's decision (one of :data:`~packetizer.registry.DETERMINATIONS`) and the reason given.
 
+    With ``billed`` (the case's service lines) the decision is stored line by line: ``approved_units`` gives
+    the units approved on each line when the payer split the decision; without it ``determination`` applies
+    to every line (a partial approval then needs the units). The stored value is derived from the lines.
+
     Raises:
-        TrackingError: the submission was corrected or already has a determination, or the date is before
-            the submission or in the future.
+        TrackingError: the submission was corrected or already has a determination, the date is before
+            the submission or in the future, or a line's units are missing or outside 0 to the units billed.
     """
     _current(submission, "submission")
     if submission.current_determination is not None:
         raise TrackingError(_SECOND_DETERMINATION, field="determination")
+    determination, lines = _line_rows(determination, billed, approved_units)
     _check_determination(submission, determination=determination, decided_on=decided_on, today=today)
     row = Determination(submission_id=submission.id, determination=determination, decided_on=decided_on,
-                        reason=reason, recorded_at=now, recorded_by=actor.name)
+                        reason=reason, recorded_at=now, recorded_by=actor.name, lines=lines)
     try:
         session.add(row)
         submission.determinations.append(row)
@@ -305,7 +385,7 @@ def record_determination(session: Session, submission: Submission, *, determinat
         # keeps the first. The caller rolls the session back, as after any refusal.
         raise TrackingError(_SECOND_DETERMINATION, field="determination") from None
     write_audit(session, actor, "determination.record", "submission", submission.id, now=now,
-                detail={"case_id": submission.case.case_id, "determination": determination})
+                detail={"case_id": submission.case.case_id, "determination": determination, "lines": len(lines)})
     return row
 
 
@@ -381,19 +461,25 @@ def correct_info_request(session: Session, request: InfoRequest, *, requested_on
 
 def correct_determination(session: Session, determination: Determination, *, outcome: str, decided_on: dt.date,
                           reason: str | None, correction_reason: str, actor: Actor, now: dt.datetime,
-                          today: dt.date) -> Determination:
+                          today: dt.date, billed: Sequence[BilledLine] | None = None,
+                          approved_units: Sequence[float | None] | None = None) -> Determination:
     """Replace the payer's determination with a corrected one (``reason`` is the payer's, as before).
 
+    ``billed`` and ``approved_units`` are as for :func:`record_determination`: the corrected determination
+    has lines of its own, and the old one keeps its lines.
+
     Raises:
-        TrackingError: no correction reason, the determination was corrected already, or the date is out of order.
+        TrackingError: no correction reason, the determination was corrected already, the date is out of
+            order, or a line's units are missing or out of range.
     """
     why = _reason(correction_reason)
     _current(determination, "determination")
     submission = determination.submission
+    outcome, lines = _line_rows(outcome, billed, approved_units)
     _check_determination(submission, determination=outcome, decided_on=decided_on, today=today)
     row = Determination(submission_id=submission.id, determination=outcome, decided_on=decided_on, reason=reason,
                         recorded_at=now, recorded_by=actor.name, corrects_id=determination.id,
-                        correction_reason=why)
+                        correction_reason=why, lines=lines)
     try:
         determination.superseded_at = now
         session.flush()  # the old row stops being current before the new one is: one current per submission
@@ -418,7 +504,7 @@ CORRECTED_FIELDS = {
     InfoRequest: (("requested_on", "Requested on"), ("due_on", "Answer due by"), ("note", "What the payer asked for"),
                   ("responded_on", "Answered on")),
     Determination: (("determination", "Determination"), ("decided_on", "Decided on"),
-                    ("reason", "Reason given by the payer")),
+                    ("reason", "Reason given by the payer"), ("lines_summary", "Per service line")),
 }
 RECORD_WORDS = {Submission: "Submission", InfoRequest: "Request for more information",
                 Determination: "Determination"}

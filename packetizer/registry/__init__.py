@@ -14,6 +14,7 @@ from .models import (
     Build,
     CaseRecord,
     Determination,
+    DeterminationLine,
     EraUpload,
     InfoRequest,
     Job,
@@ -26,7 +27,7 @@ from .models import (
 from .users import SignInResult, add_user, find_user, set_password, sign_in, sign_in_wait
 
 __all__ = [
-    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination", "EraUpload",
+    "AuditEntry", "Build", "CHANNELS", "CaseRecord", "ChainProblem", "DETERMINATIONS", "Determination", "DeterminationLine", "EraUpload",
     "WORKLIST_STATES", "WorklistItem",
     "GENESIS_HASH", "InfoRequest", "LIKE_ESCAPE", "Job", "ROLES", "Registry", "SignInFailure", "SignInResult",
     "Submission", "User", "add_user", "append_audit", "contains_pattern", "current_revision", "describe_url", "entry_hash",

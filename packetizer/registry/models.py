@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -104,6 +104,10 @@ class CaseRecord(Base):
     # The member's name and id and the claim number folded for search (no case, no accents: "alvarez" finds
     # "ÁLVAREZ" on any database; SQLite's lower() knows ASCII only).
     search_text: Mapped[str | None] = mapped_column(String(400))
+    # Copied from the case file for the outcome breakdowns (not patient data); empty on a row made before
+    # migration 0007 until its checks run again.
+    facility_name: Mapped[str | None] = mapped_column(String(200))
+    rendering_provider: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32), default="draft")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
@@ -280,10 +284,45 @@ class Determination(Base):
 
     submission: Mapped[Submission] = relationship(back_populates="determinations")
     corrects: Mapped["Determination | None"] = relationship(remote_side=[id])
+    lines: Mapped[list["DeterminationLine"]] = relationship(back_populates="determination",
+                                                            order_by="DeterminationLine.line_no")
 
     @property
     def current(self) -> bool:
         return self.superseded_at is None
+
+    @property
+    def lines_summary(self) -> str | None:
+        """The decision line by line in words (``line 1 97110: 2 of 4 units approved``), or None without lines."""
+        if not self.lines:
+            return None
+        return "; ".join(f"line {l.line_no} {l.code}: {_units(l.units_approved)} of {_units(l.units_billed)} "
+                         f"units approved" for l in self.lines)
+
+
+def _units(value: float) -> str:
+    return f"{value:g}"
+
+
+class DeterminationLine(Base):
+    """What the payer decided on one service line: units approved of those billed, and the outcome that makes.
+
+    ``line_no`` counts the case file's service lines from 1; ``code`` and ``units_billed`` are the line as it
+    stood when the decision was recorded. A determination's lines are written with it and never changed.
+    """
+
+    __tablename__ = "determination_lines"
+    __table_args__ = (UniqueConstraint("determination_id", "line_no", name="uq_determination_lines_line"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    determination_id: Mapped[int] = mapped_column(ForeignKey("determinations.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(16))
+    units_billed: Mapped[float] = mapped_column(Float)
+    units_approved: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(32))   # one of DETERMINATIONS
+
+    determination: Mapped[Determination] = relationship(back_populates="lines")
 
 
 #: A work item is open until staff mark it done, the 835 shows the claim paid, or the payer's determination on its

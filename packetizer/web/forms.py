@@ -82,8 +82,15 @@ class InfoAnsweredForm(FlaskForm):
 DETERMINATION_WORDS = {"approved": "Approved", "partially_approved": "Partially approved", "denied": "Denied"}
 
 
+#: The determination select: one decision for every service line, or the line-by-line units below it.
+DETERMINATION_CHOICES = {"approved": "Approved (every service line)",
+                         "partially_approved": "Partially approved (the payer decided line by line: units below)",
+                         "denied": "Denied (every service line)"}
+
+
 class DeterminationForm(FlaskForm):
-    determination = SelectField("Determination", choices=choices((d, DETERMINATION_WORDS[d]) for d in DETERMINATIONS))
+    determination = SelectField("Determination",
+                                choices=choices((d, DETERMINATION_CHOICES[d]) for d in DETERMINATIONS))
     determination_on = DateField("Decided on", validators=[DataRequired()])
     reason = TextAreaField("Reason given by the payer", validators=[Optional(), Length(max=2000)])
 

@@ -7,12 +7,14 @@ as the form error of the input it names, and nothing is stored.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+import math
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from ..casebook.outcomes import decision_time_chart, outcome_chart, outcome_patterns
-from ..casebook.tracking import (STATUS_WORDS, answer_info_request, correct_determination, correct_info_request,
-                                 correct_submission, follow_up_queue, record_determination, record_info_request,
-                                 record_submission)
+from ..casebook.tracking import (STATUS_WORDS, BilledLine, answer_info_request, billed_lines, correct_determination,
+                                 correct_info_request, correct_submission, follow_up_queue, record_determination,
+                                 record_info_request, record_submission)
 from ..errors import TrackingError
 from ..registry import CaseRecord, Determination, InfoRequest, Submission
 from .casework import build_choices, correction_prefix, get_record, load_case
@@ -122,18 +124,49 @@ def info_answered(request_id: int):
     return _back(case)
 
 
+def _approved_units(form, billed: list[BilledLine]) -> list[float | None] | None:
+    """The units approved per service line as typed (None where empty), when the payer decided line by line.
+
+    The inputs are ``line_units-<n>`` (with the form's prefix), numbered like the case's service lines.
+    """
+    if form.determination.data != "partially_approved":
+        return None
+    values: list[float | None] = []
+    for number, line in enumerate(billed, start=1):
+        raw = (request.form.get(f"{form._prefix}line_units-{number}") or "").strip()
+        if not raw:
+            values.append(None)
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise TrackingError(f"Service line {number} ({line.code}): enter the units approved as a number",
+                                field="line_units")
+        values.append(value)
+    return values
+
+
+def _billed(case_row: CaseRecord) -> list[BilledLine]:
+    case, _policy = load_case(case_row)
+    return billed_lines(case.services)
+
+
 @bp.post("/submissions/<int:submission_id>/determination")
 def determination(submission_id: int):
-    """The payer decided: approved, partially approved or denied, with the reason given."""
+    """The payer decided: every service line approved or denied, or line by line (the units approved on each)."""
     row = _get(Submission, submission_id)
     form = DeterminationForm()
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(row.case)
+    billed = _billed(row.case)
     try:
         decided = record_determination(db(), row, determination=form.determination.data,
                                        decided_on=form.determination_on.data, reason=_text(form.reason),
-                                       actor=current_actor(), now=services().now(), today=services().today())
+                                       actor=current_actor(), now=services().now(), today=services().today(),
+                                       billed=billed, approved_units=_approved_units(form, billed))
     except TrackingError as exc:
         _refused(form, exc)
         return _back(row.case)
@@ -197,10 +230,12 @@ def correct_determination_view(determination_id: int):
     if not form.validate_on_submit():
         _form_errors(form)
         return _back(case)
+    billed = _billed(case)
     try:
         correct_determination(db(), row, outcome=form.determination.data, decided_on=form.determination_on.data,
                               reason=_text(form.reason), correction_reason=form.correction_reason.data,
-                              actor=current_actor(), now=services().now(), today=services().today())
+                              actor=current_actor(), now=services().now(), today=services().today(),
+                              billed=billed, approved_units=_approved_units(form, billed))
     except TrackingError as exc:
         _refused(form, exc)
         return _back(case)
