@@ -208,3 +208,18 @@ def _submitted_on_case(session, pk: int) -> int:
     case.submissions.append(sub)
     session.commit()
     return sub.id
+
+
+def test_a_remittance_gives_lines_only_when_it_tells_them_exactly():
+    from packetizer.casebook.worklist import _remittance_lines
+
+    def line(code, units, paid, codes=()):
+        return {"code": code, "units": units, "charge": "100.00", "paid": paid, "denial_codes": list(codes)}
+
+    billed, approved = _remittance_lines({"lines": [line("97110", 2, "0.00", ["CO-197"]),
+                                                    line("97140", 1, "80.00", ["CO-45"])]}, "partially_approved")
+    assert [(b.code, b.units) for b in billed] == [("97110", 2.0), ("97140", 1.0)] and approved == [0.0, 1.0]
+    assert _remittance_lines({"lines": [line("97110", 2, "0.00")]}, "denied")[1] == [0.0]
+    # Paid in part for another reason: how many units were approved is not told, so the decision stays case-level.
+    assert _remittance_lines({"lines": [line("97110", 2, "40.00", ["CO-151"])]}, "partially_approved") == (None, None)
+    assert _remittance_lines({"lines": []}, "approved") == (None, None)

@@ -231,6 +231,9 @@ def test_a_later_835_records_the_payers_decision_on_the_submitted_request(on_bot
         assert session.get(CaseRecord, pk).status == "approved"
         submission = session.scalars(select(Submission).where(Submission.case_pk == pk)).one()
         assert decided.submission_id == submission.id
+        # A paid claim approves every service line the 835 lists, all their units.
+        lines = session.get(Determination, decided.id).lines
+        assert lines and all(l.outcome == "approved" and l.units_approved == l.units_billed for l in lines)
     [row] = _audit(app, "era.determination")
     detail = json.loads(row.detail)
     assert (row.object_type, detail["case_pk"], detail["source"], detail["determination"]) == (

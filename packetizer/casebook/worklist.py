@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import Select, select
@@ -28,10 +29,11 @@ from sqlalchemy.orm import Session
 
 from ..errors import TrackingError
 from ..era import claim_identity, claim_key, draft_case, read_remittance, worklist as triage_remittance
+from ..era.reader import PAYMENT_REASONS
 from ..policy import PayerRegistry
 from ..registry import CaseRecord, EraUpload, WorklistItem
 from .audit import Actor, write_audit
-from .tracking import latest_submission, record_determination
+from .tracking import BilledLine, derived_determination, latest_submission, line_outcome, record_determination
 
 #: Triage words a billing clerk reads on the worklist (section 2's triage values).
 TRIAGE_WORDS = {
@@ -165,6 +167,39 @@ def _decided_on(claim: Mapping[str, Any]) -> dt.date | None:
         return None
 
 
+def _line_paid_as_agreed(line: Mapping[str, Any]) -> bool:
+    """Every adjustment of the line is a payment reason (deductible, coinsurance, contractual reduction)."""
+    return all(str(code).split("-", 1)[-1] in PAYMENT_REASONS for code in line.get("denial_codes") or [])
+
+
+def _remittance_lines(claim: Mapping[str, Any], outcome: str) -> tuple[list[BilledLine] | None, list[float] | None]:
+    """The claim's service lines and the units the payer approved on each, when the 835 tells them exactly.
+
+    A paid claim approves every line, a denied claim denies every line. On a partly paid claim a line paid
+    nothing is denied and a line paid as agreed (only payment-reason adjustments) approved; a line paid in part
+    for another reason tells no units approved, and then the determination stays one case-level value.
+    """
+    billed, approved = [], []
+    for line in claim.get("lines") or []:
+        try:
+            units, paid = float(line["units"]), Decimal(str(line["paid"]))
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return None, None
+        if not units > 0 or not line.get("code"):
+            return None, None
+        if outcome == "approved" or (outcome == "partially_approved" and paid > 0 and _line_paid_as_agreed(line)):
+            share = units
+        elif outcome == "denied" or paid <= 0:
+            share = 0.0
+        else:
+            return None, None
+        billed.append(BilledLine(str(line["code"]), units))
+        approved.append(share)
+    if not billed or derived_determination(line_outcome(a, b.units) for a, b in zip(approved, billed)) != outcome:
+        return None, None
+    return billed, approved
+
+
 def record_determinations(session: Session, items: Iterable[tuple[WorklistItem, Mapping[str, Any]]], *,
                           upload_id: int, actor: Actor, now: dt.datetime,
                           today: dt.date) -> list[RecordedDetermination]:
@@ -201,8 +236,10 @@ def record_determinations(session: Session, items: Iterable[tuple[WorklistItem, 
                       .rstrip() + (f"; codes {', '.join(codes)}" if codes else ""))
             nested = session.begin_nested()
             try:
+                billed, approved = _remittance_lines(claim, outcome)
                 record_determination(session, submission, determination=outcome, decided_on=decided_on,
-                                     reason=reason, actor=actor, now=now, today=today)
+                                     reason=reason, actor=actor, now=now, today=today, billed=billed,
+                                     approved_units=approved)
             except TrackingError as exc:
                 nested.rollback()
                 recorded.append(RecordedDetermination(case.id, case.case_id, outcome, refused=exc.detail))
