@@ -138,14 +138,14 @@ def test_outcomes_count_latest_determinations_by_payer_code_and_reason(registry)
     with registry.session() as session:
         outcomes = outcome_patterns(session)
     assert outcomes.pending == 1
-    assert outcomes.decision_days == (5, 10, 30)
-    assert outcomes.median_decision_days == 10
-    by_payer = {r.label: r for r in outcomes.by_payer}
+    assert outcomes.requests.decision_days == (5, 10, 30)
+    assert outcomes.requests.median_decision_days == 10
+    by_payer = {r.label: r for r in outcomes.requests.by_payer}
     assert by_payer["demo-commercial"] == OutcomeRow("demo-commercial", approved=1, denied=1)
     assert by_payer["priority-health"].approval_rate == 0.5
-    by_code = {r.label: (r.approved, r.partially_approved, r.denied) for r in outcomes.by_service}
+    by_code = {r.label: (r.approved, r.partially_approved, r.denied) for r in outcomes.requests.by_service}
     assert by_code == {"97110": (1, 0, 1), "97140": (1, 0, 0), "97162": (0, 1, 0)}
-    by_reason = {r.label: r.total for r in outcomes.by_late_reason}
+    by_reason = {r.label: r.total for r in outcomes.requests.by_late_reason}
     assert by_reason == {"emergency": 2, "payer_portal_outage": 1}
 
 
@@ -376,7 +376,7 @@ def test_a_corrected_submission_keeps_its_requests_and_determination_and_their_o
         assert fixed.case.status == "denied"
     with registry.session() as session:
         outcomes = outcome_patterns(session)
-        assert (outcomes.decided, outcomes.pending, outcomes.decision_days) == (1, 0, (7,))
+        assert (outcomes.requests.decided, outcomes.pending, outcomes.requests.decision_days) == (1, 0, (7,))
 
 
 def test_a_corrected_determination_moves_the_outcome_counts(registry):
@@ -388,7 +388,7 @@ def test_a_corrected_determination_moves_the_outcome_counts(registry):
             session, first, outcome="denied", decided_on=dt.date(2026, 9, 19), reason=None, correction_reason="x",
             actor=KIM, now=NOW, today=TODAY), "determination_on", "cannot be earlier than the submission (2026-09-20)")
     with registry.session() as session:
-        assert outcome_patterns(session).by_payer == (OutcomeRow("demo-commercial", approved=1),)
+        assert outcome_patterns(session).requests.by_payer == (OutcomeRow("demo-commercial", approved=1),)
         first = session.get(Determination, first.id)
         fixed = correct_determination(session, first, outcome="denied", decided_on=dt.date(2026, 9, 30),
                                       reason="not medically necessary", correction_reason="misread the letter",
@@ -396,8 +396,8 @@ def test_a_corrected_determination_moves_the_outcome_counts(registry):
         assert fixed.corrects_id == first.id and not first.current
     with registry.session() as session:
         outcomes = outcome_patterns(session)
-        assert outcomes.by_payer == (OutcomeRow("demo-commercial", denied=1),)  # counted once, as corrected
-        assert outcomes.decision_days == (10,)
+        assert outcomes.requests.by_payer == (OutcomeRow("demo-commercial", denied=1),)  # counted once, as corrected
+        assert outcomes.requests.decision_days == (10,)
         assert session.get(CaseRecord, fixed.submission.case_pk).status == "denied"
         assert [d.determination for d in session.get(Submission, fixed.submission_id).determinations] == [
             "approved", "denied"]

@@ -123,14 +123,14 @@ def test_outcomes_page_draws_the_patterns(app, staff, clock):
             "csrf_token": token, "determination": outcome, "determination_on": decided})
     html = staff.get("/tracking/outcomes").data.decode()
     assert "3 decided, median 6 days to a decision" in html
-    payer_svg = ET.fromstring(re.search(r'<figure id="chart-payer">(.*?)</figure>', html, re.S)[1])
+    payer_svg = ET.fromstring(re.search(r'<figure id="chart-requests-payer">(.*?)</figure>', html, re.S)[1])
     bar = payer_svg.find(f"{SVG}g[@data-label='demo-commercial']")
     assert (bar.get("data-approved"), bar.get("data-denied"), bar.get("data-total")) == ("2", "1", "3")
     assert bar.findall(f"{SVG}text")[-1].text == "67% of 3"
     codes = {g.get("data-label") for g in ET.fromstring(
-        re.search(r'<figure id="chart-service">(.*?)</figure>', html, re.S)[1]).iter(f"{SVG}g")}
+        re.search(r'<figure id="chart-requests-service">(.*?)</figure>', html, re.S)[1]).iter(f"{SVG}g")}
     assert codes == {"97110", "97162"}
-    time_svg = ET.fromstring(re.search(r'<figure id="chart-time">(.*?)</figure>', html, re.S)[1])
+    time_svg = ET.fromstring(re.search(r'<figure id="chart-requests-time">(.*?)</figure>', html, re.S)[1])
     counts = {g.get("data-label"): g.get("data-count") for g in time_svg.iter(f"{SVG}g")}
     assert counts["0-7 days"] == "2" and counts["15-30 days"] == "1"
 
@@ -273,7 +273,7 @@ def test_a_correction_supersedes_the_record_moves_queue_and_outcomes_and_shows_o
     _correct(staff, url, f"det{decided.id}", token, determination="denied", determination_on="2026-09-25",
              reason="no medical necessity", correction_reason="The letter says denied")
     html_ = staff.get("/tracking/outcomes").data.decode()
-    bar = ET.fromstring(re.search(r'<figure id="chart-payer">(.*?)</figure>', html_, re.S)[1]).find(
+    bar = ET.fromstring(re.search(r'<figure id="chart-requests-payer">(.*?)</figure>', html_, re.S)[1]).find(
         f"{SVG}g[@data-label='demo-commercial']")
     assert (bar.get("data-approved"), bar.get("data-denied"), bar.get("data-total")) == ("0", "1", "1")
     page = staff.get(f"/cases/{pk}").data.decode()

@@ -1,31 +1,114 @@
-"""Outcome patterns: how payers decided, counted from the registry, and the charts that show them.
+"""Outcome patterns: how payers decided, counted from the registry, the charts that show them, and the CSV export.
 
-:func:`outcome_patterns` counts the current determination of every case's
-latest current submission by payer, service code and late-reason category:
-a corrected submission or determination counts as corrected, never twice. The charts are drawn on the
-server as SVG: no script, no inline style, nothing fetched. Each chart is an
-``<svg>`` element with presentation attributes only (the
-Content-Security-Policy forbids inline styles) and a ``<title>`` per bar so a
-pointer or a screen reader gives the exact numbers.
+:func:`outcome_records` reads every current determination of every current
+submission (a corrected submission or determination counts as corrected, never
+twice) as one :class:`OutcomeRecord` per service code: a determination recorded
+line by line gives each code the outcome of its own lines (all approved:
+approved, all denied: denied, else partially approved), so a partial approval no
+longer counts against every code on the claim; a determination without lines (one
+read from a remittance that did not tell them, or recorded before lines existed)
+gives every code of the case its one value.
+
+:func:`outcome_patterns` counts those records by payer, service code,
+late-reason category, facility and rendering provider, requests and appeals
+apart. A submission is an **appeal** when it was sent through the ``appeal``
+channel or the packet sent is an appeal packet (its file name starts with
+``APPEAL_``, as ``build --kind appeal`` names it); every other submission is a
+request. Time to decision counts each decision once, and only when it is dated
+on or after its submission (a record made before dates were checked may be out
+of order until someone corrects it: it is left out, and counted as such).
+
+The charts are drawn on the server as SVG: no script, no inline style, nothing
+fetched. Each chart is an ``<svg>`` element with presentation attributes only
+(the Content-Security-Policy forbids inline styles) and a ``<title>`` per bar so
+a pointer or a screen reader gives the exact numbers.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
+from ..batch.report import escape_cell
 from ..model import LATE_REASON_WORDS
-from ..registry import DETERMINATIONS
-from .tracking import case_status, latest_submission, tracked_cases
+from ..registry import DETERMINATIONS, Submission
+from .tracking import case_status, derived_determination, latest_submission, tracked_cases
+
+#: What a submission is, for the outcome breakdowns.
+KINDS = ("request", "appeal")
+#: The prefix of an appeal packet's file name (``build --kind appeal``).
+APPEAL_PACKET_PREFIX = "APPEAL_"
+#: Shown for a case whose row does not name a facility or rendering provider.
+NOT_NAMED = "(not named)"
+
+
+def is_appeal(submission: Submission) -> bool:
+    """Whether the submission appealed a decision: sent through the appeal channel, or an appeal packet sent."""
+    build = submission.build
+    return submission.channel == "appeal" or (build is not None and build.file_name.startswith(APPEAL_PACKET_PREFIX))
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    """One decided submission's outcome for one service code, with what it is broken down by."""
+
+    case_id: str
+    kind: str                    # request | appeal
+    payer_id: str
+    facility: str
+    rendering_provider: str
+    late_reason: str
+    code: str
+    outcome: str                 # the code's outcome on this decision
+    units_billed: float | None   # None when the decision was not recorded line by line
+    units_approved: float | None
+    determination: str           # the decision's case-level value
+    submitted_on: dt.date
+    decided_on: dt.date
+    determination_id: int
+
+    @property
+    def days(self) -> int:
+        return (self.decided_on - self.submitted_on).days
+
+
+def outcome_records(session: Session) -> list[OutcomeRecord]:
+    """Every current determination of every current submission, one record per service code, by case id."""
+    out: list[OutcomeRecord] = []
+    for case in tracked_cases(session):
+        for submission in case.current_submissions:
+            decided = submission.current_determination
+            if decided is None:
+                continue
+            if decided.lines:
+                by_code: dict[str, list] = {}
+                for line in decided.lines:
+                    by_code.setdefault(line.code, []).append(line)
+                codes = {code: (derived_determination(l.outcome for l in lines),
+                                sum(l.units_billed for l in lines), sum(l.units_approved for l in lines))
+                         for code, lines in by_code.items()}
+            else:
+                codes = {code: (decided.determination, None, None) for code in case.service_codes.split()}
+            for code in sorted(codes):
+                outcome, billed, approved = codes[code]
+                out.append(OutcomeRecord(
+                    case.case_id, "appeal" if is_appeal(submission) else "request", case.payer_id,
+                    case.facility_name or NOT_NAMED, case.rendering_provider or NOT_NAMED, case.late_reason_category,
+                    code, outcome, billed, approved, decided.determination, submission.submitted_on,
+                    decided.decided_on, decided.id))
+    return sorted(out, key=lambda r: (r.case_id, r.decided_on, r.determination_id, r.code))
 
 
 @dataclass(frozen=True)
 class OutcomeRow:
-    """Determinations counted for one payer, service code or late-reason category."""
+    """Determinations counted for one payer, service code, late-reason category, facility or provider."""
 
     label: str
     approved: int = 0
@@ -43,22 +126,30 @@ class OutcomeRow:
 
 
 @dataclass(frozen=True)
-class Outcomes:
-    """Outcome patterns over every decided submission."""
+class Breakdown:
+    """The decisions on requests, or on appeals, counted every way the Outcomes page shows them."""
 
-    by_payer: tuple[OutcomeRow, ...]
-    by_service: tuple[OutcomeRow, ...]
-    by_late_reason: tuple[OutcomeRow, ...]
-    decision_days: tuple[int, ...]
-    pending: int
-
-    @property
-    def decided(self) -> int:
-        return len(self.decision_days)
+    by_payer: tuple[OutcomeRow, ...] = ()
+    by_service: tuple[OutcomeRow, ...] = ()
+    by_late_reason: tuple[OutcomeRow, ...] = ()
+    by_facility: tuple[OutcomeRow, ...] = ()
+    by_provider: tuple[OutcomeRow, ...] = ()
+    decision_days: tuple[int, ...] = ()   # one per decision dated on or after its submission
+    decided: int = 0                      # decisions counted
+    out_of_order: int = 0                 # decisions dated before their submission (left out of the time)
 
     @property
     def median_decision_days(self) -> float | None:
         return statistics.median(self.decision_days) if self.decision_days else None
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Outcome patterns over every decided submission, requests and appeals apart."""
+
+    requests: Breakdown
+    appeals: Breakdown
+    pending: int          # cases whose newest submission awaits a decision
 
 
 def _rows(counts: dict[str, dict[str, int]]) -> tuple[OutcomeRow, ...]:
@@ -66,31 +157,65 @@ def _rows(counts: dict[str, dict[str, int]]) -> tuple[OutcomeRow, ...]:
     return tuple(sorted(rows, key=lambda r: (-r.total, r.label)))
 
 
-def outcome_patterns(session: Session) -> Outcomes:
-    """Count the current determination of every case by payer, service code and late-reason category."""
-    by_payer: dict[str, dict[str, int]] = {}
-    by_service: dict[str, dict[str, int]] = {}
-    by_reason: dict[str, dict[str, int]] = {}
-    days: list[int] = []
+def _count(table: dict[str, dict[str, int]], label: str, outcome: str) -> None:
+    bucket = table.setdefault(label, {"approved": 0, "partially_approved": 0, "denied": 0})
+    bucket[outcome] += 1
+
+
+def breakdown(records: Iterable[OutcomeRecord]) -> Breakdown:
+    """Count records: each decision once per payer, reason, facility and provider, and once per service code."""
+    tables: dict[str, dict[str, dict[str, int]]] = {k: {} for k in ("payer", "service", "reason", "facility",
+                                                                   "provider")}
+    decisions: dict[int, OutcomeRecord] = {}
+    for record in records:
+        _count(tables["service"], record.code, record.outcome)
+        decisions.setdefault(record.determination_id, record)
+    days, out_of_order = [], 0
+    for record in decisions.values():
+        for name, label in (("payer", record.payer_id), ("reason", record.late_reason),
+                            ("facility", record.facility), ("provider", record.rendering_provider)):
+            _count(tables[name], label, record.determination)
+        if record.days >= 0:
+            days.append(record.days)
+        else:
+            out_of_order += 1
+    return Breakdown(_rows(tables["payer"]), _rows(tables["service"]), _rows(tables["reason"]),
+                     _rows(tables["facility"]), _rows(tables["provider"]), tuple(sorted(days)), len(decisions),
+                     out_of_order)
+
+
+def outcome_patterns(session: Session, records: Sequence[OutcomeRecord] | None = None) -> Outcomes:
+    """Count the current determinations by payer, service code, late reason, facility and provider."""
+    records = outcome_records(session) if records is None else records
     pending = 0
     for case in tracked_cases(session):
-        latest = latest_submission(case)
-        if latest is None:
-            continue
-        outcome = case_status(case)
-        if outcome not in DETERMINATIONS:
+        if latest_submission(case) is not None and case_status(case) not in DETERMINATIONS:
             pending += 1
-            continue
-        decided = latest.current_determination
-        for table, label in ((by_payer, case.payer_id), (by_reason, case.late_reason_category)):
-            bucket = table.setdefault(label, {"approved": 0, "partially_approved": 0, "denied": 0})
-            bucket[outcome] += 1
-        for code in sorted(set(case.service_codes.split())):
-            bucket = by_service.setdefault(code, {"approved": 0, "partially_approved": 0, "denied": 0})
-            bucket[outcome] += 1
-        # Records made before dates were checked may be out of order until someone corrects them.
-        days.append(max(0, (decided.decided_on - latest.submitted_on).days))
-    return Outcomes(_rows(by_payer), _rows(by_service), _rows(by_reason), tuple(sorted(days)), pending)
+    return Outcomes(breakdown(r for r in records if r.kind == "request"),
+                    breakdown(r for r in records if r.kind == "appeal"), pending)
+
+
+#: The CSV export's columns, in order (no patient data: the case id names the case).
+CSV_COLUMNS = ("case_id", "kind", "payer_id", "facility", "rendering_provider", "late_reason_category",
+               "service_code", "outcome", "units_billed", "units_approved", "case_determination", "submitted_on",
+               "decided_on", "days_to_decision")
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def outcomes_csv(records: Iterable[OutcomeRecord]) -> str:
+    """The records as CSV, one row per decision and service code; every text cell escaped against formulas."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in records:
+        writer.writerow([escape_cell(v) for v in (
+            r.case_id, r.kind, r.payer_id, r.facility, r.rendering_provider, r.late_reason, r.code, r.outcome,
+            _number(r.units_billed), _number(r.units_approved), r.determination, r.submitted_on.isoformat(),
+            r.decided_on.isoformat(), r.days if r.days >= 0 else "")])
+    return buffer.getvalue()
 
 
 # The charts: sizes in SVG user units (pixels at 100 %).

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from ..casebook.outcomes import decision_time_chart, outcome_chart, outcome_patterns
+from ..casebook.outcomes import (CSV_COLUMNS, decision_time_chart, outcome_chart, outcome_patterns, outcome_records,
+                                 outcomes_csv)
 from ..casebook.tracking import (STATUS_WORDS, BilledLine, answer_info_request, billed_lines, correct_determination,
                                  correct_info_request, correct_submission, follow_up_queue, record_determination,
                                  record_info_request, record_submission)
@@ -20,7 +21,7 @@ from ..registry import CaseRecord, Determination, InfoRequest, Submission
 from .casework import build_choices, correction_prefix, get_record, load_case
 from .forms import (DETERMINATION_WORDS, DeterminationCorrectionForm, DeterminationForm, InfoAnsweredForm,
                     InfoRequestCorrectionForm, InfoRequestForm, SubmissionCorrectionForm, SubmissionForm)
-from .security import blueprint_roles, current_actor
+from .security import blueprint_roles, current_actor, record
 from .services import db, services
 from .wording import us_dates
 
@@ -252,14 +253,33 @@ def queue():
     return render_template("tracking/queue.html", items=items, today=today, status_words=STATUS_WORDS)
 
 
+def _charts(part) -> dict:
+    return {
+        "payer": outcome_chart(part.by_payer, "Approval by payer"),
+        "service": outcome_chart(part.by_service, "Approval by service code"),
+        "reason": outcome_chart(part.by_late_reason, "Approval by late-reason category", label_words=True),
+        "facility": outcome_chart(part.by_facility, "Approval by facility"),
+        "provider": outcome_chart(part.by_provider, "Approval by rendering provider"),
+        "time": decision_time_chart(part.decision_days),
+    }
+
+
 @bp.get("/outcomes")
 def outcomes():
-    """Approval patterns by payer, service code and late-reason category, and time to decision."""
+    """Approval patterns by payer, service code, late-reason category, facility and rendering provider, and time
+    to decision; requests and appeals apart."""
     patterns = outcome_patterns(db())
-    charts = {
-        "payer": outcome_chart(patterns.by_payer, "Approval by payer"),
-        "service": outcome_chart(patterns.by_service, "Approval by service code"),
-        "reason": outcome_chart(patterns.by_late_reason, "Approval by late-reason category", label_words=True),
-        "time": decision_time_chart(patterns.decision_days),
-    }
-    return render_template("tracking/outcomes.html", patterns=patterns, charts=charts)
+    sections = (("requests", "Requests", patterns.requests, _charts(patterns.requests)),
+                ("appeals", "Appeals", patterns.appeals, _charts(patterns.appeals)))
+    return render_template("tracking/outcomes.html", patterns=patterns, sections=sections)
+
+
+@bp.get("/outcomes.csv")
+def outcomes_export():
+    """Every current decision, one row per service code, as CSV (no patient data; formula cells escaped)."""
+    records = outcome_records(db())
+    record("outcomes.export", "outcomes", "csv", rows=len(records), columns=len(CSV_COLUMNS))
+    db().commit()
+    day = services().today().isoformat()
+    return Response(outcomes_csv(records).encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="outcomes_{day}.csv"'})

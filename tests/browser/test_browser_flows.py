@@ -141,9 +141,9 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
         page.click("text=Outcomes")
         # The seeded history holds 2 approvals for demo-commercial and 2 decisions within 8-14 days; this case adds
         # one of each.
-        bar = page.locator('#chart-payer g[data-label="demo-commercial"]')
+        bar = page.locator('#chart-requests-payer g[data-label="demo-commercial"]')
         assert (bar.get_attribute("data-approved"), bar.get_attribute("data-total")) == ("3", "4")
-        assert page.locator('#chart-time g[data-label="8-14 days"]').get_attribute("data-count") == "3"
+        assert page.locator('#chart-requests-time g[data-label="8-14 days"]').get_attribute("data-count") == "3"
         assert bar.locator("text").last.text_content() == "75% of 4"
         keep_screenshot(page, "outcomes-page.png")
 
@@ -164,7 +164,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
         assert "sam" in corrections and "2026-10-05" in corrections
         expect(page.locator("#submission-list")).to_contain_text("Denied on 2026-10-04")
         page.click("text=Outcomes")
-        bar = page.locator('#chart-payer g[data-label="demo-commercial"]')
+        bar = page.locator('#chart-requests-payer g[data-label="demo-commercial"]')
         assert (bar.get_attribute("data-approved"), bar.get_attribute("data-denied"),
                 bar.get_attribute("data-total")) == ("2", "2", "4")
     finally:
