@@ -58,6 +58,25 @@ def follow_up_due(submitted_on: dt.date, follow_up_days: int | None) -> dt.date:
     return submitted_on + dt.timedelta(days=follow_up_days or DEFAULT_FOLLOW_UP_DAYS)
 
 
+def follow_up_interval(submission: Submission) -> dt.timedelta:
+    """The payer's follow-up interval, as it was when the submission was recorded."""
+    return submission.follow_up_due - submission.submitted_on
+
+
+def next_follow_up(submission: Submission) -> tuple[dt.date, InfoRequest | None]:
+    """When to chase the payer next, and the answered request it counts from (None: from the submission).
+
+    A follow-up falls due at the payer's interval after the submission, and again at the same interval after
+    each request for more information has been answered: the payer's clock starts again when it has the
+    information it asked for.
+    """
+    due, after = submission.follow_up_due, None
+    for request in submission.current_info_requests:
+        if request.responded_on is not None and request.responded_on + follow_up_interval(submission) > due:
+            due, after = request.responded_on + follow_up_interval(submission), request
+    return due, after
+
+
 def open_info_request(submission: Submission) -> InfoRequest | None:
     """The newest current request for more information not yet answered, if any."""
     pending = [r for r in submission.current_info_requests if r.responded_on is None]
@@ -100,10 +119,20 @@ class QueueItem:
     days_left: int
     submission_id: int | None = None
     reference: str | None = None
+    #: A follow-up counted from the answer to a request for information: the day the answer was sent.
+    answered_on: dt.date | None = None
 
     @property
     def overdue(self) -> bool:
         return self.days_left < 0
+
+    @property
+    def basis(self) -> str:
+        """What the due date counts from, in words."""
+        if self.what == "follow_up":
+            return (f"after the information sent on {self.answered_on.isoformat()}" if self.answered_on
+                    else "after the submission")
+        return {"info_request": "the payer's due date", "submit_by": "the payer's deadline"}.get(self.what, "")
 
     @property
     def label(self) -> str:
@@ -137,15 +166,17 @@ def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_
         if status in DETERMINATIONS:
             continue
         latest = latest_submission(case)
+        answered = None
         if status == "info_requested":
             request = open_info_request(latest)
             due = request.due_on or request.requested_on
             what = "info_request"
         else:
-            due, what = latest.follow_up_due, "follow_up"
+            (due, after), what = next_follow_up(latest), "follow_up"
+            answered = after.responded_on if after is not None else None
         if due <= horizon:
             items.append(QueueItem(case.id, case.case_id, case.payer_id, what, due, (due - today).days,
-                                   latest.id, latest.reference))
+                                   latest.id, latest.reference, answered))
     return sorted(items, key=lambda i: (i.due, i.case_id))
 
 

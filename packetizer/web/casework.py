@@ -7,7 +7,7 @@ from flask import abort
 from ..casebook.cases import case_folder, load_stored_case, validate_case
 from ..casebook.channel import BuildCurrency
 from ..casebook.folders import CaseFolder
-from ..casebook.tracking import case_corrections, latest_submission, open_info_request
+from ..casebook.tracking import case_corrections, latest_submission, next_follow_up, open_info_request
 from ..checks.validation import check_document
 from ..model import Case, PayerPolicy
 from ..policy import PayerRegistry
@@ -133,4 +133,5 @@ def tracking_forms(rec: CaseRecord, policy: PayerPolicy, currency: BuildCurrency
         "correction_forms": correction_forms(rec, currency),
         "correction_prefix": correction_prefix,
         "corrections": case_corrections(rec),
+        "next_follow_up": next_follow_up,
     }
