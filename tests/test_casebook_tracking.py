@@ -425,7 +425,9 @@ def test_a_corrected_request_moves_the_case_between_answer_owed_and_follow_up(re
                                      actor=KIM, now=NOW, today=TODAY)
         assert fixed.submission.case.status == "submitted"
     with registry.session() as session:
-        assert [(i.what, i.due) for i in follow_up_queue(session, TODAY)] == [("follow_up", dt.date(2026, 10, 5))]
+        # The follow-up falls due again at the payer's interval (10 days) after the answer was sent.
+        assert [(i.what, i.due) for i in follow_up_queue(session, TODAY, horizon_days=8)] == [
+            ("follow_up", dt.date(2026, 10, 9))]
         assert session.get(InfoRequest, request.id).responded_on is None  # the old record as it was
 
 
