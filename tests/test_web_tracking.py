@@ -287,7 +287,7 @@ def test_a_correction_supersedes_the_record_moves_queue_and_outcomes_and_shows_o
         assert actions == ["submission.correct", "determination.correct"]
 
 
-def test_a_corrected_answer_date_is_checked_and_moves_the_case_out_of_answers_owed(app, staff):
+def test_a_corrected_answer_date_is_checked_and_moves_the_case_out_of_answers_owed(app, staff, clock):
     token = page_token(staff, "/cases/new")
     pk = _built_case(app, staff, token, case_id="RA-FIX-2")
     build_id = re.search(r'<option (?:selected )?value="(\d+)"', staff.get(f"/cases/{pk}").data.decode())[1]
@@ -306,10 +306,15 @@ def test_a_corrected_answer_date_is_checked_and_moves_the_case_out_of_answers_ow
                                    "(09/22/2026)"]
     _correct(staff, url, f"req{request_id}", token, **fields, responded_on="2026-09-23",
              correction_reason="The answer was faxed on the 23rd")
-    queue = staff.get("/tracking/queue").data.decode()
-    assert re.search(r"RA-FIX-2.*?Follow up with the payer", queue, re.S)
+    # No answer is owed now; the follow-up falls due at the payer's interval (10 days) after the answer.
+    assert "RA-FIX-2" not in staff.get("/tracking/queue").data.decode()
     page = staff.get(f"/cases/{pk}").data.decode()
     assert "Answered on: — → 2026-09-23" in page and "answered 2026-09-23" in page
+    assert "<td>2026-10-03</td>" in page
+    clock.advance(days=2)
+    token = page_token(_resign(staff), "/tracking/queue")
+    queue = staff.get("/tracking/queue").data.decode()
+    assert re.search(r"RA-FIX-2.*?Follow up with the payer.*?after the information sent on 2026-09-23", queue, re.S)
     with app.extensions["packetizer"].registry.session() as session:
         assert [(r.responded_on, r.current) for r in session.scalars(select(InfoRequest).order_by(InfoRequest.id))] \
             == [(None, False), (dt.date(2026, 9, 23), True)]
