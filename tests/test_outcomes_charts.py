@@ -23,7 +23,6 @@ from packetizer.casebook.tracking import (BilledLine, correct_determination, cor
 from packetizer.registry import AuditEntry, Build, CaseRecord, Determination, Submission
 
 from browser.registry_support import NOW
-from browser.webapp_support import page_token
 
 SVG = "{http://www.w3.org/2000/svg}"
 TODAY = dt.date(2026, 10, 20)

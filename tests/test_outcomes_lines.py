@@ -16,7 +16,7 @@ from packetizer.casebook.audit import Actor
 from packetizer.casebook.tracking import (BilledLine, case_corrections, case_status, correct_determination,
                                           derived_determination, follow_up_due, line_outcome, record_determination)
 from packetizer.errors import TrackingError
-from packetizer.registry import (AuditEntry, Build, CaseRecord, Determination, DeterminationLine, Submission,
+from packetizer.registry import (AuditEntry, Build, CaseRecord, DeterminationLine, Submission,
                                  current_revision, open_registry)
 from packetizer.registry.database import _alembic_config
 

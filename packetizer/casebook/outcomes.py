@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from ..batch.report import escape_cell
 from ..model import LATE_REASON_WORDS
-from ..registry import DETERMINATIONS, Submission
+from ..registry import DETERMINATIONS, CaseRecord, Submission
 from .tracking import case_status, derived_determination, latest_submission, tracked_cases
 
 #: What a submission is, for the outcome breakdowns.
@@ -79,10 +79,10 @@ class OutcomeRecord:
         return (self.decided_on - self.submitted_on).days
 
 
-def outcome_records(session: Session) -> list[OutcomeRecord]:
+def outcome_records(session: Session, cases: Iterable[CaseRecord] | None = None) -> list[OutcomeRecord]:
     """Every current determination of every current submission, one record per service code, by case id."""
     out: list[OutcomeRecord] = []
-    for case in tracked_cases(session):
+    for case in tracked_cases(session) if cases is None else cases:
         for submission in case.current_submissions:
             decided = submission.current_determination
             if decided is None:
@@ -184,13 +184,12 @@ def breakdown(records: Iterable[OutcomeRecord]) -> Breakdown:
                      out_of_order)
 
 
-def outcome_patterns(session: Session, records: Sequence[OutcomeRecord] | None = None) -> Outcomes:
+def outcome_patterns(session: Session) -> Outcomes:
     """Count the current determinations by payer, service code, late reason, facility and provider."""
-    records = outcome_records(session) if records is None else records
-    pending = 0
-    for case in tracked_cases(session):
-        if latest_submission(case) is not None and case_status(case) not in DETERMINATIONS:
-            pending += 1
+    cases = list(tracked_cases(session))
+    records = outcome_records(session, cases)
+    pending = sum(1 for case in cases
+                  if latest_submission(case) is not None and case_status(case) not in DETERMINATIONS)
     return Outcomes(breakdown(r for r in records if r.kind == "request"),
                     breakdown(r for r in records if r.kind == "appeal"), pending)
 

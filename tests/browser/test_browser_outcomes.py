@@ -62,8 +62,10 @@ def test_staff_record_a_split_decision_line_by_line_and_outcomes_count_each_code
 
     # The payer approved the evaluation and denied the therapy: a split decision, entered line by line.
     form = page.locator("#determination-form")
+    lines = form.locator("details.line-decisions")
+    expect(lines).not_to_have_attribute("open", "")
     form.locator('[name="determination"]').select_option("partially_approved")
-    form.locator("summary", has_text="The payer decided line by line").click()
+    expect(lines).to_have_attribute("open", "")             # the script unfolds the lines
     rows = form.locator("table.line-units tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("Service line 1")
@@ -75,8 +77,9 @@ def test_staff_record_a_split_decision_line_by_line_and_outcomes_count_each_code
     expect(page.locator(".flash.error")).to_have_text(
         "Service line 2 (97110): enter the units the payer approved (0 if it denied the line)")
 
-    form.locator('[name="determination"]').select_option("partially_approved")
+    # After the refusal the page is new and nothing unfolds by itself: the lines are one click away.
     form.locator("summary", has_text="The payer decided line by line").click()
+    form.locator('[name="determination"]').select_option("partially_approved")
     form.locator('[name="line_units-1"]').fill("1")
     form.locator('[name="line_units-2"]').fill("0")
     form.locator('[name="determination_on"]').fill("2026-09-24")
