@@ -146,3 +146,20 @@ def test_payers_folder_decides_the_match(runner, mixed, tmp_path):
     first = json.loads(result.stdout)["claims"][0]
     assert first["payer_id"] is None and first["deadline"] is None
     assert first["next_action"].startswith("build a retro request (no payer policy matched")
+
+
+def test_a_file_over_the_limit_is_refused(runner, mixed, monkeypatch):
+    """This test ensures that a remittance larger than MAX_REMITTANCE_BYTES is refused, quoting the limit."""
+    from packetizer import limits
+
+    monkeypatch.setattr(limits, "MAX_REMITTANCE_BYTES", 100)
+    result = invoke(runner, str(mixed))
+    assert result.exit_code == 1
+    assert "larger than MAX_REMITTANCE_BYTES (100)" in result.stderr
+
+
+def test_today_defaults_to_the_real_date(runner, mixed):
+    """This test ensures that without --today the import still answers, days counted from the real date."""
+    result = invoke(runner, str(mixed), "--json")
+    assert result.exit_code == 0
+    assert isinstance(json.loads(result.stdout)["claims"][0]["days_left"], int)

@@ -237,3 +237,9 @@ def test_mutated_files_are_read_or_refused_never_crash(data):
     else:
         for error in rem.errors:
             assert "XJH123456789" not in error.problem
+
+
+def test_latin1_names_are_read():
+    """This test ensures that a remittance with a Latin-1 byte in a name (not UTF-8) is still read."""
+    data = remittance().replace(b"ORTIZ", b"MU\xd1OZ")
+    assert read_remittance(data, name="x.835").claims[0].last_name == "MU\u00d1OZ"
