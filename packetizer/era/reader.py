@@ -42,7 +42,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from ..errors import EraError
 
@@ -393,7 +393,11 @@ class _Walk:
     def _count(self, got: str, expected: int | str, words: str) -> None:
         """A count or control number of a trailer that does not match: told, but the walk goes on, so a
         later broken segment is told too."""
-        if got != str(expected):
+        if isinstance(expected, int):
+            matches = got.isdigit() and int(got) == expected
+        else:
+            matches = got == expected
+        if not matches:
             self.deferred.append((self.number, words))
 
     def segment(self, parts: list[str]) -> None:
