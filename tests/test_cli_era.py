@@ -82,8 +82,10 @@ def test_drafts_for_retro_claims_and_check_names_what_is_missing(runner, mixed, 
     assert case["claim"]["denial_codes"] == ["CO-197", "N54"]
     checked = runner.invoke(main, ["check", str(files[0]), "--today", TODAY])
     assert checked.exit_code == 1
-    for missing in ("rendering_provider", "late_reason", "medical_necessity", "contact", "member.dob"):
+    assert case["rendering_provider"] == {"name": "LAKE STREET PHYSICAL THERAPY", "npi": "1234567893"}  # the payee
+    for missing in ("late_reason", "medical_necessity", "contact", "member.dob"):
         assert f"{missing}: is required but missing" in checked.stderr
+    assert "rendering_provider" not in checked.stderr
 
 
 def test_a_refused_file_exits_1_names_the_segment_and_writes_nothing(runner, tmp_path):
