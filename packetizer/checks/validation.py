@@ -55,6 +55,7 @@ KIND_WORDS = {
     "referral": "referral",
     "order": "order",
     "correspondence": "correspondence",
+    "denial_letter": "denial letter",
     "psychotherapy_note": "psychotherapy note",
     "substance_use_record": "substance use disorder record",
     "other": "other document",
