@@ -107,8 +107,6 @@ def _check_deadline(case: Case, policy: PayerPolicy, today: dt.date, cite: str, 
         late = -days_left
         out.block(
             "deadline_passed",
-    "appeal_not_allowed",
-    "appeal_deadline_passed",
             f"The {policy.name} retro-authorization deadline was {deadline.date.isoformat()}: {basis}. Today is "
             f"{today.isoformat()}, {late} day{'s' if late != 1 else ''} late ({cite}).",
             deadline.start_field,
