@@ -244,6 +244,7 @@ def _context(case: Case, policy: PayerPolicy, *, letter_date: dt.date, deadline:
         "medical_necessity": [p.strip() for p in re.split(r"\n\s*\n", case.medical_necessity) if p.strip()],
         "extra_fields": list(extra_fields),
         "total_units": _units_text(sum(s.units for s in case.services)),
+        "appeal": None,      # the appeal letter's facts, for an appeal packet
     }
 
 
