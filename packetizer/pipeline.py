@@ -467,5 +467,6 @@ def input_fingerprint(case: Case, policy: PayerPolicy) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["PACKET_KINDS", "Packet", "Preview", "PreviewedExhibit", "ProgressCallback", "Section", "build_packet", "check_case", "clock_from_environment",
+__all__ = ["PACKET_KINDS", "Packet", "Preview", "PreviewedExhibit", "ProgressCallback", "Section", "build_packet",
+           "check_case", "clock_from_environment",
            "exhibit_letter", "input_fingerprint", "packet_file_name", "preview_packet", "source_date_epoch"]

@@ -74,7 +74,8 @@ def _policy_from_doc(doc: dict, path: Path) -> PayerPolicy:
     if "appeal" in doc:
         ap = doc["appeal"]
         awin = ap.get("window")
-        appeal = AppealPolicy(allowed=ap["allowed"], window=Window(awin["days"], awin["count"], awin["from"]) if awin else None,
+        appeal = AppealPolicy(allowed=ap["allowed"],
+                              window=Window(awin["days"], awin["count"], awin["from"]) if awin else None,
                               channel=ap.get("channel"), address=ap.get("address"), levels=ap.get("levels", 1))
     return PayerPolicy(
         id=doc["id"],

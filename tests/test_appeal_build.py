@@ -197,3 +197,14 @@ def test_case_without_a_decision_cannot_be_appealed(tmp_path):
                  "--today", TODAY)
     assert result.exit_code == 1
     assert "prior_request.decision" in result.stderr
+
+
+def test_the_argument_is_split_into_points_by_paragraph_or_numbered_list():
+    """This test ensures the rebuttal is point by point however staff typed the points: paragraphs, or a list."""
+    from packetizer.model import Appeal
+
+    assert Appeal(argument="First point\ncontinues here.\n\nSecond point.").points == (
+        "First point continues here.", "Second point.")
+    assert Appeal(argument="1. The notice shows it.\n2) The ticket confirms it.\n- A third.").points == (
+        "The notice shows it.", "The ticket confirms it.", "A third.")
+    assert Appeal(argument="One paragraph\nover two lines.").points == ("One paragraph over two lines.",)
