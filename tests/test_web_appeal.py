@@ -103,6 +103,12 @@ def test_prepare_appeal_prefills_from_the_determination_and_saves_into_the_case_
     page = staff.get(f"/cases/{pk}").data.decode()
     assert "Level 1 appeal prepared" in page and 'id="build-appeal-button"' in page
     assert 'name="kind" value="appeal"' in page and ">Edit the appeal<" in page
+    # editing the case afterwards keeps the appeal in the case file
+    assert staff.get(f"/cases/{pk}/edit").status_code == 200
+    assert staff.post(f"/cases/{pk}/edit", data={**case_form(case_id="RA-APPEAL-1"), "csrf_token": token,
+                                                 "action": "save"}).status_code == 302
+    assert _case_file(app, pk)["prior_request"]["reference"] == "FAX-7781"
+    assert _case_file(app, pk)["appeal"]["level"] == 1
     # the audit log names the fields changed, never their values
     with app.extensions["packetizer"].registry.session() as session:
         row = session.scalars(select(AuditEntry).where(AuditEntry.action == "case.appeal_prepared")).one()
