@@ -88,6 +88,7 @@ def assemble_packet(
     case_id: str,
     bookmarks: list[Bookmark],
     created: dt.datetime,
+    title: str = "Retroactive authorization request",
 ) -> tuple[bytes, int]:
     """Merge ``parts`` in order, stamp every page, add bookmarks and PHI-free metadata.
 
@@ -96,6 +97,7 @@ def assemble_packet(
         case_id: printed in the footer stamp and the title (case ids carry no PHI).
         bookmarks: one per section and exhibit, in page order.
         created: the packet's creation time (UTC), written as CreationDate/ModDate.
+        title: the PDF title before the case id (no PHI): the packet kind.
 
     Returns:
         The packet's bytes and its page count.
@@ -126,7 +128,7 @@ def assemble_packet(
     writer.page_mode = "/UseOutlines"
     stamp = "D:" + created.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%S") + "Z"
     writer.add_metadata({
-        "/Title": f"Retroactive authorization request {case_id}",
+        "/Title": f"{title} {case_id}",
         "/Creator": "Packetizer",
         "/Producer": f"Packetizer {__version__}",
         "/CreationDate": stamp,

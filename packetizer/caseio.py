@@ -13,6 +13,7 @@ import yaml
 from . import limits
 from .errors import CaseError
 from .model import (
+    Appeal,
     Attachment,
     Case,
     Claim,
@@ -20,6 +21,7 @@ from .model import (
     Contact,
     LateReason,
     Member,
+    PriorRequest,
     Provider,
     ServiceLine,
     TimelineEvent,
@@ -38,7 +40,8 @@ _STRING_FIELDS = {
     ("services", "*", "code"), ("services", "*", "place_of_service"),
     ("services", "*", "modifiers", "*"), ("services", "*", "diagnosis_codes", "*"),
     ("rendering_provider", "npi"), ("referring_provider", "npi"), ("facility", "npi"),
-    ("claim", "denial_codes", "*"), ("contact", "phone"), ("contact", "fax"),
+    ("claim", "denial_codes", "*"), ("prior_request", "denial_codes", "*"), ("prior_request", "reference"),
+    ("contact", "phone"), ("contact", "fax"),
 }
 
 
@@ -154,6 +157,23 @@ def _build_case(doc: dict, base_dir: Path) -> Case:
             denial_date=parse_date(c["denial_date"], "claim.denial_date") if "denial_date" in c else None,
         )
     services = tuple(_service(s, f"services[{i}]") for i, s in enumerate(doc["services"]))
+    prior = None
+    if "prior_request" in doc:
+        p = doc["prior_request"]
+        prior = PriorRequest(
+            submitted=parse_date(p["submitted"], "prior_request.submitted") if "submitted" in p else None,
+            reference=(p.get("reference") or "").strip() or None,
+            decision=p.get("decision"),
+            decision_date=(parse_date(p["decision_date"], "prior_request.decision_date")
+                           if "decision_date" in p else None),
+            reason=" ".join((p.get("reason") or "").split()) or None,
+            denial_codes=tuple(code.upper() for code in p.get("denial_codes", [])),
+        )
+    appeal = None
+    if "appeal" in doc:
+        a = doc["appeal"]
+        appeal = Appeal(argument=(a.get("argument") or "").strip(), level=a.get("level", 1),
+                        requested=" ".join((a.get("requested") or "").split()) or None)
     timeline = tuple(
         TimelineEvent(parse_date(t["date"], f"timeline[{i}].date"), t["event"])
         for i, t in enumerate(doc.get("timeline", []))
@@ -177,6 +197,8 @@ def _build_case(doc: dict, base_dir: Path) -> Case:
         contact=Contact(contact["name"], contact.get("phone"), contact.get("fax"), contact.get("email")),
         attachments=attachments,
         consents=Consents(bool(consents.get("psychotherapy_notes", False)), bool(consents.get("part2_records", False))),
+        prior_request=prior,
+        appeal=appeal,
         base_dir=base_dir,
         raw=doc,
     )

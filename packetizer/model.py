@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +27,7 @@ ATTACHMENT_KIND_WORDS = {
     "referral": "Referral",
     "order": "Order",
     "correspondence": "Correspondence",
+    "denial_letter": "Denial letter",
     "psychotherapy_note": "Psychotherapy note",
     "substance_use_record": "Substance use disorder record",
     "other": "Supporting document",
@@ -118,6 +120,44 @@ class Attachment:
         return f"{self.title} ({described})" if self.title else described
 
 
+DECISION_WORDS = {"denied": "denied", "partially_approved": "partially approved"}
+
+
+@dataclass(frozen=True)
+class PriorRequest:
+    """The retro request already sent and the payer's decision on it (SPEC section 10)."""
+
+    submitted: dt.date | None = None
+    reference: str | None = None
+    decision: str | None = None          # denied | partially_approved
+    decision_date: dt.date | None = None
+    reason: str | None = None            # the payer's own words
+    denial_codes: tuple[str, ...] = ()
+
+    @property
+    def decision_words(self) -> str:
+        return DECISION_WORDS.get(self.decision or "", "decided")
+
+
+@dataclass(frozen=True)
+class Appeal:
+    """The appeal of that decision: the argument (one paragraph a point), the level, what is asked for."""
+
+    argument: str = ""
+    level: int = 1
+    requested: str | None = None
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        """The rebuttal point by point: one point per paragraph (or per line of a list)."""
+        blocks = [b for b in re.split(r"\n\s*\n", self.argument) if b.strip()]
+        if len(blocks) == 1:
+            lines = [ln for ln in blocks[0].splitlines() if ln.strip()]
+            if len(lines) > 1 and all(re.match(r"\s*(?:[-*\u2022]|\d+[.)])\s+", ln) for ln in lines):
+                blocks = lines
+        return tuple(" ".join(re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", "", b).split()) for b in blocks)
+
+
 @dataclass(frozen=True)
 class Consents:
     psychotherapy_notes: bool = False
@@ -140,6 +180,8 @@ class Case:
     timeline: tuple[TimelineEvent, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     consents: Consents = Consents()
+    prior_request: PriorRequest | None = None
+    appeal: Appeal | None = None
     base_dir: Path = Path(".")
     # The case exactly as given (after scalar normalisation), for the
     # disclosure filter and the input hashes; never printed into a packet.
@@ -158,7 +200,18 @@ class Case:
 class Window:
     days: int
     count: str          # calendar | business
-    start_from: str     # date_of_service | denial_date | discharge_date
+    start_from: str     # date_of_service | denial_date | discharge_date | decision_date (appeals)
+
+
+@dataclass(frozen=True)
+class AppealPolicy:
+    """How the payer takes an appeal of a denied retro request (policy ``appeal``)."""
+
+    allowed: bool
+    window: Window | None = None
+    channel: str | None = None
+    address: str | None = None
+    levels: int = 1
 
 
 @dataclass(frozen=True)
@@ -179,6 +232,7 @@ class PayerPolicy:
     include_fields: tuple[str, ...] = ()
     relevance_window_days: int = 30
     notes: str | None = None
+    appeal: AppealPolicy | None = None     # None: the policy does not say how appeals go
     era_payer_ids: tuple[str, ...] = ()     # payer ids on its 835 remittances (N1*PR XV/PI, REF*2U, TRN03)
     path: Path | None = field(default=None, compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

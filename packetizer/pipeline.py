@@ -78,6 +78,7 @@ class Packet:
     warnings: tuple[Finding, ...] = ()
     archived: ArchivedVersion | None = None
     archive_error: str | None = None
+    kind: str = "request"
 
     @property
     def file_name(self) -> str:
@@ -102,9 +103,16 @@ class Preview:
     exhibits: tuple[PreviewedExhibit, ...]
 
 
-def packet_file_name(case: Case) -> str:
-    """``RETRO-AUTH_<payer_id>_<case_id>_<first date of service>.pdf``: nothing about the patient."""
-    return f"RETRO-AUTH_{case.payer_id}_{case.case_id}_{case.first_date_of_service.isoformat()}.pdf"
+#: The packet kinds one pipeline builds: the retro request, or the appeal of the payer's decision on it.
+PACKET_KINDS = ("request", "appeal")
+_FILE_PREFIX = {"request": "RETRO-AUTH", "appeal": "APPEAL"}
+_PDF_TITLE = {"request": "Retroactive authorization request", "appeal": "Appeal of a retroactive authorization decision"}
+
+
+def packet_file_name(case: Case, kind: str = "request") -> str:
+    """``RETRO-AUTH_<payer_id>_<case_id>_<first date of service>.pdf`` (``APPEAL_...`` for an appeal):
+    nothing about the patient."""
+    return f"{_FILE_PREFIX[kind]}_{case.payer_id}_{case.case_id}_{case.first_date_of_service.isoformat()}.pdf"
 
 
 def _now() -> dt.datetime:
@@ -142,7 +150,7 @@ def exhibit_letter(number: int) -> str:
     return letters
 
 
-def check_case(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResult:
+def check_case(case: Case, policy: PayerPolicy, *, today: dt.date, kind: str = "request") -> CheckResult:
     """The checks a build starts with (triage, payer rules, deadline, field validation), and nothing else.
 
     Attachments are sized, not read: which scanned pages OCR cannot read reliably
@@ -152,11 +160,13 @@ def check_case(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResul
         case: the loaded case.
         policy: its payer's policy.
         today: the date deadlines are judged against.
+        kind: ``request`` or ``appeal`` (the appeal's window and rules replace the request's).
     """
-    return run_checks(case, policy, today=today)
+    return run_checks(case, policy, today=today, kind=kind)
 
 
-def preview_packet(case: Case, policy: PayerPolicy, *, progress: ProgressCallback | None = None) -> Preview:
+def preview_packet(case: Case, policy: PayerPolicy, *, progress: ProgressCallback | None = None,
+                   kind: str = "request") -> Preview:
     """Decide what may be disclosed and convert each included attachment as :func:`build_packet` would.
 
     Attachments are converted one after another, with the redactor; one that
@@ -170,7 +180,7 @@ def preview_packet(case: Case, policy: PayerPolicy, *, progress: ProgressCallbac
 
     progress = progress or _no_progress
     progress("checks", 0, None)
-    plan = plan_disclosure(case, policy)
+    plan = plan_disclosure(case, policy, kind=kind)
     exhibits = []
     outcomes = _ingest_all(plan, keep_errors=True, progress=progress)
     for number, (att, outcome) in enumerate(zip(plan.included_attachments, outcomes)):
@@ -192,6 +202,7 @@ def build_packet(
     built_by: str = "cli",
     override_reason: str | None = None,
     progress: ProgressCallback | None = None,
+    kind: str = "request",
 ) -> Packet:
     """Build, write and (optionally) archive the packet for ``case``.
 
@@ -205,6 +216,8 @@ def build_packet(
         built_by: who built it, recorded in the manifest (a user name or ``cli``).
         override_reason: go ahead despite overridable blocking findings, recording why.
         progress: told each stage and the pages converted so far (see :data:`ProgressCallback`).
+        kind: ``request`` (the retro request) or ``appeal`` (SPEC section 10: an appeal letter in
+            front of the request's narrative, summary and exhibits, the denial letter first among them).
 
     Returns:
         The :class:`Packet`.
@@ -216,14 +229,16 @@ def build_packet(
     from .assemble import Bookmark, PartPdf, assemble_packet
     from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
 
+    if kind not in PACKET_KINDS:
+        raise CaseError(f"unknown packet kind {kind!r} (use request or appeal)")
     created = (clock or _now)().astimezone(dt.timezone.utc).replace(microsecond=0)
     progress = progress or _no_progress
     progress("checks", 0, None)
-    result = check_case(case, policy, today=today)
+    result = check_case(case, policy, today=today, kind=kind)
     override = _override(result, override_reason, built_by)
-    log.info("building case %s for payer %s", case.case_id, policy.id)
+    log.info("building %s for case %s, payer %s", kind, case.case_id, policy.id)
 
-    plan = plan_disclosure(case, policy)
+    plan = plan_disclosure(case, policy, kind=kind)
     exhibits = [(exhibit_letter(number), att, doc)
                 for number, (att, doc) in enumerate(zip(plan.included_attachments,
                                                          _ingest_all(plan, progress=progress)))]
@@ -233,14 +248,15 @@ def build_packet(
     # The sections print the case's free text with withheld values staff typed into it replaced.
     sections = render_sections(
         plan.printed_case, policy, entries,
-        letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields),
+        letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields), kind=kind,
     )
     parts = [PartPdf(sections.pdf, fit=False)]
     parts += [PartPdf(doc.pdf, fit=att.path.suffix.lower() == ".pdf", label=f"Exhibit {letter}")
               for letter, att, doc in exhibits]
     bookmarks = [Bookmark(entry.title, entry.first_page) for entry in sections.index]
     progress("assembly", converted, None)
-    pdf, pages = assemble_packet(parts, case_id=case.case_id, bookmarks=bookmarks, created=created)
+    pdf, pages = assemble_packet(parts, case_id=case.case_id, bookmarks=bookmarks, created=created,
+                                 title=_PDF_TITLE[kind])
     progress("verify", pages, pages)
     verify_no_leak(pdf, plan, sections=sections.index,
                    pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
@@ -265,11 +281,12 @@ def build_packet(
     warnings += [Finding(w["code"], w["message"], w.get("field")) for w in report["warnings"]
                  if (w["code"], w["message"]) not in known]
     sha = hashlib.sha256(pdf).hexdigest()
-    name = packet_file_name(case)
+    name = packet_file_name(case, kind)
     report_json = (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     manifest = {
         "case_id": case.case_id,
         "payer_id": policy.id,
+        "kind": kind,
         "created": created_text,
         "generator": {"name": GENERATOR, "version": __version__},
         "packet": {"file_name": name, "sha256": sha, "size": len(pdf), "pages": pages},
@@ -295,7 +312,7 @@ def build_packet(
         case_id=case.case_id, payer_id=policy.id, path=paths[name], sha256=sha, size=len(pdf), pages=pages,
         sections=sections.index, check=result, report=report,
         report_path=paths[f"{stem}.disclosure.json"], report_html_path=paths[f"{stem}.disclosure.html"],
-        manifest=manifest, warnings=tuple(warnings), archived=archived, archive_error=archive_error,
+        manifest=manifest, warnings=tuple(warnings), archived=archived, archive_error=archive_error, kind=kind,
     )
 
 
@@ -450,5 +467,6 @@ def input_fingerprint(case: Case, policy: PayerPolicy) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["Packet", "Preview", "PreviewedExhibit", "ProgressCallback", "Section", "build_packet", "check_case", "clock_from_environment",
+__all__ = ["PACKET_KINDS", "Packet", "Preview", "PreviewedExhibit", "ProgressCallback", "Section", "build_packet",
+           "check_case", "clock_from_environment",
            "exhibit_letter", "input_fingerprint", "packet_file_name", "preview_packet", "source_date_epoch"]

@@ -11,7 +11,7 @@ import yaml
 
 from . import limits
 from .errors import ErrorCode, PolicyError
-from .model import PayerPolicy, Window
+from .model import AppealPolicy, PayerPolicy, Window
 from .resources import payers_dir
 from .schemas import schema_errors
 from .yamlio import load_yaml, yaml_error_location
@@ -70,6 +70,13 @@ def _policy_from_doc(doc: dict, path: Path) -> PayerPolicy:
     win = retro.get("window")
     lim = retro.get("limits", {})
     disc = doc.get("disclosure", {})
+    appeal = None
+    if "appeal" in doc:
+        ap = doc["appeal"]
+        awin = ap.get("window")
+        appeal = AppealPolicy(allowed=ap["allowed"],
+                              window=Window(awin["days"], awin["count"], awin["from"]) if awin else None,
+                              channel=ap.get("channel"), address=ap.get("address"), levels=ap.get("levels", 1))
     return PayerPolicy(
         id=doc["id"],
         name=doc["name"],
@@ -87,6 +94,7 @@ def _policy_from_doc(doc: dict, path: Path) -> PayerPolicy:
         include_fields=tuple(disc.get("include_fields", [])),
         relevance_window_days=disc.get("relevance_window_days", 30),
         notes=doc.get("notes"),
+        appeal=appeal,
         era_payer_ids=tuple(doc.get("era_payer_ids", [])),
         path=path,
         raw=doc,

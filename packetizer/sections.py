@@ -37,6 +37,8 @@ from .model import Case, PayerPolicy, ServiceLine
 from .render import Layout, format_long_date, layout_html, render_html, write_layouts
 
 SECTION_TITLES = {"cover": "Cover note", "narrative": "Request narrative", "summary": "Service summary"}
+# An appeal packet (SPEC section 10) is the request's sections behind another front section.
+APPEAL_TITLE = "Appeal letter"
 
 # CMS place-of-service codes outpatient practices use most; others print as the bare code.
 PLACE_OF_SERVICE = {
@@ -111,14 +113,22 @@ def render_sections(
     letter_date: dt.date,
     deadline: dt.date | None,
     extra_fields: tuple[tuple[str, str], ...] = (),
+    kind: str = "request",
 ) -> RenderedSections:
     """Render cover, narrative and summary so that every page number they print is right.
+
+    ``kind="appeal"``: the cover is an appeal letter (the level, the decision contested, the payer's
+    reason quoted, the rebuttal point by point, what is asked) and ``deadline`` is the appeal's.
 
     Raises:
         AssemblyError: the page numbers did not settle within MAX_INDEX_RENDER_PASSES passes,
             or a payer's template dropped a section anchor or added content after a section.
     """
-    base = _context(case, policy, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields)
+    base = _context(case, policy, letter_date=letter_date, deadline=None if kind == "appeal" else deadline,
+                    extra_fields=extra_fields)
+    if kind == "appeal":
+        base["appeal"] = _appeal_context(case, policy, deadline, letter_date)
+        base["chronology"] = _appeal_chronology(case, base["chronology"])
     payer = policy.id
 
     def context_for(ranges: dict) -> dict:
@@ -140,7 +150,8 @@ def render_sections(
             body_pages = summary[1]
             continue
         front = cover_pages + body_pages
-        index = [IndexEntry(SECTION_TITLES["cover"], "cover", None, 1, cover_pages),
+        cover_title = APPEAL_TITLE if kind == "appeal" else SECTION_TITLES["cover"]
+        index = [IndexEntry(cover_title, "cover", None, 1, cover_pages),
                  IndexEntry(SECTION_TITLES["narrative"], "narrative", None, *(cover_pages + p for p in narrative)),
                  IndexEntry(SECTION_TITLES["summary"], "summary", None, *(cover_pages + p for p in summary))]
         index += [IndexEntry(exhibit_title(x), "exhibit", x.letter, *ranges[x.letter]) for x in exhibits]
@@ -233,7 +244,51 @@ def _context(case: Case, policy: PayerPolicy, *, letter_date: dt.date, deadline:
         "medical_necessity": [p.strip() for p in re.split(r"\n\s*\n", case.medical_necessity) if p.strip()],
         "extra_fields": list(extra_fields),
         "total_units": _units_text(sum(s.units for s in case.services)),
+        "appeal": None,      # the appeal letter's facts, for an appeal packet
     }
+
+
+def _appeal_context(case: Case, policy: PayerPolicy, deadline: dt.date | None, letter_date: dt.date) -> dict:
+    """What the appeal letter says about the decision it contests and the appeal itself."""
+    from .checks.appeals import appeal_channel_words
+    from .checks.deadlines import describe_window
+
+    prior, appeal, rules = case.prior_request, case.appeal, policy.appeal
+    sentence = ""
+    if deadline is not None and letter_date <= deadline and rules is not None and rules.window is not None:
+        sentence = (f"within the appeal period {policy.name} allows, which ends on {format_long_date(deadline)} "
+                    f"({describe_window(rules.window)}; {policy.source_title})")
+    return {
+        "level": appeal.level if appeal else 1,
+        "levels": rules.levels if rules else None,
+        "channel_words": appeal_channel_words(policy),
+        "reference": prior.reference if prior else None,
+        "submitted": prior.submitted if prior else None,
+        "decision": prior.decision if prior else None,
+        "decision_words": prior.decision_words if prior else "decided",
+        "decision_date": prior.decision_date if prior else None,
+        "reason": (prior.reason or "") if prior else "",
+        "denial_codes": list(prior.denial_codes) if prior else [],
+        "points": list(appeal.points) if appeal else [],
+        "requested": _sentence(appeal.requested) if appeal and appeal.requested else None,
+        "deadline": deadline,
+        "deadline_sentence": sentence,
+    }
+
+
+def _appeal_chronology(case: Case, chronology: list[dict]) -> list[dict]:
+    """The request's chronology with the request itself and the payer's decision added, in date order."""
+    prior = case.prior_request
+    if prior is None:
+        return chronology
+    added = []
+    if prior.submitted:
+        ref = f" (reference {prior.reference})" if prior.reference else ""
+        added.append({"date": prior.submitted, "text": f"Retroactive authorization request sent{ref}."})
+    if prior.decision_date:
+        added.append({"date": prior.decision_date,
+                      "text": f"{prior.decision_words.capitalize()} by the payer; this appeal contests that decision."})
+    return sorted(chronology + added, key=lambda e: e["date"])
 
 
 def _sentence(text: str) -> str:

@@ -55,7 +55,7 @@ def assert_packet_consistent(pdf_path: Path, case_id: str, sections: list[dict],
         assert {"case": case_id, "n": str(number), "m": str(total)} in found, f"page {number} footer missing"
 
     # The printed index (which may run over several cover pages) matches the sections.
-    cover_pages = next(s for s in sections if s["title"] == "Cover note")
+    cover_pages = sections[0]   # the cover note, or the appeal letter of an appeal packet
     cover_text = "\n".join(texts[cover_pages["first_page"] - 1: cover_pages["last_page"]])
     printed = index_rows(cover_text)
     assert [(first, last) for _, first, last in printed] == [(s["first_page"], s["last_page"]) for s in sections]

@@ -82,8 +82,10 @@ def test_drafts_for_retro_claims_and_check_names_what_is_missing(runner, mixed, 
     assert case["claim"]["denial_codes"] == ["CO-197", "N54"]
     checked = runner.invoke(main, ["check", str(files[0]), "--today", TODAY])
     assert checked.exit_code == 1
-    for missing in ("rendering_provider", "late_reason", "medical_necessity", "contact", "member.dob"):
+    assert case["rendering_provider"] == {"name": "LAKE STREET PHYSICAL THERAPY", "npi": "1234567893"}  # the payee
+    for missing in ("late_reason", "medical_necessity", "contact", "member.dob"):
         assert f"{missing}: is required but missing" in checked.stderr
+    assert "rendering_provider" not in checked.stderr
 
 
 def test_a_refused_file_exits_1_names_the_segment_and_writes_nothing(runner, tmp_path):
@@ -146,3 +148,20 @@ def test_payers_folder_decides_the_match(runner, mixed, tmp_path):
     first = json.loads(result.stdout)["claims"][0]
     assert first["payer_id"] is None and first["deadline"] is None
     assert first["next_action"].startswith("build a retro request (no payer policy matched")
+
+
+def test_a_file_over_the_limit_is_refused(runner, mixed, monkeypatch):
+    """This test ensures that a remittance larger than MAX_REMITTANCE_BYTES is refused, quoting the limit."""
+    from packetizer import limits
+
+    monkeypatch.setattr(limits, "MAX_REMITTANCE_BYTES", 100)
+    result = invoke(runner, str(mixed))
+    assert result.exit_code == 1
+    assert "larger than MAX_REMITTANCE_BYTES (100)" in result.stderr
+
+
+def test_today_defaults_to_the_real_date(runner, mixed):
+    """This test ensures that without --today the import still answers, days counted from the real date."""
+    result = invoke(runner, str(mixed), "--json")
+    assert result.exit_code == 0
+    assert isinstance(json.loads(result.stdout)["claims"][0]["days_left"], int)

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from packetizer.casebook.audit import Actor
-from packetizer.casebook.tracking import answer_info_request, record_info_request, record_submission
+from packetizer.casebook.tracking import (answer_info_request, record_determination, record_info_request,
+                                          record_submission)
 from packetizer.cli import main
 from packetizer.registry import Build, CaseRecord, open_registry
 
@@ -48,7 +49,7 @@ def _seed(url: str, today: dt.date) -> None:
             session.add(row)
             session.flush()
             if build:
-                row.builds.append(Build(created_at=NOW - dt.timedelta(days=40), built_by="web:sam", folder="x",
+                row.builds.append(Build(created_at=NOW - dt.timedelta(days=90), built_by="web:sam", folder="x",
                                         file_name="p.pdf", report_name="r.json", report_html_name="r.html",
                                         sha256="0" * 64, size=1, pages=1))
                 session.flush()
@@ -70,6 +71,9 @@ def _seed(url: str, today: dt.date) -> None:
                             today=today)
         send(case("FU-LATER"), 3)                        # follow up in a week
         case("FU-UNSENT", deadline=today, build=False)   # submit by today
+        denied = send(case("FU-APPEAL"), 70)             # denied 60 days ago: the appeal window ends today
+        record_determination(session, denied, determination="denied", decided_on=ago(60), reason=None, actor=SAM,
+                             now=NOW, today=today)
         session.commit()
     registry.close()
 
@@ -86,8 +90,9 @@ def test_followups_lists_what_is_due_today_and_overdue(env):
     assert "(after the submission)" in lines[1]
     assert "FU-ASKED" in lines[2] and "overdue by 1 day " in lines[2]
     assert "Send the information the payer asked for" in lines[2]
-    assert lines[3] == f"Due today, {today.isoformat()} (2)"
-    assert {line.split()[2] for line in lines[4:]} == {"FU-TODAY", "FU-UNSENT"}
+    assert lines[3] == f"Due today, {today.isoformat()} (3)"
+    assert {line.split()[2] for line in lines[4:]} == {"FU-APPEAL", "FU-TODAY", "FU-UNSENT"}
+    assert "Send the appeal (the payer's appeal window)" in result.output
     for absent in ("FU-ANSWERED", "FU-LATER", "Ana", "Ortiz", "XJH123456789", "REF-SECRET-1"):
         assert absent not in result.output
 
@@ -96,7 +101,8 @@ def test_followups_lists_what_is_due_today_and_overdue(env):
     assert [(e["case_id"], e["what"], e["days_overdue"]) for e in answer["overdue"]] == [
         ("FU-OVERDUE", "follow_up", 2), ("FU-ASKED", "info_request", 1)]
     assert sorted((e["case_id"], e["what"], e["due"]) for e in answer["due_today"]) == [
-        ("FU-TODAY", "follow_up", today.isoformat()), ("FU-UNSENT", "submit_by", today.isoformat())]
+        ("FU-APPEAL", "appeal_by", today.isoformat()), ("FU-TODAY", "follow_up", today.isoformat()),
+        ("FU-UNSENT", "submit_by", today.isoformat())]
     assert set(answer["overdue"][0]) == {"case_id", "payer_id", "due", "days_overdue", "what", "what_words",
                                          "counts_from"}
 

@@ -237,3 +237,17 @@ def test_mutated_files_are_read_or_refused_never_crash(data):
     else:
         for error in rem.errors:
             assert "XJH123456789" not in error.problem
+
+
+def test_latin1_names_are_read():
+    """This test ensures that a remittance with a Latin-1 byte in a name (not UTF-8) is still read."""
+    data = remittance().replace(b"ORTIZ", b"MU\xd1OZ")
+    assert read_remittance(data, name="x.835").claims[0].last_name == "MU\u00d1OZ"
+
+
+def test_repeated_interchanges_with_one_control_number_are_all_read():
+    """This test ensures that interchanges concatenated with the same ISA13 (as eMedNY's batch file does) all count."""
+    one = (FIXTURES / "emedny-sample.835").read_bytes()
+    rem = read_remittance(one * 3, name="x.835")
+    assert len(rem.claims) == 9 and rem.transactions == 3
+    assert rem.claims[3].position == 4 and rem.claims[3].segment == rem.claims[0].segment + rem.segments // 3

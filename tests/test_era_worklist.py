@@ -89,8 +89,23 @@ def test_draft_carries_what_the_remittance_knows(registry):
     assert draft["services"] == [{"date_of_service": "2026-09-14", "code": "97110", "modifiers": ["GP"], "units": 2}]
     for unknown in ("late_reason", "medical_necessity", "contact", "rendering_provider", "attachments"):
         assert unknown not in draft
+    assert "rendering_provider" not in draft_case(entry)  # only the claim itself knows its provider
     assert "dob" not in draft["member"]
     assert draft_name(entry).startswith("draft-") and "ORTIZ" not in draft_name(entry)
+
+
+def test_draft_takes_the_rendering_provider_from_nm1_82_else_the_payee(registry):
+    """This test ensures that a draft made with its claim names NM1*82 when sent, else the payee, with the XX NPI."""
+    from packetizer.era import listed_claims, read_remittance as read
+
+    ((entry, claim),) = listed_claims(read(remittance(), name="x.835"), registry, today=TODAY)
+    assert draft_case(entry, claim)["rendering_provider"] == {"name": "LAKE STREET PHYSICAL THERAPY",
+                                                              "npi": "1234567893"}
+    data = remittance().replace(b"NM1*QC*1*ORTIZ*ANA****MI*XJH123456789~",
+                                b"NM1*QC*1*ORTIZ*ANA****MI*XJH123456789~\nNM1*82*1*ROE*JANE****XX*1003000126~")
+    data = data.replace(b"SE*19*", b"SE*20*")
+    ((entry, claim),) = listed_claims(read(data, name="x.835"), registry, today=TODAY)
+    assert draft_case(entry, claim)["rendering_provider"] == {"name": "JANE ROE", "npi": "1003000126"}
 
 
 def test_policies_carry_era_payer_ids(tmp_path):

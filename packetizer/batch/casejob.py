@@ -174,7 +174,7 @@ def _run(session, job_id: int, settings: JobSettings) -> None:
         session.commit()
 
     try:
-        if job.kind == "build":
+        if job.kind in ("build", "appeal"):
             _build(session, job, settings, actor, progress)
         else:
             _preview(session, job, settings, progress)
@@ -186,7 +186,7 @@ def _run(session, job_id: int, settings: JobSettings) -> None:
         session.commit()
     except PacketizerError as exc:
         session.rollback()
-        if job.kind == "build":
+        if job.kind in ("build", "appeal"):
             _audit_case(session, job, actor, "packet.build_failed", settings, error=str(exc.code))
         job_failed(session, job, _failure_words(job.kind, exc), now=settings.built_at or _now(), actor=actor,
                    code=str(exc.code))
@@ -206,7 +206,7 @@ def _failure_words(kind: str, exc) -> str:
     """A failure told to staff: the builds folder is the server's, not an ``--out`` they gave."""
     from ..errors import ErrorCode
 
-    start = "Not built: " if kind == "build" else "No preview: "
+    start = "No preview: " if kind == "preview" else "Not built: "
     if exc.code == ErrorCode.OUT_DIR:
         return start + f"the server could not store the packet: {exc.detail}; tell an administrator"
     return start + exc.message
@@ -241,7 +241,8 @@ def _build(session, job, settings: JobSettings, actor, progress) -> None:
     try:
         packet = build_packet(case, policy, out_dir=out_dir, today=settings.today, archive=archive,
                               clock=(lambda: settings.built_at) if settings.built_at else None, built_by=built_by,
-                              override_reason=job.override_reason, progress=progress)
+                              override_reason=job.override_reason, progress=progress,
+                              kind="appeal" if job.kind == "appeal" else "request")
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
@@ -250,8 +251,9 @@ def _build(session, job, settings: JobSettings, actor, progress) -> None:
     row = record_build(session, record, BuiltFiles.of_packet(folder, packet), case=case, policy=policy,
                        built_by=built_by, override_reason=job.override_reason, actor=actor, now=now,
                        override=bool(job.override_reason), job=job.id)
-    message = (f"Packet built, but archiving failed: {packet.archive_error}" if packet.archive_error
-               else f"Packet built: {packet.pages} pages.")
+    what = "Appeal packet" if packet.kind == "appeal" else "Packet"
+    message = (f"{what} built, but archiving failed: {packet.archive_error}" if packet.archive_error
+               else f"{what} built: {packet.pages} pages.")
     job_done(session, job, now=now, build_id=row.id, message=message)
     session.commit()
 

@@ -114,7 +114,7 @@ class QueueItem:
     case_pk: int
     case_id: str
     payer_id: str
-    what: str                 # follow_up | info_request | submit_by
+    what: str                 # follow_up | info_request | submit_by | appeal_by
     due: dt.date
     days_left: int
     submission_id: int | None = None
@@ -132,12 +132,13 @@ class QueueItem:
         if self.what == "follow_up":
             return (f"after the information sent on {self.answered_on.isoformat()}" if self.answered_on
                     else "after the submission")
-        return {"info_request": "the payer's due date", "submit_by": "the payer's deadline"}.get(self.what, "")
+        return {"info_request": "the payer's due date", "submit_by": "the payer's deadline",
+                "appeal_by": "the payer's appeal window"}.get(self.what, "")
 
     @property
     def label(self) -> str:
         return {"follow_up": "Follow up with the payer", "info_request": "Send the information the payer asked for",
-                "submit_by": "Submit the request"}[self.what]
+                "submit_by": "Submit the request", "appeal_by": "Send the appeal"}[self.what]
 
 
 def tracked_cases(session: Session):
@@ -152,8 +153,13 @@ def tracked_cases(session: Session):
     )
 
 
-def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_HORIZON_DAYS) -> list[QueueItem]:
-    """Everything due within ``horizon_days`` of ``today`` or overdue, soonest first (current records only)."""
+def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_HORIZON_DAYS, *,
+                    appeal_due_of=None) -> list[QueueItem]:
+    """Everything due within ``horizon_days`` of ``today`` or overdue, soonest first (current records only).
+
+    ``appeal_due_of(case, determination)``, when given, is the appeal deadline of a denied or partially
+    approved case (or None): it is listed beside the request deadlines.
+    """
     horizon = today + dt.timedelta(days=horizon_days)
     items: list[QueueItem] = []
     for case in tracked_cases(session):
@@ -164,6 +170,11 @@ def follow_up_queue(session: Session, today: dt.date, horizon_days: int = QUEUE_
                                        (case.deadline - today).days))
             continue
         if status in DETERMINATIONS:
+            latest = latest_submission(case)
+            due = appeal_due_of(case, latest.current_determination) if appeal_due_of and status != "approved" else None
+            if due is not None and due <= horizon:
+                items.append(QueueItem(case.id, case.case_id, case.payer_id, "appeal_by", due, (due - today).days,
+                                       latest.id, latest.reference))
             continue
         latest = latest_submission(case)
         answered = None

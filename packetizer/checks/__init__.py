@@ -77,6 +77,11 @@ class CheckResult:
     channel: str | None
     blocking: tuple[Finding, ...] = ()
     warnings: tuple[Finding, ...] = ()
+    kind: str = "request"                  # request | appeal: what a build of the case would send
+    appeal_reported: bool = False          # the case carries the payer's decision (prior_request.decision)
+    appeal_deadline: dt.date | None = None
+    appeal_days_left: int | None = None
+    appeal_channel: str | None = None
 
     def to_dict(self) -> dict:
         """The SPEC section 2 JSON object (``schemas/check-result.schema.json``)."""
@@ -86,6 +91,9 @@ class CheckResult:
             "deadline": self.deadline.isoformat() if self.deadline else None,
             "days_left": self.days_left,
             "channel": self.channel,
+            **({"appeal_deadline": self.appeal_deadline.isoformat() if self.appeal_deadline else None,
+                "appeal_days_left": self.appeal_days_left,
+                "appeal_channel": self.appeal_channel} if self.appeal_reported else {}),
             "blocking": [f.to_dict() for f in self.blocking],
             "warnings": [f.to_dict() for f in self.warnings],
         }
@@ -96,32 +104,49 @@ class CheckResult:
 from .deadlines import Deadline, compute_deadline, days_left_words, describe_window  # noqa: E402
 from .rules import OVERRIDABLE_CODES, channel_limit_findings, check_payer_rules  # noqa: E402
 from .triage import triage_claim  # noqa: E402
+from .appeals import appeal_deadline, check_appeal, has_decision  # noqa: E402
 from .validation import check_fields  # noqa: E402
 
 
-def run_checks(case: Case, policy: PayerPolicy, *, today: dt.date) -> CheckResult:
+def run_checks(case: Case, policy: PayerPolicy, *, today: dt.date, kind: str = "request") -> CheckResult:
     """Run triage, payer rules and field validation for ``case`` under ``policy``.
 
     Args:
         case: the loaded :class:`~packetizer.model.Case`.
         policy: the payer's :class:`~packetizer.model.PayerPolicy`.
         today: the date deadlines and "in the future" are judged against.
+        kind: ``request`` (the retro request) or ``appeal`` (an appeal of the payer's decision on it:
+            the appeal window and rules replace the retro window; ``deadline`` is the appeal's).
 
     Returns:
         The :class:`CheckResult`; ``ready`` is false when any finding blocks.
     """
+    if kind not in ("request", "appeal"):
+        raise ValueError(f"kind must be 'request' or 'appeal', not {kind!r}")
     out = Findings()
     triage = triage_claim(case.claim, out)
-    deadline = check_payer_rules(case, policy, today, out)
+    deadline = check_payer_rules(case, policy, today, out, request_deadline=kind == "request")
+    appeal = None
+    if kind == "appeal":
+        appeal = check_appeal(case, policy, today, out)
+        deadline = appeal
+    elif has_decision(case):
+        appeal = appeal_deadline(case, policy)
     check_fields(case, policy, today, out)
+    appeal_channel = policy.appeal.channel if policy.appeal and policy.appeal.allowed else None
     return CheckResult(
         ready=not out.blocking,
         triage=triage,
         deadline=deadline.date if deadline else None,
         days_left=(deadline.date - today).days if deadline else None,
-        channel=policy.channel,
+        channel=appeal_channel if kind == "appeal" else policy.channel,
         blocking=tuple(out.blocking),
         warnings=tuple(out.warnings),
+        kind=kind,
+        appeal_reported=kind == "appeal" or has_decision(case),
+        appeal_deadline=appeal.date if appeal else None,
+        appeal_days_left=(appeal.date - today).days if appeal else None,
+        appeal_channel=appeal_channel,
     )
 
 

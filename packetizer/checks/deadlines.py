@@ -42,6 +42,7 @@ FROM_WORDS = {
     "date_of_service": "the first date of service",
     "denial_date": "the denial date",
     "discharge_date": "the discharge date",
+    "decision_date": "the date of the payer's decision",
 }
 
 
@@ -118,6 +119,11 @@ def window_anchor(case: Case, window: Window) -> Anchor:
     if window.start_from == "date_of_service":
         i, line = min(enumerate(case.services), key=lambda item: (item[1].start, item[0]))
         return Anchor(line.start, f"services[{i}].{'start_date' if line.is_span else 'date_of_service'}")
+    if window.start_from == "decision_date":
+        prior = case.prior_request
+        if prior is None or prior.decision_date is None:
+            return Anchor(None, "prior_request.decision_date", "prior_request.decision_date")
+        return Anchor(prior.decision_date, "prior_request.decision_date")
     if window.start_from == "denial_date":
         if case.claim is None or case.claim.denial_date is None:
             return Anchor(None, "claim.denial_date", "claim.denial_date")

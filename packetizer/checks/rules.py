@@ -24,6 +24,8 @@ OVERRIDABLE_CODES = frozenset({
     "retro_not_allowed",
     "category_not_accepted",
     "deadline_passed",
+    "appeal_not_allowed",
+    "appeal_deadline_passed",
     "triage_eligibility",
     "triage_coding",
 })
@@ -48,8 +50,12 @@ def channel_words(policy: PayerPolicy) -> str:
     return f"{how} ({policy.address})" if policy.address else how
 
 
-def check_payer_rules(case: Case, policy: PayerPolicy, today: dt.date, out: Findings) -> Deadline | None:
-    """Apply ``policy`` to ``case``, adding findings to ``out``; returns the deadline when one applies."""
+def check_payer_rules(case: Case, policy: PayerPolicy, today: dt.date, out: Findings, *,
+                      request_deadline: bool = True) -> Deadline | None:
+    """Apply ``policy`` to ``case``, adding findings to ``out``; returns the deadline when one applies.
+
+    ``request_deadline=False`` (an appeal: the request was already sent) leaves the retro window out.
+    """
     cite = source_citation(policy)
     deadline = None
     if not policy.retro_allowed:
@@ -61,7 +67,7 @@ def check_payer_rules(case: Case, policy: PayerPolicy, today: dt.date, out: Find
         )
     else:
         _check_category(case, policy, cite, out)
-        if policy.window is not None:
+        if policy.window is not None and request_deadline:
             deadline = _check_deadline(case, policy, today, cite, out)
     _check_required_documents(case, policy, cite, out)
     _check_file_sizes(case, policy, cite, out)

@@ -55,6 +55,7 @@ KIND_WORDS = {
     "referral": "referral",
     "order": "order",
     "correspondence": "correspondence",
+    "denial_letter": "denial letter",
     "psychotherapy_note": "psychotherapy note",
     "substance_use_record": "substance use disorder record",
     "other": "other document",
@@ -114,6 +115,8 @@ def days_from_service(day: dt.date, line: ServiceLine) -> int:
 
 def is_relevant(att: Attachment, case: Case, policy: PayerPolicy) -> bool:
     """True when ``att`` is dated within the payer's relevance window of some service line."""
+    if att.kind == "denial_letter":   # the relevance window never withholds a denial letter
+        return True
     return any(days_from_service(att.date, line) <= policy.relevance_window_days for line in case.services)
 
 

@@ -24,10 +24,12 @@ from .common import CommandFailure, built_by, payers_option, reports_errors, tod
 @today_option
 @click.option("--override-reason", default=None, metavar="TEXT",
               help="Build despite payer-rule or triage blocks; the reason is recorded in the manifest and report.")
+@click.option("--kind", type=click.Choice(["request", "appeal"]), default="request", show_default=True,
+              help="request: the retro request; appeal: the appeal of the payer's decision on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of readable lines.")
 @reports_errors
 def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None, today: dt.date | None,
-          override_reason: str | None, as_json: bool) -> None:
+          override_reason: str | None, kind: str, as_json: bool) -> None:
     """Check CASE, then build its packet and disclosure report into --out.
 
     The last line printed is the packet's path. Exits 1 when the case is
@@ -48,6 +50,7 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
         packet = build_packet(
             case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), archive=archive,
             clock=clock_from_environment(os.environ), built_by=built_by("cli"), override_reason=override_reason,
+            kind=kind,
         )
     except PolicyBlock as exc:
         hint = ""
@@ -85,6 +88,9 @@ def _json_result(packet) -> dict:
         "redactions": report["redactions"],
         "deadline": packet.check.deadline.isoformat() if packet.check.deadline else None,
         "days_left": packet.check.days_left,
+        "kind": packet.kind,
+        **({"appeal_deadline": packet.check.deadline.isoformat() if packet.check.deadline else None,
+            "appeal_days_left": packet.check.days_left} if packet.kind == "appeal" else {}),
         "warnings": [w.to_dict() for w in packet.warnings],
         "report": str(packet.report_path),
         "archived": None if packet.archived is None else packet.archived.prefix,

@@ -12,6 +12,7 @@ import click
 
 from ..caseio import load_case
 from ..checks import CheckResult, Finding, compute_deadline, days_left_words, describe_window
+from ..checks.appeals import appeal_channel_words
 from ..checks.rules import channel_words
 from ..errors import CaseError, PacketizerError
 from ..model import Case, PayerPolicy
@@ -72,6 +73,8 @@ def render_text(case: Case, policy: PayerPolicy, result: CheckResult, today: dt.
         f"  channel:  {channel_words(policy) if policy.channel else 'none (no retro path)'}",
         f"  today:    {today.isoformat()}",
     ]
+    if result.appeal_reported:
+        lines[-1:-1] = [f"  appeal:   {_appeal_text(case, policy, result)}"]
     for title, findings in (("Blocking", result.blocking), ("Warnings", result.warnings)):
         if findings:
             lines.append("")
@@ -87,6 +90,20 @@ def _deadline_text(case: Case, policy: PayerPolicy, result: CheckResult) -> str:
     deadline = compute_deadline(case, policy.window)
     basis = f"; {describe_window(policy.window)}, {deadline.start.isoformat()}" if deadline else ""
     return f"{result.deadline.isoformat()} ({when}{basis})"
+
+
+def _appeal_text(case: Case, policy: PayerPolicy, result: CheckResult) -> str:
+    """The appeal deadline and channel of a case that carries the payer's decision."""
+    ap = policy.appeal
+    if ap is None:
+        return f"{policy.name} has no appeal rules on file"
+    if not ap.allowed:
+        return f"{policy.name} does not accept appeals"
+    if result.appeal_deadline is None:
+        return f"deadline unknown (the case lacks the date its window counts from); by {appeal_channel_words(policy)}"
+    basis = f"; {describe_window(ap.window)}" if ap.window else ""
+    return (f"deadline {result.appeal_deadline.isoformat()} ({days_left_words(result.appeal_days_left)}{basis}); "
+            f"by {appeal_channel_words(policy)}; up to {ap.levels} level{'s' if ap.levels != 1 else ''}")
 
 
 def _finding_text(finding: Finding) -> str:

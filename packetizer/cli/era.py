@@ -43,7 +43,7 @@ def import_(remittance_file: str, payers_dir: str | None, today: dt.date | None,
     it is not a well-formed 835.
     """
     from .. import limits
-    from ..era import draft_case, draft_name, is_retro_path, read_remittance, worklist
+    from ..era import draft_case, draft_name, is_retro_path, listed_claims, read_remittance
     from ..errors import EraError
     from ..policy import load_registry
 
@@ -57,13 +57,14 @@ def import_(remittance_file: str, payers_dir: str | None, today: dt.date | None,
         raise EraError(f"larger than MAX_REMITTANCE_BYTES ({limits.MAX_REMITTANCE_BYTES})", subject=name,
                        noun="remittance")
     remittance = read_remittance(data, name=name)
-    result = worklist(remittance, registry, today=today)
+    pairs = listed_claims(remittance, registry, today=today)
+    result = {"claims": [entry for entry, _ in pairs], "errors": [e.to_dict() for e in remittance.errors]}
     log.info("remittance %s: %d claim(s), %d listed, %d unreadable", name, len(remittance.claims),
              len(result["claims"]), len(result["errors"]))
     written = []
     if drafts_dir:
-        entries = [entry for entry in result["claims"] if is_retro_path(entry)]
-        written = write_drafts(Path(drafts_dir), [(draft_name(e), draft_case(e)) for e in entries])
+        retro = [(entry, claim) for entry, claim in pairs if is_retro_path(entry)]
+        written = write_drafts(Path(drafts_dir), [(draft_name(e), draft_case(e, c)) for e, c in retro])
     if as_json:
         click.echo(worklist_json(result))
     else:

@@ -18,19 +18,32 @@ from .common import reports_errors
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines of text.")
 @reports_errors
 def followups(as_json: bool) -> None:
-    """List the follow-ups, answers owed to payers and deadlines to submit by that are due today or overdue.
+    """List the follow-ups, answers owed to payers, deadlines to submit by and appeal deadlines due today or overdue.
 
     A follow-up falls due at the payer's interval after the submission, and again after each request for more
     information is answered. Case ids only: no patient data is printed.
     """
+    from ..casebook.appeals import appeal_due
     from ..casebook.tracking import follow_up_queue
+    from ..errors import PacketizerError
     from .web import _app, _registry_and_now
 
     app = _app()
     registry, _now = _registry_and_now(app)
-    today = app.extensions["packetizer"].today()
+    services = app.extensions["packetizer"]
+    today = services.today()
+    payers = services.payers()
+
+    def appeal_due_of(case, decided):
+        """The appeal deadline of a denied or partially approved case under its payer's policy, as the queue has it."""
+        try:
+            policy = payers.get(case.payer_id)
+        except PacketizerError:
+            return None
+        return appeal_due(policy, decided.decided_on, case.first_date_of_service)
+
     with registry.session() as session:
-        items = follow_up_queue(session, today, horizon_days=0)
+        items = follow_up_queue(session, today, horizon_days=0, appeal_due_of=appeal_due_of)
     overdue = [i for i in items if i.overdue]
     due_today = [i for i in items if not i.overdue]
     if as_json:

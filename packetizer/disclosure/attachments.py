@@ -77,7 +77,8 @@ def _reason(att: Attachment, case: Case, policy: PayerPolicy) -> tuple[str, str]
         )
     window = policy.relevance_window_days
     gap = days_from_service(att.date, case)
-    if gap > window:
+    # The payer's own denial letter is dated after the request by nature: never withheld for its date.
+    if gap > window and att.kind != "denial_letter":
         return OUT_OF_WINDOW, (
             f"dated {gap} days from the nearest date of service; this payer's relevance window is {window} days"
         )

@@ -52,10 +52,16 @@ def redact_case_text(case: Case, redactor: Redactor) -> tuple[Case, list[dict]]:
                      for i, s in enumerate(case.services))
     attachments = tuple(replace(a, title=clean(f"attachments[{i}].title", a.title))
                         for i, a in enumerate(case.attachments))
+    prior, appeal = case.prior_request, case.appeal
+    if prior is not None:
+        prior = replace(prior, reason=clean("prior_request.reason", prior.reason))
+    if appeal is not None:
+        appeal = replace(appeal, argument=clean("appeal.argument", appeal.argument),
+                         requested=clean("appeal.requested", appeal.requested))
     if not warnings:
         return case, []
     printed = replace(case, late_reason=late_reason, medical_necessity=medical_necessity, timeline=timeline,
-                      services=services, attachments=attachments)
+                      services=services, attachments=attachments, prior_request=prior, appeal=appeal)
     return printed, warnings
 
 

@@ -37,6 +37,8 @@ DEFAULT_ALLOWLIST = (
     "medical_necessity",
     "contact",
 )
+# What an appeal packet adds (SPEC section 10): the decision it contests and the argument.
+APPEAL_FIELDS = ("prior_request", "appeal")
 # Instructions to Packetizer rather than content: they are acted on (the
 # attachment rules, the consent checks) and never printed, so they are
 # neither "included" nor "withheld" fields.
@@ -58,17 +60,21 @@ class FieldDecision:
     missing_requested: tuple[str, ...]             # include_fields the case does not have
 
 
-def decide_fields(raw: Mapping[str, Any], include_fields: tuple[str, ...] = ()) -> FieldDecision:
-    """Sort every field of ``raw`` (the case as given) into included and withheld."""
+def decide_fields(raw: Mapping[str, Any], include_fields: tuple[str, ...] = (), *,
+                  allowed: tuple[str, ...] = DEFAULT_ALLOWLIST) -> FieldDecision:
+    """Sort every field of ``raw`` (the case as given) into included and withheld.
+
+    ``allowed`` is the default allowlist of the packet kind (an appeal adds :data:`APPEAL_FIELDS`).
+    """
     schema = validator("case").schema
     included: list[str] = []
     withheld: list[tuple[str, str]] = []
     for path, known in _fields(raw, schema, schema):
         dotted = _dotted(path)
-        if dotted.split(".")[0] in CONTROL_FIELDS or (known and _allowed(dotted)):
+        if dotted.split(".")[0] in CONTROL_FIELDS or (known and _allowed(dotted, allowed)):
             continue
         withheld.append((path, _reason(path, schema)))
-    for path in DEFAULT_ALLOWLIST:
+    for path in allowed:
         if _get(raw, path) is not None:
             included.append(path)
 
@@ -88,8 +94,8 @@ def decide_fields(raw: Mapping[str, Any], include_fields: tuple[str, ...] = ()) 
     return FieldDecision(tuple(included), tuple(withheld), tuple(extra), tuple(extra_paths), tuple(missing))
 
 
-def _allowed(dotted: str) -> bool:
-    return any(dotted == a or dotted.startswith(a + ".") for a in DEFAULT_ALLOWLIST)
+def _allowed(dotted: str, allowed: tuple[str, ...] = DEFAULT_ALLOWLIST) -> bool:
+    return any(dotted == a or dotted.startswith(a + ".") for a in allowed)
 
 
 def _fields(node: Any, schema: dict, root: dict, path: str = "") -> Iterator[tuple[str, bool]]:

@@ -14,7 +14,7 @@ from ..resources import templates_dir
 from ..sections import PLACE_OF_SERVICE, SECTION_TITLES
 from .attachments import WithheldAttachment, sort_attachments
 from .casetext import redact_case_text
-from .fields import decide_fields
+from .fields import APPEAL_FIELDS, DEFAULT_ALLOWLIST, decide_fields
 from .identifiers import Needle, build_needle, classify, keep_key, keep_keys
 from .redactor import Redactor
 from .textfold import fold
@@ -48,11 +48,18 @@ class DisclosurePlan:
     redactor: Redactor = field(default_factory=Redactor, repr=False)
 
 
-def plan_disclosure(case: Case, policy: PayerPolicy) -> DisclosurePlan:
-    """Decide fields, attachments and the identifiers to remove from documents for ``case``."""
+def plan_disclosure(case: Case, policy: PayerPolicy, *, kind: str = "request") -> DisclosurePlan:
+    """Decide fields, attachments and the identifiers to remove from documents for ``case``.
+
+    ``kind="appeal"`` (SPEC section 10): the decision contested and the argument are printed too, and
+    the payer's denial letters come first among the exhibits.
+    """
     raw = case.raw
-    decision = decide_fields(raw, policy.include_fields)
+    allowed = DEFAULT_ALLOWLIST + APPEAL_FIELDS if kind == "appeal" else DEFAULT_ALLOWLIST
+    decision = decide_fields(raw, policy.include_fields, allowed=allowed)
     included, withheld = sort_attachments(case, policy)
+    if kind == "appeal":   # stable: the denial letters first, then the rest in the case file's order
+        included = tuple(sorted(included, key=lambda item: item[1].kind != "denial_letter"))
     notes = [
         {"code": "requested_field_missing", "field": path,
          "message": f"the payer asks for {path}, but the case does not have it"}

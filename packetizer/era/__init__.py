@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .drafts import draft_case, draft_name, is_retro_path
 from .reader import Adjustment, ClaimProblem, RemitClaim, RemitLine, Remittance, read_remittance
-from .worklist import claim_identity, claim_key, worklist
+from .worklist import claim_identity, claim_key, listed_claims, worklist
 
 __all__ = [
     "Adjustment",
@@ -22,6 +22,7 @@ __all__ = [
     "draft_case",
     "draft_name",
     "is_retro_path",
+    "listed_claims",
     "read_remittance",
     "worklist",
 ]

@@ -2,14 +2,17 @@
 
 A draft carries everything the 835 knows: the payer (when a policy matched), the member id and name, the
 claim number, denial codes and date, and the service lines with their codes, modifiers, units and dates.
-What a remittance cannot know is left out on purpose, so that ``packetizer check`` on the draft names
-each field staff must still fill in: the member's date of birth, the rendering provider, the late reason,
-the medical-necessity summary, the contact, and (for lines the 835 does not date) the date of service.
+With the claim at hand it also carries the rendering provider (NM1*82, else the payee, with the NPI when
+the qualifier is XX). What a remittance cannot know is left out on purpose, so that ``packetizer check``
+on the draft names each field staff must still fill in: the member's date of birth, the late reason, the
+medical-necessity summary and the contact (and, for lines the 835 does not date, the date of service).
+Diagnosis codes and place of service are optional in a case and not in an 835 either.
 """
 
 from __future__ import annotations
 
 from ..checks.triage import CARC_TABLE, RETRO, parse_denial_code
+from .reader import RemitClaim
 from .worklist import claim_key
 
 
@@ -23,8 +26,14 @@ def draft_name(claim_entry: dict) -> str:
     return f"draft-{claim_key(claim_entry)[:16]}.yaml"
 
 
-def draft_case(claim_entry: dict) -> dict:
-    """A case mapping pre-filled from one worklist entry (keys in the order of SPEC section 1)."""
+def draft_case(claim_entry: dict, claim: RemitClaim | None = None) -> dict:
+    """A case mapping pre-filled from one worklist entry (keys in the order of SPEC section 1).
+
+    Args:
+        claim_entry: The entry as :func:`~packetizer.era.worklist` lists it.
+        claim: The claim it was made from (:func:`~packetizer.era.worklist.listed_claims`), when at hand:
+            it adds the rendering provider the remittance names (NM1*82, else the payee).
+    """
     case: dict = {"case_id": f"ERA-{claim_key(claim_entry)[:16].upper()}"}
     if claim_entry.get("payer_id"):
         case["payer_id"] = claim_entry["payer_id"]
@@ -32,14 +41,19 @@ def draft_case(claim_entry: dict) -> dict:
               "first_name": (claim_entry.get("patient") or {}).get("first_name"),
               "last_name": (claim_entry.get("patient") or {}).get("last_name")}
     case["member"] = {key: value for key, value in member.items() if value}
-    claim = {"claim_number": claim_entry.get("claim_number"),
+    facts = {"claim_number": claim_entry.get("claim_number"),
              "payer_claim_number": claim_entry.get("payer_claim_number"),
              "denial_codes": list(claim_entry.get("denial_codes") or []),
              "denial_date": claim_entry.get("denial_date")}
-    case["claim"] = {key: value for key, value in claim.items() if value}
+    case["claim"] = {key: value for key, value in facts.items() if value}
     services = [_service(line) for line in _retro_lines(claim_entry)]
     if services:
         case["services"] = services
+    if claim is not None and claim.rendering_name:
+        provider = {"name": claim.rendering_name}
+        if claim.rendering_npi:
+            provider["npi"] = claim.rendering_npi
+        case["rendering_provider"] = provider
     return case
 
 

@@ -42,7 +42,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from ..errors import EraError
 
@@ -153,6 +153,10 @@ class RemitClaim:
     adjustments: tuple[Adjustment, ...] = ()
     remarks: tuple[str, ...] = ()     # MIA/MOA remark codes
     lines: tuple[RemitLine, ...] = ()
+    # The rendering provider: NM1*82 when the payer names one, else the payee (N1*PE), which X221A1 says
+    # rendered the service when no NM1*82 is sent; the NPI only when the qualifier is XX.
+    rendering_name: str | None = None
+    rendering_npi: str | None = None
 
     @property
     def adjusted(self) -> bool:
@@ -393,7 +397,11 @@ class _Walk:
     def _count(self, got: str, expected: int | str, words: str) -> None:
         """A count or control number of a trailer that does not match: told, but the walk goes on, so a
         later broken segment is told too."""
-        if got != str(expected):
+        if isinstance(expected, int):
+            matches = got.isdigit() and int(got) == expected
+        else:
+            matches = got == expected
+        if not matches:
             self.deferred.append((self.number, words))
 
     def segment(self, parts: list[str]) -> None:
@@ -535,6 +543,8 @@ class _Walk:
                 self.loop = "payer"
             elif who == "PE" and self.loop == "payer":
                 t["payee"] = True
+                t["payee_name"] = _value(els, 2) or None
+                t["payee_npi"] = _value(els, 4) if _value(els, 3) == "XX" else None
                 self.loop = "payee"
             else:
                 raise _Refused(n, "N1 out of order: the payer (N1*PR) comes first, then the payee (N1*PE)")
@@ -588,6 +598,9 @@ class _Walk:
             who = _value(els, 1)
             if who in ("QC", "IL"):
                 claim.values[who] = (_value(els, 3), _value(els, 4), _value(els, 9))
+            elif who == "82":
+                name = " ".join(p for p in (_value(els, 4), _value(els, 3)) if p)
+                claim.values["82"] = (name, _value(els, 9) if _value(els, 8) == "XX" else "")
         elif seg_id == "DTM":
             qualifier, day = _value(els, 1), _value(els, 2)
             wanted = ("472", "150", "151") if line is not None else ("232", "233")
@@ -692,6 +705,7 @@ class _Walk:
         last, first, qc_id = v.get("QC", ("", "", ""))
         il_id = v.get("IL", ("", "", ""))[2]
         ids = tuple(dict.fromkeys(i for i in (t["n1_id"], t["ref_2u"], t["trn03"]) if i))
+        rendering = v.get("82") or (t.get("payee_name") or "", t.get("payee_npi") or "")
         self.claims.append(RemitClaim(
             position=claim.position, segment=claim.segment, claim_number=v["claim_number"],
             status_code=v["status_code"], charge=v["charge"], paid=v["paid"],
@@ -700,4 +714,5 @@ class _Walk:
             denial_date=t["production_date"] or t["bpr_date"], period_start=v.get("232"), period_end=v.get("233"),
             adjustments=tuple(claim.adjustments), remarks=tuple(dict.fromkeys(claim.remarks)),
             lines=tuple(claim.lines),
+            rendering_name=rendering[0] or None, rendering_npi=rendering[1] or None,
         ))

@@ -53,11 +53,18 @@ def worklist(remittance: Remittance, registry: PayerRegistry, *, today: dt.date)
     first, claims without one last, otherwise in file order. ``errors`` lists the claims that could not
     be read (``{"claim": <position among the file's claims>, "segment": <number>, "problem": ...}``).
     """
+    pairs = listed_claims(remittance, registry, today=today)
+    return {"claims": [entry for entry, _ in pairs], "errors": [e.to_dict() for e in remittance.errors]}
+
+
+def listed_claims(remittance: Remittance, registry: PayerRegistry, *,
+                  today: dt.date) -> list[tuple[dict, RemitClaim]]:
+    """The worklist's entries in its order, each with the claim it was made from (for :func:`draft_case`)."""
     index = payer_index(registry)
-    entries = [claim_entry(claim, match_payer(claim, index), today=today)
-               for claim in remittance.claims if claim.adjusted]
-    entries.sort(key=lambda e: (e["deadline"] is None, e["deadline"] or ""))
-    return {"claims": entries, "errors": [e.to_dict() for e in remittance.errors]}
+    pairs = [(claim_entry(claim, match_payer(claim, index), today=today), claim)
+             for claim in remittance.claims if claim.adjusted]
+    pairs.sort(key=lambda pair: (pair[0]["deadline"] is None, pair[0]["deadline"] or ""))
+    return pairs
 
 
 def claim_entry(claim: RemitClaim, policy: PayerPolicy | None, *, today: dt.date) -> dict:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 ROLES = ("staff", "auditor", "admin")
-JOB_KINDS = ("build", "preview")
+JOB_KINDS = ("build", "preview", "appeal")   # appeal: a build of the appeal packet (SPEC section 10)
 #: queued -> running -> done | failed; a job is active while queued or running.
 JOB_STATES = ("queued", "running", "done", "failed")
 ACTIVE_JOB_STATES = ("queued", "running")

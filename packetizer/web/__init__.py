@@ -134,9 +134,10 @@ def _fill_case_search_fields(svc: WebServices) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import admin, audit, auth, batches, cases, tracking, worklist
+    from . import admin, appeals, audit, auth, batches, cases, tracking, worklist
 
-    for blueprint in (auth.bp, auth.health, cases.bp, batches.bp, tracking.bp, worklist.bp, audit.bp, admin.bp):
+    for blueprint in (auth.bp, auth.health, cases.bp, appeals.bp, batches.bp, tracking.bp, worklist.bp, audit.bp,
+                      admin.bp):
         app.register_blueprint(blueprint)
 
 

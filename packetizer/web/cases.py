@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import limits
 from ..batch.casejob import JobSettings, launch, preview_result_path, send
+from ..casebook.appeals import appeal_status
 from ..casebook.audit import just_acted_on_case
 from ..casebook.caselist import DEADLINE_WINDOWS, CaseFilter, case_list_query
 from ..casebook.cases import MAX_CHANGED_NAMES, add_case, changed_fields, refresh_checks, update_case
@@ -203,6 +204,7 @@ def show(pk: int):
     folder = folder_of(rec)
     names = folder.display_names()
     currency = build_currency(rec, case, policy)
+    appeal = appeal_status(rec, case, policy, today=services().today())
     return render_template(
         "cases/show.html", record=rec, case=case, policy=policy, result=result, names=names,
         upload_form=UploadForm(), build_form=BuildForm(), today=services().today(),
@@ -210,6 +212,8 @@ def show(pk: int):
         channel=channel_limits(folder, case, policy, rec.builds), currency=currency, page_counts=folder.page_counts(),
         megabytes=megabytes,
         status_words=STATUS_WORDS, **tracking_forms(rec, policy, currency),
+        appeal=appeal, appeal_overridable_codes=bool(appeal and appeal.check) and all(
+            f.code in OVERRIDABLE_CODES for f in appeal.check.blocking),
     )
 
 
@@ -493,7 +497,8 @@ def build(pk: int):
         flash("Not built: " + wording.message_words(exc.message), "error")
         return redirect(url_for("cases.show", pk=pk))
     reason = (form.override_reason.data or "").strip() or None
-    job = _start(rec, "build", input_fingerprint(case, policy), override_reason=reason)
+    kind = "appeal" if form.kind.data == "appeal" else "build"    # a job kind: build (the request) or appeal
+    job = _start(rec, kind, input_fingerprint(case, policy), override_reason=reason)
     return redirect(url_for("cases.job", pk=pk, job_id=job.id))
 
 
@@ -507,7 +512,7 @@ def _start(rec: CaseRecord, kind: str, fingerprint: str, *, override_reason: str
         send(job.id, _job_settings(), current_app.config["BROKER_URL"], svc.registry)
     elif new:
         launch(job.id, _job_settings(), svc.registry)
-    elif kind == "build":
+    elif kind in ("build", "appeal"):
         flash("This case is already being built: this page follows that build.", "info")
     return job
 

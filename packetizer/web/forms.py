@@ -12,8 +12,8 @@ import re
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (BooleanField, DateField, Field, FieldList, Form, FormField, PasswordField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (BooleanField, DateField, Field, FieldList, Form, FormField, HiddenField, PasswordField,
+                     SelectField, StringField, TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import TextInput
@@ -52,6 +52,7 @@ class ImportForm(FlaskForm):
 
 
 class BuildForm(FlaskForm):
+    kind = HiddenField(default="request")     # request | appeal (SPEC section 10)
     override_reason = TextAreaField("Override justification (only when the checks block the case)",
                                     validators=[Optional(), Length(max=2000)])
 

@@ -11,12 +11,13 @@ import math
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
+from ..casebook.appeals import appeal_due
 from ..casebook.outcomes import (CSV_COLUMNS, decision_time_chart, outcome_chart, outcome_patterns, outcome_records,
                                  outcomes_csv)
 from ..casebook.tracking import (STATUS_WORDS, BilledLine, answer_info_request, billed_lines, correct_determination,
                                  correct_info_request, correct_submission, follow_up_queue, record_determination,
                                  record_info_request, record_submission)
-from ..errors import TrackingError
+from ..errors import PacketizerError, TrackingError
 from ..registry import CaseRecord, Determination, InfoRequest, Submission
 from .casework import build_choices, correction_prefix, get_record, load_case
 from .forms import (DETERMINATION_WORDS, DeterminationCorrectionForm, DeterminationForm, InfoAnsweredForm,
@@ -245,11 +246,20 @@ def correct_determination_view(determination_id: int):
     return _back(case)
 
 
+def _appeal_due(rec: CaseRecord, decided: Determination):
+    """The appeal deadline of a case's adverse decision under its payer's policy (None when it has none)."""
+    try:
+        policy = services().payers().get(rec.payer_id)
+    except PacketizerError:
+        return None
+    return appeal_due(policy, decided.decided_on, rec.first_date_of_service)
+
+
 @bp.get("/queue")
 def queue():
     """What is due or overdue: follow-ups, answers owed to payers, and deadlines to submit by."""
     today = services().today()
-    items = follow_up_queue(db(), today)
+    items = follow_up_queue(db(), today, appeal_due_of=_appeal_due)
     return render_template("tracking/queue.html", items=items, today=today, status_words=STATUS_WORDS)
 
 

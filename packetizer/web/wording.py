@@ -74,6 +74,17 @@ _LABELS = {
     "consents.psychotherapy_notes": "Consent to release psychotherapy notes",
     "consents.part2_records": "Consent to release substance-use (Part 2) records",
     "attachments": "Documents",
+    "prior_request": "Decision appealed",
+    "prior_request.submitted": "Decision appealed, request sent on",
+    "prior_request.reference": "Decision appealed, payer reference",
+    "prior_request.decision": "Decision appealed, decision",
+    "prior_request.decision_date": "Decision appealed, decided on",
+    "prior_request.reason": "Decision appealed, payer's reason",
+    "prior_request.denial_codes": "Decision appealed, denial codes",
+    "appeal": "Appeal",
+    "appeal.argument": "Appeal, why the decision is wrong",
+    "appeal.level": "Appeal, level",
+    "appeal.requested": "Appeal, what is asked",
 }
 _LINE_LABELS = {
     "date_of_service": "date of service",
