@@ -223,3 +223,26 @@ def test_a_remittance_gives_lines_only_when_it_tells_them_exactly():
     # Paid in part for another reason: how many units were approved is not told, so the decision stays case-level.
     assert _remittance_lines({"lines": [line("97110", 2, "40.00", ["CO-151"])]}, "partially_approved") == (None, None)
     assert _remittance_lines({"lines": []}, "approved") == (None, None)
+
+
+def test_a_determination_on_a_case_file_that_no_longer_reads_is_refused_plainly(app, staff):
+    from browser.webapp_support import case_form, page_token
+
+    token = page_token(staff, "/cases/new")
+    response = staff.post("/cases/new", data={**case_form(case_id="RA-WEB-L2"), "csrf_token": token,
+                                              "action": "save"})
+    pk = int(response.headers["Location"].rsplit("/", 1)[-1])
+    services = app.extensions["packetizer"]
+    with services.registry.session() as session:
+        sub = _submitted_on_case(session, pk)
+        folder = session.get(CaseRecord, pk).folder
+    (services.cases_dir / folder / "case.json").write_text("{ not json", encoding="utf-8")
+    response = staff.post(f"/tracking/submissions/{sub}/determination", data={
+        "csrf_token": token, "determination": "approved", "determination_on": "2026-09-24"})
+    assert response.status_code == 302
+    with staff.session_transaction() as flask_session:
+        flashed = [message for _category, message in flask_session.get("_flashes", [])]
+    assert flashed[-1:] == ["The case file cannot be read, so the service lines are unknown: open the case to see why, "
+                       "then record the determination."]
+    with services.registry.session() as session:
+        assert session.get(Submission, sub).current_determination is None

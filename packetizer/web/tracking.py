@@ -150,8 +150,14 @@ def _approved_units(form, billed: list[BilledLine]) -> list[float | None] | None
     return values
 
 
-def _billed(case_row: CaseRecord) -> list[BilledLine]:
-    case, _policy = load_case(case_row)
+def _billed(case_row: CaseRecord) -> list[BilledLine] | None:
+    """The case's service lines as billed, or None (and a message) when the case file no longer loads."""
+    try:
+        case, _policy = load_case(case_row)
+    except PacketizerError:
+        flash("The case file cannot be read, so the service lines are unknown: open the case to see why, "
+              "then record the determination.", "error")
+        return None
     return billed_lines(case.services)
 
 
@@ -164,6 +170,8 @@ def determination(submission_id: int):
         _form_errors(form)
         return _back(row.case)
     billed = _billed(row.case)
+    if billed is None:
+        return _back(row.case)
     try:
         decided = record_determination(db(), row, determination=form.determination.data,
                                        decided_on=form.determination_on.data, reason=_text(form.reason),
@@ -233,6 +241,8 @@ def correct_determination_view(determination_id: int):
         _form_errors(form)
         return _back(case)
     billed = _billed(case)
+    if billed is None:
+        return _back(case)
     try:
         correct_determination(db(), row, outcome=form.determination.data, decided_on=form.determination_on.data,
                               reason=_text(form.reason), correction_reason=form.correction_reason.data,
