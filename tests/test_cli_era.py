@@ -46,12 +46,15 @@ def test_json_is_the_spec_object(runner, mixed):
     first = doc["claims"][0]
     assert list(first) == ["claim_number", "payer_claim_number", "payer_id", "payer_name", "member_id", "patient",
                            "status", "denial_codes", "denial_date", "lines", "triage", "deadline", "days_left",
-                           "next_action"]
+                           "next_action", "payer_identification"]
     assert first["lines"] == [{"code": "97110", "modifiers": ["GP"], "units": 2, "date_of_service": "2026-09-14",
                                "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197"]}]
     assert (first["triage"], first["deadline"], first["days_left"]) == ("retro", "2026-10-14", 12)
     assert doc["claims"][1]["triage"] == "eligibility" and "eligibility" in doc["claims"][1]["next_action"]
     assert doc["claims"][2]["status"] == "paid"
+    assert first["next_action"] == "build a retro request"  # exactly as SPEC shows it
+    # a paid claim is no work: no deadline, no days left, listed after every denial
+    assert (doc["claims"][2]["deadline"], doc["claims"][2]["days_left"]) == (None, None)
     assert doc["errors"] == [{"claim": 4, "segment": 33, "problem": "SVC02 (line charge) is not an amount"}]
     again = invoke(runner, str(mixed), "--json", "--today", TODAY)
     assert again.stdout == result.stdout
@@ -147,7 +150,7 @@ def test_payers_folder_decides_the_match(runner, mixed, tmp_path):
     result = invoke(runner, str(mixed), "--json", "--today", TODAY, "--payers", str(folder))
     first = json.loads(result.stdout)["claims"][0]
     assert first["payer_id"] is None and first["deadline"] is None
-    assert first["next_action"].startswith("build a retro request (no payer policy matched")
+    assert first["next_action"] == "build a retro request"
 
 
 def test_a_file_over_the_limit_is_refused(runner, mixed, monkeypatch):
