@@ -143,7 +143,7 @@ def test_a_single_bad_claim_is_told_and_the_others_are_listed(app, staff):
     assert _listed(html) == ["2026091400123"]
 
 
-def _start_and_save(app, staff, token) -> tuple[int, int]:
+def _start_and_save(app, staff, token, denial_date="2026-09-22") -> tuple[int, int]:
     """Start a request from the retro item and save the pre-filled form with what the 835 cannot know."""
     item = next(i for i in _rows(app, WorklistItem) if i.triage == "retro")
     started = staff.post(f"/worklist/{item.id}/start", data={"csrf_token": token})
@@ -152,12 +152,12 @@ def _start_and_save(app, staff, token) -> tuple[int, int]:
     case_id = re.search(r'name="case_id" value="(ERA-[0-9A-F]{16})"', form)[1]
     for name, value in (("member.member_id", "XJH123456789"), ("member.last_name", "ORTIZ"),
                         ("claim.claim_number", "2026091400123"), ("claim.denial_codes", "CO-197, N54"),
-                        ("claim.denial_date", "2026-09-22"), ("services[0].date_of_service", "2026-09-14"),
+                        ("claim.denial_date", denial_date), ("services[0].date_of_service", "2026-09-14"),
                         ("services[0].code", "97110"), ("services[0].units", "2"), ("services[0].modifiers", "GP")):
         assert re.search(rf'name="{re.escape(name)}" value="{re.escape(value)}"', form), name
     assert '<option value="demo-commercial" selected>' in form and 'id="from-worklist"' in form
     data = case_form(case_id=case_id, **{
-        "member.first_name": "ANA", "member.last_name": "ORTIZ", "member.ssn": None,
+        "member.first_name": "ANA", "member.last_name": "ORTIZ", "member.ssn": None, "claim.denial_date": denial_date,
         "services[0].code": "97110", "services[0].units": "2",
         **{f"services[1].{k}": None for k in ("date_of_service", "place_of_service", "code", "modifiers", "units",
                                               "diagnosis_codes")}})
@@ -309,3 +309,76 @@ def test_a_deadline_passed_since_the_import_is_told_as_passed(app, staff, clock)
     assert "passed 1 day ago" in row
     assert "deadline passed on 2026-10-14: appeal the denial, or record an override reason" in row
     assert "build a retro request" not in row
+
+
+def _submitted(app, staff, token, pk, clock, on: str) -> None:
+    """Record that the case's request was sent on ``on`` (a build row stands for its packet)."""
+    with app.extensions["packetizer"].registry.session() as session:
+        build = Build(case_pk=pk, created_at=clock.now, built_by="web:sam", folder="x/y", file_name="p.pdf",
+                      report_name="r.json", report_html_name="r.html", sha256="a" * 64, size=10, pages=7)
+        session.add(build)
+        session.flush()
+        build_id = build.id
+    sent = staff.post(f"/tracking/cases/{pk}/submissions", data={
+        "csrf_token": token, "submitted_on": on, "channel": "fax", "build_id": str(build_id)})
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+
+
+def test_the_835_that_started_the_request_uploaded_again_on_the_submission_day_decides_nothing(app, staff, clock):
+    day = clock.now.date()
+    today_file = _file(_retro(), _eligibility(), produced=day.strftime("%Y%m%d"))
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (today_file, "ortiz-remit.835"))
+    item_id, pk = _start_and_save(app, staff, token, denial_date=day.isoformat())
+    _submitted(app, staff, token, pk, clock, day.isoformat())     # the request went out the day the 835 came
+    html = _upload(staff, token, (today_file, "ortiz-remit.835")).get_data(as_text=True)
+    assert _rows(app, Determination) == [] and "decision was recorded" not in html
+    with app.extensions["packetizer"].registry.session() as session:
+        assert session.get(CaseRecord, pk).status != "denied"
+    assert {i.id: i for i in _rows(app, WorklistItem)}[item_id].state == "open"
+
+
+def test_another_patients_claim_with_the_same_number_decides_nothing(app, staff, clock):
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    item_id, pk = _start_and_save(app, staff, token)
+    _submitted(app, staff, token, pk, clock, "2026-09-25")
+    clock.advance(days=12)
+    sign_in(staff, "sam")
+    token = page_token(staff, "/worklist/")
+    # Same claim number, codes and dates, another member: another claim, on an item of its own.
+    other = Claim(claim_number="2026091400123", status="1", charge="180.00", paid="160.00",
+                  payer_claim_number="PCN-OTHER-9", first_name="ZED", last_name="CHEN", member_id="M-LATE-55",
+                  lines=[Line(paid="160.00", cas=[("CO", "45", "20.00")], remarks=())])
+    _upload(staff, token, (_file(other, produced="20261005"), "chen-remit.835"))
+    same_key = Claim(claim_number="2026091400123", first_name="ZED", last_name="CHEN", member_id="M-LATE-55",
+                     lines=[Line(date="20260914")])
+    _upload(staff, token, (_file(same_key), "chen-remit.835"))
+    assert _rows(app, Determination) == []
+    items = {i.id: i for i in _rows(app, WorklistItem)}
+    assert len(items) == 4  # the original two, the other patient's paid claim and denied claim
+    assert (items[item_id].case_pk, items[item_id].state, json.loads(items[item_id].claim)["member_id"]) == (
+        pk, "open", "XJH123456789")
+    _no_phi_in_audit(app)
+
+
+def test_a_case_whose_member_id_differs_from_the_claim_is_not_decided_and_the_skip_is_audited(app, staff, clock):
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    item_id, pk = _start_and_save(app, staff, token)
+    _submitted(app, staff, token, pk, clock, "2026-09-25")
+    with app.extensions["packetizer"].registry.session() as session:  # staff corrected the case's member id since
+        session.get(CaseRecord, pk).member_id = "M-LATE-55"
+        session.commit()
+    clock.advance(days=12)
+    sign_in(staff, "sam")
+    token = page_token(staff, "/worklist/")
+    html = _upload(staff, token, (_file(_paid(), produced="20261005"), "later.835")).get_data(as_text=True)
+    assert _rows(app, Determination) == []
+    assert "was not recorded: the remittance&#39;s claim is for another member id than the case&#39;s." in html
+    [skipped] = _audit(app, "era.determination_skipped")
+    detail = json.loads(skipped.detail)
+    assert (skipped.object_type, detail["case_pk"], detail["reason"], detail["worklist_item"]) == (
+        "case", pk, "member_id_differs", item_id)
+    assert _audit(app, "era.determination") == []
+    _no_phi_in_audit(app)
