@@ -382,3 +382,89 @@ def test_a_case_whose_member_id_differs_from_the_claim_is_not_decided_and_the_sk
         "case", pk, "member_id_differs", item_id)
     assert _audit(app, "era.determination") == []
     _no_phi_in_audit(app)
+
+
+def test_odd_worklist_and_filter_arguments_are_404_or_ignored_never_500(app, staff):
+    token = page_token(staff, "/worklist/")
+    assert _upload(staff, token, (FIRST, "ortiz-remit.835")).status_code == 200
+    for raw in ("%C2%B2", "9" * 30, "-1", "abc"):   # a superscript two is a digit to Python, not to a database
+        assert staff.get(f"/cases/new?worklist={raw}").status_code == 404, raw
+    for query in ("?item_id=1", "?_method=GET", "?_anchor=x", "?_external=1&_scheme=javascript"):
+        page = staff.get("/worklist/" + query)
+        assert page.status_code == 200, query
+        html = page.get_data(as_text=True)
+        assert 'action="/worklist/upload"' in html and "javascript" not in html and "item_id=" not in html
+    kept = staff.get("/worklist/?triage=retro&state=all&item_id=1").get_data(as_text=True)
+    assert re.search(r'action="/worklist/\d+/done\?(triage=retro&amp;state=all|state=all&amp;triage=retro)"', kept)
+    stored = _upload_to(staff, token, "/worklist/upload?item_id=1", SECOND)
+    assert stored.status_code == 200 and "CLM-LATE-2" in stored.get_data(as_text=True)
+
+
+def _upload_to(client, token, url, data: bytes):
+    return client.post(url, data={"csrf_token": token, "files": [(io.BytesIO(data), "x.835")]},
+                       content_type="multipart/form-data")
+
+
+def test_only_an_open_missing_authorization_item_prefills_the_case_form_and_the_view_is_audited(app, staff):
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    items = {i.triage: i for i in _rows(app, WorklistItem)}
+    refused = staff.get(f"/cases/new?worklist={items['eligibility'].id}")
+    assert refused.status_code == 302 and refused.headers["Location"] == "/worklist/"
+    assert "cannot start a retro request" in staff.get("/worklist/").get_data(as_text=True)
+    assert _audit(app, "worklist.prefill") == []
+    staff.post(f"/worklist/{items['retro'].id}/done", data={"csrf_token": token, "done": "1"})
+    assert staff.get(f"/cases/new?worklist={items['retro'].id}").status_code == 302  # done: not startable
+    staff.post(f"/worklist/{items['retro'].id}/done", data={"csrf_token": token, "done": "0"})
+    form = staff.get(f"/cases/new?worklist={items['retro'].id}")
+    assert form.status_code == 200 and 'id="from-worklist"' in form.get_data(as_text=True)
+    [viewed] = _audit(app, "worklist.prefill")
+    assert viewed.object_id == str(items["retro"].id) and json.loads(viewed.detail) == {}
+    _no_phi_in_audit(app)
+
+
+def test_a_double_clicked_save_of_the_prefilled_form_tells_the_case_id_in_use(on_both, monkeypatch):
+    """Two saves of the same pre-filled form at once: the second is told its case id is taken, not a 500."""
+    import threading
+
+    import packetizer.web.cases as cases_view
+
+    app, staff, _ = on_both
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    item = next(i for i in _rows(app, WorklistItem) if i.triage == "retro")
+    where = f"/cases/new?worklist={item.id}"
+    case_id = re.search(r'name="case_id" value="(ERA-[0-9A-F]{16})"', staff.get(where).get_data(as_text=True))[1]
+    data = case_form(case_id=case_id, **{
+        "member.first_name": "ANA", "member.last_name": "ORTIZ", "member.ssn": None,
+        "services[0].code": "97110", "services[0].units": "2",
+        **{f"services[1].{k}": None for k in ("date_of_service", "place_of_service", "code", "modifiers", "units",
+                                              "diagnosis_codes")}})
+    second_checked, first_saved, answers = threading.Event(), threading.Event(), {}
+    real_add_case = cases_view.add_case
+
+    def second_waits_for_the_first(*args, **kwargs):   # the second click passed the checks before the first saved
+        if threading.current_thread().name == "second":
+            second_checked.set()
+            first_saved.wait(20)
+        return real_add_case(*args, **kwargs)
+
+    monkeypatch.setattr(cases_view, "add_case", second_waits_for_the_first)
+    second_client = app.test_client()
+    sign_in(second_client, "sam")
+    second_token = page_token(second_client, "/worklist/")
+
+    def save(client, tok, name):
+        answers[name] = client.post(where, data={**data, "csrf_token": tok, "action": "save"})
+
+    second = threading.Thread(target=save, args=(second_client, second_token, "second"), name="second")
+    second.start()
+    assert second_checked.wait(20)
+    save(staff, token, "first")
+    first_saved.set()
+    second.join(30)
+    assert answers["first"].status_code == 302
+    assert answers["second"].status_code == 422
+    assert f"{case_id} is already used by another case" in answers["second"].get_data(as_text=True)
+    with app.extensions["packetizer"].registry.session() as session:
+        assert [c.case_id for c in session.scalars(select(CaseRecord))] == [case_id]
