@@ -154,13 +154,29 @@ def test_payers_folder_decides_the_match(runner, mixed, tmp_path):
 
 
 def test_a_file_over_the_limit_is_refused(runner, mixed, monkeypatch):
-    """This test ensures that a remittance larger than MAX_REMITTANCE_BYTES is refused, quoting the limit."""
+    """This test ensures that a remittance larger than MAX_REMITTANCE_BYTES is refused, telling the limit in MB."""
     from packetizer import limits
 
-    monkeypatch.setattr(limits, "MAX_REMITTANCE_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_REMITTANCE_BYTES", 512 * 1024)
+    mixed.write_bytes(mixed.read_bytes() + b"\n" * (512 * 1024))
     result = invoke(runner, str(mixed))
     assert result.exit_code == 1
-    assert "larger than MAX_REMITTANCE_BYTES (100)" in result.stderr
+    assert "larger than 0.5 MB, the largest remittance file read" in result.stderr
+    assert "MAX_REMITTANCE_BYTES" not in result.stderr
+
+
+def test_the_limit_accepts_a_10000_claim_file_and_the_web_request_limit_follows_it():
+    """This test ensures that the remittance limit keeps a 10,000-claim 835 (two lines a claim) and stays small
+    enough to read in seconds, and that the worklist's request limit is its files times that, plus the form."""
+    from packetizer import limits
+    from tests.support.era835 import Claim, Line, Transaction, remittance
+
+    claims = [Claim(claim_number=f"C{i:07d}", member_id=f"M{i:09d}", lines=[Line(), Line(code="97112")])
+              for i in range(10_000)]
+    size = len(remittance([Transaction(claims=claims)]))
+    assert size <= limits.MAX_REMITTANCE_BYTES <= 8 * 1024 * 1024
+    assert limits.MAX_ERA_UPLOAD_REQUEST_BYTES == (limits.ERA_FILES_PER_UPLOAD * limits.MAX_REMITTANCE_BYTES
+                                                   + 1024 * 1024)
 
 
 def test_today_defaults_to_the_real_date(runner, mixed):

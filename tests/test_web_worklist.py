@@ -468,3 +468,18 @@ def test_a_double_clicked_save_of_the_prefilled_form_tells_the_case_id_in_use(on
     assert f"{case_id} is already used by another case" in answers["second"].get_data(as_text=True)
     with app.extensions["packetizer"].registry.session() as session:
         assert [c.case_id for c in session.scalars(select(CaseRecord))] == [case_id]
+
+
+def test_a_file_over_the_limit_is_refused_in_mb_and_a_huge_amount_is_one_claims_error(app, staff):
+    from packetizer import limits
+
+    token = page_token(staff, "/worklist/")
+    big = FIRST + b"\n" * (limits.MAX_REMITTANCE_BYTES + 1 - len(FIRST))
+    html = _upload(staff, token, (big, "big.835"), (FIRST, "ortiz-remit.835")).get_data(as_text=True)
+    assert "It is larger than 4 MB, the largest remittance file accepted. Nothing was stored." in html
+    huge = _file(_retro(), Claim(claim_number="CLM-HUGE-1", lines=[Line(charge="9" * 30)]))
+    answer = _upload(staff, token, (huge, "huge.835"))
+    assert answer.status_code == 200
+    html = answer.get_data(as_text=True)
+    assert "(segment 23) was left out: SVC02 (line charge) has more than 18 digits" in html
+    assert len(_rows(app, EraUpload)) == 2

@@ -54,8 +54,8 @@ def import_(remittance_file: str, payers_dir: str | None, today: dt.date | None,
     with path.open("rb") as handle:
         data = handle.read(limits.MAX_REMITTANCE_BYTES + 1)
     if len(data) > limits.MAX_REMITTANCE_BYTES:
-        raise EraError(f"larger than MAX_REMITTANCE_BYTES ({limits.MAX_REMITTANCE_BYTES})", subject=name,
-                       noun="remittance")
+        raise EraError(f"the file is larger than {limits.MAX_REMITTANCE_BYTES / (1024 * 1024):g} MB, the largest "
+                       "remittance file read: ask the payer for smaller files", subject=name, noun="remittance")
     remittance = read_remittance(data, name=name)
     pairs = listed_claims(remittance, registry, today=today)
     result = {"claims": [entry for entry, _ in pairs], "errors": [e.to_dict() for e in remittance.errors]}
