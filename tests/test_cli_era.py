@@ -46,12 +46,15 @@ def test_json_is_the_spec_object(runner, mixed):
     first = doc["claims"][0]
     assert list(first) == ["claim_number", "payer_claim_number", "payer_id", "payer_name", "member_id", "patient",
                            "status", "denial_codes", "denial_date", "lines", "triage", "deadline", "days_left",
-                           "next_action"]
+                           "next_action", "payer_identification"]
     assert first["lines"] == [{"code": "97110", "modifiers": ["GP"], "units": 2, "date_of_service": "2026-09-14",
                                "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197"]}]
     assert (first["triage"], first["deadline"], first["days_left"]) == ("retro", "2026-10-14", 12)
     assert doc["claims"][1]["triage"] == "eligibility" and "eligibility" in doc["claims"][1]["next_action"]
     assert doc["claims"][2]["status"] == "paid"
+    assert first["next_action"] == "build a retro request"  # exactly as SPEC shows it
+    # a paid claim is no work: no deadline, no days left, listed after every denial
+    assert (doc["claims"][2]["deadline"], doc["claims"][2]["days_left"]) == (None, None)
     assert doc["errors"] == [{"claim": 4, "segment": 33, "problem": "SVC02 (line charge) is not an amount"}]
     again = invoke(runner, str(mixed), "--json", "--today", TODAY)
     assert again.stdout == result.stdout
@@ -147,17 +150,33 @@ def test_payers_folder_decides_the_match(runner, mixed, tmp_path):
     result = invoke(runner, str(mixed), "--json", "--today", TODAY, "--payers", str(folder))
     first = json.loads(result.stdout)["claims"][0]
     assert first["payer_id"] is None and first["deadline"] is None
-    assert first["next_action"].startswith("build a retro request (no payer policy matched")
+    assert first["next_action"] == "build a retro request"
 
 
 def test_a_file_over_the_limit_is_refused(runner, mixed, monkeypatch):
-    """This test ensures that a remittance larger than MAX_REMITTANCE_BYTES is refused, quoting the limit."""
+    """This test ensures that a remittance larger than MAX_REMITTANCE_BYTES is refused, telling the limit in MB."""
     from packetizer import limits
 
-    monkeypatch.setattr(limits, "MAX_REMITTANCE_BYTES", 100)
+    monkeypatch.setattr(limits, "MAX_REMITTANCE_BYTES", 512 * 1024)
+    mixed.write_bytes(mixed.read_bytes() + b"\n" * (512 * 1024))
     result = invoke(runner, str(mixed))
     assert result.exit_code == 1
-    assert "larger than MAX_REMITTANCE_BYTES (100)" in result.stderr
+    assert "larger than 0.5 MB, the largest remittance file read" in result.stderr
+    assert "MAX_REMITTANCE_BYTES" not in result.stderr
+
+
+def test_the_limit_accepts_a_10000_claim_file_and_the_web_request_limit_follows_it():
+    """This test ensures that the remittance limit keeps a 10,000-claim 835 (two lines a claim) and stays small
+    enough to read in seconds, and that the worklist's request limit is its files times that, plus the form."""
+    from packetizer import limits
+    from tests.support.era835 import Claim, Line, Transaction, remittance
+
+    claims = [Claim(claim_number=f"C{i:07d}", member_id=f"M{i:09d}", lines=[Line(), Line(code="97112")])
+              for i in range(10_000)]
+    size = len(remittance([Transaction(claims=claims)]))
+    assert size <= limits.MAX_REMITTANCE_BYTES <= 8 * 1024 * 1024
+    assert limits.MAX_ERA_UPLOAD_REQUEST_BYTES == (limits.ERA_FILES_PER_UPLOAD * limits.MAX_REMITTANCE_BYTES
+                                                   + 1024 * 1024)
 
 
 def test_today_defaults_to_the_real_date(runner, mixed):

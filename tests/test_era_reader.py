@@ -25,7 +25,8 @@ def _read(name: str):
 def test_emedny_sample_lines_match_the_other_parser():
     """This test ensures that every service line of the eMedNY sample reads as edi-835-parser read it."""
     rem = _read("emedny-sample.835")
-    ours = [(line.code, "".join(line.modifiers), int(line.units), line.start.isoformat(), float(line.charge),
+    # SVC05 = 0 (a denied line) is no count: the reader leaves it unknown where edi-835-parser says 0.
+    ours = [(line.code, "".join(line.modifiers), int(line.units or 0), line.start.isoformat(), float(line.charge),
              float(line.paid), ";".join(a.code for a in line.adjustments), ";".join(line.remarks))
             for claim in rem.claims for line in claim.lines]
     with (FIXTURES / "emedny-sample.edi-835-parser.csv").open() as handle:
@@ -178,19 +179,25 @@ def test_generated_malformed_input_is_refused_without_phi():
         good.replace(b"SE*19*", b"SE*18*"): "segment 21: SE01 does not match",
         good.replace(b"GE*1*1", b"GE*2*1"): "segment 22: GE01 does not match",
         good.replace(b"IEA*1*000000001", b"IEA*1*000000009"): "segment 23: IEA02 does not match",
-        good.replace(b"SVC*HC", b"XYZ*HC"): "segment 17: XYZ is not a segment of an 835",
-        good.replace(b"ST*835*", b"ST*837*"): "segment 3: ST01 transaction set '837' is not an 835",
-        good.replace(b"00501", b"00401", 1): "segment 1: ISA12 version '00401' is not 00501",
+        good.replace(b"SVC*HC", b"XYZ*HC"): "segment 17: the segment is not a segment an 835",
+        good.replace(b"ST*835*", b"ST*837*"): "segment 3: ST01 transaction set is not an 835",
+        good.replace(b"00501", b"00401", 1): "segment 1: ISA12 version is not 00501",
         good.split(b"SE*")[0]: "segment 20: the file ends inside an open ST without its trailer",
         good.replace(b"LQ*HE*N54~", b"LQ*HE*N54~~"): "segment 21: the segment is empty",
-        good.replace(b"BPR*", b"BPX*"): "segment 4: BPX is not a segment",
+        good.replace(b"BPR*", b"BPX*"): "segment 4: the segment is not a segment an 835",
+        # an unknown segment id may be a name: it is never quoted
+        good.replace(b"SVC*HC", b"ANA*HC"): "segment 17: the segment is not a segment an 835",
+        # a segment longer than pyx12's read window is told as such, not as an empty segment
+        good.replace(b"LQ*HE*N54~", b"LQ*HE*N54" + b"X" * 30000 + b"~"): "segment 20: the segment is longer than "
+                                                                         "8,192 characters",
         b"hello world": "segment 1: the file does not start with an ISA",
         b"": "the file is empty",
     }
     for data, expected in cases.items():
         error = _refused(data)
         assert expected in error.message, (expected, error.message)
-        assert "SECRET" not in error.message
+        assert "SECRET" not in error.message and "ANA" not in error.message and "XYZ" not in error.message
+        assert "BPX" not in error.message and "'" not in error.message
 
 
 def test_a_claim_before_the_payer_is_refused():
@@ -251,3 +258,43 @@ def test_repeated_interchanges_with_one_control_number_are_all_read():
     rem = read_remittance(one * 3, name="x.835")
     assert len(rem.claims) == 9 and rem.transactions == 3
     assert rem.claims[3].position == 4 and rem.claims[3].segment == rem.claims[0].segment + rem.segments // 3
+
+
+def test_an_amount_of_more_than_18_digits_puts_only_its_claim_in_errors():
+    """This test ensures that a 27+ digit amount (which two-decimal arithmetic cannot hold) makes its claim an error
+    naming the segment, and the other claims are still read."""
+    data = remittance([Transaction(claims=[Claim(claim_number="BIG1", lines=[Line(charge="9" * 30)]),
+                                           Claim(claim_number="OK2")])])
+    rem = read_remittance(data, name="x.835")
+    assert [c.claim_number for c in rem.claims] == ["OK2"]
+    (error,) = rem.errors
+    assert error.to_dict() == {"claim": 1, "segment": 17, "problem": "SVC02 (line charge) has more than 18 digits "
+                                                                     "before or after its decimal point"}
+    fine = read_remittance(remittance([Transaction(claims=[Claim(lines=[Line(charge="9" * 18 + ".99")])])]), name="x")
+    assert fine.claims[0].lines[0].charge == Decimal("9" * 18 + ".99")
+
+
+def test_units_of_zero_are_unknown_and_svc07_gives_the_original_count():
+    """This test ensures that a denied line's SVC05 = 0 is no count (units unknown), SVC07 gives the billed units,
+    and an absent SVC05 means one unit (X221A1)."""
+    data = remittance([Transaction(claims=[Claim(lines=[Line(units="0"), Line(code="97112", units=None),
+                                                        Line(code="97140", units="0")])])])
+    data = data.replace(b"SVC*HC:97140:GP*180.00*0**0", b"SVC*HC:97140:GP*180.00*0**0**3")
+    units = [line.units for line in read_remittance(data, name="x").claims[0].lines]
+    assert units == [None, Decimal(1), Decimal(3)]
+
+
+def test_status_rule_secondary_claim_paying_nothing_after_the_prior_payer_is_paid():
+    """This test ensures the status rule: nothing paid with a refusal reason is denied; a secondary claim (CLP02 = 2)
+    paying 0 with only OA-23 (the prior payer's adjudication) is paid; CLP02 = 4 is denied; 22 is reversed."""
+    def status(**claim):
+        return read_remittance(remittance([Transaction(claims=[Claim(**claim)])]), name="x").claims[0].status
+    only_oa23 = [Line(cas=[("OA", "23", "180.00")], remarks=())]
+    assert status(status="2", lines=only_oa23) == "paid"
+    assert status(status="3", lines=only_oa23) == "paid"
+    assert status(status="2", lines=[Line(cas=[("OA", "23", "100.00"), ("CO", "197", "80.00")])]) == "denied"
+    assert status(status="1", lines=[Line(cas=[("PR", "1", "180.00")], remarks=())]) == "paid"  # all deductible
+    assert status(status="1") == "denied"                                  # nothing paid, CO-197
+    assert status(status="4", lines=only_oa23) == "denied"                 # the payer says denied
+    assert status(status="1", paid="100.00", lines=[Line(paid="100.00")]) == "partially_paid"
+    assert status(status="22") == "reversed"

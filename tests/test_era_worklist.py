@@ -14,7 +14,8 @@ from tests.support.era835 import Claim, Line, Transaction, remittance
 TODAY = dt.date(2026, 10, 2)
 
 ENTRY_KEYS = ["claim_number", "payer_claim_number", "payer_id", "payer_name", "member_id", "patient", "status",
-              "denial_codes", "denial_date", "lines", "triage", "deadline", "days_left", "next_action"]
+              "denial_codes", "denial_date", "lines", "triage", "deadline", "days_left", "next_action",
+              "payer_identification"]
 LINE_KEYS = ["code", "modifiers", "units", "date_of_service", "charge", "paid", "denial_codes"]
 
 
@@ -51,7 +52,8 @@ def test_spec_example_claim_comes_out_exactly(registry):
         # demo-commercial: 30 calendar days from the date of service
         "deadline": "2026-10-14",
         "days_left": 12,
-        "next_action": "build a retro request by 2026-10-14",
+        "next_action": "build a retro request",   # exactly as SPEC shows it; the deadline is its own field
+        "payer_identification": "DEMO01",         # N1*PR's id as sent: what the claim keys are built on
     }
     json.dumps(result)  # plain JSON all the way down
 
@@ -171,3 +173,59 @@ def test_claim_identity_survives_a_later_adjudication(registry):
                      registry)["claims"][0]
     assert claim_identity(denied) == claim_identity(paid)
     assert claim_key(denied) != claim_key(paid)
+
+
+def test_keys_do_not_change_when_the_payer_policy_changes(registry, tmp_path):
+    """This test ensures that the claim keys are built on the payer identification as the 835 sends it, so a claim
+    matched to a policy (or to none, after an admin edits era_payer_ids) keeps its key and identity."""
+    from packetizer.policy import PayerRegistry
+
+    matched = _worklist(remittance(), registry)["claims"][0]
+    unmatched = _worklist(remittance(), PayerRegistry(tmp_path, {}))["claims"][0]
+    assert (matched["payer_id"], unmatched["payer_id"]) == ("demo-commercial", None)
+    assert claim_key(matched) == claim_key(unmatched)
+    assert claim_identity(matched) == claim_identity(unmatched)
+    # without N1*PR's id the keys fall back to REF*2U, then TRN03, then the payer's name: never the registry
+    by_name = _worklist(remittance([Transaction(payer_id=None, trn03="")]), registry)["claims"][0]
+    assert by_name["payer_identification"] == "DEMO COMMERCIAL"
+
+
+def test_another_patients_claim_with_the_same_number_has_another_identity(registry):
+    """This test ensures that the member id (NM1*QC) is part of the claim key and identity: another patient's claim
+    with the same claim number, codes and dates is another claim."""
+    mine = _worklist(remittance(), registry)["claims"][0]
+    theirs = _worklist(remittance([Transaction(claims=[Claim(member_id="OTHER-999", last_name="OTHER")])]),
+                       registry)["claims"][0]
+    assert claim_identity(mine) != claim_identity(theirs)
+    assert claim_key(mine) != claim_key(theirs)
+
+
+def test_paid_and_reversed_claims_have_no_deadline_and_come_last(registry):
+    """This test ensures that paid and reversed claims are no work: no deadline or days left, listed after the
+    denials; a retro claim's next action is exactly SPEC's "build a retro request"."""
+    paid = Claim(claim_number="PAID", status="1", paid="160.00", lines=[Line(date="20260901", paid="160.00",
+                                                                            cas=[("CO", "45", "20.00")], remarks=())])
+    reversed_ = Claim(claim_number="REV", status="22", lines=[Line(date="20260902")])
+    denied = Claim(claim_number="DEN", lines=[Line(date="20260920")])
+    unknown = Transaction(claims=[Claim(claim_number="NOPAYER")], payer_name="ELSEWHERE", payer_id="NOPE",
+                          control="0002")
+    claims = _worklist(remittance([Transaction(claims=[paid, reversed_, denied]), unknown]), registry)["claims"]
+    assert [c["claim_number"] for c in claims] == ["DEN", "NOPAYER", "PAID", "REV"]
+    for entry in claims[2:]:
+        assert (entry["deadline"], entry["days_left"]) == (None, None)
+    assert claims[0]["next_action"] == claims[1]["next_action"] == "build a retro request"
+    assert claims[0]["deadline"] == "2026-10-20"
+
+
+def test_draft_leaves_out_unknown_units_and_keeps_date_ranges(registry):
+    """This test ensures that a denied line's SVC05 = 0 leaves units out of the draft (so check names them missing),
+    SVC07 gives the original units, and a DTM*150/151 range becomes start_date/end_date."""
+    data = remittance([Transaction(claims=[Claim(lines=[Line(units="0"), Line(code="97112", units="0")])])])
+    data = data.replace(b"SVC*HC:97112:GP*180.00*0**0~\nDTM*472*20260914",
+                        b"SVC*HC:97112:GP*180.00*0**0**3~\nDTM*150*20260914~\nDTM*151*20260918")
+    data = data.replace(b"SE*23*", b"SE*24*")
+    entry = _worklist(data, registry)["claims"][0]
+    assert entry["lines"][0]["units"] is None
+    assert draft_case(entry)["services"] == [
+        {"date_of_service": "2026-09-14", "code": "97110", "modifiers": ["GP"]},
+        {"start_date": "2026-09-14", "end_date": "2026-09-18", "code": "97112", "modifiers": ["GP"], "units": 3}]

@@ -143,7 +143,7 @@ def test_a_single_bad_claim_is_told_and_the_others_are_listed(app, staff):
     assert _listed(html) == ["2026091400123"]
 
 
-def _start_and_save(app, staff, token) -> tuple[int, int]:
+def _start_and_save(app, staff, token, denial_date="2026-09-22") -> tuple[int, int]:
     """Start a request from the retro item and save the pre-filled form with what the 835 cannot know."""
     item = next(i for i in _rows(app, WorklistItem) if i.triage == "retro")
     started = staff.post(f"/worklist/{item.id}/start", data={"csrf_token": token})
@@ -152,12 +152,12 @@ def _start_and_save(app, staff, token) -> tuple[int, int]:
     case_id = re.search(r'name="case_id" value="(ERA-[0-9A-F]{16})"', form)[1]
     for name, value in (("member.member_id", "XJH123456789"), ("member.last_name", "ORTIZ"),
                         ("claim.claim_number", "2026091400123"), ("claim.denial_codes", "CO-197, N54"),
-                        ("claim.denial_date", "2026-09-22"), ("services[0].date_of_service", "2026-09-14"),
+                        ("claim.denial_date", denial_date), ("services[0].date_of_service", "2026-09-14"),
                         ("services[0].code", "97110"), ("services[0].units", "2"), ("services[0].modifiers", "GP")):
         assert re.search(rf'name="{re.escape(name)}" value="{re.escape(value)}"', form), name
     assert '<option value="demo-commercial" selected>' in form and 'id="from-worklist"' in form
     data = case_form(case_id=case_id, **{
-        "member.first_name": "ANA", "member.last_name": "ORTIZ", "member.ssn": None,
+        "member.first_name": "ANA", "member.last_name": "ORTIZ", "member.ssn": None, "claim.denial_date": denial_date,
         "services[0].code": "97110", "services[0].units": "2",
         **{f"services[1].{k}": None for k in ("date_of_service", "place_of_service", "code", "modifiers", "units",
                                               "diagnosis_codes")}})
@@ -312,3 +312,177 @@ def test_a_deadline_passed_since_the_import_is_told_as_passed(app, staff, clock)
     assert "passed 1 day ago" in row
     assert "deadline passed on 2026-10-14: appeal the denial, or record an override reason" in row
     assert "build a retro request" not in row
+
+
+def _submitted(app, staff, token, pk, clock, on: str) -> None:
+    """Record that the case's request was sent on ``on`` (a build row stands for its packet)."""
+    with app.extensions["packetizer"].registry.session() as session:
+        build = Build(case_pk=pk, created_at=clock.now, built_by="web:sam", folder="x/y", file_name="p.pdf",
+                      report_name="r.json", report_html_name="r.html", sha256="a" * 64, size=10, pages=7)
+        session.add(build)
+        session.flush()
+        build_id = build.id
+    sent = staff.post(f"/tracking/cases/{pk}/submissions", data={
+        "csrf_token": token, "submitted_on": on, "channel": "fax", "build_id": str(build_id)})
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+
+
+def test_the_835_that_started_the_request_uploaded_again_on_the_submission_day_decides_nothing(app, staff, clock):
+    day = clock.now.date()
+    today_file = _file(_retro(), _eligibility(), produced=day.strftime("%Y%m%d"))
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (today_file, "ortiz-remit.835"))
+    item_id, pk = _start_and_save(app, staff, token, denial_date=day.isoformat())
+    _submitted(app, staff, token, pk, clock, day.isoformat())     # the request went out the day the 835 came
+    html = _upload(staff, token, (today_file, "ortiz-remit.835")).get_data(as_text=True)
+    assert _rows(app, Determination) == [] and "decision was recorded" not in html
+    with app.extensions["packetizer"].registry.session() as session:
+        assert session.get(CaseRecord, pk).status != "denied"
+    assert {i.id: i for i in _rows(app, WorklistItem)}[item_id].state == "open"
+
+
+def test_another_patients_claim_with_the_same_number_decides_nothing(app, staff, clock):
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    item_id, pk = _start_and_save(app, staff, token)
+    _submitted(app, staff, token, pk, clock, "2026-09-25")
+    clock.advance(days=12)
+    sign_in(staff, "sam")
+    token = page_token(staff, "/worklist/")
+    # Same claim number, codes and dates, another member: another claim, on an item of its own.
+    other = Claim(claim_number="2026091400123", status="1", charge="180.00", paid="160.00",
+                  payer_claim_number="PCN-OTHER-9", first_name="ZED", last_name="CHEN", member_id="M-LATE-55",
+                  lines=[Line(paid="160.00", cas=[("CO", "45", "20.00")], remarks=())])
+    _upload(staff, token, (_file(other, produced="20261005"), "chen-remit.835"))
+    same_key = Claim(claim_number="2026091400123", first_name="ZED", last_name="CHEN", member_id="M-LATE-55",
+                     lines=[Line(date="20260914")])
+    _upload(staff, token, (_file(same_key), "chen-remit.835"))
+    assert _rows(app, Determination) == []
+    items = {i.id: i for i in _rows(app, WorklistItem)}
+    assert len(items) == 4  # the original two, the other patient's paid claim and denied claim
+    assert (items[item_id].case_pk, items[item_id].state, json.loads(items[item_id].claim)["member_id"]) == (
+        pk, "open", "XJH123456789")
+    _no_phi_in_audit(app)
+
+
+def test_a_case_whose_member_id_differs_from_the_claim_is_not_decided_and_the_skip_is_audited(app, staff, clock):
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    item_id, pk = _start_and_save(app, staff, token)
+    _submitted(app, staff, token, pk, clock, "2026-09-25")
+    with app.extensions["packetizer"].registry.session() as session:  # staff corrected the case's member id since
+        session.get(CaseRecord, pk).member_id = "M-LATE-55"
+        session.commit()
+    clock.advance(days=12)
+    sign_in(staff, "sam")
+    token = page_token(staff, "/worklist/")
+    html = _upload(staff, token, (_file(_paid(), produced="20261005"), "later.835")).get_data(as_text=True)
+    assert _rows(app, Determination) == []
+    assert "was not recorded: the remittance&#39;s claim is for another member id than the case&#39;s." in html
+    [skipped] = _audit(app, "era.determination_skipped")
+    detail = json.loads(skipped.detail)
+    assert (skipped.object_type, detail["case_pk"], detail["reason"], detail["worklist_item"]) == (
+        "case", pk, "member_id_differs", item_id)
+    assert _audit(app, "era.determination") == []
+    _no_phi_in_audit(app)
+
+
+def test_odd_worklist_and_filter_arguments_are_404_or_ignored_never_500(app, staff):
+    token = page_token(staff, "/worklist/")
+    assert _upload(staff, token, (FIRST, "ortiz-remit.835")).status_code == 200
+    for raw in ("%C2%B2", "9" * 30, "-1", "abc"):   # a superscript two is a digit to Python, not to a database
+        assert staff.get(f"/cases/new?worklist={raw}").status_code == 404, raw
+    for query in ("?item_id=1", "?_method=GET", "?_anchor=x", "?_external=1&_scheme=javascript"):
+        page = staff.get("/worklist/" + query)
+        assert page.status_code == 200, query
+        html = page.get_data(as_text=True)
+        assert 'action="/worklist/upload"' in html and "javascript" not in html and "item_id=" not in html
+    kept = staff.get("/worklist/?triage=retro&state=all&item_id=1").get_data(as_text=True)
+    assert re.search(r'action="/worklist/\d+/done\?(triage=retro&amp;state=all|state=all&amp;triage=retro)"', kept)
+    stored = _upload_to(staff, token, "/worklist/upload?item_id=1", SECOND)
+    assert stored.status_code == 200 and "CLM-LATE-2" in stored.get_data(as_text=True)
+
+
+def _upload_to(client, token, url, data: bytes):
+    return client.post(url, data={"csrf_token": token, "files": [(io.BytesIO(data), "x.835")]},
+                       content_type="multipart/form-data")
+
+
+def test_only_an_open_missing_authorization_item_prefills_the_case_form_and_the_view_is_audited(app, staff):
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    items = {i.triage: i for i in _rows(app, WorklistItem)}
+    refused = staff.get(f"/cases/new?worklist={items['eligibility'].id}")
+    assert refused.status_code == 302 and refused.headers["Location"] == "/worklist/"
+    assert "cannot start a retro request" in staff.get("/worklist/").get_data(as_text=True)
+    assert _audit(app, "worklist.prefill") == []
+    staff.post(f"/worklist/{items['retro'].id}/done", data={"csrf_token": token, "done": "1"})
+    assert staff.get(f"/cases/new?worklist={items['retro'].id}").status_code == 302  # done: not startable
+    staff.post(f"/worklist/{items['retro'].id}/done", data={"csrf_token": token, "done": "0"})
+    form = staff.get(f"/cases/new?worklist={items['retro'].id}")
+    assert form.status_code == 200 and 'id="from-worklist"' in form.get_data(as_text=True)
+    [viewed] = _audit(app, "worklist.prefill")
+    assert viewed.object_id == str(items["retro"].id) and json.loads(viewed.detail) == {}
+    _no_phi_in_audit(app)
+
+
+def test_a_double_clicked_save_of_the_prefilled_form_tells_the_case_id_in_use(on_both, monkeypatch):
+    """Two saves of the same pre-filled form at once: the second is told its case id is taken, not a 500."""
+    import threading
+
+    import packetizer.web.cases as cases_view
+
+    app, staff, _ = on_both
+    token = page_token(staff, "/worklist/")
+    _upload(staff, token, (FIRST, "ortiz-remit.835"))
+    item = next(i for i in _rows(app, WorklistItem) if i.triage == "retro")
+    where = f"/cases/new?worklist={item.id}"
+    case_id = re.search(r'name="case_id" value="(ERA-[0-9A-F]{16})"', staff.get(where).get_data(as_text=True))[1]
+    data = case_form(case_id=case_id, **{
+        "member.first_name": "ANA", "member.last_name": "ORTIZ", "member.ssn": None,
+        "services[0].code": "97110", "services[0].units": "2",
+        **{f"services[1].{k}": None for k in ("date_of_service", "place_of_service", "code", "modifiers", "units",
+                                              "diagnosis_codes")}})
+    second_checked, first_saved, answers = threading.Event(), threading.Event(), {}
+    real_add_case = cases_view.add_case
+
+    def second_waits_for_the_first(*args, **kwargs):   # the second click passed the checks before the first saved
+        if threading.current_thread().name == "second":
+            second_checked.set()
+            first_saved.wait(20)
+        return real_add_case(*args, **kwargs)
+
+    monkeypatch.setattr(cases_view, "add_case", second_waits_for_the_first)
+    second_client = app.test_client()
+    sign_in(second_client, "sam")
+    second_token = page_token(second_client, "/worklist/")
+
+    def save(client, tok, name):
+        answers[name] = client.post(where, data={**data, "csrf_token": tok, "action": "save"})
+
+    second = threading.Thread(target=save, args=(second_client, second_token, "second"), name="second")
+    second.start()
+    assert second_checked.wait(20)
+    save(staff, token, "first")
+    first_saved.set()
+    second.join(30)
+    assert answers["first"].status_code == 302
+    assert answers["second"].status_code == 422
+    assert f"{case_id} is already used by another case" in answers["second"].get_data(as_text=True)
+    with app.extensions["packetizer"].registry.session() as session:
+        assert [c.case_id for c in session.scalars(select(CaseRecord))] == [case_id]
+
+
+def test_a_file_over_the_limit_is_refused_in_mb_and_a_huge_amount_is_one_claims_error(app, staff):
+    from packetizer import limits
+
+    token = page_token(staff, "/worklist/")
+    big = FIRST + b"\n" * (limits.MAX_REMITTANCE_BYTES + 1 - len(FIRST))
+    html = _upload(staff, token, (big, "big.835"), (FIRST, "ortiz-remit.835")).get_data(as_text=True)
+    assert "It is larger than 4 MB, the largest remittance file accepted. Nothing was stored." in html
+    huge = _file(_retro(), Claim(claim_number="CLM-HUGE-1", lines=[Line(charge="9" * 30)]))
+    answer = _upload(staff, token, (huge, "huge.835"))
+    assert answer.status_code == 200
+    html = answer.get_data(as_text=True)
+    assert "(segment 23) was left out: SVC02 (line charge) has more than 18 digits" in html
+    assert len(_rows(app, EraUpload)) == 2

@@ -28,8 +28,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ..errors import TrackingError
-from ..era import claim_identity, claim_key, draft_case, read_remittance, worklist as triage_remittance
+from ..era import action_words, claim_identity, claim_key, draft_case, read_remittance, worklist as triage_remittance
 from ..era.reader import PAYMENT_REASONS
+from ..era.worklist import RETRO_ACTION
 from ..policy import PayerRegistry
 from ..registry import CaseRecord, EraUpload, WorklistItem
 from .audit import Actor, write_audit
@@ -200,6 +201,21 @@ def _remittance_lines(claim: Mapping[str, Any], outcome: str) -> tuple[list[Bill
     return billed, approved
 
 
+#: Why a determination was not recorded on a case whose member differs from the remittance's claim.
+MEMBER_DIFFERS = "the remittance's claim is for another member id than the case's"
+
+
+def _member_key(value: Any) -> str:
+    return "".join(ch for ch in str(value or "") if ch.isalnum()).casefold()
+
+
+def same_member(claim_member_id: Any, case_member_id: Any) -> bool:
+    """True when the claim's member id (NM1*QC/IL) is the case's, ignoring case, spaces and dashes; a missing one on
+    either side is not the same."""
+    claim, case = _member_key(claim_member_id), _member_key(case_member_id)
+    return bool(claim) and claim == case
+
+
 def record_determinations(session: Session, items: Iterable[tuple[WorklistItem, Mapping[str, Any]]], *,
                           upload_id: int, actor: Actor, now: dt.datetime,
                           today: dt.date) -> list[RecordedDetermination]:
@@ -208,7 +224,10 @@ def record_determinations(session: Session, items: Iterable[tuple[WorklistItem, 
     A claim decides a request when an item of the same claim (:func:`packetizer.era.claim_identity`: payer,
     claim number, lines) is linked to a case whose newest submission has no determination yet, and the
     remittance is dated on or after that submission: the remittance that led to the request is older, so
-    importing it again records nothing. Paid reads as approved, partly paid as partially approved, denied as
+    importing it again records nothing; on the submission's own date the claim must also differ from the
+    linked item's (:func:`packetizer.era.claim_key`), so the same remittance line re-sent that day records
+    nothing either. A claim whose member id differs from the case's records nothing (audited
+    ``era.determination_skipped``, ids only). Paid reads as approved, partly paid as partially approved, denied as
     denied; a reversal decides nothing. The determination is checked like one typed in; a refusal is
     returned, not raised, and stores nothing.
     """
@@ -228,9 +247,18 @@ def record_determinations(session: Session, items: Iterable[tuple[WorklistItem, 
             submission = latest_submission(case)
             if submission is None or submission.current_determination is not None:
                 continue
-            if decided_on < submission.submitted_on:
-                continue
+            if decided_on < submission.submitted_on or (decided_on == submission.submitted_on
+                                                         and claim_key(claim) == other.claim_key):
+                continue  # the remittance that led to the request (re-sent, or uploaded again): it decides nothing
             seen.add(case.id)
+            if not same_member(claim.get("member_id"), case.member_id):
+                # Another patient's claim that happens to share the claim number, codes and dates: nothing is
+                # recorded on this case, and the audit log says so (ids only).
+                write_audit(session, actor, "era.determination_skipped", "case", case.case_id, now=now, detail={
+                    "case_pk": case.id, "submission": submission.id, "reason": "member_id_differs", "source": "835",
+                    "era_upload": upload_id, "worklist_item": other.id})
+                recorded.append(RecordedDetermination(case.id, case.case_id, outcome, refused=MEMBER_DIFFERS))
+                continue
             codes = [str(code) for code in claim.get("denial_codes") or []]
             reason = (f"From the payer's remittance (835): claim {CLAIM_STATUS_WORDS.get(claim.get('status'), '')}"
                       .rstrip() + (f"; codes {', '.join(codes)}" if codes else ""))
@@ -284,10 +312,10 @@ class Row:
         """What to do, as the reader worded it on import; a retro deadline passed since then is told as passed."""
         told = str(self.claim.get("next_action") or "")
         if (self.item.triage == "retro" and self.days_left is not None and self.days_left < 0
-                and told.startswith("build a retro request")):
+                and told.startswith(RETRO_ACTION)):
             return (f"deadline passed on {self.item.deadline.isoformat()}: appeal the denial, "
                     "or record an override reason")
-        return told
+        return action_words(self.claim)
 
     @property
     def startable(self) -> bool:

@@ -54,8 +54,8 @@ def import_(remittance_file: str, payers_dir: str | None, today: dt.date | None,
     with path.open("rb") as handle:
         data = handle.read(limits.MAX_REMITTANCE_BYTES + 1)
     if len(data) > limits.MAX_REMITTANCE_BYTES:
-        raise EraError(f"larger than MAX_REMITTANCE_BYTES ({limits.MAX_REMITTANCE_BYTES})", subject=name,
-                       noun="remittance")
+        raise EraError(f"the file is larger than {limits.MAX_REMITTANCE_BYTES / (1024 * 1024):g} MB, the largest "
+                       "remittance file read: ask the payer for smaller files", subject=name, noun="remittance")
     remittance = read_remittance(data, name=name)
     pairs = listed_claims(remittance, registry, today=today)
     result = {"claims": [entry for entry, _ in pairs], "errors": [e.to_dict() for e in remittance.errors]}
@@ -112,6 +112,8 @@ def write_drafts(folder: Path, drafts: list[tuple[str, dict]]) -> list[Path]:
 
 def render_table(result: dict, *, name: str, today: dt.date) -> str:
     """The worklist for staff: one row per claim, soonest deadline first, then the claims not read."""
+    from ..era import action_words
+
     claims, errors = result["claims"], result["errors"]
     lines = [f"{name}: {len(claims)} claim(s) with adjustments, {len(errors)} not readable (today {today})"]
     if claims:
@@ -119,7 +121,7 @@ def render_table(result: dict, *, name: str, today: dt.date) -> str:
         for entry in claims:
             rows.append((entry["deadline"] or "-", "-" if entry["days_left"] is None else str(entry["days_left"]),
                          entry["status"], entry["triage"], entry["claim_number"], " ".join(entry["denial_codes"]),
-                         entry["next_action"]))
+                         action_words(entry)))
         widths = [max(len(row[i]) for row in rows) for i in range(6)]
         lines.append("")
         lines.extend("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:6])) + "  " + row[6]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .drafts import draft_case, draft_name, is_retro_path
 from .reader import Adjustment, ClaimProblem, RemitClaim, RemitLine, Remittance, read_remittance
-from .worklist import claim_identity, claim_key, listed_claims, worklist
+from .worklist import action_words, claim_identity, claim_key, listed_claims, worklist
 
 __all__ = [
     "Adjustment",
@@ -17,6 +17,7 @@ __all__ = [
     "RemitClaim",
     "RemitLine",
     "Remittance",
+    "action_words",
     "claim_identity",
     "claim_key",
     "draft_case",

@@ -1,7 +1,8 @@
 """Pre-filled case files (SPEC section 1) for the worklist's retro-path claims.
 
 A draft carries everything the 835 knows: the payer (when a policy matched), the member id and name, the
-claim number, denial codes and date, and the service lines with their codes, modifiers, units and dates.
+claim number, denial codes and date, and the service lines with their codes, modifiers, units (when the 835
+gives a count above 0) and dates (``start_date``/``end_date`` for a DTM*150/151 range).
 With the claim at hand it also carries the rendering provider (NM1*82, else the payee, with the NPI when
 the qualifier is XX). What a remittance cannot know is left out on purpose, so that ``packetizer check``
 on the draft names each field staff must still fill in: the member's date of birth, the late reason, the
@@ -71,7 +72,9 @@ def _retro_lines(claim_entry: dict) -> list[dict]:
 
 def _service(line: dict) -> dict:
     service: dict = {}
-    if line.get("date_of_service"):
+    if line.get("date_of_service") and line.get("end_date"):   # a range (DTM*150/151)
+        service["start_date"], service["end_date"] = line["date_of_service"], line["end_date"]
+    elif line.get("date_of_service"):
         service["date_of_service"] = line["date_of_service"]
     service["code"] = line["code"]
     if line.get("modifiers"):

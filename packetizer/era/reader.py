@@ -68,6 +68,9 @@ PAYMENT_REASONS = frozenset({
 })
 
 _SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
+# X12 "R" values are at most 18 digits long; an amount with more digits before its decimal point is refused
+# (it is no amount a payer pays, and two-decimal arithmetic on it would overflow).
+MAX_AMOUNT_DIGITS = 18
 _AMOUNT = re.compile(r"^-?(?:\d+\.?\d*|\.\d+)$")
 _CARC = re.compile(r"^[A-Z0-9]{1,5}$")
 _RARC = re.compile(r"^[A-Z]{1,2}[0-9]{1,4}$")
@@ -118,7 +121,7 @@ class RemitLine:
     modifiers: tuple[str, ...]
     charge: Decimal
     paid: Decimal
-    units: Decimal
+    units: Decimal | None             # None when the 835 gives no count above 0
     start: dt.date | None = None
     end: dt.date | None = None
     adjustments: tuple[Adjustment, ...] = ()
@@ -176,17 +179,24 @@ class RemitClaim:
 
     @cached_property
     def status(self) -> str:
-        """``reversed`` (CLP02 = 22), ``denied`` (nothing paid), ``partially_paid`` or ``paid``.
+        """``reversed``, ``denied``, ``partially_paid`` or ``paid``, by this rule:
 
-        A claim that paid something is ``paid`` when every adjustment is one of :data:`PAYMENT_REASONS`
-        (deductible, coinsurance, contractual reductions), else ``partially_paid`` (a line that paid
-        nothing because of the deductible is still paid as agreed).
+        * ``reversed``: CLP02 = 22 (a reversal of an earlier payment).
+        * ``denied``: CLP02 = 4 (denied), or nothing paid (CLP04 <= 0) while at least one adjustment of the
+          claim or its lines is not one of :data:`PAYMENT_REASONS`: a reason the payer refused to pay for.
+        * ``paid``: every adjustment is one of :data:`PAYMENT_REASONS` (deductible, coinsurance, copay,
+          contractual reductions, the prior payer's payment), even when nothing was paid. So a secondary or
+          tertiary claim (CLP02 = 2 or 3) paying 0 with only OA-23 (the prior payer's adjudication) is
+          ``paid``: the prior payer covered it and nothing is denied; so is a claim whose whole charge went
+          to the deductible.
+        * ``partially_paid``: something paid, and some adjustment is not one of :data:`PAYMENT_REASONS`.
         """
         if self.status_code == "22":
             return "reversed"
-        if self.paid <= 0 and (self.charge > 0 or self.status_code == "4"):
+        refused = any(a.reason not in PAYMENT_REASONS for a in self.all_adjustments)
+        if self.status_code == "4" or (self.paid <= 0 and refused):
             return "denied"
-        if any(a.reason not in PAYMENT_REASONS for a in self.all_adjustments):
+        if refused:
             return "partially_paid"
         return "paid"
 
@@ -314,8 +324,7 @@ def _isa_separators(isa: str, number: int) -> tuple[str, str, str]:
     if seg_term.isalnum() or seg_term in (ele, component, " "):
         raise _Refused(number, "the ISA does not end with a usable segment terminator")
     if isa[84:89] != "00501":
-        raise _Refused(number, f"ISA12 version {isa[84:89]!r} is not 00501: only 5010 remittances (X221A1) "
-                               "are read")
+        raise _Refused(number, "ISA12 version is not 00501: only 5010 remittances (X221A1) are read")
     return seg_term, ele, component
 
 
@@ -331,6 +340,9 @@ def _amount(text: str, segment: int, what: str, *, required: bool = True) -> Dec
         return None
     if not _AMOUNT.match(text):
         raise _BadClaim(segment, f"{what} is not an amount")
+    whole, _, fraction = text.lstrip("-").partition(".")
+    if len(whole) > MAX_AMOUNT_DIGITS or len(fraction) > MAX_AMOUNT_DIGITS:
+        raise _BadClaim(segment, f"{what} has more than {MAX_AMOUNT_DIGITS} digits before or after its decimal point")
     return Decimal(text)
 
 
@@ -388,9 +400,16 @@ class _Walk:
         for line in raw:
             self.number += 1
             self.segment(line.strip("\r\n ").split(ele))
-        # pyx12's tokeniser stops at an empty segment (two terminators in a row); what follows is unread.
-        if (raw.buffer + raw.fd.read()).strip(" \r\n\t" + seg_term):
-            raise _Refused(self.number + 1, "the segment is empty (two segment terminators in a row)")
+        # pyx12's tokeniser stops at an empty segment (two terminators in a row), or at a segment longer than
+        # its read window (it reads on only once when its buffer holds no terminator); what follows is unread.
+        rest = raw.buffer + raw.fd.read()
+        if rest.strip(" \r\n\t" + seg_term):
+            stop = rest.find(seg_term)
+            if 0 <= stop < pyx12.rawx12file.DEFAULT_BUFSIZE:
+                raise _Refused(self.number + 1, "the segment is empty (two segment terminators in a row)")
+            raise _Refused(self.number + 1, f"the segment is longer than {pyx12.rawx12file.DEFAULT_BUFSIZE:,} "
+                                            "characters, more than any segment of an 835 holds (is its segment "
+                                            "terminator missing?)")
         if self.level:
             raise _Refused(self.number, f"the file ends inside an open {self.level[-1]} without its trailer")
 
@@ -410,7 +429,8 @@ class _Walk:
         if seg_id not in SEGMENTS_835:
             if not _SEG_ID.match(seg_id):
                 raise _Refused(n, "the segment has no valid segment id")
-            raise _Refused(n, f"{seg_id} is not a segment of an 835 remittance (X221A1)")
+            # Its id is not quoted: text that is not a known segment id may be anything, even a name.
+            raise _Refused(n, "the segment is not a segment an 835 remittance (X221A1) may hold here")
         els = parts[1:]
         level = self.level
         self.in_set += 1
@@ -424,17 +444,16 @@ class _Walk:
                 raise _Refused(n, "GS outside an interchange or inside an open group")
             self.gs_control, self.sets, self.groups = _value(els, 6), 0, self.groups + 1
             if _value(els, 1) != "HP":
-                raise _Refused(n, f"GS01 functional id {_value(els, 1)[:2]!r} is not HP (health care claim "
-                                  "payment/advice)")
+                raise _Refused(n, "GS01 functional id is not HP (health care claim payment/advice)")
             version = _value(els, 8)
             if not version.startswith("005010X221"):
-                raise _Refused(n, f"GS08 version {version[:12]!r} is not 005010X221A1 (the 5010 835)")
+                raise _Refused(n, "GS08 version is not 005010X221A1 (the 5010 835)")
             level.append("GS")
         elif seg_id == "ST":
             if level != ["ISA", "GS"]:
                 raise _Refused(n, "ST outside a functional group or inside an open transaction set")
             if _value(els, 1) != "835":
-                raise _Refused(n, f"ST01 transaction set {_value(els, 1)[:3]!r} is not an 835 remittance")
+                raise _Refused(n, "ST01 transaction set is not an 835 remittance")
             level.append("ST")
             self.st_control, self.in_set, self.sets = _value(els, 2), 1, self.sets + 1
             self._start_transaction()
@@ -658,17 +677,22 @@ class _Walk:
                                f"{self.component!r}, as ISA16 declares)")
         if parts[0] not in SVC_QUALIFIERS:
             raise _BadClaim(n, "SVC01-1 is not a product/service id qualifier")
-        # SVC07 (original units) when the payer changed the count, else SVC05 (units paid; a denied line may
-        # say 0); X221A1: an absent SVC05 means one unit.
-        units = _amount(_value(els, 7), n, "SVC07 (original units)", required=False)
-        if units is None:
-            units = _amount(_value(els, 5), n, "SVC05 (units)", required=False)
+        # SVC07 (original units) when the payer changed the count, else SVC05 (units paid); X221A1: an absent
+        # SVC05 means one unit. A count of 0 (a denied line may say so) is no count: the units stay unknown.
+        original = _amount(_value(els, 7), n, "SVC07 (original units)", required=False)
+        paid_units = _amount(_value(els, 5), n, "SVC05 (units)", required=False)
+        if original is not None and original > 0:
+            units = original
+        elif paid_units is None:
+            units = Decimal(1) if original is None else None
+        else:
+            units = paid_units if paid_units > 0 else None
         return {
             "segment": n, "qualifier": parts[0], "code": parts[1],
             "modifiers": tuple(m for m in parts[2:6] if m),
             "charge": _amount(_value(els, 2), n, "SVC02 (line charge)"),
             "paid": _amount(_value(els, 3), n, "SVC03 (line payment)"),
-            "units": units if units is not None else Decimal(1),  # X221A1: absent SVC05 means one unit
+            "units": units,
             "adjustments": [], "remarks": [],
         }
 

@@ -63,15 +63,31 @@ def listed_claims(remittance: Remittance, registry: PayerRegistry, *,
     index = payer_index(registry)
     pairs = [(claim_entry(claim, match_payer(claim, index), today=today), claim)
              for claim in remittance.claims if claim.adjusted]
-    pairs.sort(key=lambda pair: (pair[0]["deadline"] is None, pair[0]["deadline"] or ""))
+    pairs.sort(key=lambda pair: (pair[0]["status"] in NO_WORK, pair[0]["deadline"] is None, pair[0]["deadline"] or ""))
     return pairs
 
 
+#: Claim statuses that are no work: no deadline, listed after every denial.
+NO_WORK = frozenset({"paid", "reversed"})
+
+
+def payer_identification(claim: RemitClaim) -> str:
+    """The payer as the 835 identifies it: N1*PR's id (XV or PI), else REF*2U, else TRN03, else N1*PR's name.
+
+    The claim keys are built from this, never from the matched registry policy, so that editing a payer
+    policy's ``era_payer_ids`` does not change the keys of claims already on the worklist.
+    """
+    return claim.payer_ids[0] if claim.payer_ids else (claim.payer_name or "")
+
+
 def claim_entry(claim: RemitClaim, policy: PayerPolicy | None, *, today: dt.date) -> dict:
-    """One worklist entry, keys in SPEC order."""
+    """One worklist entry, keys in SPEC order, then ``payer_identification`` (what the claim keys are built on).
+
+    A paid or reversed claim is no work: it has no deadline and no days left.
+    """
     codes = claim.denial_codes
     triage = _triage(tuple(codes))
-    deadline = _deadline(claim, policy)
+    deadline = _deadline(claim, policy) if claim.status not in NO_WORK else None
     days_left = (deadline - today).days if deadline else None
     return {
         "claim_number": claim.claim_number,
@@ -83,20 +99,29 @@ def claim_entry(claim: RemitClaim, policy: PayerPolicy | None, *, today: dt.date
         "status": claim.status,
         "denial_codes": list(codes),
         "denial_date": claim.denial_date.isoformat() if claim.denial_date else None,
-        "lines": [{
-            "code": line.code,
-            "modifiers": list(line.modifiers),
-            "units": _units(line.units),
-            "date_of_service": line.start.isoformat() if line.start else None,
-            "charge": amount_text(line.charge),
-            "paid": amount_text(line.paid),
-            "denial_codes": line.denial_codes,
-        } for line in claim.lines],
+        "lines": [_line(line) for line in claim.lines],
         "triage": triage,
         "deadline": deadline.isoformat() if deadline else None,
         "days_left": days_left,
         "next_action": next_action(claim, triage, policy, deadline, days_left),
+        "payer_identification": payer_identification(claim),
     }
+
+
+def _line(line) -> dict:
+    """A line's entry; a line the 835 dates with a range (DTM*150/151) also has its ``end_date``."""
+    entry = {
+        "code": line.code,
+        "modifiers": list(line.modifiers),
+        "units": _units(line.units),
+        "date_of_service": line.start.isoformat() if line.start else None,
+        "charge": amount_text(line.charge),
+        "paid": amount_text(line.paid),
+        "denial_codes": line.denial_codes,
+    }
+    if line.start and line.end and line.end != line.start:
+        entry["end_date"] = line.end.isoformat()
+    return entry
 
 
 @functools.lru_cache(maxsize=4096)
@@ -107,6 +132,8 @@ def _triage(codes: tuple[str, ...]) -> str:
 
 
 def _units(value):
+    if value is None:
+        return None
     return int(value) if value == value.to_integral_value() else float(value)
 
 
@@ -136,6 +163,23 @@ def _reasons(codes: list[str], cls: str) -> str:
     return "; ".join(found)
 
 
+#: The next action of a retro-path claim, exactly as SPEC section 9 words it.
+RETRO_ACTION = "build a retro request"
+
+
+def action_words(claim_entry: dict) -> str:
+    """The next action as staff read it in a table: a retro request's action with its deadline
+    (``build a retro request by 2026-10-14``); any other action as the entry words it."""
+    told = str(claim_entry.get("next_action") or "")
+    if told == RETRO_ACTION and claim_entry.get("deadline"):
+        return f"{RETRO_ACTION} by {claim_entry['deadline']}"
+    if told == RETRO_ACTION and not claim_entry.get("payer_id"):
+        return f"{RETRO_ACTION} (no payer policy matched this payer: check its deadline)"
+    if told == RETRO_ACTION:
+        return f"{RETRO_ACTION} (deadline unknown: the remittance gives no date the window counts from)"
+    return told
+
+
 def next_action(claim: RemitClaim, triage: str, policy: PayerPolicy | None, deadline: dt.date | None,
                 days_left: int | None) -> str:
     """What staff do next, in their words."""
@@ -157,32 +201,38 @@ def next_action(claim: RemitClaim, triage: str, policy: PayerPolicy | None, dead
         return f"not allowed by payer: {policy.name} accepts no retro requests; appeal the denial instead"
     if days_left is not None and days_left < 0:
         return f"deadline passed on {deadline.isoformat()}: appeal the denial, or record an override reason"
-    if deadline is not None:
-        return f"build a retro request by {deadline.isoformat()}"
-    if policy is None:
-        return "build a retro request (no payer policy matched this payer: check its deadline)"
-    return "build a retro request (deadline unknown: the remittance gives no date the window counts from)"
+    return RETRO_ACTION  # the deadline is its own field (null when no policy matched or no date counts)
+
+
+def _payer_part(claim_entry: dict) -> str:
+    # Entries stored before ``payer_identification`` existed fall back to the payer's name as sent.
+    return claim_entry.get("payer_identification") or claim_entry.get("payer_name") or ""
+
+
+def _hash(parts: list[str]) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
 
 
 def claim_key(claim_entry: dict) -> str:
     """A stable key for one claim across files: the same adjudication of the same claim gives the same key.
 
-    Built from the payer (registry id, else the payer's name), CLP01, CLP07, the status and each line's
-    code and date; a short SHA-256 so it carries no PHI when stored or shown.
+    Built from the payer as the 835 identifies it (:func:`payer_identification`, never the matched registry
+    policy), the member id (NM1*QC/IL), CLP01, CLP07, the status and each line's code and date; a short
+    SHA-256 so it carries no PHI when stored or shown.
     """
     lines = ";".join(f"{line['code']}@{line['date_of_service']}" for line in claim_entry.get("lines", []))
-    parts = [claim_entry.get("payer_id") or claim_entry.get("payer_name") or "", claim_entry.get("claim_number") or "",
-             claim_entry.get("payer_claim_number") or "", claim_entry.get("status") or "", lines]
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
+    return _hash([_payer_part(claim_entry), claim_entry.get("member_id") or "", claim_entry.get("claim_number") or "",
+                  claim_entry.get("payer_claim_number") or "", claim_entry.get("status") or "", lines])
 
 
 def claim_identity(claim_entry: dict) -> str:
-    """A stable key for the claim itself, whatever the payer decided: the payer, CLP01 and each line's code and date.
+    """A stable key for the claim itself, whatever the payer decided: the payer as the 835 identifies it, the
+    member id, CLP01 and each line's code and date.
 
     A later remittance that pays, denies or reverses the same claim gives the same identity (while
-    :func:`claim_key` changes with the status), which is how a determination finds the case it belongs to.
+    :func:`claim_key` changes with the status), which is how a determination finds the case it belongs to;
+    another patient's claim with the same claim number does not.
     """
     lines = ";".join(sorted(f"{line['code']}@{line['date_of_service']}" for line in claim_entry.get("lines", [])))
-    parts = [claim_entry.get("payer_id") or claim_entry.get("payer_name") or "", claim_entry.get("claim_number") or "",
-             lines]
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
+    return _hash([_payer_part(claim_entry), claim_entry.get("member_id") or "", claim_entry.get("claim_number") or "",
+                  lines])

@@ -98,9 +98,17 @@ def new():
     if item is not None and item.case_pk is not None:
         flash("A request was already started for this claim: this is its case.", "info")
         return redirect(url_for("cases.show", pk=item.case_pk))
+    if item is not None and (item.triage != "retro" or item.state != "open"):
+        # Only what Start request may start: an open missing-authorization denial.
+        flash("This claim cannot start a retro request: it is done, or its denial is not about a missing "
+              "authorization. Do what the worklist says instead.", "error")
+        return redirect(url_for("worklist.index"))
     draft = case_draft(item) if item is not None else None
     form = caseform.case_form(services().payers(), draft, restored=_restored_typing())
     if request.method == "GET" or caseform.lines_edited(form, request.form.get("action", "")):
+        if item is not None and request.method == "GET":
+            record("worklist.prefill", "worklist_item", item.id)
+            db().commit()
         return _form_page(form, [], record_=None, worklist_item=item)
     form.validate()
     doc = caseform.form_to_case(form, draft)
@@ -111,8 +119,12 @@ def new():
         return _form_page(form, problems, record_=None, worklist_item=item)
     if item is None:
         return _create(doc, folder, case, action="case.create")
-    return _create(doc, folder, case, action="case.create", worklist_item=item.id,
-                   then=lambda rec: link_case(db(), item, rec, actor=current_actor(), now=services().now()))
+    try:
+        return _create(doc, folder, case, action="case.create", worklist_item=item.id,
+                       then=lambda rec: link_case(db(), item, rec, actor=current_actor(), now=services().now()))
+    except IntegrityError:  # the same form saved twice at once (a double click): the other save took the case id
+        problems = caseform.input_problems(form, [("case_id", f"{case.case_id} is already used by another case")])
+        return _form_page(form, problems, record_=None, worklist_item=item)
 
 
 def _worklist_item() -> WorklistItem | None:
@@ -120,7 +132,8 @@ def _worklist_item() -> WorklistItem | None:
     raw = request.args.get("worklist")
     if raw is None:
         return None
-    item = db().get(WorklistItem, int(raw)) if raw.isdigit() else None
+    # ASCII digits only ("²" is a digit to str.isdigit), and no more than a database integer holds.
+    item = db().get(WorklistItem, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
     if item is None:
         abort(404)
     return item

@@ -9,7 +9,8 @@ in the session cookie. **Start request** opens the case form pre-filled from
 the claim (``/cases/new?worklist=<item>``); saving the case links it to the item.
 
 Audited: ``era.upload`` (per file: counts, never names), ``worklist.view``,
-``worklist.start``, ``worklist.done`` and ``worklist.reopen`` (item ids only).
+``worklist.start``, ``worklist.prefill`` (the pre-filled case form shown, in cases.py), ``worklist.done`` and
+``worklist.reopen`` (item ids only).
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def _page(*, results=None, status: int = 200):
         results=results, today=svc.today(), triage_words=TRIAGE_WORDS, claim_status_words=CLAIM_STATUS_WORDS,
         resolution_words=RESOLUTION_WORDS, status_words=STATUS_WORDS, files_per_upload=limits.ERA_FILES_PER_UPLOAD,
         largest=megabytes(limits.MAX_REMITTANCE_BYTES), narrowed=bool(triage) or state != "open",
+        # Only the known filters are carried into the forms' addresses, never any other query argument.
+        filter_args={**({"triage": triage} if triage else {}), **({"state": state} if state != "open" else {})},
     ), status
 
 
