@@ -42,6 +42,7 @@ if TYPE_CHECKING:   # the archive package is imported only by builds that archiv
     # them: `packetizer check` needs check_case alone and starts twice as fast without them.
     from .disclosure import DisclosurePlan
     from .ingest import ExhibitDocument
+    from .parts import PacketPart
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,20 @@ class Packet:
     warnings: tuple[Finding, ...] = ()
     archived: ArchivedVersion | None = None
     archive_error: str | None = None
+    parts: tuple[PacketPart, ...] = ()
+    """The parts, when the packet exceeded the channel's limits (``path`` … ``pages`` then describe part 1)."""
+    part_paths: tuple[Path, ...] = ()
+    total_pages: int = 0
+    """The whole submission's pages (``pages`` when it was not sent in parts)."""
 
     @property
     def file_name(self) -> str:
         return self.path.name
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every packet file to send: the parts, or the one packet."""
+        return self.part_paths or (self.path,)
 
 
 @dataclass(frozen=True)
@@ -241,13 +252,17 @@ def build_packet(
     bookmarks = [Bookmark(entry.title, entry.first_page) for entry in sections.index]
     progress("assembly", converted, None)
     pdf, pages = assemble_packet(parts, case_id=case.case_id, bookmarks=bookmarks, created=created)
+    name = packet_file_name(case)
+    split = _split_if_over(case, policy, plan, name, sections, exhibits, pdf, pages, created)
     progress("verify", pages, pages)
-    verify_no_leak(pdf, plan, sections=sections.index,
-                   pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
-                   streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched},
-                   texts_searched={digest for _, _, doc in exhibits for digest in doc.texts_searched})
+    for proved in ([part.pdf for part in split] or [pdf]):   # the proof runs on every file released
+        verify_no_leak(proved, plan, sections=None if split else sections.index,
+                       pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
+                       streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched},
+                       texts_searched={digest for _, _, doc in exhibits for digest in doc.texts_searched})
 
-    warnings = list(result.warnings) + channel_limit_findings(policy, pages, len(pdf))
+    # A packet sent in parts fits the channel: each part is within its limits.
+    warnings = list(result.warnings) + ([] if split else channel_limit_findings(policy, pages, len(pdf)))
     created_text = created.strftime("%Y-%m-%dT%H:%M:%SZ")
     report = disclosure_report(
         plan,
@@ -258,14 +273,18 @@ def build_packet(
         override=override,
         warnings=[w.to_dict() for w in warnings],
     )
+    if split:
+        report["parts"] = [part.to_dict() for part in split]
     report_html = render_report_html(report)
     # Pages nobody could check for identifiers (scans, pictures) and payer-requested fields the
     # case lacks come from the disclosure step; the build output must show them too.
     known = {(w.code, w.message) for w in warnings}
     warnings += [Finding(w["code"], w["message"], w.get("field")) for w in report["warnings"]
                  if (w["code"], w["message"]) not in known]
+    total_pages = pages
+    if split:   # the packet file the build names (and archives) is part 1; the manifest lists every part
+        name, pdf, pages = split[0].file_name, split[0].pdf, split[0].pages
     sha = hashlib.sha256(pdf).hexdigest()
-    name = packet_file_name(case)
     report_json = (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     manifest = {
         "case_id": case.case_id,
@@ -278,25 +297,46 @@ def build_packet(
         "built_by": built_by,
         "override": override,
     }
+    if split:
+        manifest["parts"] = [part.to_dict() for part in split]
 
-    stem = name.removesuffix(".pdf")
+    stem = packet_file_name(case).removesuffix(".pdf")
     progress("writing", pages, pages)
     paths = _write_outputs(Path(out_dir), {
         f"{stem}.disclosure.json": report_json,
         f"{stem}.disclosure.html": report_html.encode(),
+        **{part.file_name: part.pdf for part in split[1:]},
         name: pdf,   # last: a packet on disk means its report is there too
     })
     archived, archive_error = None, None
     if archive is not None:
         progress("archive", pages, pages)
-        archived, archive_error = _archive(archive, pdf, manifest, report_json, report_html.encode())
+        archived, archive_error = _archive(archive, pdf, manifest, report_json, report_html.encode(),
+                                           {part.file_name: part.pdf for part in split[1:]})
     log.info("built case %s: %d pages, sha256 %s", case.case_id, pages, sha[:12])
     return Packet(
         case_id=case.case_id, payer_id=policy.id, path=paths[name], sha256=sha, size=len(pdf), pages=pages,
         sections=sections.index, check=result, report=report,
         report_path=paths[f"{stem}.disclosure.json"], report_html_path=paths[f"{stem}.disclosure.html"],
         manifest=manifest, warnings=tuple(warnings), archived=archived, archive_error=archive_error,
+        parts=tuple(split), part_paths=tuple(paths[part.file_name] for part in split), total_pages=total_pages,
     )
+
+
+def _split_if_over(case, policy, plan, name, sections, exhibits, pdf: bytes, pages: int, created) -> list:
+    """The packet as parts within the payer channel's limits, or [] when the whole packet fits them."""
+    from .parts import Source, over_limits, split_submission
+
+    if not over_limits(policy, pages, len(pdf)):
+        return []
+    sources = [Source(sections.pdf, 1, sections.pages, fit=False)]
+    first = sections.pages + 1
+    for letter, att, doc in exhibits:
+        sources.append(Source(doc.pdf, first, doc.pages, fit=att.path.suffix.lower() == ".pdf",
+                              label=f"Exhibit {letter}"))
+        first += doc.pages
+    return split_submission(plan.printed_case, policy, name=name, sources=sources, index=list(sections.index),
+                            total_pages=pages, created=created, extra_fields=tuple(plan.extra_fields))
 
 
 def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress) -> list:
@@ -418,9 +458,10 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
                               subject=str(out_dir), noun="--out") from None
 
 
-def _archive(archive: PacketArchive, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes):
-    """Archive and verify the packet, or keep it in the spool for ``packetizer archive retry``."""
-    extra = {"disclosure-report.json": report_json, "disclosure-report.html": report_html}
+def _archive(archive: PacketArchive, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes,
+             more_parts: dict[str, bytes] | None = None):
+    """Archive and verify the packet (and its further parts), or keep it in the spool for ``packetizer archive retry``."""
+    extra = {"disclosure-report.json": report_json, "disclosure-report.html": report_html, **(more_parts or {})}
     try:
         outcome = archive.keep(pdf, manifest, extra)
     except StorageError as exc:  # bad manifest (a bug), or archive and spool both failed
