@@ -141,7 +141,8 @@ def plan_ranges(units: Sequence[Source], *, max_pages: int | None, max_bytes: fl
         page = unit.first_page   # this unit alone exceeds a part: cut it
         while page <= unit.last_page:
             fit_pages = room_pages - pages
-            fit_bytes = math.floor((room_bytes - size) / unit.bytes_per_page) if unit.bytes_per_page else math.inf
+            fit_bytes = (math.floor((room_bytes - size) / unit.bytes_per_page)
+                         if unit.bytes_per_page and room_bytes != math.inf else math.inf)
             take = int(min(unit.last_page - page + 1, fit_pages, fit_bytes))
             if take < 1:
                 if start is None:   # one page alone is larger than a part may be: it goes on its own
