@@ -28,8 +28,8 @@ from ..errors import ErrorCode, PacketizerError
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 BASE = "urn:uuid:"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
-PAS_SUPPORTING_INFO = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASSupportingInfoType"
-CPT = "http://www.ama-assn.org/go/cpt"
+PAS_SUPPORTING_INFO = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
+#: PAS carries CPT codes under the HCPCS system URI too (see its MedicalServicesAuthorization example).
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -45,10 +45,6 @@ def _uid(case_id: str, kind: str, number: int = 0) -> str:
 
 def _has(included: set[str], path: str) -> bool:
     return path in included or path.split(".")[0] in included
-
-
-def _code_system(code: str) -> str:
-    return CPT if code[:1].isdigit() else HCPCS
 
 
 def pas_bundle(plan, policy, *, files: Sequence[tuple[str, bytes]], created: dt.datetime) -> dict:
@@ -135,12 +131,14 @@ def pas_bundle(plan, policy, *, files: Sequence[tuple[str, bytes]], created: dt.
         claim["item"] = []
         for number, s in enumerate(case.services, start=1):
             item: dict = {"sequence": number,
-                          "productOrService": {"coding": [{"system": _code_system(s.code), "code": s.code}]},
+                          # X12 service type 1 (medical care), as the PAS examples give it.
+                          "category": {"coding": [{"system": "https://codesystem.x12.org/005010/1365", "code": "1"}]},
+                          "productOrService": {"coding": [{"system": HCPCS, "code": s.code}]},
                           "quantity": {"value": s.units}}
             if s.description:
                 item["productOrService"]["text"] = s.description
             if s.modifiers:
-                item["modifier"] = [{"coding": [{"system": _code_system(s.code), "code": m}]} for m in s.modifiers]
+                item["modifier"] = [{"coding": [{"system": HCPCS, "code": m}]} for m in s.modifiers]
             if s.is_span:
                 item["servicedPeriod"] = {"start": s.start.isoformat(), "end": s.end.isoformat()}
             else:
@@ -168,9 +166,12 @@ def pas_bundle(plan, policy, *, files: Sequence[tuple[str, bytes]], created: dt.
     for number, (file_name, pdf) in enumerate(files, start=1):
         doc_id = _uid(case.case_id, "document", number)
         resources.append({
-            "resourceType": "DocumentReference", "id": doc_id, "status": "current",
+            "resourceType": "DocumentReference", "id": doc_id,
+            "meta": {"profile": [PAS + "profile-documentreference"]}, "status": "current",
             "type": {"coding": [{"system": "http://loinc.org", "code": "34109-9", "display": "Note"}],
                      "text": "Retroactive authorization request packet"},
+            "category": [{"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                                      "code": "clinical-note"}]}],
             "subject": {"reference": BASE + ids["patient"]},
             "date": when,
             "description": f"Packet file {number} of {len(files)}: {file_name}",
