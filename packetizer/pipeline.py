@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from . import __version__
 from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
                      run_checks)
-from .errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, StorageError
+from .errors import CaseError, ErrorCode, LimitExceeded, PacketizerError, PolicyBlock, StorageError
 from .model import Attachment, Case, PayerPolicy
 from .private import make_dirs
 from .sections import ExhibitEntry, IndexEntry, render_sections
@@ -335,8 +335,14 @@ def _split_if_over(case, policy, plan, name, sections, exhibits, pdf: bytes, pag
         sources.append(Source(doc.pdf, first, doc.pages, fit=att.path.suffix.lower() == ".pdf",
                               label=f"Exhibit {letter}"))
         first += doc.pages
-    return split_submission(plan.printed_case, policy, name=name, sources=sources, index=list(sections.index),
-                            total_pages=pages, created=created, extra_fields=tuple(plan.extra_fields))
+    try:
+        return split_submission(plan.printed_case, policy, name=name, sources=sources, index=list(sections.index),
+                                total_pages=pages, created=created, extra_fields=tuple(plan.extra_fields))
+    except LimitExceeded:
+        # Limits so tight that a part's cover sheet (or one page) alone exceeds them: the packet is
+        # written whole, with the warnings that it exceeds the limits, as before parts existed.
+        log.warning("case %s: the packet cannot be cut into parts within the payer's limits", case.case_id)
+        return []
 
 
 def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress) -> list:
