@@ -113,12 +113,14 @@ def plan_ranges(units: Sequence[Source], *, max_pages: int | None, max_bytes: fl
     part's room is cut, page by page.
 
     Raises:
-        LimitExceeded: a cover sheet alone leaves no room for a page.
+        LimitExceeded: the limits leave a part no more pages than its cover sheet takes, or no bytes.
     """
     room_pages = (max_pages - cover_pages) if max_pages else math.inf
     room_bytes = (max_bytes - cover_bytes) if max_bytes else math.inf
-    if room_pages < 1 or room_bytes <= 0:
-        raise LimitExceeded("the payer's channel limits leave no room beside a part's cover sheet")
+    # A part made mostly of its cover sheet is no sensible submission: the page limit must leave a part
+    # more pages of the submission than its cover sheet takes.
+    if room_pages <= cover_pages or room_bytes <= 0:
+        raise LimitExceeded("the payer's channel limits leave too little room beside a part's cover sheet")
     ranges: list[tuple[int, int]] = []
     start, pages, size = None, 0, 0.0
 
