@@ -466,7 +466,7 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
 
 def _archive(archive: PacketArchive, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes,
              more_parts: dict[str, bytes] | None = None):
-    """Archive and verify the packet (and its further parts), or keep it in the spool for ``packetizer archive retry``."""
+    """Archive and verify the packet (and its further parts), or spool it for ``packetizer archive retry``."""
     extra = {"disclosure-report.json": report_json, "disclosure-report.html": report_html, **(more_parts or {})}
     try:
         outcome = archive.keep(pdf, manifest, extra)

@@ -120,7 +120,8 @@ def test_no_exhibit_is_split_unless_it_alone_exceeds_a_part(built):
     data, _, _ = built
     parts = data["parts"]
     for section in data["sections"]:
-        holders = [p for p in parts if p["first_page"] <= section["last_page"] and section["first_page"] <= p["last_page"]]
+        holders = [p for p in parts
+                   if p["first_page"] <= section["last_page"] and section["first_page"] <= p["last_page"]]
         if len(holders) > 1:
             room = min(MAX_PAGES - (p["pages"] - (p["last_page"] - p["first_page"] + 1)) for p in holders)
             assert section["last_page"] - section["first_page"] + 1 > room, section["title"]

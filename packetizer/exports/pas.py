@@ -33,6 +33,7 @@ PAS_SUPPORTING_INFO = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCode
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 NPI = "http://hl7.org/fhir/sid/us-npi"
+US_CORE_DOC_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
 POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
 MEMBER_ID_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]}
 
@@ -79,7 +80,8 @@ def pas_bundle(plan, policy, *, files: Sequence[tuple[str, bytes]], created: dt.
                "active": True, "name": policy.name,
                "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type",
                                      "code": "ins"}]}]}
-    coverage: dict = {"resourceType": "Coverage", "id": ids["coverage"], "meta": {"profile": [PAS + "profile-coverage"]},
+    coverage: dict = {"resourceType": "Coverage", "id": ids["coverage"],
+                      "meta": {"profile": [PAS + "profile-coverage"]},
                       "status": "active", "beneficiary": {"reference": BASE + ids["patient"]},
                       "payor": [{"reference": BASE + ids["insurer"]}]}
     if _has(inc, "member.member_id"):
@@ -170,8 +172,7 @@ def pas_bundle(plan, policy, *, files: Sequence[tuple[str, bytes]], created: dt.
             "meta": {"profile": [PAS + "profile-documentreference"]}, "status": "current",
             "type": {"coding": [{"system": "http://loinc.org", "code": "34109-9", "display": "Note"}],
                      "text": "Retroactive authorization request packet"},
-            "category": [{"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
-                                      "code": "clinical-note"}]}],
+            "category": [{"coding": [{"system": US_CORE_DOC_CATEGORY, "code": "clinical-note"}]}],
             "subject": {"reference": BASE + ids["patient"]},
             "date": when,
             "description": f"Packet file {number} of {len(files)}: {file_name}",
