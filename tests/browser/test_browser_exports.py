@@ -22,8 +22,8 @@ from werkzeug.serving import make_server
 from packetizer.registry import AuditEntry, Build
 
 from .webapp_support import (
-    MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, REPO, Clock, add_account, case_form, example_pdf, make_app,
-    page_token, sign_in, ssn_docx,
+    MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, REPO, Clock, add_account, case_form, example_pdf, keep_screenshot,
+    make_app, page_token, sign_in, ssn_docx,
 )
 
 MAX_PAGES = 6
@@ -115,6 +115,7 @@ def test_staff_download_a_part_its_fax_tiff_and_the_fhir_bundle_and_each_is_audi
     page.goto(f"{base}/cases/{pk}")
     row = page.locator("#build-list .build-row").first
     expect(row.locator('a[data-output="pas"]')).to_have_text("FHIR PAS Bundle")
+    keep_screenshot(page, "case-outputs.png")
     name, tiff = _download(page, f'#build-list a[data-output="fax-tiff-part2of{count}"]', tmp_path)
     assert name == f"{name.removesuffix('.tif')}.tif" and name.endswith(f"_part2of{count}.tif")
     with Image.open(io.BytesIO(tiff)) as image:
