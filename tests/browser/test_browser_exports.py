@@ -19,11 +19,12 @@ from PIL import Image
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from packetizer.casebook.outputs import build_outputs
 from packetizer.registry import AuditEntry, Build
 
 from .webapp_support import (
     MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, REPO, Clock, add_account, case_form, example_pdf, keep_screenshot,
-    make_app, page_token, sign_in, ssn_docx,
+    follow_job, make_app, page_token, sign_in, ssn_docx,
 )
 
 MAX_PAGES = 6
@@ -162,3 +163,38 @@ def test_only_a_builds_own_outputs_are_served(live, tmp_path):
     assert client.get(f"{url}/..%2F..%2Fcase.yaml").status_code == 404
     assert client.get(f"{url}/fax-tiff").status_code == 404        # a build in parts has a TIFF per part
     assert client.get(f"/cases/{pk}/builds/{build_id + 1}/outputs/pas").status_code == 404
+
+
+def test_a_bundle_is_not_made_for_a_build_the_case_has_moved_on_from(live, tmp_path):
+    """The Bundle is made from the case as it is now: for an out-of-date build it is refused, in plain words."""
+    _, app, _, root = live
+    client = app.test_client()
+    assert sign_in(client, "sam").status_code == 302
+    token = page_token(client, "/cases/new")
+    response = client.post("/cases/new", data={**case_form("RA-WEB-0002"), "csrf_token": token, "action": "save"})
+    pk = int(response.headers["Location"].rsplit("/", 1)[-1])
+    with open(example_pdf(tmp_path), "rb") as handle:
+        client.post(f"/cases/{pk}/documents", content_type="multipart/form-data",
+                    data={"csrf_token": token, "file": (handle, "note.pdf"), "kind": "clinical_note",
+                          "date": "2026-09-18", "title": ""})
+    follow_job(client, client.post(f"/cases/{pk}/build", data={"csrf_token": token}))
+    services = app.extensions["packetizer"]
+    with services.registry.session() as session:
+        build = session.scalars(select(Build).where(Build.case_pk == pk)).one()
+        build_id = build.id
+        (tiff_key,) = [o.key for o in build_outputs(services.builds_dir, build) if o.kind == "fax-tiff"][:1]
+    edited = client.post(f"/cases/{pk}/edit", data={**case_form("RA-WEB-0002", **{"services[1].units": "4"}),
+                                                    "csrf_token": token, "action": "save"})
+    assert edited.status_code == 302
+
+    refused = client.get(f"/cases/{pk}/builds/{build_id}/outputs/pas")
+    assert refused.status_code == 302 and refused.headers["Location"].endswith(f"/cases/{pk}#builds")
+    page = client.get(f"/cases/{pk}").get_data(as_text=True)
+    assert "FHIR PAS Bundle: the case has changed since this packet was built" in page
+    # The TIFF is made from the packet alone, so it is still offered.
+    tiff = client.get(f"/cases/{pk}/builds/{build_id}/outputs/{tiff_key}")
+    assert tiff.status_code == 200 and tiff.mimetype == "image/tiff"
+    with app.extensions["packetizer"].registry.session() as session:
+        files = [json.loads(r.detail)["file"] for r in session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "packet.download", AuditEntry.object_id == str(build_id)))]
+    assert files == [tiff_key]
