@@ -43,15 +43,18 @@ def built(tmp_path_factory):
         "<p>Chart LS-0048812, SSN 512-44-9021.</p>" if n == 90 else ""))) for n in LOGS]
     case = case_with(root, logs)
     out = root / "out"
-    result = CliRunner().invoke(main, ["build", str(case), "--out", str(out), "--today", "2026-10-06", "--json"])
+    env = {"PACKETIZER_ARCHIVE": str(root / "archive")}
+    result = CliRunner().invoke(main, ["build", str(case), "--out", str(out), "--today", "2026-10-06", "--json",
+                                       "--archive"], env=env)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
+    assert data["archived"] and not data["archive_error"]
     texts = {part["part"]: _texts(part["packet"]) for part in data["parts"]}
-    return data, out, texts
+    return data, out, texts, root / "archive", env
 
 
 def test_a_480_page_case_for_a_100_page_25_mb_fax_payer_builds_into_parts_each_within_the_limits(built):
-    data, out, _ = built
+    data, out, *_ = built
     parts = data["parts"]
     assert data["total_pages"] >= 480 and len(parts) >= 5
     assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))
@@ -68,7 +71,7 @@ def test_a_480_page_case_for_a_100_page_25_mb_fax_payer_builds_into_parts_each_w
 
 
 def test_page_stamps_count_the_whole_submission_and_each_cover_says_so(built):
-    data, _, texts = built
+    data, _, texts, *_ = built
     total = data["total_pages"]
     numbers = []
     for number, pages in texts.items():
@@ -84,7 +87,7 @@ def test_page_stamps_count_the_whole_submission_and_each_cover_says_so(built):
 
 
 def test_each_cover_index_says_which_part_holds_which_exhibit_and_matches_the_real_pages(built):
-    data, _, texts = built
+    data, _, texts, *_ = built
     where: dict[int, tuple[int, str]] = {}      # submission page -> (part, its text)
     for number, pages in texts.items():
         for text in pages:
@@ -117,7 +120,7 @@ def test_each_cover_index_says_which_part_holds_which_exhibit_and_matches_the_re
 
 
 def test_no_exhibit_is_split_unless_it_alone_exceeds_a_part(built):
-    data, _, _ = built
+    data, *_ = built
     parts = data["parts"]
     for section in data["sections"]:
         holders = [p for p in parts
@@ -128,7 +131,7 @@ def test_no_exhibit_is_split_unless_it_alone_exceeds_a_part(built):
 
 
 def test_withheld_values_are_in_no_part_nor_in_the_report_and_every_part_is_listed(built):
-    data, out, texts = built
+    data, out, texts, *_ = built
     for number, pages in texts.items():
         flat = " ".join(" ".join(pages).split())
         raw = (out / data["parts"][number - 1]["file_name"]).read_bytes()
@@ -153,3 +156,25 @@ def test_the_plan_cuts_only_an_exhibit_larger_than_a_part():
              Source(b"x" * 30000, 21, 30, fit=True)]
     assert plan_ranges(heavy, max_pages=None, max_bytes=21000, cover_pages=1, cover_bytes=1000) == [
         (1, 20), (21, 40), (41, 50)]
+
+
+def test_the_archive_keeps_every_part_and_its_manifest_lists_them(built):
+    from click.testing import CliRunner
+
+    data, out, _, archive, env = built
+    (manifest_path,) = archive.rglob("manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert [p["sha256"] for p in manifest["parts"]] == [p["sha256"] for p in data["parts"]]
+    assert manifest["packet"]["sha256"] == data["parts"][0]["sha256"]
+    version = manifest_path.parent
+    assert (version / "packet.pdf").read_bytes() == (out / data["parts"][0]["file_name"]).read_bytes()
+    for part in data["parts"][1:]:
+        assert manifest["objects"][part["file_name"]] == part["sha256"]
+        assert (version / part["file_name"]).read_bytes() == (out / part["file_name"]).read_bytes()
+    verified = CliRunner().invoke(main, ["archive", "verify", "RA-2026-0001"], env=env)
+    assert verified.exit_code == 0, verified.output
+    # An altered part is noticed.
+    altered = version / data["parts"][-1]["file_name"]
+    altered.chmod(0o600)
+    altered.write_bytes(altered.read_bytes() + b"%")
+    assert CliRunner().invoke(main, ["archive", "verify", "RA-2026-0001"], env=env).exit_code == 1
