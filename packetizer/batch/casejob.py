@@ -250,8 +250,13 @@ def _build(session, job, settings: JobSettings, actor, progress) -> None:
     row = record_build(session, record, BuiltFiles.of_packet(folder, packet), case=case, policy=policy,
                        built_by=built_by, override_reason=job.override_reason, actor=actor, now=now,
                        override=bool(job.override_reason), job=job.id)
-    message = (f"Packet built, but archiving failed: {packet.archive_error}" if packet.archive_error
-               else f"Packet built: {packet.pages} pages.")
+    if packet.archive_error:
+        message = f"Packet built, but archiving failed: {packet.archive_error}"
+    elif packet.parts:
+        message = (f"Packet built: {packet.total_pages} pages, in {len(packet.parts)} parts within the payer's "
+                   "limits; send every part.")
+    else:
+        message = f"Packet built: {packet.pages} pages."
     job_done(session, job, now=now, build_id=row.id, message=message)
     session.commit()
 

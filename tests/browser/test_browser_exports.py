@@ -94,6 +94,7 @@ def test_staff_download_a_part_its_fax_tiff_and_the_fhir_bundle_and_each_is_audi
     page.goto(f"{base}/cases/{pk}")
     page.click("#build-button")
     expect(page.locator("#job-done")).to_be_visible(timeout=90_000)
+    expect(page.locator("#job-done")).to_contain_text("parts within the payer's limits; send every part")
 
     # The finished build's page offers every part; it says they must all be sent.
     outputs = page.locator(".build-outputs")
