@@ -3,8 +3,10 @@
 ``build_packet`` checks the case, decides what may be disclosed, converts the
 included attachments to exhibits (redacting what the payer does not need),
 renders the cover note, narrative and service summary, assembles and stamps the
-packet, proves that nothing withheld is left in it, writes the packet and its
-disclosure report atomically, and archives them when an archive is given.
+packet, cuts it into parts when it exceeds the payer channel's limits
+(:mod:`.parts`), proves that nothing withheld is left in any file it releases,
+writes the packet (or its parts) and its disclosure report atomically, and
+archives them when an archive is given.
 
 Its first steps are offered on their own, so no door runs them by hand:
 ``check_case`` (the checks a build starts with) and ``preview_packet`` (what a
@@ -18,10 +20,12 @@ them as a job can show where a long build is.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 import json
 import logging
 import os
+import re
 import string
 import tempfile
 from dataclasses import dataclass
@@ -308,6 +312,7 @@ def build_packet(
         **{part.file_name: part.pdf for part in split[1:]},
         name: pdf,   # last: a packet on disk means its report is there too
     })
+    _remove_other_forms(Path(out_dir), stem, keep=set(paths))
     archived, archive_error = None, None
     if archive is not None:
         progress("archive", pages, pages)
@@ -343,6 +348,21 @@ def _split_if_over(case, policy, plan, name, sections, exhibits, pdf: bytes, pag
         # written whole, with the warnings that it exceeds the limits, as before parts existed.
         log.warning("case %s: the packet cannot be cut into parts within the payer's limits", case.case_id)
         return []
+
+
+def _remove_other_forms(out_dir: Path, stem: str, *, keep: set[str]) -> None:
+    """Remove an earlier build's packet of this case in the other form (whole, or in other parts) from ``out_dir``.
+
+    A folder holding both ``<name>.pdf`` and ``<name>_part1of3.pdf`` would leave a clerk to guess which to send.
+    """
+    for path in [out_dir / f"{stem}.pdf", *out_dir.glob(f"{glob.escape(stem)}_part*of*.pdf")]:
+        if path.name not in keep and re.fullmatch(rf"{re.escape(stem)}(_part\d+of\d+)?\.pdf", path.name):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("case packet %s left in place (%s)", path.name, exc.strerror)
 
 
 def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress) -> list:
