@@ -69,6 +69,8 @@ class PartPdf:
     pdf: bytes
     fit: bool
     label: str = ""
+    stamp: str | None = None
+    """Footer text for these pages instead of ``Page N of M``; they are not counted (a part's cover sheet)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ def assemble_packet(
     case_id: str,
     bookmarks: list[Bookmark],
     created: dt.datetime,
-    title: str = "Retroactive authorization request",
+    first_number: int = 1,
+    total: int | None = None,
+    title: str | None = None,
 ) -> tuple[bytes, int]:
     """Merge ``parts`` in order, stamp every page, add bookmarks and PHI-free metadata.
 
@@ -97,10 +101,13 @@ def assemble_packet(
         case_id: printed in the footer stamp and the title (case ids carry no PHI).
         bookmarks: one per section and exhibit, in page order.
         created: the packet's creation time (UTC), written as CreationDate/ModDate.
-        title: the PDF title before the case id (no PHI): the packet kind.
+        first_number: the number stamped on the first counted page (a part of a
+            submission continues the whole submission's numbering).
+        total: the ``M`` of ``Page N of M`` (the whole submission); default the pages counted here.
+        title: the document title (default ``Retroactive authorization request CASE_ID``).
 
     Returns:
-        The packet's bytes and its page count.
+        The packet's bytes and its page count (every page, counted or not).
 
     Raises:
         AssemblyError: a part cannot be read back; LimitExceeded: too many pages.
@@ -108,6 +115,7 @@ def assemble_packet(
     writer = PdfWriter()
     font = writer._add_object(_footer_font())
     labels: list[str] = []
+    stamps: list[str | None] = []
     for number, part in enumerate(parts):
         try:
             reader = PdfReader(io.BytesIO(part.pdf))
@@ -120,15 +128,22 @@ def assemble_packet(
             added = writer.add_page(page)
             _normalise(added, writer, fit=part.fit)
             labels.append(part.label)
-    total = len(labels)
-    for number, (page, label) in enumerate(zip(writer.pages, labels), start=1):
+            stamps.append(part.stamp)
+    counted = sum(1 for s in stamps if s is None)
+    total = counted if total is None else total
+    number = first_number
+    for page, label, fixed in zip(writer.pages, labels, stamps):
+        if fixed is not None:
+            _stamp(page, writer, font, fixed, label)
+            continue
         _stamp(page, writer, font, f"{case_id} \u00b7 Page {number} of {total}", label)
+        number += 1
     for mark in bookmarks:
         writer.add_outline_item(title=mark.title, page_number=mark.page - 1)
     writer.page_mode = "/UseOutlines"
     stamp = "D:" + created.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%S") + "Z"
     writer.add_metadata({
-        "/Title": f"{title} {case_id}",
+        "/Title": title or f"Retroactive authorization request {case_id}",
         "/Creator": "Packetizer",
         "/Producer": f"Packetizer {__version__}",
         "/CreationDate": stamp,
@@ -140,11 +155,13 @@ def assemble_packet(
     for part in parts:
         digest.update(hashlib.sha256(part.pdf).digest())
     digest.update(f"{case_id}|{stamp}|{[(b.title, b.page) for b in bookmarks]}".encode())
+    if first_number != 1 or title or any(s is not None for s in stamps):
+        digest.update(f"|{first_number}|{total}|{title}|{stamps}".encode())
     ident = ByteStringObject(digest.digest()[:16])
     writer._ID = ArrayObject((ident, ident))
     out = io.BytesIO()
     writer.write(out)
-    return out.getvalue(), total
+    return out.getvalue(), len(labels)
 
 
 def _footer_font() -> DictionaryObject:

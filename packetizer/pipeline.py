@@ -3,8 +3,10 @@
 ``build_packet`` checks the case, decides what may be disclosed, converts the
 included attachments to exhibits (redacting what the payer does not need),
 renders the cover note, narrative and service summary, assembles and stamps the
-packet, proves that nothing withheld is left in it, writes the packet and its
-disclosure report atomically, and archives them when an archive is given.
+packet, cuts it into parts when it exceeds the payer channel's limits
+(:mod:`.parts`), proves that nothing withheld is left in any file it releases,
+writes the packet (or its parts) and its disclosure report atomically, and
+archives them when an archive is given.
 
 Its first steps are offered on their own, so no door runs them by hand:
 ``check_case`` (the checks a build starts with) and ``preview_packet`` (what a
@@ -18,10 +20,12 @@ them as a job can show where a long build is.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 import json
 import logging
 import os
+import re
 import string
 import tempfile
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from . import __version__
 from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
                      run_checks)
-from .errors import CaseError, ErrorCode, PacketizerError, PolicyBlock, StorageError
+from .errors import CaseError, ErrorCode, LimitExceeded, PacketizerError, PolicyBlock, StorageError
 from .model import Attachment, Case, PayerPolicy
 from .private import make_dirs
 from .sections import ExhibitEntry, IndexEntry, render_sections
@@ -42,6 +46,7 @@ if TYPE_CHECKING:   # the archive package is imported only by builds that archiv
     # them: `packetizer check` needs check_case alone and starts twice as fast without them.
     from .disclosure import DisclosurePlan
     from .ingest import ExhibitDocument
+    from .parts import PacketPart
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +84,20 @@ class Packet:
     archived: ArchivedVersion | None = None
     archive_error: str | None = None
     kind: str = "request"
+    parts: tuple[PacketPart, ...] = ()
+    """The parts, when the packet exceeded the channel's limits (``path`` … ``pages`` then describe part 1)."""
+    part_paths: tuple[Path, ...] = ()
+    total_pages: int = 0
+    """The whole submission's pages (``pages`` when it was not sent in parts)."""
 
     @property
     def file_name(self) -> str:
         return self.path.name
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every packet file to send: the parts, or the one packet."""
+        return self.part_paths or (self.path,)
 
 
 @dataclass(frozen=True)
@@ -256,14 +271,19 @@ def build_packet(
     bookmarks = [Bookmark(entry.title, entry.first_page) for entry in sections.index]
     progress("assembly", converted, None)
     pdf, pages = assemble_packet(parts, case_id=case.case_id, bookmarks=bookmarks, created=created,
-                                 title=_PDF_TITLE[kind])
+                                 title=f"{_PDF_TITLE[kind]} {case.case_id}")
+    name = packet_file_name(case, kind)
+    split = _split_if_over(case, policy, plan, name, sections, exhibits, pdf, pages, created,
+                           title=_PDF_TITLE[kind])
     progress("verify", pages, pages)
-    verify_no_leak(pdf, plan, sections=sections.index,
-                   pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
-                   streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched},
-                   texts_searched={digest for _, _, doc in exhibits for digest in doc.texts_searched})
+    for proved in ([part.pdf for part in split] or [pdf]):   # the proof runs on every file released
+        verify_no_leak(proved, plan, sections=None if split else sections.index,
+                       pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
+                       streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched},
+                       texts_searched={digest for _, _, doc in exhibits for digest in doc.texts_searched})
 
-    warnings = list(result.warnings) + channel_limit_findings(policy, pages, len(pdf))
+    # A packet sent in parts fits the channel: each part is within its limits.
+    warnings = list(result.warnings) + ([] if split else channel_limit_findings(policy, pages, len(pdf)))
     created_text = created.strftime("%Y-%m-%dT%H:%M:%SZ")
     report = disclosure_report(
         plan,
@@ -274,14 +294,18 @@ def build_packet(
         override=override,
         warnings=[w.to_dict() for w in warnings],
     )
+    if split:
+        report["parts"] = [part.to_dict() for part in split]
     report_html = render_report_html(report)
     # Pages nobody could check for identifiers (scans, pictures) and payer-requested fields the
     # case lacks come from the disclosure step; the build output must show them too.
     known = {(w.code, w.message) for w in warnings}
     warnings += [Finding(w["code"], w["message"], w.get("field")) for w in report["warnings"]
                  if (w["code"], w["message"]) not in known]
+    total_pages = pages
+    if split:   # the packet file the build names (and archives) is part 1; the manifest lists every part
+        name, pdf, pages = split[0].file_name, split[0].pdf, split[0].pages
     sha = hashlib.sha256(pdf).hexdigest()
-    name = packet_file_name(case, kind)
     report_json = (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     manifest = {
         "case_id": case.case_id,
@@ -295,25 +319,69 @@ def build_packet(
         "built_by": built_by,
         "override": override,
     }
+    if split:
+        manifest["parts"] = [part.to_dict() for part in split]
 
-    stem = name.removesuffix(".pdf")
+    stem = packet_file_name(case).removesuffix(".pdf")
     progress("writing", pages, pages)
     paths = _write_outputs(Path(out_dir), {
         f"{stem}.disclosure.json": report_json,
         f"{stem}.disclosure.html": report_html.encode(),
+        **{part.file_name: part.pdf for part in split[1:]},
         name: pdf,   # last: a packet on disk means its report is there too
     })
+    _remove_other_forms(Path(out_dir), stem, keep=set(paths))
     archived, archive_error = None, None
     if archive is not None:
         progress("archive", pages, pages)
-        archived, archive_error = _archive(archive, pdf, manifest, report_json, report_html.encode())
+        archived, archive_error = _archive(archive, pdf, manifest, report_json, report_html.encode(),
+                                           {part.file_name: part.pdf for part in split[1:]})
     log.info("built case %s: %d pages, sha256 %s", case.case_id, pages, sha[:12])
     return Packet(
         case_id=case.case_id, payer_id=policy.id, path=paths[name], sha256=sha, size=len(pdf), pages=pages,
         sections=sections.index, check=result, report=report,
         report_path=paths[f"{stem}.disclosure.json"], report_html_path=paths[f"{stem}.disclosure.html"],
         manifest=manifest, warnings=tuple(warnings), archived=archived, archive_error=archive_error, kind=kind,
+        parts=tuple(split), part_paths=tuple(paths[part.file_name] for part in split), total_pages=total_pages,
     )
+
+
+def _split_if_over(case, policy, plan, name, sections, exhibits, pdf: bytes, pages: int, created, *,
+                   title: str) -> list:
+    """The packet as parts within the payer channel's limits, or [] when the whole packet fits them."""
+    from .parts import Source, over_limits, split_submission
+
+    if not over_limits(policy, pages, len(pdf)):
+        return []
+    sources = [Source(sections.pdf, 1, sections.pages, fit=False)]
+    first = sections.pages + 1
+    for letter, att, doc in exhibits:
+        sources.append(Source(doc.pdf, first, doc.pages, fit=att.path.suffix.lower() == ".pdf",
+                              label=f"Exhibit {letter}"))
+        first += doc.pages
+    try:
+        return split_submission(plan.printed_case, policy, name=name, sources=sources, index=list(sections.index),
+                                total_pages=pages, created=created, extra_fields=tuple(plan.extra_fields))
+    except LimitExceeded:
+        # Limits so tight that a part's cover sheet (or one page) alone exceeds them: the packet is
+        # written whole, with the warnings that it exceeds the limits, as before parts existed.
+        log.warning("case %s: the packet cannot be cut into parts within the payer's limits", case.case_id)
+        return []
+
+
+def _remove_other_forms(out_dir: Path, stem: str, *, keep: set[str]) -> None:
+    """Remove an earlier build's packet of this case in the other form (whole, or in other parts) from ``out_dir``.
+
+    A folder holding both ``<name>.pdf`` and ``<name>_part1of3.pdf`` would leave a clerk to guess which to send.
+    """
+    for path in [out_dir / f"{stem}.pdf", *out_dir.glob(f"{glob.escape(stem)}_part*of*.pdf")]:
+        if path.name not in keep and re.fullmatch(rf"{re.escape(stem)}(_part\d+of\d+)?\.pdf", path.name):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("case packet %s left in place (%s)", path.name, exc.strerror)
 
 
 def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress) -> list:
@@ -435,9 +503,10 @@ def _write_outputs(out_dir: Path, files: dict[str, bytes]) -> dict[str, Path]:
                               subject=str(out_dir), noun="--out") from None
 
 
-def _archive(archive: PacketArchive, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes):
-    """Archive and verify the packet, or keep it in the spool for ``packetizer archive retry``."""
-    extra = {"disclosure-report.json": report_json, "disclosure-report.html": report_html}
+def _archive(archive: PacketArchive, pdf: bytes, manifest: dict, report_json: bytes, report_html: bytes,
+             more_parts: dict[str, bytes] | None = None):
+    """Archive and verify the packet (and its further parts), or spool it for ``packetizer archive retry``."""
+    extra = {"disclosure-report.json": report_json, "disclosure-report.html": report_html, **(more_parts or {})}
     try:
         outcome = archive.keep(pdf, manifest, extra)
     except StorageError as exc:  # bad manifest (a bug), or archive and spool both failed

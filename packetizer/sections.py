@@ -167,6 +167,36 @@ def render_sections(
     raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} passes")
 
 
+def render_part_cover(
+    case: Case,
+    policy: PayerPolicy,
+    *,
+    part: tuple[int, int],
+    pages: tuple[int, int],
+    total_pages: int,
+    index: list[dict],
+    limits_words: str,
+    letter_date: dt.date,
+    extra_fields: tuple[tuple[str, str], ...] = (),
+) -> tuple[bytes, int]:
+    """The cover sheet of one part of a submission sent in parts: its PDF and page count.
+
+    Args:
+        part: (this part's number, how many parts).
+        pages: the first and last page of the whole submission this part holds.
+        total_pages: the whole submission's pages (its stamps count them all).
+        index: the whole submission's index: ``title``, ``range`` and ``parts`` (which part holds it, as words).
+        limits_words: the channel's limits in words ("100 pages and 25 MB a file").
+    """
+    context = _context(case, policy, letter_date=letter_date, deadline=None, extra_fields=extra_fields)
+    context.update(part={"number": part[0], "count": part[1], "first_page": pages[0], "last_page": pages[1]},
+                   total_pages=total_pages, index=index, limits_words=limits_words)
+    layout = layout_html(render_html("part-cover.html", context, payer_id=policy.id))
+    if layout.pages != _span(layout, "part")[1]:
+        raise AssemblyError("the part cover template put content after the cover sheet")
+    return layout.write_pdf(), layout.pages
+
+
 def _span(layout: Layout, kind: str) -> tuple[int, int]:
     try:
         return layout.anchors[f"sec-{kind}"], layout.anchors[f"sec-{kind}-end"]
@@ -389,4 +419,4 @@ def _what(s: ServiceLine) -> str:
 
 
 __all__ = ["ExhibitEntry", "IndexEntry", "RenderedSections", "exhibit_title",
-           "render_sections"]
+           "render_part_cover", "render_sections"]

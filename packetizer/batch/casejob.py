@@ -252,8 +252,13 @@ def _build(session, job, settings: JobSettings, actor, progress) -> None:
                        built_by=built_by, override_reason=job.override_reason, actor=actor, now=now,
                        override=bool(job.override_reason), job=job.id)
     what = "Appeal packet" if packet.kind == "appeal" else "Packet"
-    message = (f"{what} built, but archiving failed: {packet.archive_error}" if packet.archive_error
-               else f"{what} built: {packet.pages} pages.")
+    if packet.archive_error:
+        message = f"{what} built, but archiving failed: {packet.archive_error}"
+    elif packet.parts:
+        message = (f"{what} built: {packet.total_pages} pages, in {len(packet.parts)} parts within the payer's "
+                   "limits; send every part.")
+    else:
+        message = f"{what} built: {packet.pages} pages."
     job_done(session, job, now=now, build_id=row.id, message=message)
     session.commit()
 

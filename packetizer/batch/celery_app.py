@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -313,9 +314,11 @@ def fetch_packet(storage: Storage, job: Job, value: Mapping[str, Any]) -> None:
         pages=value["pages"], size=None, file_name=value["packet"], prefix=prefix,
     )
     files = retrieve_version(storage, version)
-    stem = value["packet"].removesuffix(".pdf")
+    # A packet in parts (SPEC section 11) is archived as part 1, the other parts beside it; the reports are
+    # named after the whole packet.
+    stem = re.sub(r"_part\d+of\d+$", "", value["packet"].removesuffix(".pdf"))
     for name, data in files:  # report files come first, the packet last
         if name in _REPORT_NAMES:
             replace_file(job.out_dir / (stem + _REPORT_NAMES[name]), data)
-        elif name == value["packet"]:
+        elif name == value["packet"] or re.fullmatch(rf"{re.escape(stem)}_part\d+of\d+\.pdf", name):
             replace_file(job.out_dir / name, data)

@@ -116,8 +116,9 @@ def build_job(job: Job) -> Outcome:
 
 
 def publish(packet: Packet, out_dir: Path) -> None:
-    """Move the finished files from the staging folder into ``out_dir``: reports first, packet last."""
-    for path in (packet.report_path, packet.report_html_path, packet.path):
+    """Move the finished files from the staging folder into ``out_dir``: reports first, then the further
+    parts of a packet in parts, the packet (part 1) last."""
+    for path in (packet.report_path, packet.report_html_path, *packet.part_paths[1:], packet.path):
         os.replace(path, out_dir / path.name)
 
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("build", "build", "Check a case, then build its packet and disclosure report."),
     "check": ("check", "check", "Check a case before building: triage, payer rules, deadline."),
     "era": ("era", "era", "Denials from X12 835 remittances: the worklist, pre-filled cases."),
+    "export": ("export", "export", "Build a packet and write it as a fax TIFF or a FHIR PAS Bundle."),
     "followups": ("followups", "followups", "Follow-ups and answers due today or overdue (case ids only)."),
     "serve": ("web", "serve", "Run the web application with Werkzeug's server."),
     "users": ("web", "users", "Manage web accounts (passwords are read from standard input)."),

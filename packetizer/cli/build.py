@@ -68,6 +68,9 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     for section in packet.sections:
         click.echo(f"  {section.title}: {_range(section.first_page, section.last_page)}")
     click.echo(f"disclosure report: {packet.report_path}")
+    for part, path in zip(packet.parts, packet.part_paths):
+        click.echo(f"part {part.number} of {part.count}: pages {part.first_page}\u2013{part.last_page} "
+                   f"of {packet.total_pages}, {part.pages} pages with its cover sheet: {path}")
     if packet.archived is not None:
         click.echo(f"archived: {packet.archived.prefix}")
     click.echo(str(packet.path))
@@ -95,5 +98,9 @@ def _json_result(packet) -> dict:
         "report": str(packet.report_path),
         "archived": None if packet.archived is None else packet.archived.prefix,
         "archive_error": packet.archive_error,
+        # A packet over the payer channel's limits is written in parts (SPEC section 11); ``packet``,
+        # ``sha256`` and ``pages`` then describe part 1.
+        "total_pages": packet.total_pages,
+        "parts": [dict(part.to_dict(), packet=str(path)) for part, path in zip(packet.parts, packet.part_paths)],
     }
 

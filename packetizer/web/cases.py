@@ -22,6 +22,7 @@ from ..casebook.documents import NewDocument, add_documents, audit_rejections
 from ..casebook.folders import CaseFolder, display_name, new_folder_name
 from ..casebook.jobs import STAGE_WORDS, mark_lost_jobs, reusable_preview, start_job, this_host
 from ..casebook.lifecycle import case_id_refusal, correct_case_id, delete_case, deletion_refusal
+from ..casebook.outputs import build_outputs, output_path
 from ..casebook.tracking import STATUS_WORDS, UNSUBMITTED
 from ..casebook.worklist import case_draft, link_case
 from ..caseio import parse_case_bytes
@@ -223,7 +224,7 @@ def show(pk: int):
         upload_form=UploadForm(), build_form=BuildForm(), today=services().today(),
         overridable=all(f.code in OVERRIDABLE_CODES for f in result.blocking),
         channel=channel_limits(folder, case, policy, rec.builds), currency=currency, page_counts=folder.page_counts(),
-        megabytes=megabytes,
+        megabytes=megabytes, outputs={b.id: build_outputs(services().builds_dir, b) for b in rec.builds},
         status_words=STATUS_WORDS, **tracking_forms(rec, policy, currency),
         appeal=appeal, appeal_overridable_codes=bool(appeal and appeal.check) and all(
             f.code in OVERRIDABLE_CODES for f in appeal.check.blocking),
@@ -551,8 +552,9 @@ def job(pk: int, job_id: int):
         abort(404)
     if row.kind == "preview" and row.state == "done":
         return redirect(url_for("cases.preview", pk=pk))
+    outputs = build_outputs(services().builds_dir, row.build) if row.build is not None else []
     return render_template("cases/job.html", record=rec, job=row, stage_words=STAGE_WORDS,
-                           refresh_seconds=JOB_REFRESH_SECONDS)
+                           refresh_seconds=JOB_REFRESH_SECONDS, outputs=outputs)
 
 
 def _changed(rec: CaseRecord, case, action: str, **detail) -> None:
@@ -589,6 +591,42 @@ def download(pk: int, build_id: int, what: str):
     record(action, "build", row.id, case_id=rec.case_id, file=what)
     db().commit()
     return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name, max_age=0)
+
+
+_OUTPUT_TYPES = {"part": "application/pdf", "fax-tiff": "image/tiff", "pas": "application/fhir+json"}
+
+
+@bp.get("/<int:pk>/builds/<int:build_id>/outputs/<key>")
+def download_output(pk: int, build_id: int, key: str):
+    """Download one channel-ready output of a build: a part, a fax TIFF or the FHIR PAS Bundle (SPEC section 11).
+
+    The TIFF and the Bundle are made on first request and kept beside the packet. Every download is
+    audited as ``packet.download`` with which output (never a value from the case).
+    """
+    rec, row = _get_build(pk, build_id)
+    svc = services()
+    output = next((o for o in build_outputs(svc.builds_dir, row) if o.key == key), None)
+    if output is None:
+        abort(404)
+    case = policy = None
+    current = True
+    if output.kind == "pas":
+        try:
+            case, policy = load_case(rec)
+        except PacketizerError as exc:
+            return render_template("cases/broken.html", record=rec, message=exc.message), 409
+        current = not build_currency(rec, case, policy).is_stale(row)
+    try:
+        path = output_path(svc.builds_dir, row, output, case=case, policy=policy, current=current, created=svc.now())
+    except PacketizerError as exc:
+        if exc.code == "not_found":
+            abort(404)
+        flash(f"{output.label}: {wording.message_words(exc.message)}", "error")
+        return redirect(url_for("cases.show", pk=rec.id) + "#builds")
+    record("packet.download", "build", row.id, case_id=rec.case_id, file=output.key)
+    db().commit()
+    return send_file(path, mimetype=_OUTPUT_TYPES[output.kind], as_attachment=True, download_name=output.file_name,
+                     max_age=0)
 
 
 @bp.get("/<int:pk>/builds/<int:build_id>/report")
