@@ -46,7 +46,7 @@ def test_json_is_the_spec_object(runner, mixed):
     first = doc["claims"][0]
     assert list(first) == ["claim_number", "payer_claim_number", "payer_id", "payer_name", "member_id", "patient",
                            "status", "denial_codes", "denial_date", "lines", "triage", "deadline", "days_left",
-                           "next_action", "payer_identification"]
+                           "next_action"]
     assert first["lines"] == [{"code": "97110", "modifiers": ["GP"], "units": 2, "date_of_service": "2026-09-14",
                                "charge": "180.00", "paid": "0.00", "denial_codes": ["CO-197"]}]
     assert (first["triage"], first["deadline"], first["days_left"]) == ("retro", "2026-10-14", 12)

@@ -59,7 +59,8 @@ def import_(remittance_file: str, payers_dir: str | None, today: dt.date | None,
     remittance = read_remittance(data, name=name)
     pairs = listed_claims(remittance, registry, today=today)
     result = {"claims": [entry for entry, _ in pairs], "errors": [e.to_dict() for e in remittance.errors]}
-    log.info("remittance %s: %d claim(s), %d listed, %d unreadable", name, len(remittance.claims),
+    # Counts only: a remittance's file name may carry a patient's name.
+    log.info("remittance read: %d claim(s), %d listed, %d unreadable", len(remittance.claims),
              len(result["claims"]), len(result["errors"]))
     written = []
     if drafts_dir:
@@ -82,7 +83,11 @@ def worklist_json(result: dict) -> str:
     def items(values: list) -> str:
         return "[]" if not values else "[\n" + ",\n".join("  " + json.dumps(v) for v in values) + "\n]"
 
-    return f'{{"claims": {items(result["claims"])},\n"errors": {items(result["errors"])}}}'
+    from ..era.worklist import INTERNAL_KEYS
+
+    # SPEC section 9's keys exactly: the keys the worklist keeps for itself stay out of the contract.
+    claims = [{key: value for key, value in entry.items() if key not in INTERNAL_KEYS} for entry in result["claims"]]
+    return f'{{"claims": {items(claims)},\n"errors": {items(result["errors"])}}}'
 
 
 def write_drafts(folder: Path, drafts: list[tuple[str, dict]]) -> list[Path]:

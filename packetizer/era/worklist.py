@@ -71,6 +71,10 @@ def listed_claims(remittance: Remittance, registry: PayerRegistry, *,
 NO_WORK = frozenset({"paid", "reversed"})
 
 
+#: Keys of a worklist entry that are not SPEC section 9's: the web app keeps them, `era import --json` leaves them out.
+INTERNAL_KEYS = ("payer_identification",)
+
+
 def payer_identification(claim: RemitClaim) -> str:
     """The payer as the 835 identifies it: N1*PR's id (XV or PI), else REF*2U, else TRN03, else N1*PR's name.
 
