@@ -131,11 +131,11 @@ def test_usage_errors_exit_2_and_a_missing_file_exits_1(runner, tmp_path):
 
 
 def test_no_phi_in_logs(runner, mixed, caplog):
-    """This test ensures that a verbose import logs counts, never names or member ids."""
+    """This test ensures that a verbose import logs counts, never names, member ids or the file's name."""
     with caplog.at_level(logging.DEBUG):
         result = runner.invoke(main, ["-v", "era", "import", str(mixed), "--json", "--today", TODAY])
     assert result.exit_code == 0
-    assert "mixed.835" in caplog.text
+    assert "remittance read: 3 claim(s)" in caplog.text and "mixed.835" not in caplog.text
     for secret in (*SECRETS, "MEMBER2", "MEMBER4"):
         assert secret not in caplog.text
 
