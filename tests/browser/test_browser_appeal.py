@@ -11,17 +11,9 @@ from playwright.sync_api import expect
 from packetizer.registry import Build, CaseRecord
 from packetizer.render import html_to_pdf
 
-from .webapp_support import MEMBER_ID, MEMBER_NAME, PASSWORD, case_form, example_pdf, page_token, sign_in
+from .webapp_support import MEMBER_ID, MEMBER_NAME, case_form, example_pdf, page_token, sign_in, sign_in_page
 
 REASON = "Documentation does not show the portal outage"
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
 
 
 def _sent_case(app, tmp_path) -> int:
@@ -59,7 +51,7 @@ def _sent_case(app, tmp_path) -> int:
 def test_staff_record_a_denial_prepare_the_appeal_build_and_download_it(live, page, tmp_path, app_log):
     base, app, _clock = live
     pk = _sent_case(app, tmp_path)
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(f"{base}/cases/{pk}")
     assert page.locator("#prepare-appeal-link").count() == 0     # nothing to appeal yet
 

@@ -12,15 +12,7 @@ from sqlalchemy import select
 
 from packetizer.registry import Build, CaseRecord, Determination, Submission
 
-from .webapp_support import EXAMPLE_DOCX, EXAMPLE_PDF, PASSWORD, case_form, page_token, sign_in
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
+from .webapp_support import EXAMPLE_DOCX, EXAMPLE_PDF, case_form, page_token, sign_in, sign_in_page
 
 
 def _new_case(app, case_id: str) -> int:
@@ -47,7 +39,7 @@ def test_three_documents_in_one_submit_then_remove_asks_first(live, page, tmp_pa
     plan = tmp_path / "plan-of-care.txt"
     plan.write_text("Plan of care\n\nTherapeutic exercise twice a week for four weeks.\n", encoding="utf-8")
 
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(f"{base}/cases/{pk}")
     page.set_input_files("#upload-file-1", str(pdf))
     page.select_option("#upload-kind-1", "clinical_note")
@@ -94,7 +86,7 @@ def test_without_javascript_one_bad_file_keeps_the_upload_out_and_a_dated_name_g
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        _sign_in(page, base, "sam")
+        sign_in_page(page, base, "sam")
         page.goto(f"{base}/cases/{pk}")
         page.set_input_files("#upload-file-1", str(pdf))
         page.set_input_files("#upload-file-2", str(fake))
@@ -116,14 +108,14 @@ def test_without_javascript_one_bad_file_keeps_the_upload_out_and_a_dated_name_g
 def test_admin_deletes_a_draft_case_and_staff_see_no_delete_button(live, page):
     base, app, _ = live
     pk = _new_case(app, "RA-DAY-0003")
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(f"{base}/cases/{pk}")
     expect(page.locator("#case-id")).to_have_text("RA-DAY-0003")
     expect(page.locator("#delete-case-link")).to_have_count(0)
     assert page.goto(f"{base}/cases/{pk}/delete").status == 403
     page.context.clear_cookies()
 
-    _sign_in(page, base, "ada")
+    sign_in_page(page, base, "ada")
     page.goto(f"{base}/cases/{pk}")
     page.click("#delete-case-link")
     expect(page.locator("#confirm-delete")).to_contain_text("Nothing was submitted to the payer for this case")
@@ -140,12 +132,13 @@ def test_staff_correct_a_case_id(live, page):
     base, app, _ = live
     pk = _new_case(app, "RA-DAY-OOO4")
     _new_case(app, "RA-DAY-0005")
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(f"{base}/cases/{pk}")
     page.click("#correct-id-link")
     page.fill('[name="case_id"]', "RA-DAY-0005")
     page.click("#save-case-id")
-    expect(page.locator("#case-id-error")).to_have_text("RA-DAY-0005 is already used by another case")
+    expect(page.locator("#case-id-error")).to_have_text(
+        "RA-DAY-0005 is already used by another case; give this case its own id")
     page.fill('[name="case_id"]', "RA-DAY-0004")
     page.click("#save-case-id")
     expect(page.locator(".flash.success")).to_have_text("Case id corrected: RA-DAY-OOO4 is now RA-DAY-0004.")
@@ -171,7 +164,7 @@ def test_a_decided_case_shows_its_outcome_not_a_block(live, page):
         session.commit()
     clock.advance(days=60)  # the filing window has passed: the checks alone would now block the case
     try:
-        _sign_in(page, base, "sam")
+        sign_in_page(page, base, "sam")
         page.goto(f"{base}/cases/{pk}")
         expect(page.locator("#outcome")).to_contain_text("Denied")
         expect(page.locator("#decided-on")).to_have_text("September 25, 2026")

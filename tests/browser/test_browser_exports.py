@@ -23,8 +23,8 @@ from packetizer.casebook.outputs import build_outputs
 from packetizer.registry import AuditEntry, Build
 
 from .webapp_support import (
-    MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, REPO, Clock, add_account, case_form, example_pdf, keep_screenshot,
-    follow_job, make_app, page_token, sign_in, ssn_docx,
+    MEMBER_ID, MEMBER_NAME, MEMBER_SSN, REPO, Clock, add_account, case_form, example_pdf, keep_screenshot,
+    follow_job, make_app, page_token, sign_in, ssn_docx, sign_in_page,
 )
 
 MAX_PAGES = 6
@@ -86,11 +86,7 @@ def _no_patient_values(data: bytes) -> None:
 def test_staff_download_a_part_its_fax_tiff_and_the_fhir_bundle_and_each_is_audited(live, page, tmp_path):
     base, app, _, root = live
     pk = _case(app, root)
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', "sam")
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
+    sign_in_page(page, base)
     page.goto(f"{base}/cases/{pk}")
     page.click("#build-button")
     expect(page.locator("#job-done")).to_be_visible(timeout=90_000)

@@ -15,17 +15,9 @@ from packetizer.caseio import load_case
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 
-from .webapp_support import EXAMPLE, PASSWORD, case_form, keep_screenshot, page_token, sign_in
+from .webapp_support import EXAMPLE, case_form, keep_screenshot, page_token, sign_in, sign_in_page
 
 BUILT = dt.datetime(2026, 10, 10, 12, 0, tzinfo=dt.timezone.utc)
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
 
 
 def _listed(page) -> list[str]:
@@ -59,7 +51,7 @@ def cases(live, tmp_path_factory):
 
 def test_staff_search_the_case_list_and_filter_it(cases, page, app_log):
     base, _app, _clock = cases
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(f"{base}/cases/")
     # Decided cases (the seeded history) are hidden by default.
     assert _listed(page) == ["RA-BR-0001", "RA-BR-0002"]
@@ -112,7 +104,7 @@ def test_staff_search_the_case_list_and_filter_it(cases, page, app_log):
 
 def test_auditor_finds_by_part_of_a_case_id_and_filters_the_audit_log(cases, page):
     base, _app, _clock = cases
-    _sign_in(page, base, "alex")
+    sign_in_page(page, base, "alex")
     page.goto(f"{base}/audit/archive")
     page.fill('[name="case_id"]', "ra-2026")
     with page.expect_navigation():

@@ -17,17 +17,9 @@ from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 
 from .webapp_support import (
-    EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, PASSWORD, example_pdf, keep_screenshot, ssn_docx,
+    EXAMPLE, MEMBER_ID, MEMBER_NAME, MEMBER_SSN, example_pdf, keep_screenshot, ssn_docx, sign_in_page,
 )
 
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
 
 
 def _fill_service(page, index: int, **values) -> None:
@@ -42,7 +34,7 @@ def _expect_flash(page, text: str) -> None:
 
 def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path, app_log):
     base, app, clock = live
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     assert page.url == f"{base}/cases/"
 
     # The case form: two service lines (the second added with the button), an SSN from the source system.
@@ -128,7 +120,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
     saved = clock.now
     clock.now = dt.datetime(2026, 10, 5, 15, 0, tzinfo=dt.timezone.utc)
     try:
-        _sign_in(page, base, "sam")  # ten days idle ended the session
+        sign_in_page(page, base, "sam")  # ten days idle ended the session
         page.click("text=Follow-up queue")
         queue_row = page.locator("#queue tr", has_text="RA-WEB-0001")
         assert "Follow up with the payer" in queue_row.inner_text() and "FAX-7781" in queue_row.inner_text()
@@ -169,7 +161,7 @@ def test_staff_enter_check_preview_build_download_and_track(live, page, tmp_path
                 bar.get_attribute("data-total")) == ("2", "2", "4")
     finally:
         clock.now = saved
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
 
     # Staff never see the audit log.
     response = page.goto(f"{base}/audit/log")
@@ -195,7 +187,7 @@ def archived_example(live, tmp_path_factory):
 
 def test_auditor_finds_verifies_downloads_and_cannot_edit(live, page, archived_example, app_log):
     base, _app, _clock = live
-    _sign_in(page, base, "alex")
+    sign_in_page(page, base, "alex")
     assert page.url == f"{base}/audit/archive"
     assert page.locator("nav >> text=Cases").count() == 0
     page.fill('[name="case_id"]', "RA-2026-0001")
@@ -232,7 +224,7 @@ def test_staff_upload_a_batch_and_the_progress_page_refreshes_itself_without_jav
     context.set_default_timeout(60_000)
     page = context.new_page()
     try:
-        _sign_in(page, base, "sam")
+        sign_in_page(page, base, "sam")
         page.click("nav >> text=Batches")
         page.click("text=Upload a batch")
         page.set_input_files('[name="manifest"]', str(fixtures / "cases.csv"))

@@ -13,15 +13,7 @@ from playwright.sync_api import expect
 
 from packetizer.registry import Build, CaseRecord
 
-from .webapp_support import MEMBER_ID, MEMBER_NAME, PASSWORD, case_form, page_token, sign_in
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
+from .webapp_support import MEMBER_ID, MEMBER_NAME, case_form, page_token, sign_in, sign_in_page
 
 
 def _built_case(app, case_id: str) -> int:
@@ -49,7 +41,7 @@ def _bar(page, chart: str, label: str) -> tuple[str, str, str]:
 def test_staff_record_a_split_decision_line_by_line_and_outcomes_count_each_code(live, page, app_log, tmp_path):
     base, app, _clock = live
     pk = _built_case(app, "RA-SPLIT-01")
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.click("nav >> text=Outcomes")
     # The seeded history: 97110 approved 3 times, partially once, denied once; 97162 denied twice.
     assert _bar(page, "service", "97110") == ("3", "1", "1") and _bar(page, "service", "97162") == ("0", "0", "2")

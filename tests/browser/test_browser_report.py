@@ -13,7 +13,7 @@ import weasyprint
 from playwright.sync_api import expect
 
 from .webapp_support import (
-    MEMBER_SSN, PASSWORD, case_form, follow_job, keep_screenshot, page_token, sign_in, ssn_docx,
+    MEMBER_SSN, case_form, follow_job, keep_screenshot, page_token, sign_in, ssn_docx, sign_in_page,
 )
 
 LONG_PAGES = 60
@@ -63,21 +63,13 @@ def built_case(live, tmp_path_factory):
     return case_url
 
 
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
-
-
 def _summary(page) -> dict[str, str]:
     return {key: page.inner_text(f"#summary-{key}") for key in ("sent", "checked", "withheld", "removed")}
 
 
 def test_the_report_page_shows_the_summary_first_and_offers_the_report_as_written(live, page, built_case):
     base, _app, _clock = live
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(base + built_case)
     page.click("#builds a.report-link")
 
@@ -118,11 +110,11 @@ def test_the_report_page_shows_the_summary_first_and_offers_the_report_as_writte
 
 def test_the_auditors_archive_view_shows_the_same_summary(live, page, built_case):
     base, _app, _clock = live
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(base + built_case)
     page.click("#builds a.report-link")
     staff_summary = _summary(page)
-    _sign_in(page, base, "alex")
+    sign_in_page(page, base, "alex")
     page.goto(f"{base}/audit/archive?case_id=RA-READ-0001")
     page.click("a[href*='/audit/archive/demo-commercial/RA-READ-0001/']")
     assert _summary(page) == staff_summary
@@ -133,7 +125,7 @@ def test_the_auditors_archive_view_shows_the_same_summary(live, page, built_case
 
 def test_the_preview_shows_one_block_per_document_and_a_long_note_in_a_few_lines(live, page, built_case):
     base, _app, _clock = live
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.goto(base + built_case)
     page.click("#preview-link")
     # The preview runs as a job; its page refreshes itself until the preview is there.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .webapp_support import PASSWORD, case_form, example_pdf, follow_job, page_token, sign_in
+from .webapp_support import case_form, example_pdf, follow_job, page_token, sign_in, sign_in_page
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +32,7 @@ def built_case(live, tmp_path_factory):
 
 def test_a_cookie_copied_before_sign_out_no_longer_downloads_packets(live, browser, page, built_case):
     base, _app, _clock = live
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', "sam")
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
+    sign_in_page(page, base)
     page.goto(base + built_case)
     packet_url = base + page.get_attribute("#builds a.download-packet", "href")
     assert re.search(r"/cases/\d+/builds/\d+/packet$", packet_url)

@@ -9,19 +9,11 @@ from playwright.sync_api import expect
 
 from packetizer import limits
 
-from .webapp_support import MEMBER_ID, MEMBER_NAME, PASSWORD
+from .webapp_support import MEMBER_ID, MEMBER_NAME, sign_in_page
 
 #: A JSON path, a key with underscores, an ISO date, a type name or a limit's name: never shown to a clerk.
 DEVELOPER_WORDS = re.compile(r"\w\[\d+\]|\b[a-z0-9]+_[a-z0-9_]+\b|\b\d{4}-\d{2}-\d{2}\b|not string|MAX_[A-Z_]+"
                              r"|\d+ bytes|expected format")
-
-
-def _sign_in(page, base: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', "sam")
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
 
 
 def _type_date(page, name: str, typed: str) -> None:
@@ -62,7 +54,7 @@ def _beside(page, name: str):
 
 def test_one_save_shows_every_problem_in_staff_words_beside_its_input(live, page):
     base, _app, _clock = live
-    _sign_in(page, base)
+    sign_in_page(page, base)
     page.goto(f"{base}/cases/new")
     _fill_case(page, "RA-WORDS-01", npi="1234567893", first_date="09142026", second_date="09182026",
                codes="M54.16")
@@ -103,7 +95,7 @@ def test_one_save_shows_every_problem_in_staff_words_beside_its_input(live, page
 
 def test_a_document_too_large_is_told_in_mb(live, page, tmp_path, monkeypatch):
     base, app, _clock = live
-    _sign_in(page, base)
+    sign_in_page(page, base)
     page.goto(f"{base}/cases/new")
     _fill_case(page, "RA-WORDS-02", npi="1234567893", first_date="09142026", second_date="09182026",
                codes="M54.16")

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tests.support.era835 import Claim, Line, Transaction, remittance
 
-from .webapp_support import PASSWORD, keep_screenshot
+from .webapp_support import keep_screenshot, sign_in_page
 
 # The remittances' fictional patients: none of this may reach a log line.
 PHI = ("ORTIZ", "XJH123456789", "LUND", "M-ELIG-77", "CHEN", "M-LATE-55")
@@ -23,14 +23,6 @@ def _file(folder: Path, name: str, *claims: Claim) -> Path:
     return path
 
 
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    with page.expect_navigation():
-        page.click('button:has-text("Sign in")')
-
-
 def test_staff_upload_two_remittances_work_the_list_and_start_a_prefilled_request(live, page, tmp_path, app_log):
     base, app, clock = live
     first = _file(tmp_path, "ortiz-remit.835",
@@ -40,7 +32,7 @@ def test_staff_upload_two_remittances_work_the_list_and_start_a_prefilled_reques
     second = _file(tmp_path, "chen-remit.835",
                    Claim(claim_number="CLM-LATE-2", first_name="LI", last_name="CHEN", member_id="M-LATE-55",
                          lines=[Line(date="20260920")]))                                              # due 2026-10-20
-    _sign_in(page, base, "sam")
+    sign_in_page(page, base, "sam")
     page.click("nav >> text=Worklist")
     expect(page.locator("h1")).to_have_text("Denial worklist")
     page.set_input_files('#era-upload input[name="files"]', [str(first), str(second)])

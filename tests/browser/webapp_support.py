@@ -214,3 +214,12 @@ def remove_document(client, token: str, pk: int, index: int):
     page = client.get(f"/cases/{pk}/documents/{index}/remove").get_data(as_text=True)
     stored = re.search(r'<input type="hidden" name="file" value="([^"]+)">', page)[1]
     return client.post(f"/cases/{pk}/documents/{index}/remove", data={"csrf_token": token, "file": stored})
+
+
+def sign_in_page(page, base: str, username: str = "sam") -> None:
+    """Sign ``username`` in through the real login form of the server at ``base`` (a Playwright page)."""
+    page.goto(f"{base}/login")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', PASSWORD)
+    with page.expect_navigation():
+        page.click('button:has-text("Sign in")')
