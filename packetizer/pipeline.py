@@ -322,7 +322,7 @@ def build_packet(
     if split:
         manifest["parts"] = [part.to_dict() for part in split]
 
-    stem = packet_file_name(case).removesuffix(".pdf")
+    stem = packet_file_name(case, kind).removesuffix(".pdf")
     progress("writing", pages, pages)
     paths = _write_outputs(Path(out_dir), {
         f"{stem}.disclosure.json": report_json,

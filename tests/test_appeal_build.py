@@ -208,3 +208,17 @@ def test_the_argument_is_split_into_points_by_paragraph_or_numbered_list():
     assert Appeal(argument="1. The notice shows it.\n2) The ticket confirms it.\n- A third.").points == (
         "The notice shows it.", "The ticket confirms it.", "A third.")
     assert Appeal(argument="One paragraph\nover two lines.").points == ("One paragraph over two lines.",)
+
+
+def test_an_appeal_built_into_the_requests_folder_keeps_the_request_packet_and_its_report(appeal, tmp_path):
+    """The appeal's files are named for the appeal: building it where the request was built removes nothing
+    of the request and writes its own disclosure report."""
+    built, _, root, env = appeal
+    out = root / "out"
+    request = run("build", str(root / "case" / "case.yaml"), "--out", str(out), "--today", "2026-10-06",
+                  "--json", "--override-reason", "request packet rebuilt for the record", env=env)
+    assert request.exit_code == 0, request.output + request.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert Path(built["packet"]).name in names and Path(json.loads(request.stdout)["packet"]).name in names
+    assert any(n.startswith("APPEAL_") and n.endswith(".disclosure.json") for n in names)
+    assert any(n.startswith("RETRO-AUTH_") and n.endswith(".disclosure.json") for n in names)

@@ -190,3 +190,29 @@ def test_no_prepare_appeal_before_a_denial_or_for_a_payer_without_appeals(app, s
     response = staff.get(f"/cases/{pk}/appeal", follow_redirects=True)
     assert "Demo Commercial Health Plan does not accept appeals" in response.data.decode()
     other.extensions["packetizer"].registry.close()
+
+
+def test_the_queue_counts_an_appeal_window_from_the_claims_denial_date_when_the_policy_says_so(tmp_path):
+    """A policy counting its appeal window from the denial date: the queue (web and `packetizer followups`,
+    one function) reads the claim's denial date from the case file; without one it lists no deadline."""
+    import dataclasses
+    import datetime as dt
+    import json
+    from types import SimpleNamespace
+
+    from packetizer.casebook.appeals import queue_appeal_due
+    from packetizer.policy import load_payer
+
+    policy = load_payer("demo-commercial")
+    window = dataclasses.replace(policy.appeal.window, start_from="denial_date")
+    policy = dataclasses.replace(policy, appeal=dataclasses.replace(policy.appeal, window=window))
+    payers = SimpleNamespace(get=lambda payer_id: policy)
+    folder = "0123456789abcdef"
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / "case.json").write_text(json.dumps({"claim": {"denial_date": "2026-09-22"}}))
+    record = SimpleNamespace(payer_id="demo-commercial", folder=folder, first_date_of_service=dt.date(2026, 9, 14))
+    decided = SimpleNamespace(decided_on=dt.date(2026, 10, 20))
+    assert queue_appeal_due(payers, tmp_path, record, decided) == dt.date(2026, 9, 22) + dt.timedelta(
+        days=window.days)
+    (tmp_path / folder / "case.json").write_text(json.dumps({"claim": {}}))
+    assert queue_appeal_due(payers, tmp_path, record, decided) is None

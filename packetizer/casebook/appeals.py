@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..checks.deadlines import add_days
+from ..errors import PacketizerError
 from ..model import Case, PayerPolicy
 from ..registry import CaseRecord, Determination, Submission
 
@@ -58,6 +59,26 @@ def appeal_due(policy: PayerPolicy, decided_on: dt.date, first_date_of_service: 
     start = {"decision_date": decided_on, "date_of_service": first_date_of_service,
              "denial_date": denial_date}[rules.window.start_from]
     return None if start is None else add_days(start, rules.window.days, rules.window.count)
+
+
+def queue_appeal_due(payers, cases_dir, record, decided) -> dt.date | None:
+    """The appeal deadline of a case's recorded adverse decision, as the follow-up queue lists it (web and
+    ``packetizer followups``): its payer's policy, counted from the date the policy names (the claim's
+    denial date is read from the case file, where only it is kept). None: no appeal, or no way to count."""
+    from .cases import case_folder
+
+    try:
+        policy = payers.get(record.payer_id)
+    except PacketizerError:
+        return None
+    denial_date = None
+    if policy.appeal is not None and policy.appeal.window is not None and policy.appeal.window.start_from == "denial_date":
+        try:
+            claim = case_folder(cases_dir, record).read().get("claim") or {}
+            denial_date = dt.date.fromisoformat(str(claim.get("denial_date")))
+        except (PacketizerError, ValueError, AttributeError):
+            return None
+    return appeal_due(policy, decided.decided_on, record.first_date_of_service, denial_date)
 
 
 def appeal_defaults(case: Case, decision: RecordedDecision, policy: PayerPolicy) -> dict[str, Any]:

@@ -23,9 +23,8 @@ def followups(as_json: bool) -> None:
     A follow-up falls due at the payer's interval after the submission, and again after each request for more
     information is answered. Case ids only: no patient data is printed.
     """
-    from ..casebook.appeals import appeal_due
+    from ..casebook.appeals import queue_appeal_due
     from ..casebook.tracking import follow_up_queue
-    from ..errors import PacketizerError
     from .web import _app, _registry_and_now
 
     app = _app()
@@ -35,12 +34,7 @@ def followups(as_json: bool) -> None:
     payers = services.payers()
 
     def appeal_due_of(case, decided):
-        """The appeal deadline of a denied or partially approved case under its payer's policy, as the queue has it."""
-        try:
-            policy = payers.get(case.payer_id)
-        except PacketizerError:
-            return None
-        return appeal_due(policy, decided.decided_on, case.first_date_of_service)
+        return queue_appeal_due(payers, services.cases_dir, case, decided)
 
     with registry.session() as session:
         items = follow_up_queue(session, today, horizon_days=0, appeal_due_of=appeal_due_of)

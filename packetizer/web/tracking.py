@@ -11,7 +11,7 @@ import math
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from ..casebook.appeals import appeal_due
+from ..casebook.appeals import queue_appeal_due
 from ..casebook.outcomes import (CSV_COLUMNS, decision_time_chart, outcome_chart, outcome_patterns, outcome_records,
                                  outcomes_csv)
 from ..casebook.tracking import (STATUS_WORDS, BilledLine, answer_info_request, billed_lines, correct_determination,
@@ -258,11 +258,7 @@ def correct_determination_view(determination_id: int):
 
 def _appeal_due(rec: CaseRecord, decided: Determination):
     """The appeal deadline of a case's adverse decision under its payer's policy (None when it has none)."""
-    try:
-        policy = services().payers().get(rec.payer_id)
-    except PacketizerError:
-        return None
-    return appeal_due(policy, decided.decided_on, rec.first_date_of_service)
+    return queue_appeal_due(services().payers(), services().cases_dir, rec, decided)
 
 
 @bp.get("/queue")
