@@ -258,8 +258,8 @@ def _assemble_part(case_id, name, number, count, rng, cover, sources, index, tot
     for entry in index:
         if entry.first_page <= last and first <= entry.last_page:
             start = max(first, entry.first_page)
-            title = entry.title if start == entry.first_page else f"{entry.title} (continued)"
-            bookmarks.append(Bookmark(title, cover_pages + start - first + 1))
+            shown = entry.title if start == entry.first_page else f"{entry.title} (continued)"
+            bookmarks.append(Bookmark(shown, cover_pages + start - first + 1))
     pdf, pages = assemble_packet(pieces, case_id=case_id, bookmarks=bookmarks, created=created, first_number=first,
                                  total=total_pages,
                                  title=f"{title} {case_id}, part {number} of {count}")

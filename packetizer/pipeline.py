@@ -370,12 +370,14 @@ def _split_if_over(case, policy, plan, name, sections, exhibits, pdf: bytes, pag
 
 
 def _remove_other_forms(out_dir: Path, stem: str, *, keep: set[str]) -> None:
-    """Remove an earlier build's packet of this case in the other form (whole, or in other parts) from ``out_dir``.
+    """Remove an earlier build's packet of this case in the other form (whole, or in other parts) from ``out_dir``,
+    and the exports made from an earlier build (fax TIFFs, PAS Bundle): they no longer match the packet.
 
     A folder holding both ``<name>.pdf`` and ``<name>_part1of3.pdf`` would leave a clerk to guess which to send.
     """
-    for path in [out_dir / f"{stem}.pdf", *out_dir.glob(f"{glob.escape(stem)}_part*of*.pdf")]:
-        if path.name not in keep and re.fullmatch(rf"{re.escape(stem)}(_part\d+of\d+)?\.pdf", path.name):
+    earlier = re.compile(rf"{re.escape(stem)}(?:(?:_part\d+of\d+)?\.(?:pdf|tif)|\.pas\.json)")
+    for path in out_dir.glob(f"{glob.escape(stem)}*"):
+        if path.name not in keep and earlier.fullmatch(path.name):
             try:
                 path.unlink()
             except FileNotFoundError:

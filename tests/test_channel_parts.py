@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 
+import pypdf
 import pypdfium2 as pdfium
 import pytest
 
@@ -64,6 +65,9 @@ def test_a_480_page_case_for_a_100_page_25_mb_fax_payer_builds_into_parts_each_w
         path = out / part["file_name"]
         assert path.stat().st_size == part["size"] <= MAX_BYTES
         assert len(pdfium.PdfDocument(str(path))) == part["pages"] <= MAX_PAGES
+        # The PDF title names the kind, the case id and the part: never an exhibit (its title may name the patient).
+        assert pypdf.PdfReader(str(path)).metadata.title == (
+            f"Retroactive authorization request RA-2026-0001, part {part['part']} of {len(parts)}")
     # Only the parts are written: no file over the limits is left to be sent by mistake.
     assert sorted(p.name for p in out.glob("*.pdf")) == sorted(p["file_name"] for p in parts)
     assert data["packet"] == parts[0]["packet"] and data["sha256"] == parts[0]["sha256"]

@@ -95,10 +95,11 @@ def test_a_packet_in_parts_gives_one_tiff_per_part(tmp_path):
     policy = payers / "demo-commercial.yaml"
     policy.write_text(policy.read_text().replace("limits: {max_pages: 100, max_file_mb: 25}",
                                                  "limits: {max_pages: 6, max_file_mb: 25}"))
-    # An earlier build into the same folder wrote the packet whole; it must not be left beside the parts.
-    earlier = CliRunner().invoke(main, ["build", str(EXAMPLE / "case.yaml"), "--out", str(tmp_path / "out"),
-                                        "--today", "2026-10-06"])
+    # An earlier export into the same folder wrote the packet and its TIFF whole; neither may be left beside
+    # the parts, where a clerk could send the stale one.
+    earlier = _export(EXAMPLE / "case.yaml", tmp_path / "out")
     assert earlier.exit_code == 0 and (tmp_path / "out" / f"{NAME}.pdf").exists()
+    assert (tmp_path / "out" / f"{NAME}.tif").exists()
     result = _export(EXAMPLE / "case.yaml", tmp_path / "out", "--payers", str(payers))
     assert result.exit_code == 0, result.output
     parts = sorted((tmp_path / "out").glob(f"{NAME}_part*of*.pdf"))

@@ -370,3 +370,20 @@ def test_batch_keep_days_must_be_a_positive_whole_number(tmp_path, monkeypatch):
         with pytest.raises(ConfigError) as info:
             make_app(tmp_path / bad)
         assert "PACKETIZER_BATCH_KEEP_DAYS" in info.value.message, bad
+
+
+def test_a_batch_packet_in_parts_reaches_the_build_folder_whole(tmp_path):
+    """A batch reports a packet in parts by its part 1; its reports carry the whole packet's name, and
+    every part is linked into the case's build folder."""
+    from packetizer.casebook.batchimport import _copy_packet
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stem = "RETRO-AUTH_demo-commercial_RA-1_2026-09-14"
+    names = [f"{stem}_part{n}of3.pdf" for n in (1, 2, 3)] + [f"{stem}.disclosure.json", f"{stem}.disclosure.html"]
+    for name in names:
+        (out / name).write_bytes(name.encode())
+    (out / f"{stem}X_part1of2.pdf").write_bytes(b"another case's packet")
+    copied = _copy_packet(out, f"{stem}_part1of3.pdf", tmp_path / "builds" / "b1")
+    assert copied == (f"{stem}_part1of3.pdf", f"{stem}.disclosure.json", f"{stem}.disclosure.html")
+    assert sorted(p.name for p in (tmp_path / "builds" / "b1").iterdir()) == sorted(names)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import glob
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,11 +195,15 @@ def _copy_packet(out_dir: Path, packet: str, target: Path) -> tuple[str, str, st
     """
     if not plain_file_name(packet):
         raise PacketizerError("a batch report named a packet outside its folder", code=ErrorCode.BAD_REPORT)
-    stem = packet.removesuffix(".pdf")
+    # A packet built in parts (SPEC section 11) is reported as part 1: its reports carry the whole packet's
+    # name, and every part goes with it.
+    stem = re.sub(r"_part\d+of\d+$", "", packet.removesuffix(".pdf"))
     names = (packet, f"{stem}.disclosure.json", f"{stem}.disclosure.html")
+    others = sorted(p.name for p in out_dir.glob(f"{glob.escape(stem)}_part*of*.pdf")
+                    if p.name != packet and re.fullmatch(rf"{re.escape(stem)}_part\d+of\d+\.pdf", p.name))
     make_dirs(target.parent)
     make_dir(target)
-    for name in names:
+    for name in (*names, *others):
         try:
             os.link(out_dir / name, target / name)
         except OSError as exc:
