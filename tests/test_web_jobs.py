@@ -165,6 +165,25 @@ def test_a_job_lost_to_a_restart_is_marked_failed_when_its_page_is_viewed(app, s
                                                            data={"csrf_token": token})).data.decode()
 
 
+def test_a_job_whose_process_this_server_still_waits_for_is_not_called_lost(app, staff, token, tmp_path):
+    """Between the waiting thread reaping a killed job process and its telling why, a view of the job page
+    finds the process gone: it must leave the job to that thread (died), not call it lost to a restart."""
+    from packetizer.batch import casejob
+
+    pk = _case(staff, token, tmp_path)
+    job_id = _lost_job(app, pk)
+    [job] = _jobs(app, "build")
+    with casejob._WATCHED_LOCK:
+        casejob._WATCHED.add(job.pid)
+    try:
+        page = staff.get(f"/cases/{pk}/jobs/{job_id}").data.decode()
+    finally:
+        with casejob._WATCHED_LOCK:
+            casejob._WATCHED.discard(job.pid)
+    assert 'id="job-error"' not in page and not _audit(app, "job.failed")
+    assert _jobs(app, "build")[0].state == "running"
+
+
 def test_a_job_lost_to_a_restart_is_marked_failed_when_the_server_starts(tmp_path, clock):
     app = make_app(tmp_path, clock)
     add_account(app, "sam", "staff")

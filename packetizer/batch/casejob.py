@@ -99,6 +99,18 @@ def preview_result_path(previews_dir: Path, job_id: int) -> Path:
     return Path(previews_dir) / PREVIEW_RESULT.format(job_id=int(job_id))
 
 
+# The processes of jobs this server started and still waits for: their end is told by the waiting thread
+# (``died``), so a page view that finds one gone between its reaping and that word must not call it lost.
+_WATCHED: set[int] = set()
+_WATCHED_LOCK = threading.Lock()
+
+
+def watched(pid: int | None) -> bool:
+    """Whether ``pid`` is a job process this server started and is still waiting for."""
+    with _WATCHED_LOCK:
+        return pid in _WATCHED
+
+
 def launch(job_id: int, settings: JobSettings, registry) -> threading.Thread:
     """Start the job's process, and a thread here that waits for it; returns the thread.
 
@@ -117,11 +129,17 @@ def launch(job_id: int, settings: JobSettings, registry) -> threading.Thread:
             _end_unfinished(registry, job_id, f"the server could not start the job ({exc.strerror or 'error'})",
                             "start_failed")
             return
-        process.join()
-        if process.exitcode != 0:
-            from ..casebook.jobs import DIED_MESSAGE
+        with _WATCHED_LOCK:
+            _WATCHED.add(process.pid)
+        try:
+            process.join()
+            if process.exitcode != 0:
+                from ..casebook.jobs import DIED_MESSAGE
 
-            _end_unfinished(registry, job_id, DIED_MESSAGE, "died")
+                _end_unfinished(registry, job_id, DIED_MESSAGE, "died")
+        finally:
+            with _WATCHED_LOCK:
+                _WATCHED.discard(process.pid)
 
     thread = threading.Thread(target=watch, name=f"packetizer-job-{job_id}-watch", daemon=True)
     thread.start()

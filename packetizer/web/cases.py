@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from .. import limits
-from ..batch.casejob import JobSettings, launch, preview_result_path, send
+from ..batch.casejob import JobSettings, launch, preview_result_path, send, watched
 from ..casebook.appeals import appeal_status
 from ..casebook.audit import just_acted_on_case
 from ..casebook.caselist import DEADLINE_WINDOWS, CaseFilter, case_list_query
@@ -20,7 +20,7 @@ from ..casebook.cases import MAX_CHANGED_NAMES, add_case, changed_fields, refres
 from ..casebook.channel import build_currency, channel_limits, megabytes
 from ..casebook.documents import NewDocument, add_documents, audit_rejections
 from ..casebook.folders import CaseFolder, display_name, new_folder_name
-from ..casebook.jobs import STAGE_WORDS, mark_lost_jobs, reusable_preview, start_job, this_host
+from ..casebook.jobs import STAGE_WORDS, mark_lost_jobs, pid_alive, reusable_preview, start_job, this_host
 from ..casebook.lifecycle import case_id_refusal, correct_case_id, delete_case, deletion_refusal
 from ..casebook.outputs import build_outputs, output_path
 from ..casebook.tracking import STATUS_WORDS, UNSUBMITTED
@@ -545,7 +545,8 @@ def job(pk: int, job_id: int):
     """A build or preview job: its stage and pages while it runs (the page refreshes itself), then its end."""
     rec = get_record(pk)
     svc = services()
-    if mark_lost_jobs(db(), host=this_host(), now=svc.now()):
+    # A job this server still waits for is not lost, even if its process is already gone: its thread tells why.
+    if mark_lost_jobs(db(), host=this_host(), now=svc.now(), alive=lambda pid: watched(pid) or pid_alive(pid)):
         db().commit()
     row = db().get(Job, job_id)
     if row is None or row.case_pk != rec.id:
