@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The suite runs on two processes (pytest-xdist), one a core of this project's 2-core machine.
+TEST_WORKERS ?= 2
 
 .PHONY: install test bench run system-deps system-deps-test system-deps-bench clean
 
@@ -26,7 +28,7 @@ system-deps-bench:
 install: system-deps $(STAMP)
 
 test: system-deps-test $(STAMP)
-	PACKETIZER_REQUIRE_POSTGRES=1 PACKETIZER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
+	PACKETIZER_REQUIRE_POSTGRES=1 PACKETIZER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 bench: system-deps-bench $(STAMP)
 	$(BIN)/python bench/run.py
