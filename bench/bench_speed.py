@@ -49,6 +49,7 @@ from packetizer.limits import MAX_PDF_PAGES, OCR_DPI  # noqa: E402
 from packetizer.ocr import read_pictures  # noqa: E402
 from packetizer.pipeline import build_packet  # noqa: E402
 from packetizer.policy import load_payer  # noqa: E402
+from tests.support.channel_cases import case_with  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "lake-street"
 TODAY = dt.date(2026, 10, 6)
@@ -109,19 +110,6 @@ def typical_case(tmp: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- warm builds and their floors
-
-
-def case_with(root: Path, name: str, attachments: list[tuple[str, bytes]]) -> Path:
-    """The example case plus PDF attachments (file name, bytes), in a folder of its own."""
-    folder = root / name
-    shutil.copytree(EXAMPLE, folder)
-    text = (folder / "case.yaml").read_text()
-    for file_name, data in attachments:
-        (folder / "notes" / file_name).write_bytes(data)
-        text += (f"  - file: notes/{file_name}\n    kind: clinical_note\n    date: 2026-09-18\n"
-                 f"    title: \"{file_name.removesuffix('.pdf').replace('-', ' ').capitalize()}\"\n")
-    (folder / "case.yaml").write_text(text)
-    return folder / "case.yaml"
 
 
 def typed_pdf(pages: int) -> bytes:
@@ -239,11 +227,11 @@ def main() -> int:
         tmp = Path(name)
         typical = typical_case(tmp)
         example = against_floor("example", EXAMPLE / "case.yaml", tmp, scanned=False)
-        chart = against_floor("chart", case_with(tmp, "chart", [("visit-log.pdf", typed_pdf(200))]), tmp,
+        chart = against_floor("chart", case_with(tmp / "chart", [("visit-log.pdf", typed_pdf(200))]), tmp,
                               scanned=False)
-        fax = against_floor("fax", case_with(tmp, "fax", [("faxed-referral.pdf", fax_pdf(20))]), tmp, scanned=True)
+        fax = against_floor("fax", case_with(tmp / "fax", [("faxed-referral.pdf", fax_pdf(20))]), tmp, scanned=True)
         half = typed_pdf(MAX_PDF_PAGES)
-        thousand = case_with(tmp, "thousand", [("log-part-1.pdf", half), ("log-part-2.pdf", half + b"\n%\n")])
+        thousand = case_with(tmp / "thousand", [("log-part-1.pdf", half), ("log-part-2.pdf", half + b"\n%\n")])
         big_wall, big_mb = cli_build(thousand, tmp / "thousand-out")
 
     cli_wall = [wall for wall, _ in typical["cli"]]

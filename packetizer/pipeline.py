@@ -379,9 +379,7 @@ def _remove_other_forms(out_dir: Path, stem: str, *, keep: set[str]) -> None:
     for path in out_dir.glob(f"{glob.escape(stem)}*"):
         if path.name not in keep and earlier.fullmatch(path.name):
             try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
+                path.unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("case packet %s left in place (%s)", path.name, exc.strerror)
 

@@ -16,15 +16,14 @@ for its packet and disclosure reports.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import limits
 from ..caseio import case_from_mapping
+from ..batch.report import replace_file
 from ..errors import CaseError, ErrorCode, PacketizerError, UploadError
 from ..ingest.signatures import UTF16_BOMS, sniff
 from ..model import Case
@@ -89,7 +88,7 @@ class CaseFolder:
     def write(self, doc: dict) -> None:
         """Replace the case file atomically (a reader sees the old or the new file, never half)."""
         make_dirs(self.uploads)
-        _atomic_write(self.case_file, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        replace_file(self.case_file, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def load(self) -> Case:
         return case_from_mapping(self.read(), self.root, source_name=CASE_FILE)
@@ -107,7 +106,7 @@ class CaseFolder:
             names.pop(rel, None)
         else:
             names[rel] = name
-        _atomic_write(self.uploads / NAMES_FILE, json.dumps(names, indent=2, ensure_ascii=False).encode("utf-8"))
+        replace_file(self.uploads / NAMES_FILE, json.dumps(names, indent=2, ensure_ascii=False).encode("utf-8"))
 
     def page_counts(self) -> dict[str, int]:
         """The page count of each upload, by its path relative to the case folder, as recorded on upload."""
@@ -125,7 +124,7 @@ class CaseFolder:
                 return
         else:
             counts[rel] = pages
-        _atomic_write(self.uploads / PAGES_FILE, json.dumps(counts, indent=2).encode("utf-8"))
+        replace_file(self.uploads / PAGES_FILE, json.dumps(counts, indent=2).encode("utf-8"))
 
     def save_upload(self, data: bytes, original_name: str) -> str:
         """Check ``data`` and store it under a random name; return its path relative to the case folder.
@@ -136,7 +135,7 @@ class CaseFolder:
         suffix = check_upload(data, original_name)
         make_dirs(self.uploads)
         rel = f"{UPLOADS}/{secrets.token_hex(12)}{suffix}"
-        _atomic_write(self.root / rel, data)
+        replace_file(self.root / rel, data)
         self._set_display_name(rel, display_name(original_name))
         return rel
 
@@ -146,19 +145,6 @@ class CaseFolder:
             path.unlink(missing_ok=True)
             self._set_display_name(rel, None)
             self.record_pages(rel, None)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # 0600, whatever the umask: it holds PHI
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def display_name(original: str) -> str:

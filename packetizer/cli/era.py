@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -94,6 +92,8 @@ def write_drafts(folder: Path, drafts: list[tuple[str, dict]]) -> list[Path]:
     """Write each (file name, case mapping) as YAML in ``folder``, atomically; returns the paths."""
     import yaml
 
+    from ..batch.report import replace_file
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -103,14 +103,7 @@ def write_drafts(folder: Path, drafts: list[tuple[str, dict]]) -> list[Path]:
         target = folder / file_name
         text = ("# Drafted from a remittance: fill in what it could not know, then run `packetizer check` on it.\n"
                 + yaml.safe_dump(case, sort_keys=False, allow_unicode=True))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".draft-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(target, text.encode("utf-8"))   # atomic, and private (0600): a draft names the patient
         paths.append(target)
     return paths
 
