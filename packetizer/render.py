@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import mimetypes
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +32,7 @@ from .resources import templates_dir
 
 log = logging.getLogger(__name__)
 
-# WeasyPrint is imported lazily: it costs ~0.3 s and commands such as
+# WeasyPrint is imported lazily: it costs ~0.25 s and commands such as
 # ``check`` or ``archive list`` never render.
 _weasy = None
 
@@ -39,10 +40,33 @@ _weasy = None
 def _weasyprint():
     global _weasy
     if _weasy is None:
-        import weasyprint
+        with _no_library_search():
+            import weasyprint
 
         _weasy = weasyprint
     return _weasy
+
+
+@contextmanager
+def _no_library_search():
+    """While WeasyPrint loads Pango and its kin, a library name is looked up by ``dlopen`` alone.
+
+    WeasyPrint tries several names for each library, the first ones without a
+    file name (``libgobject-2.0-0``, ``gobject-2.0``); cffi hands those to
+    ``ctypes.util.find_library``, which on Linux runs ``ldconfig -p`` (and
+    compilers) for each: about 0.17 s of a build process's start, for names that
+    never match. Every list ends with a name ``dlopen`` finds directly
+    (``libgobject-2.0.so.0``, ``libgobject-2.0.0.dylib``, ``libgobject-2.0-0.dll``),
+    so skipping the search loads the same libraries.
+    """
+    import ctypes.util
+
+    search = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: None
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = search
 
 
 def _template_env_key(payer_id: str | None) -> tuple[str, ...]:

@@ -57,3 +57,26 @@ def test_python_dash_m_runs_the_console_script():
     """This test ensures that ``python -m packetizer`` is the same program as ``packetizer``."""
     done = subprocess.run([sys.executable, "-m", "packetizer", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"packetizer, version {__version__}"
+
+
+def test_loading_weasyprint_runs_no_library_search_and_restores_the_lookup():
+    """WeasyPrint's libraries are found by dlopen alone (ctypes' find_library runs ldconfig for each
+    name it is given: about 0.17 s of every build process), and the lookup is the standard one after."""
+    code = (
+        "import ctypes.util, sys\n"
+        "original = ctypes.util.find_library\n"
+        "asked = []\n"
+        "def spy(name):\n"
+        "    asked.append(name)\n"
+        "    return original(name)\n"
+        "ctypes.util.find_library = spy\n"
+        "from packetizer import render\n"
+        "render._weasyprint()\n"
+        "assert 'weasyprint' in sys.modules\n"
+        "pdf = render.html_to_pdf('<p>Progress note</p>').pdf\n"
+        "assert pdf.startswith(b'%PDF-'), pdf[:8]\n"
+        "assert ctypes.util.find_library is spy, 'the lookup was not restored'\n"
+        "print(len(asked))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"
