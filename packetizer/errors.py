@@ -141,6 +141,18 @@ class PacketizerError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):
+        # Pickled whole (a layout's error comes back from the render process, packetizer.renderproc):
+        # rebuilding it from its message would tell the subject twice.
+        return _rebuilt_error, (type(self), self.__dict__.copy())
+
+
+def _rebuilt_error(kind: type, state: dict) -> PacketizerError:
+    error = kind.__new__(kind)
+    error.__dict__.update(state)
+    error.args = (error.message,)
+    return error
+
 
 class CaseError(PacketizerError):
     """The case file is missing, unreadable or invalid.

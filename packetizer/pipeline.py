@@ -38,6 +38,7 @@ from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, cha
 from .errors import CaseError, ErrorCode, LimitExceeded, PacketizerError, PolicyBlock, StorageError
 from .model import Attachment, Case, PayerPolicy
 from .private import make_dirs
+from .renderproc import Renderer, start_renderer
 from .sections import ExhibitEntry, IndexEntry, render_sections
 
 if TYPE_CHECKING:   # the archive package is imported only by builds that archive
@@ -218,6 +219,7 @@ def build_packet(
     override_reason: str | None = None,
     progress: ProgressCallback | None = None,
     kind: str = "request",
+    renderer: Renderer | None = None,
 ) -> Packet:
     """Build, write and (optionally) archive the packet for ``case``.
 
@@ -233,6 +235,8 @@ def build_packet(
         progress: told each stage and the pages converted so far (see :data:`ProgressCallback`).
         kind: ``request`` (the retro request) or ``appeal`` (SPEC section 10: an appeal letter in
             front of the request's narrative, summary and exhibits, the denial letter first among them).
+        renderer: lays out the notes and front sections; default :func:`~.renderproc.start_renderer`'s,
+            started and closed here (a door that starts one sooner, before it loads the case, keeps it).
 
     Returns:
         The :class:`Packet`.
@@ -241,11 +245,29 @@ def build_packet(
         PolicyBlock: the checks block the case (and no valid override was given).
         PacketizerError: any other bad input or failure; nothing is left in ``out_dir``.
     """
+    if kind not in PACKET_KINDS:
+        raise CaseError(f"unknown packet kind {kind!r} (use request or appeal)")
+    if renderer is not None:
+        return _build_packet(case, policy, out_dir=out_dir, today=today, archive=archive, clock=clock,
+                             built_by=built_by, override_reason=override_reason, progress=progress, kind=kind,
+                             renderer=renderer)
+    # First of all: in a cold process the render process imports WeasyPrint while the build starts.
+    renderer = start_renderer()
+    try:
+        return _build_packet(case, policy, out_dir=out_dir, today=today, archive=archive, clock=clock,
+                             built_by=built_by, override_reason=override_reason, progress=progress, kind=kind,
+                             renderer=renderer)
+    finally:
+        renderer.close()
+
+
+def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.date, archive, clock, built_by: str,
+                  override_reason: str | None, progress: ProgressCallback | None, kind: str,
+                  renderer: Renderer) -> Packet:
+    """:func:`build_packet`, its layouts done by ``renderer``."""
     from .assemble import Bookmark, PartPdf, assemble_packet
     from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
 
-    if kind not in PACKET_KINDS:
-        raise CaseError(f"unknown packet kind {kind!r} (use request or appeal)")
     created = (clock or _now)().astimezone(dt.timezone.utc).replace(microsecond=0)
     progress = progress or _no_progress
     progress("checks", 0, None)
@@ -256,13 +278,14 @@ def build_packet(
     plan = plan_disclosure(case, policy, kind=kind)
     exhibits = [(exhibit_letter(number), att, doc)
                 for number, (att, doc) in enumerate(zip(plan.included_attachments,
-                                                         _ingest_all(plan, progress=progress)))]
+                                                         _ingest_all(plan, progress=progress,
+                                                                     renderer=renderer)))]
     converted = sum(doc.pages for _, _, doc in exhibits)
     progress("sections", converted, None)
     entries = [ExhibitEntry(letter, att.display_title, att.kind, att.date, doc.pages) for letter, att, doc in exhibits]
     # The sections print the case's free text with withheld values staff typed into it replaced.
-    sections = render_sections(
-        plan.printed_case, policy, entries,
+    sections = renderer.call(
+        render_sections, plan.printed_case, policy, entries,
         letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields), kind=kind,
     )
     parts = [PartPdf(sections.pdf, fit=False)]
@@ -384,36 +407,55 @@ def _remove_other_forms(out_dir: Path, stem: str, *, keep: set[str]) -> None:
                 log.warning("case packet %s left in place (%s)", path.name, exc.strerror)
 
 
-def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress) -> list:
-    """Every included attachment as exhibit pages, one after another, in order.
+def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress,
+                renderer: Renderer | None = None) -> list:
+    """Every included attachment as exhibit pages, in order.
 
-    One at a time on purpose: ingest forks sandboxed children, and a process
-    forked while another of its threads holds a lock (a module being imported
-    by WeasyPrint or Pillow, say) can hang on that lock until its time limit.
-    Both cores are used inside each attachment instead (a long PDF is surveyed
-    and proven in two processes, OCR runs two Tesseracts). The first failure is
-    raised; with ``keep_errors`` an attachment's :class:`PacketizerError` takes
-    its place in the list instead. ``progress`` is told the pages converted so
-    far as each attachment is done.
+    The notes (Word, text, Markdown) go first: each is converted to HTML here
+    and its layout handed to ``renderer``, which in a cold process lays them
+    out on the other core (:mod:`packetizer.renderproc`). Then the PDFs and
+    images are converted one after another, and the layouts collected. One
+    attachment at a time is converted here on purpose: ingest forks sandboxed
+    children, and a process forked while another of its threads holds a lock
+    (a module being imported by WeasyPrint or Pillow, say) can hang on that
+    lock until its time limit. Both cores are used inside each attachment
+    instead (a long PDF is surveyed and proven in two processes, OCR runs two
+    Tesseracts).
+
+    The first failure in the attachments' order is raised (no attachment after
+    a known failure is started); with ``keep_errors`` each attachment's
+    :class:`PacketizerError` takes its place in the list instead. ``progress``
+    is told the pages converted so far as each attachment is done.
     """
-    from .ingest import ingest_attachment
+    from .ingest import NOTE_SUFFIXES, ExhibitDocument, finish_attachment, start_attachment
 
-    ingest = _ingest_or_error if keep_errors else ingest_attachment
-    done: list = []
+    renderer = renderer or Renderer()
+    attachments = plan.included_attachments
+    outcomes: list = [None] * len(attachments)
+    failed = len(attachments)   # the earliest attachment known to fail
+
+    def done(index: int, step: Callable[[], ExhibitDocument]) -> None:
+        nonlocal failed
+        if index > failed and not keep_errors:
+            return
+        try:
+            outcomes[index] = step()
+        except PacketizerError as exc:
+            outcomes[index] = exc
+            failed = min(failed, index)
+        if isinstance(outcomes[index], ExhibitDocument):
+            progress("documents", sum(o.pages for o in outcomes if isinstance(o, ExhibitDocument)), None)
+
     progress("documents", 0, None)
-    for att in plan.included_attachments:
-        done.append(ingest(att, redactor=plan.redactor))
-        progress("documents", sum(o.pages for o in done if not isinstance(o, PacketizerError)), None)
-    return done
-
-
-def _ingest_or_error(att: Attachment, *, redactor) -> ExhibitDocument | PacketizerError:
-    from .ingest import ingest_attachment
-
-    try:
-        return ingest_attachment(att, redactor=redactor)
-    except PacketizerError as exc:
-        return exc
+    notes = [i for i, att in enumerate(attachments) if att.path.suffix.lower() in NOTE_SUFFIXES]
+    for index in notes + [i for i in range(len(attachments)) if i not in notes]:
+        done(index, lambda: start_attachment(attachments[index], redactor=plan.redactor, renderer=renderer))
+    for index in notes:
+        if outcomes[index] is not None and not isinstance(outcomes[index], (ExhibitDocument, PacketizerError)):
+            done(index, lambda: finish_attachment(outcomes[index]))
+    if failed < len(attachments) and not keep_errors:
+        raise outcomes[failed]
+    return outcomes
 
 
 def _override(result: CheckResult, reason: str | None, built_by: str) -> dict | None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from ..checks import OVERRIDABLE_CODES
 from ..errors import PolicyBlock
 from .common import CommandFailure, built_by, payers_option, reports_errors, today_option
 
@@ -35,28 +34,14 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     The last line printed is the packet's path. Exits 1 when the case is
     blocked or the input is bad; nothing is left in --out then.
     """
-    from ..caseio import load_case
-    from ..pipeline import build_packet, clock_from_environment
-    from ..policy import load_payer
+    from ..renderproc import start_renderer
 
-    case = load_case(case_file)
-    policy = load_payer(case.payer_id, payers_dir)
-    archive = None
-    if do_archive:
-        from ..archive import PacketArchive
-
-        archive = PacketArchive.from_environment(os.environ)
+    # Before the case is loaded: the render process imports WeasyPrint meanwhile (packetizer.renderproc).
+    renderer = start_renderer()
     try:
-        packet = build_packet(
-            case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), archive=archive,
-            clock=clock_from_environment(os.environ), built_by=built_by("cli"), override_reason=override_reason,
-            kind=kind,
-        )
-    except PolicyBlock as exc:
-        hint = ""
-        if any(f.code in OVERRIDABLE_CODES for f in exc.findings) and not override_reason:
-            hint = "\n(to build anyway, give --override-reason TEXT; the reason is recorded)"
-        raise CommandFailure(exc.message + hint) from None
+        packet = _build(case_file, out_dir, do_archive, payers_dir, today, override_reason, kind, renderer)
+    finally:
+        renderer.close()
     if as_json:
         click.echo(json.dumps(_json_result(packet), indent=2, ensure_ascii=False))
         return
@@ -74,6 +59,35 @@ def build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None
     if packet.archived is not None:
         click.echo(f"archived: {packet.archived.prefix}")
     click.echo(str(packet.path))
+
+
+def _build(case_file: str, out_dir: str, do_archive: bool, payers_dir: str | None, today: dt.date | None,
+           override_reason: str | None, kind: str, renderer):
+    """Load the case and its payer's policy, and build (the options as :func:`build` takes them)."""
+    from ..caseio import load_case
+    from ..checks import OVERRIDABLE_CODES
+    from ..pipeline import build_packet, clock_from_environment
+    from ..policy import load_payer
+
+    case = load_case(case_file)
+    policy = load_payer(case.payer_id, payers_dir)
+    archive = None
+    if do_archive:
+        from ..archive import PacketArchive
+
+        archive = PacketArchive.from_environment(os.environ)
+    try:
+        packet = build_packet(
+            case, policy, out_dir=Path(out_dir), today=today or dt.date.today(), archive=archive,
+            clock=clock_from_environment(os.environ), built_by=built_by("cli"), override_reason=override_reason,
+            kind=kind, renderer=renderer,
+        )
+    except PolicyBlock as exc:
+        hint = ""
+        if any(f.code in OVERRIDABLE_CODES for f in exc.findings) and not override_reason:
+            hint = "\n(to build anyway, give --override-reason TEXT; the reason is recorded)"
+        raise CommandFailure(exc.message + hint) from None
+    return packet
 
 
 def _range(first: int, last: int) -> str:

@@ -5,6 +5,9 @@ size and that its content matches its extension, then hands the bytes to the
 converter for that kind of file. PDFs are rebuilt from their pages in a
 sandboxed child process; DOCX, text and Markdown become escaped HTML that the
 renderer lays out in the exhibit style; images are placed on Letter pages.
+A build takes the same steps in two halves, :func:`start_attachment` and
+:func:`finish_attachment`, so that the notes' layouts can run in the render
+process (:mod:`packetizer.renderproc`) while the PDFs are converted here.
 
 With a ``redactor`` (from :func:`packetizer.disclosure.plan_disclosure`),
 identifiers the payer does not need are removed on the way: from the HTML of
@@ -30,6 +33,7 @@ from ..limits import MAX_ATTACHMENT_BYTES
 from ..model import ATTACHMENT_KIND_WORDS, Attachment
 from ..pagecheck import TEXT_LAYER, PageCheck
 from ..render import html_to_pdf, render_exhibit_html
+from ..renderproc import Renderer
 from .docx import docx_to_html
 from .image import images_to_pdf
 from . import signatures
@@ -40,7 +44,8 @@ if TYPE_CHECKING:
     from ..disclosure.pdfredact import RedactedPdf
     from ..disclosure.redactor import RedactedHtml
 
-__all__ = ["ExhibitDocument", "Redacting", "SUPPORTED_SUFFIXES", "ingest_attachment"]
+__all__ = ["ExhibitDocument", "PendingExhibit", "Redacting", "SUPPORTED_SUFFIXES", "finish_attachment",
+           "ingest_attachment", "start_attachment"]
 
 
 class Redacting(Protocol):
@@ -109,6 +114,36 @@ def ingest_attachment(att: Attachment, *, redactor: Redacting | None = None) -> 
         LimitExceeded: the file breaks one of the limits in :mod:`packetizer.limits`.
         DisclosureError: an identifier could not be removed with certainty.
     """
+    return finish_attachment(start_attachment(att, redactor=redactor))
+
+
+@dataclass(frozen=True)
+class PendingExhibit:
+    """A note converted to HTML and handed to a renderer for layout (see :func:`start_attachment`)."""
+
+    attachment: Attachment
+    renderer: Renderer
+    ticket: int
+    redactor: Redacting | None
+    redacted: RedactedHtml | None
+    pictures: int
+    source_sha256: str
+    source_size: int
+
+
+def start_attachment(att: Attachment, *, redactor: Redacting | None = None,
+                     renderer: Renderer | None = None) -> ExhibitDocument | PendingExhibit:
+    """Convert one attachment as far as this process takes it, for :func:`finish_attachment`.
+
+    A PDF or an image is converted whole (its sanitising, checks and redaction
+    run in a sandboxed child). A Word, text or Markdown note is converted to
+    HTML and redacted here, and its layout handed to ``renderer``, which may run
+    it on the other core (:mod:`packetizer.renderproc`) while the build goes on.
+
+    Raises:
+        The errors of :func:`ingest_attachment`, but those of a note's layout, which
+        :func:`finish_attachment` raises.
+    """
     suffix = att.path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(
@@ -118,31 +153,49 @@ def ingest_attachment(att: Attachment, *, redactor: Redacting | None = None) -> 
     data = _read(att)
     _check_content(att, suffix, data)
     # The file is read once; its hash goes with the exhibit so nobody reads it again.
-    return replace(_convert(att, suffix, data, redactor),
-                   source_sha256=hashlib.sha256(data).hexdigest(), source_size=len(data))
+    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+    if suffix in NOTE_SUFFIXES:
+        return _start_layout(att, suffix, data, redactor, renderer or Renderer(), sha256, size)
+    return replace(_convert(att, suffix, data, redactor), source_sha256=sha256, source_size=size)
+
+
+def finish_attachment(started: ExhibitDocument | PendingExhibit) -> ExhibitDocument:
+    """The exhibit of :func:`start_attachment`, once its layout (if any) is done.
+
+    Raises:
+        IngestError: the note could not be laid out as PDF pages.
+        DisclosureError: an identifier on a page with pictures could not be removed with certainty.
+    """
+    if isinstance(started, ExhibitDocument):
+        return started
+    att = started.attachment
+    try:
+        rendered = started.renderer.result(started.ticket)
+    except RenderError:
+        raise IngestError("could not be laid out as PDF pages", subject=att.file) from None
+    done = _laid_out(att, rendered, started.redactor, started.redacted, started.pictures)
+    return replace(done, source_sha256=started.source_sha256, source_size=started.source_size)
+
+
+#: Notes converted to HTML and laid out by the renderer; the other kinds are converted in a sandboxed child.
+NOTE_SUFFIXES = (".docx", ".txt", ".md", ".markdown")
 
 
 def _convert(att: Attachment, suffix: str, data: bytes, redactor: Redacting | None) -> ExhibitDocument:
+    """A PDF or an image attachment as exhibit pages."""
     if suffix == ".pdf":
         if redactor is None:
             clean = sanitise_pdf(data, name=att.file)
             return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
         # Sanitised, checked page by page and redacted in one sandboxed child.
         return _redacted(att, redactor.redact_pdf(data, name=att.file))
-    if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-        pdf, pages = images_to_pdf(data, name=att.file)
-        if redactor is None:
-            # Every image page is a picture: none has a text layer.
-            return ExhibitDocument(att, pdf, pages, tuple(range(1, pages + 1)))
-        # Read by OCR and redacted like a scanned PDF.
-        return _redacted(att, redactor.redact_pdf(pdf, name=att.file))
-    if suffix == ".docx":
-        body = docx_to_html(data, name=att.file)
-    elif suffix == ".txt":
-        body = text_to_html(data, name=att.file)
-    else:
-        body = markdown_to_html(data, name=att.file)
-    return _render(att, body, redactor)
+    # An image (.png .jpg .jpeg .tif .tiff), placed on Letter pages.
+    pdf, pages = images_to_pdf(data, name=att.file)
+    if redactor is None:
+        # Every image page is a picture: none has a text layer.
+        return ExhibitDocument(att, pdf, pages, tuple(range(1, pages + 1)))
+    # Read by OCR and redacted like a scanned PDF.
+    return _redacted(att, redactor.redact_pdf(pdf, name=att.file))
 
 
 def _read(att: Attachment) -> bytes:
@@ -197,7 +250,14 @@ def _check_content(att: Attachment, suffix: str, data: bytes) -> None:
         raise IngestError(f"not {kind} (content does not match the {suffix} extension)", subject=att.file)
 
 
-def _render(att: Attachment, body_html: str, redactor: Redacting | None = None) -> ExhibitDocument:
+def _start_layout(att: Attachment, suffix: str, data: bytes, redactor: Redacting | None, renderer: Renderer,
+                  sha256: str, size: int) -> PendingExhibit:
+    if suffix == ".docx":
+        body_html = docx_to_html(data, name=att.file)
+    elif suffix == ".txt":
+        body_html = text_to_html(data, name=att.file)
+    else:
+        body_html = markdown_to_html(data, name=att.file)
     # The PDF title is metadata that assembly drops; a neutral kind word keeps
     # a user-given title (which may name the patient) out of it regardless.
     title = ATTACHMENT_KIND_WORDS.get(att.kind, "Supporting document")
@@ -208,12 +268,13 @@ def _render(att: Attachment, body_html: str, redactor: Redacting | None = None) 
         # carries an anchor, so the layout tells on which page it landed.
         redacted = redactor.redact_html(body_html)
         body_html, anchors = redacted.html, redacted.anchor_ids
-    try:
-        rendered = html_to_pdf(render_exhibit_html(title, body_html), anchors=anchors)
-    except RenderError:
-        raise IngestError("could not be laid out as PDF pages", subject=att.file) from None
+    ticket = renderer.submit(html_to_pdf, render_exhibit_html(title, body_html), anchors=anchors)
+    return PendingExhibit(att, renderer, ticket, redactor, redacted, body_html.count("<img "), sha256, size)
+
+
+def _laid_out(att: Attachment, rendered, redactor: Redacting | None, redacted: RedactedHtml | None,
+              pictures: int) -> ExhibitDocument:
     redactions = redacted.tally(rendered.anchors) if redacted is not None else ()
-    pictures = body_html.count("<img ")
     if redactor is None or not pictures:
         # The text was searched before layout, and our own fonts say what they draw.
         checks = tuple(PageCheck(n, TEXT_LAYER) for n in range(1, rendered.pages + 1)) if redactor else ()

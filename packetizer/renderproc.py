@@ -1,0 +1,285 @@
+"""Layouts on the second core: WeasyPrint in a process of its own, started when a cold build begins.
+
+A build process that has not rendered yet (the command line's, a web job's)
+spends about a quarter of a second importing WeasyPrint before it can lay out
+a page, and then lays out the converted notes and the front sections while the
+other core idles. :func:`start_renderer` forks a render process first thing:
+it imports WeasyPrint and warms its fonts while the build loads its modules,
+checks the case and plans the disclosure, then lays out what the build hands
+it while the build sanitises, checks and redacts the PDF attachments.
+
+The work is the same either way: a :class:`Renderer` runs each call at once in
+this process, a :class:`RenderProcess` in the render process, one call after
+another in the order given, and :meth:`Renderer.result` returns what the call
+returned or raises what it raised. Calls are module functions and their
+arguments, sent pickled through a pipe (the render process reads no file the
+build did not name in its HTML and touches no storage). When the render
+process cannot be started or dies, its calls are run here instead: a build
+never fails because of it.
+
+A warm process (WeasyPrint imported already: batch workers, the web server)
+keeps its layouts: a fork of it would save no import, and a batch keeps both
+cores busy with one build each.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import threading
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct(">Q")
+_READ_BYTES = 1 << 20
+# What the render process lays out and writes while it waits for the build: the kinds of text a note and the
+# front sections hold (headings, bold and italic, a table, a list), so the fonts and the writer are ready.
+_WARM_HTML = ("<h2>Progress note</h2><p>Seen for <strong>lumbar pain</strong>, <em>improving</em>.</p>"
+              "<table><tr><th>Code</th><td>97110</td></tr></table><ul><li>Plan: continue twice a week.</li></ul>")
+
+
+class Renderer:
+    """Runs each call at once, in this process (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._outcomes: dict[int, tuple[bool, Any]] = {}
+        self._next = 0
+
+    def submit(self, work: Callable, *args, **kwargs) -> int:
+        """Hand ``work(*args, **kwargs)`` over; a ticket for :meth:`result`."""
+        ticket = self._next
+        self._next += 1
+        self._outcomes[ticket] = _run(work, args, kwargs)
+        return ticket
+
+    def result(self, ticket: int) -> Any:
+        """What the call of ``ticket`` returned, or raise what it raised."""
+        ok, value = self._outcomes.pop(ticket)
+        if ok:
+            return value
+        raise value
+
+    def call(self, work: Callable, *args, **kwargs) -> Any:
+        """``work(*args, **kwargs)`` through this renderer, waiting for it."""
+        return self.result(self.submit(work, *args, **kwargs))
+
+    def close(self) -> None:
+        """Let go of what the renderer holds (nothing, in this process)."""
+
+
+class RenderProcess(Renderer):
+    """Runs the calls in a forked render process, one after another, while this process goes on."""
+
+    def __init__(self, pid: int, requests: int, answers: int) -> None:
+        super().__init__()
+        self._pid = pid
+        self._requests = requests
+        self._answers = answers
+        self._inbox = bytearray()
+        self._pending: dict[int, tuple[Callable, tuple, dict]] = {}
+        self._alive = True
+
+    @property
+    def pid(self) -> int:
+        """The render process's id."""
+        return self._pid
+
+    def submit(self, work: Callable, *args, **kwargs) -> int:
+        if not self._alive:
+            return super().submit(work, *args, **kwargs)
+        ticket = self._next
+        self._next += 1
+        self._pending[ticket] = (work, args, kwargs)
+        try:
+            blob = pickle.dumps((work, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - something that cannot travel is done here
+            self._pending.pop(ticket)
+            self._outcomes[ticket] = _run(work, args, kwargs)
+            return ticket
+        self._send(_LENGTH.pack(len(blob)) + blob)
+        return ticket
+
+    def result(self, ticket: int) -> Any:
+        while ticket not in self._outcomes:
+            if not self._alive:
+                self._run_here()
+                break
+            if not self._take_answer():
+                self._wait_for_bytes()
+        return super().result(ticket)
+
+    def close(self) -> None:
+        if self._alive:
+            self._stop()
+
+    # ------------------------------------------------------------------ the pipe
+
+    def _send(self, data: bytes) -> None:
+        """Write one request whole, taking in answers meanwhile (both pipes may be full at once)."""
+        view = memoryview(data)
+        while view and self._alive:
+            readable, writable, _ = select.select([self._answers], [self._requests], [])
+            if readable:
+                self._read_answers()
+            if writable and self._alive:
+                try:
+                    view = view[os.write(self._requests, view):]
+                except BlockingIOError:
+                    continue
+                except OSError:   # the render process is gone
+                    self._lost()
+
+    def _wait_for_bytes(self) -> None:
+        select.select([self._answers], [], [])
+        self._read_answers()
+
+    def _read_answers(self) -> None:
+        try:
+            chunk = os.read(self._answers, _READ_BYTES)
+        except OSError:
+            chunk = b""
+        if chunk:
+            self._inbox += chunk
+        else:
+            self._lost()
+
+    def _take_answer(self) -> bool:
+        """File the first complete answer in the inbox under its ticket; False when none is complete."""
+        if len(self._inbox) < _LENGTH.size:
+            return False
+        (size,) = _LENGTH.unpack_from(self._inbox)
+        if len(self._inbox) < _LENGTH.size + size:
+            return False
+        blob = bytes(self._inbox[_LENGTH.size:_LENGTH.size + size])
+        del self._inbox[:_LENGTH.size + size]
+        ticket = min(self._pending)   # answers come in the order of the requests
+        work, args, kwargs = self._pending.pop(ticket)
+        try:
+            ok, value = pickle.loads(blob)
+        except Exception:  # noqa: BLE001 - an answer that cannot be read: the call is done here
+            ok, value = _run(work, args, kwargs)
+        if ok is None:   # the render process could not send what the call raised
+            ok, value = _run(work, args, kwargs)
+        self._outcomes[ticket] = (ok, value)
+        return True
+
+    def _lost(self) -> None:
+        if self._alive:
+            log.warning("the render process ended early; its layouts are done in the build process")
+            self._stop()
+
+    def _run_here(self) -> None:
+        for ticket in sorted(self._pending):
+            work, args, kwargs = self._pending.pop(ticket)
+            self._outcomes[ticket] = _run(work, args, kwargs)
+
+    def _stop(self) -> None:
+        self._alive = False
+        for fd in (self._requests, self._answers):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.kill(self._pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self._pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def start_renderer() -> Renderer:
+    """A :class:`RenderProcess` for a cold process with two cores or more, else a :class:`Renderer`.
+
+    Only a process with one thread forks it: a fork taken while another thread
+    holds a lock (an import, the logging lock) could leave the render process
+    waiting on that lock for ever.
+    """
+    if "weasyprint" in sys.modules or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+        return Renderer()
+    try:
+        requests_read, requests_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+    except OSError:
+        return Renderer()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (requests_read, requests_write, answers_read, answers_write):
+            os.close(fd)
+        return Renderer()
+    if pid == 0:   # pragma: no cover - the render process reports through the pipe
+        os.close(requests_write)
+        os.close(answers_read)
+        _serve(requests_read, answers_write)
+    os.close(requests_read)
+    os.close(answers_write)
+    os.set_blocking(requests_write, False)
+    return RenderProcess(pid, requests_write, answers_read)
+
+
+def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in the render process
+    """The render process: warm WeasyPrint, then answer requests until the build closes the pipe."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C stops the build, which ends this process
+        from . import render
+
+        try:   # imports WeasyPrint, reads the print styles, loads the fonts, writes a PDF once
+            render.html_to_pdf(render.render_exhibit_html("Progress note", _WARM_HTML))
+        except Exception:  # noqa: BLE001 - the build's own call will meet the same problem and report it
+            pass
+        inbox = bytearray()
+        while True:
+            blob = _read_frame(requests, inbox)
+            if blob is None:
+                break
+            work, args, kwargs = pickle.loads(blob)
+            outcome = _run(work, args, kwargs)
+            try:
+                answer = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - the build runs the call itself
+                answer = pickle.dumps((None, None))
+            _write_all(answers, _LENGTH.pack(len(answer)) + answer)
+    except BaseException:  # noqa: BLE001 - never unwind into the build's code
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _read_frame(fd: int, inbox: bytearray) -> bytes | None:  # pragma: no cover - render process
+    while True:
+        if len(inbox) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(inbox)
+            if len(inbox) >= _LENGTH.size + size:
+                blob = bytes(inbox[_LENGTH.size:_LENGTH.size + size])
+                del inbox[:_LENGTH.size + size]
+                return blob
+        chunk = os.read(fd, _READ_BYTES)
+        if not chunk:
+            return None
+        inbox += chunk
+
+
+def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - render process
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _run(work: Callable, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+    try:
+        return True, work(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - handed to whoever asks for the result
+        return False, exc
+
+
+__all__ = ["RenderProcess", "Renderer", "start_renderer"]

@@ -1,0 +1,168 @@
+"""The render process: a cold build lays out its notes and front sections on the other core, and the packet is
+the same as one built in a single process (packetizer.renderproc)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from packetizer import render
+from packetizer.caseio import load_case
+from packetizer.errors import CaseError, PacketizerError
+from packetizer.pipeline import build_packet
+from packetizer.policy import load_payer
+from packetizer.renderproc import Renderer, RenderProcess, start_renderer
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "lake-street"
+TODAY = dt.date(2026, 10, 6)
+FIXED = dt.datetime(2026, 10, 6, 12, 0, tzinfo=dt.timezone.utc)
+
+# A cold process (no WeasyPrint imported yet) builds the example case with the renderer it is given, and
+# prints what it built: whether that was a render process, the packet's SHA-256 and its sections.
+COLD_BUILD = """
+import datetime as dt, json, os, signal, sys
+from pathlib import Path
+from packetizer.caseio import load_case
+from packetizer.pipeline import build_packet
+from packetizer.policy import load_payer
+from packetizer.renderproc import RenderProcess, start_renderer
+
+renderer = start_renderer()
+is_process = isinstance(renderer, RenderProcess)
+if sys.argv[3] == "kill" and is_process:
+    os.kill(renderer.pid, signal.SIGKILL)
+case = load_case(sys.argv[1])
+try:
+    packet = build_packet(case, load_payer(case.payer_id), out_dir=Path(sys.argv[2]), today=dt.date(2026, 10, 6),
+                          clock=lambda: dt.datetime(2026, 10, 6, 12, 0, tzinfo=dt.timezone.utc), renderer=renderer)
+finally:
+    renderer.close()
+left = None
+if is_process:
+    try:
+        os.kill(renderer.pid, 0)
+        left = True
+    except ProcessLookupError:
+        left = False
+print(json.dumps({"process": is_process, "sha256": packet.sha256, "pages": packet.pages,
+                  "sections": [[s.title, s.first_page, s.last_page] for s in packet.sections], "left": left}))
+"""
+
+
+def cold_build(case_path: Path, out: Path, mode: str = "plain") -> dict:
+    done = subprocess.run([sys.executable, "-c", COLD_BUILD, str(case_path), str(out), mode], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def one_process_build(tmp_path_factory):
+    """The example case built in this (warm) process, its layouts done here."""
+    case = load_case(EXAMPLE / "case.yaml")
+    packet = build_packet(case, load_payer(case.payer_id), out_dir=tmp_path_factory.mktemp("here"), today=TODAY,
+                          clock=lambda: FIXED, renderer=Renderer())
+    return {"sha256": packet.sha256, "pages": packet.pages,
+            "sections": [[s.title, s.first_page, s.last_page] for s in packet.sections]}
+
+
+def test_a_cold_build_lays_out_in_a_render_process_and_makes_the_same_packet(one_process_build, tmp_path):
+    built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out")
+    assert built["process"] is True
+    assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
+    assert built["left"] is False   # the render process is gone once the build closed it
+    packet = next((tmp_path / "out").glob("RETRO-AUTH_*.pdf"))
+    assert hashlib.sha256(packet.read_bytes()).hexdigest() == built["sha256"]
+
+
+def test_a_render_process_that_dies_leaves_its_layouts_to_the_build(one_process_build, tmp_path):
+    built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="kill")
+    assert built["process"] is True
+    assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
+
+
+def test_a_warm_process_keeps_its_layouts():
+    render._weasyprint()   # this process has rendered: a fork of it would save no import
+    renderer = start_renderer()
+    try:
+        assert type(renderer) is Renderer
+    finally:
+        renderer.close()
+
+
+def run_cold(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_an_error_raised_in_the_render_process_comes_back_as_it_was_raised(tmp_path):
+    missing = tmp_path / "no-such-case.yaml"
+    with pytest.raises(CaseError) as here:
+        load_case(missing)
+    told = run_cold(
+        "import json, sys\n"
+        "from packetizer.caseio import load_case\n"
+        "from packetizer.errors import PacketizerError\n"
+        "from packetizer.renderproc import RenderProcess, start_renderer\n"
+        "renderer = start_renderer()\n"
+        "assert isinstance(renderer, RenderProcess)\n"
+        f"ticket = renderer.submit(load_case, {str(missing)!r})\n"
+        "try:\n"
+        "    renderer.result(ticket)\n"
+        "except PacketizerError as exc:\n"
+        "    print(json.dumps([type(exc).__name__, exc.message, exc.code, exc.subject]))\n"
+        "finally:\n"
+        "    renderer.close()\n"
+    )
+    assert json.loads(told) == [type(here.value).__name__, here.value.message, here.value.code, here.value.subject]
+
+
+def test_calls_come_back_in_order_with_large_answers_and_requests():
+    """Requests and answers larger than a pipe's buffer both travel, several in flight at once, and a call
+    that cannot travel (a lambda) is done in the build process."""
+    told = json.loads(run_cold(
+        "import json, os\n"
+        "from packetizer.render import html_to_pdf\n"
+        "from packetizer.renderproc import RenderProcess, start_renderer\n"
+        "renderer = start_renderer()\n"
+        "assert isinstance(renderer, RenderProcess)\n"
+        "body = lambda n: ''.join(f'<p>Visit {i}: ' + 'therapeutic exercise; ' * 60 + '</p>' for i in range(n * 12))\n"
+        "tickets = [renderer.submit(html_to_pdf, body(n)) for n in (3, 1, 5)]\n"
+        "here = renderer.submit(lambda: 'done here')\n"
+        "big = renderer.submit(os.urandom, 300000)\n"
+        "after = renderer.submit(html_to_pdf, body(1))\n"
+        "done = [renderer.result(t) for t in reversed(tickets)][::-1]\n"
+        "print(json.dumps({'request': len(body(5)), 'pages': [d.pages for d in done],\n"
+        "                  'big': len(renderer.result(big)), 'after': renderer.result(after).pages,\n"
+        "                  'here': renderer.result(here)}))\n"
+        "renderer.close()\n"
+    ))
+    assert told["request"] > 65536 and told["big"] == 300000   # both larger than a pipe's buffer
+    assert told["after"] == told["pages"][1]
+    first, second, third = told["pages"]
+    assert second < first < third   # each answer is its own request's
+    assert told["here"] == "done here"
+
+
+def test_a_command_line_build_leaves_no_render_process_running(tmp_path):
+    case = tmp_path / "case"
+    shutil.copytree(EXAMPLE, case)
+    done = subprocess.run([str(Path(sys.executable).with_name("packetizer")), "build", str(case / "case.yaml"),
+                           "--out", str(tmp_path / "out"), "--today", TODAY.isoformat()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    packet = Path(done.stdout.strip().splitlines()[-1])
+    assert packet.is_file() and packet.read_bytes().startswith(b"%PDF-")
+    # The render process is a fork of the build process (the same command line): none is left.
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(case / "case.yaml") not in ps
