@@ -265,8 +265,7 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
                   override_reason: str | None, progress: ProgressCallback | None, kind: str,
                   renderer: Renderer) -> Packet:
     """:func:`build_packet`, its layouts done by ``renderer``."""
-    from .assemble import Bookmark, PartPdf, assemble_packet
-    from .disclosure import disclosure_report, plan_disclosure, render_report_html, verify_no_leak
+    from .disclosure import plan_disclosure
 
     created = (clock or _now)().astimezone(dt.timezone.utc).replace(microsecond=0)
     progress = progress or _no_progress
@@ -280,6 +279,10 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
                 for number, (att, doc) in enumerate(zip(plan.included_attachments,
                                                          _ingest_all(plan, progress=progress,
                                                                      renderer=renderer)))]
+    # Imported once the notes are with the renderer (they load pypdf and PDFium, which the PDFs loaded already).
+    from .assemble import Bookmark, PartPdf, assemble_packet
+    from .disclosure import disclosure_report, render_report_html, verify_no_leak
+
     converted = sum(doc.pages for _, _, doc in exhibits)
     progress("sections", converted, None)
     entries = [ExhibitEntry(letter, att.display_title, att.kind, att.date, doc.pages) for letter, att, doc in exhibits]

@@ -129,19 +129,21 @@ def stage_done() -> None:
         _write_all(_stage_fd, _STAGE_MARK)
 
 
-def in_two(count: int, work: Callable[[range], T], *, min_count: int) -> list[T]:
-    """``work`` over ``range(count)`` on both cores: the first half here, the second half in a forked
-    process at the same time; ``[first result, second result]``.
+def in_two(count: int, work: Callable[[range], T], *, min_count: int, first_share: float = 0.5) -> list[T]:
+    """``work`` over ``range(count)`` on both cores: the first part here, the rest in a forked process at
+    the same time; ``[first result, second result]``.
 
     Meant for a sandboxed child (the forked process is in its process group and
     goes with it, under the same limits), for work on many pages whose result
     is picklable. Below ``min_count``, or with one core, ``[work(range(count))]``.
-    When the forked process fails, its half is done again here, and when no
+    When the forked process fails, its part is done again here, and when no
     process can be forked, everything is done here: never less work.
+    ``first_share`` is the part done here (a half by default): more when the
+    work on the last range carries more besides its pages.
     """
     if count < min_count or (os.cpu_count() or 1) < 2:
         return [work(range(count))]
-    middle = count // 2
+    middle = min(count - 1, max(1, round(count * first_share)))
     second_half = range(middle, count)
     try:
         read_fd, write_fd = os.pipe()

@@ -367,6 +367,18 @@ def test_the_second_half_is_done_again_when_its_process_fails(plan):
     assert in_two(10, work, min_count=16) == [[i * i for i in range(10)]]
 
 
+def test_the_lead_process_takes_its_share_and_the_other_process_the_rest():
+    """The proof's lead process reads most pages; the other reads the last ones (and the file's data)."""
+    from packetizer.sandbox import in_two
+
+    lead = os.getpid()
+    done = in_two(40, lambda indexes: (indexes, os.getpid() == lead), min_count=16, first_share=0.75)
+    assert done == [(range(0, 30), True), (range(30, 40), False)]
+    # Whatever the share, each process has at least one page.
+    assert [r for r, _ in in_two(16, lambda indexes: (indexes, 0), min_count=16, first_share=1.0)] == \
+        [range(0, 15), range(15, 16)]
+
+
 def test_a_failing_first_half_leaves_no_process_behind(tmp_path):
     """This test ensures an error in the lead process's half ends the forked half too (killed and reaped:
     its process id no longer exists) and is raised."""

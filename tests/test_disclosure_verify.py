@@ -169,9 +169,11 @@ def _unused_form(writer):
     (_annotation, "medical record or account number"),
     (_unused_form, "Social Security number"),
 ])
-def test_withheld_value_hidden_in_file_data_is_refused(plan, build, type_words):
-    """This test ensures values in metadata, bookmarks, annotations or a compressed unused XObject stop the packet."""
-    assert_refused(packet(CLEAN, build=build), plan, "in the file's data", type_words)
+@pytest.mark.parametrize("pages", [1, 40])
+def test_withheld_value_hidden_in_file_data_is_refused(plan, build, type_words, pages):
+    """This test ensures values in metadata, bookmarks, annotations or a compressed unused XObject stop the packet,
+    also a packet long enough to be proven by two processes (the second one searches the file's data)."""
+    assert_refused(packet(*[CLEAN] * pages, build=build), plan, "in the file's data", type_words)
 
 
 def test_proof_that_cannot_finish_fails_closed(plan):
@@ -183,9 +185,10 @@ def test_proof_that_cannot_finish_fails_closed(plan):
     assert "MAX_VERIFY_SECONDS" in str(caught.value)
 
 
-def test_value_outside_the_object_table_is_refused(plan):
+@pytest.mark.parametrize("pages", [1, 40])
+def test_value_outside_the_object_table_is_refused(plan, pages):
     """This test ensures text left after the end of the file (a dead revision, a comment) is searched too."""
-    data = packet(CLEAN) + b"\n% note: home 651-555-0182\n"
+    data = packet(*[CLEAN] * pages) + b"\n% note: home 651-555-0182\n"
     assert_refused(data, plan, "in the file's data", "phone or fax number")
     data = packet(CLEAN) + b"\n99 0 obj\n(SSN 478-26-1935)\nendobj\n"
     assert_refused(data, plan, "in the file's data", "Social Security number")
@@ -268,8 +271,10 @@ def test_a_long_packet_is_proven_on_both_cores_and_the_seam_is_searched(plan):
     between the two halves."""
     from packetizer.limits import SPLIT_PDF_PAGES
 
+    from packetizer.disclosure.verify import LEAD_SHARE
+
     pages = 2 * SPLIT_PDF_PAGES
-    middle = pages // 2
+    middle = round(pages * LEAD_SHARE)   # the first page the second process reads
     late = [CLEAN] * pages
     late[pages - 2] = b"(home 651 555 0182)"
     leaks = find_leaks(packet(*late), plan.redactor)

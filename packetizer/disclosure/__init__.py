@@ -14,13 +14,27 @@
   one that OCR read as sent); it fails closed.
 - :func:`disclosure_report` and :func:`render_report_html` write down what was
   included, withheld and removed, without the withheld values.
+
+The plan and the redactor load with the package; the proof and the report
+(PDFium, pypdf) load when first named, so a cold build plans its disclosure and
+hands its notes to the render process before it pays for the PDF libraries.
 """
+
+import importlib
 
 from .attachments import WithheldAttachment
 from .plan import DisclosurePlan, plan_disclosure
 from .redactor import MARKERS, Hit, Redaction, Redactor
-from .report import disclosure_report, render_report_html
-from .verify import Leak, find_leaks, verify_no_leak
+
+_LATER = {"disclosure_report": "report", "render_report_html": "report",
+          "Leak": "verify", "find_leaks": "verify", "verify_no_leak": "verify"}
+
+
+def __getattr__(name: str):
+    if name in _LATER:
+        return getattr(importlib.import_module(f".{_LATER[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MARKERS",

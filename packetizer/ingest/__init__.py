@@ -35,9 +35,7 @@ from ..pagecheck import TEXT_LAYER, PageCheck
 from ..render import html_to_pdf, render_exhibit_html
 from ..renderproc import Renderer
 from .docx import docx_to_html
-from .image import images_to_pdf
 from . import signatures
-from .pdf import sanitise_pdf
 from .text import markdown_to_html, text_to_html
 
 if TYPE_CHECKING:
@@ -183,6 +181,10 @@ NOTE_SUFFIXES = (".docx", ".txt", ".md", ".markdown")
 
 def _convert(att: Attachment, suffix: str, data: bytes, redactor: Redacting | None) -> ExhibitDocument:
     """A PDF or an image attachment as exhibit pages."""
+    # Imported here: a build hands its notes to the render process before it needs PDFium, pypdf or Pillow.
+    from .image import images_to_pdf
+    from .pdf import sanitise_pdf
+
     if suffix == ".pdf":
         if redactor is None:
             clean = sanitise_pdf(data, name=att.file)
