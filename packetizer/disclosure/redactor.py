@@ -273,6 +273,8 @@ class Redactor:
                         if m.end() > m.start():
                             yield Hit(where[m.start()], where[m.end() - 1] + 1, needle.type)
             for detector in self.detectors:
+                if detector.hint is not None and detector.hint.search(reading) is None:
+                    continue
                 for m in detector.regex.finditer(reading):
                     start, end = m.span(detector.group)
                     if end > start and keep_key(detector.type, m.group(detector.group)) not in self.keep \
