@@ -317,3 +317,23 @@ def test_every_character_that_case_blindly_starts_a_label_still_starts_it(name):
                 assert detector_spans(detector, text) == expected, (name, text)
                 # Found, unless a letter before it makes it part of a longer word.
                 assert any(span[0] == len(before) for span, _ in expected) == (before != "x"), text
+
+
+# --------------------------------------------------------------------------
+# The redactor's shortcuts around the detectors
+# --------------------------------------------------------------------------
+
+def test_the_redactors_token_keys_and_letters_and_digits_are_the_plain_ones():
+    """This test ensures the redactor's regex-free spellings (the lookup key of a token next to a find, the
+    letters and digits a needle's anchor is looked for in) give what normalise and a regex gave, on the
+    suite's texts and generated ones."""
+    from packetizer.disclosure.identifiers import normalise
+    from packetizer.disclosure.redactor import _NOT_ALNUM_BYTES, _TOKEN, _UPPER_BYTES, _token_key
+
+    texts = suite_texts() + generated(2000, seed=3)
+    tokens = {token for text in texts for token in _TOKEN.findall(text)}
+    assert len(tokens) > 1000
+    assert [_token_key(t) for t in sorted(tokens)] == [normalise(t) for t in sorted(tokens)]
+    for text in texts:
+        plain = re.sub(r"[^0-9A-Za-z]+", "", text).upper()
+        assert text.encode("ascii", "ignore").translate(_UPPER_BYTES, _NOT_ALNUM_BYTES) == plain.encode("ascii")
