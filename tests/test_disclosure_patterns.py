@@ -136,6 +136,9 @@ def test_the_pairs_are_the_detectors_in_order():
 # (i) The texts of the test suite
 # --------------------------------------------------------------------------
 
+TEXT_FIXTURES = {".txt", ".md", ".csv", ".yaml", ".json", ".jsonl", ".835"}
+
+
 def suite_texts() -> list[str]:
     """Every string written in a test module or its helpers, and the text fixtures, as given, folded and as OCR reads."""
     strings: set[str] = set()
@@ -149,7 +152,7 @@ def suite_texts() -> list[str]:
                     strings.add(stand_in.join(p.value for p in node.values
                                               if isinstance(p, ast.Constant) and isinstance(p.value, str)))
     for path in sorted((TESTS / "fixtures").rglob("*")):
-        if path.suffix in {".txt", ".md", ".csv", ".yaml", ".json", ".jsonl", ".835"} and path.stat().st_size < 300_000:
+        if path.suffix in TEXT_FIXTURES and path.stat().st_size < 300_000:
             strings.add(path.read_text(encoding="utf-8", errors="replace"))
     texts = set(strings)
     for text in strings:
