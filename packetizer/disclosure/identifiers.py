@@ -88,14 +88,19 @@ class Needle:
     anchor: str = ""
 
 
+# Compiled once: normalise and phone_digits run for every find of a build, and for every token near one.
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+_NOT_DIGIT = re.compile(r"\D+")
+
+
 def normalise(value: str) -> str:
     """Letters and digits only, upper case: how identifiers are compared."""
-    return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    return _NOT_ALNUM.sub("", value).upper()
 
 
 def phone_digits(value: str) -> str | None:
     """The 10 digits of a North American number, or None."""
-    digits = re.sub(r"\D", "", value)
+    digits = _NOT_DIGIT.sub("", value)
     if len(digits) == 11 and digits.startswith("1"):
         digits = digits[1:]
     return digits if len(digits) == 10 else None

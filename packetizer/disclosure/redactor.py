@@ -272,28 +272,45 @@ class Redactor:
                     for m in needle.loose.finditer(squashed):
                         if m.end() > m.start():
                             yield Hit(where[m.start()], where[m.end() - 1] + 1, needle.type)
+            keep = self.keep
             for detector in self.detectors:
+                if detector.hint is not None and detector.hint.search(reading) is None:
+                    continue
                 for m in detector.regex.finditer(reading):
                     start, end = m.span(detector.group)
-                    if end > start and keep_key(detector.type, m.group(detector.group)) not in self.keep \
-                            and (reading is base or keep_key(detector.type, base[start:end]) not in self.keep):
+                    if end > start and not (keep and (
+                            keep_key(detector.type, m.group(detector.group)) in keep
+                            or reading is not base and keep_key(detector.type, base[start:end]) in keep)):
                         yield Hit(start, end, detector.type)
 
     def _present(self, text: str) -> list[Needle]:
         """The needles whose anchor is in ``text``: only they can match (one fast pass, then regexes)."""
         if not self.needles:
             return []
-        letters_and_digits = _NOT_ALNUM.sub("", text).upper()
-        return [n for n in self.needles if n.anchor in letters_and_digits]
+        # The text's ASCII letters and digits, upper case: bytes.translate deletes and maps in one C pass.
+        letters_and_digits = text.encode("ascii", "ignore").translate(_UPPER_BYTES, _NOT_ALNUM_BYTES)
+        return [needle for needle, anchor in self._anchors if anchor is not None and anchor in letters_and_digits]
+
+    @cached_property
+    def _anchors(self) -> tuple[tuple[Needle, bytes | None], ...]:
+        """Each needle and its anchor as bytes; None for an anchor with a character other than an ASCII
+        letter or digit, which the letters and digits of a text never hold."""
+        return tuple((n, n.anchor.encode("ascii") if n.anchor.isascii() else None) for n in self.needles)
 
     def _kept(self, readings: tuple[str, ...]) -> list[tuple[int, int]]:
         """Spans of whole tokens that are values the payer needs, in any reading of the text."""
-        base = readings[0]
-        kept = [m.span() for m in _TOKEN.finditer(base) if normalise(m.group(0)) in self.keep]
+        base, keep, shortest = readings[0], self.keep, self._shortest_kept
+        # A token shorter than every kept value cannot normalise to one (normalising only drops characters).
+        kept = [m.span() for m in _TOKEN.finditer(base)
+                if m.end() - m.start() >= shortest and _token_key(m.group(0)) in keep]
         for reading in readings[1:]:
-            kept += [m.span() for m in _TOKEN.finditer(reading)
-                     if normalise(m.group(0)) in self.keep or normalise(base[m.start():m.end()]) in self.keep]
+            kept += [m.span() for m in _TOKEN.finditer(reading) if m.end() - m.start() >= shortest
+                     and (_token_key(m.group(0)) in keep or normalise(base[m.start():m.end()]) in keep)]
         return kept
+
+    @cached_property
+    def _shortest_kept(self) -> int:
+        return min(map(len, self.keep), default=0)
 
     def redact_text(self, text: str, *, ocr: bool = False) -> tuple[str, list[Hit]]:
         """``text`` with every identifier replaced by its visible marker."""
@@ -374,11 +391,21 @@ class Redactor:
 
 _TAG = re.compile(r"(<[^>]*>)")
 _NON_SPACE = re.compile(r"\S+")
-_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+# bytes.translate tables: every byte but an ASCII letter or digit deleted, lower case mapped to upper.
+_NOT_ALNUM_BYTES = bytes(b for b in range(256) if not (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122))
+_UPPER_BYTES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # An identifier-like token: letters and digits, with inner dashes, dots or slashes.
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-./]*[A-Za-z0-9])?")
 # Tags that do not break the flow of text: a value may continue across them.
 _INLINE = re.compile(r"</?(?:strong|em|b|i|u|s|del|ins|code|span|sup|sub|a|small|mark|abbr)\b", re.I)
+
+
+def _token_key(token: str) -> str:
+    """:func:`~.identifiers.normalise` of a ``_TOKEN`` match (ASCII letters and digits, inner ``-./``),
+    without a regex: ``_kept`` runs it on every word of a text with a find."""
+    if token.isalnum():
+        return token.upper()
+    return token.replace("-", "").replace(".", "").replace("/", "").upper()
 
 
 def _marker_html(anchor: str, type_: str) -> str:
