@@ -223,6 +223,9 @@ def main() -> int:
                   "or `sudo apt-get install -y libreoffice-writer-nogui qpdf`")
             return 1
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)", flush=True)
+    # Warm builds are timed in a process that has rendered before (its layouts are its own, none in a
+    # render process: packetizer.renderproc), as in a batch worker or a web job server.
+    render.html_to_pdf("<p>warm</p>")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         typical = typical_case(tmp)

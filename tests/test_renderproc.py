@@ -90,6 +90,19 @@ def test_a_render_process_that_dies_leaves_its_layouts_to_the_build(one_process_
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
 
 
+def test_only_the_first_build_of_a_process_gets_a_render_process():
+    """A process that builds again imports WeasyPrint once and stays warm, instead of a new render process
+    importing it for every build."""
+    told = run_cold(
+        "from packetizer.renderproc import RenderProcess, start_renderer\n"
+        "first = start_renderer()\n"
+        "first.close()\n"
+        "second = start_renderer()\n"
+        "print(type(first).__name__, type(second).__name__)\n"
+    )
+    assert told == "RenderProcess Renderer"
+
+
 def test_a_warm_process_keeps_its_layouts():
     render._weasyprint()   # this process has rendered: a fork of it would save no import
     renderer = start_renderer()

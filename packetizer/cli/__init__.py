@@ -61,6 +61,26 @@ def main(verbose: bool) -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _quick_exit()
+
+
+_exit_registered = False
+
+
+def _quick_exit() -> None:
+    """Spare the process the collector's last walk over everything it made (about 0.1 s after a build).
+
+    Python's shutdown runs a full collection before it frees the modules; a
+    command has closed its files and written its output by then, so the objects
+    are frozen instead (``gc.freeze``) and the memory goes back with the process.
+    """
+    global _exit_registered
+    if not _exit_registered:
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+        _exit_registered = True
 
 
 __all__ = ["COMMANDS", "LazyGroup", "main"]
