@@ -275,6 +275,20 @@ def test_full_width_digits_and_at_sign_are_found(redactor):
     assert out == "ＳＳＮ [SSN removed], mail [email removed], other [SSN removed]."
 
 
+def test_digits_of_any_script_are_read_as_the_number_they_show(redactor):
+    """This test ensures an SSN written in Arabic-Indic or Devanagari digits is found, in the note and in the case:
+    a value the case holds in such digits is searched for in ASCII digits too, and the other way round."""
+    text = "SSN \u0664\u0667\u0668-\u0662\u0666-\u0661\u0669\u0663\u0665; other \u0969\u0966\u0967-\u0968\u0968-\u096d\u096d\u096e\u096e."
+    out, hits = redactor.redact_text(text)
+    assert [h.type for h in hits] == ["ssn", "ssn"]
+    assert out == "SSN [SSN removed]; other [SSN removed]."
+
+    case = make_case(ssn="\u0664\u0667\u0668-\u0662\u0666-\u0661\u0669\u0663\u0665")
+    typed = plan_disclosure(case, load_registry(PAYERS).get("dx-plain")).redactor
+    assert typed.redact_text("Patient SSN on file 478261935.")[0] == "Patient SSN on file [SSN removed]."
+    assert typed.redact_text("Member number 478261935 written out.")[0] == "Member number [SSN removed] written out."
+
+
 def test_positions_are_those_of_the_original_text_around_expanding_characters(redactor):
     """This test ensures hits map back to the text as given when folding changes its length (ligatures, accents, invisible characters)."""
     text = "\ufb01le of Jose\u0301 \u2026 \u200b\u200b SSN 478\u200b\u201326\u20131935 \u2014 \ufb01n"

@@ -3,8 +3,9 @@
 Identifiers hide behind Unicode: an SSN written with en dashes or minus
 signs, a phone number with no-break spaces, full-width digits and ``＠``, a
 zero-width space inside a number. :func:`fold` turns all of these into the
-ASCII a search expects (NFKC, every dash to ``-``, every space to `` ``,
-invisible format characters and marks that compose with no letter removed), and keeps enough to turn a span of the
+ASCII a search expects (NFKC, every decimal digit of any script to its ASCII digit, every dash to ``-``,
+every space to `` ``, invisible format characters and marks that compose with no letter removed), and keeps
+enough to turn a span of the
 folded text back into a span of the original: callers map positions to PDF
 character boxes and HTML runs.
 
@@ -61,7 +62,7 @@ class Folded:
 
 
 def fold(text: str) -> Folded:
-    """``text`` as searches see it: NFKC, ASCII dashes, spaces and quotes, no invisible characters."""
+    """``text`` as searches see it: NFKC, ASCII digits, dashes, spaces and quotes, no invisible characters."""
     if text.isascii():
         return Folded(text)
     # Most non-ASCII text (curly quotes, bullets, accents) folds to itself:
@@ -134,6 +135,9 @@ def _fold_char(char: str) -> str:
     if normal != char:
         return "".join(_fold_char(c) for c in normal)
     category = unicodedata.category(char)
+    if category == "Nd":
+        # A decimal digit of any script (Arabic-Indic, Devanagari, Thai...): the number a reader sees.
+        return str(unicodedata.decimal(char))
     if category == "Pd" or char in _OTHER_DASHES:
         return "-"
     if category == "Zs":
