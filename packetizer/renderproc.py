@@ -24,6 +24,7 @@ cores busy with one build each.
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import logging
 import os
@@ -124,21 +125,30 @@ class RenderProcess(Renderer):
     def _send(self, data: bytes) -> None:
         """Write one request whole, taking in answers meanwhile (both pipes may be full at once)."""
         view = memoryview(data)
-        while view and self._alive:
-            readable, writable, _ = select.select([self._answers], [self._requests], [])
-            if readable:
-                self._read_answers()
-            if writable and self._alive:
-                try:
-                    view = view[os.write(self._requests, view):]
-                except BlockingIOError:
-                    continue
-                except OSError:   # the render process is gone
-                    self._lost()
+        try:
+            poller = select.poll()
+            poller.register(self._answers, select.POLLIN)
+            poller.register(self._requests, select.POLLOUT)
+            while view and self._alive:
+                ready = dict(poller.poll())
+                if ready.get(self._answers):
+                    self._read_answers()
+                if ready.get(self._requests) and self._alive:
+                    try:
+                        view = view[os.write(self._requests, view):]
+                    except BlockingIOError:
+                        continue
+        except Exception:  # noqa: BLE001 - the render process is gone or the pipe unusable: its calls are done here
+            self._lost()
 
     def _wait_for_bytes(self) -> None:
-        select.select([self._answers], [], [])
-        self._read_answers()
+        try:
+            poller = select.poll()
+            poller.register(self._answers, select.POLLIN)
+            poller.poll()
+            self._read_answers()
+        except Exception:  # noqa: BLE001 - as in _send
+            self._lost()
 
     def _read_answers(self) -> None:
         try:
@@ -183,6 +193,7 @@ class RenderProcess(Renderer):
     def _stop(self) -> None:
         self._alive = False
         for fd in (self._requests, self._answers):
+            _PARENT_FDS.discard(fd)
             try:
                 os.close(fd)
             except OSError:
@@ -198,6 +209,27 @@ class RenderProcess(Renderer):
 
 
 _started = False   # whether this process has started a render process already
+_PARENT_FDS: set[int] = set()   # this process's ends of a live render process's pipes
+# A render process's requests pipe holds a note's HTML whole (a Word note with pictures runs to hundreds of
+# kilobytes), so the build hands it over without waiting for the render process to read (Linux; else 64 KiB).
+_PIPE_BYTES = 1 << 20
+
+
+def _forget_in_child() -> None:
+    """In a process forked from the build (a sandboxed child, an OCR batch): close the render process's pipes.
+
+    A child that parses a hostile PDF must not be able to write a request to the
+    render process, nor keep its pipe open after the build process has gone.
+    """
+    for fd in _PARENT_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _PARENT_FDS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def start_renderer() -> Renderer:
@@ -231,6 +263,12 @@ def start_renderer() -> Renderer:
     os.close(requests_read)
     os.close(answers_write)
     os.set_blocking(requests_write, False)
+    for fd in (requests_write, answers_read):
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        except (AttributeError, OSError):   # not Linux, or a lower limit: the default buffer serves
+            pass
+    _PARENT_FDS.update((requests_write, answers_read))
     _started = True
     return RenderProcess(pid, requests_write, answers_read)
 
@@ -252,9 +290,11 @@ def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in t
         # collector need not walk it at every full collection (about 40 ms of a build's layouts).
         gc.freeze()
         idle_work = _idle_work(render)
+        waiting = select.poll()
+        waiting.register(requests, select.POLLIN)
         inbox = bytearray()
         while True:
-            while idle_work and not inbox and not select.select([requests], [], [], 0)[0]:
+            while idle_work and not inbox and not waiting.poll(0):
                 try:
                     next(idle_work)
                 except StopIteration:

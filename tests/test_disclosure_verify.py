@@ -194,6 +194,18 @@ def test_value_outside_the_object_table_is_refused(plan, pages):
     assert_refused(data, plan, "in the file's data", "Social Security number")
 
 
+@pytest.mark.parametrize("pages", [1, 40])
+def test_every_leak_in_the_file_data_is_listed(plan, pages):
+    """This test ensures find_leaks (diagnostics) lists each piece of file data holding a withheld value, not only
+    the first: the metadata object, the trailer's document information and the file read outside the object
+    table all show the SSN, in a short packet and a long one."""
+    def metadata(writer):
+        writer.add_metadata({"/Subject": "SSN 478-26-1935"})
+
+    found = [(leak.type, leak.source) for leak in find_leaks(packet(*[CLEAN] * pages, build=metadata), plan.redactor)]
+    assert found.count(("ssn", "file data")) >= 2 and set(found) == {("ssn", "file data")}
+
+
 def test_coordinates_that_spell_withheld_digits_are_not_a_leak(plan):
     """This test ensures numbers of the drawing (coordinates) are not mistaken for a record number or SSN."""
     def drawing(writer):

@@ -179,3 +179,51 @@ def test_a_command_line_build_leaves_no_render_process_running(tmp_path):
     # The render process is a fork of the build process (the same command line): none is left.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert str(case / "case.yaml") not in ps
+
+
+def test_processes_forked_by_the_build_do_not_hold_the_render_process_pipes():
+    """A sandboxed child parsing a hostile PDF cannot write requests to the render process, nor keep its pipe
+    open once the build process has gone."""
+    told = json.loads(run_cold(
+        "import json, os\n"
+        "from packetizer.renderproc import RenderProcess, start_renderer\n"
+        "from packetizer.sandbox import run_sandboxed\n"
+        "renderer = start_renderer()\n"
+        "assert isinstance(renderer, RenderProcess)\n"
+        "def pipes():\n"
+        "    found = []\n"
+        "    for fd in os.listdir('/proc/self/fd'):\n"
+        "        try:\n"
+        "            target = os.readlink(f'/proc/self/fd/{fd}')\n"
+        "        except OSError:   # the listing's own descriptor, closed already\n"
+        "            continue\n"
+        "        if target.startswith('pipe:'):\n"
+        "            found.append(target)\n"
+        "    return sorted(found)\n"
+        "mine = [os.readlink(f'/proc/self/fd/{fd}') for fd in (renderer._requests, renderer._answers)]\n"
+        "status, meta, _ = run_sandboxed(lambda data: ({'status': 'ok', 'pipes': pipes()}, b''), b'', timeout=30,\n"
+        "                                memory=1 << 30)\n"
+        "renderer.close()\n"
+        "print(json.dumps({'status': status, 'build': mine, 'child': meta['pipes']}))\n"
+    ))
+    assert told["status"] == "ok"
+    renderer_pipes = set(told["build"])   # the build's ends of the render process's two pipes
+    assert len(renderer_pipes) == 2 and all(pipe.startswith("pipe:") for pipe in renderer_pipes)
+    assert told["child"] and not renderer_pipes & set(told["child"])   # the child has its own pipes, not those
+
+
+def test_a_build_with_a_thousand_files_open_still_uses_its_render_process():
+    """Descriptor numbers above 1024 (a web worker with many connections) are waited on without select()."""
+    told = run_cold(
+        "import os\n"
+        "held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]\n"
+        "from packetizer.render import html_to_pdf\n"
+        "from packetizer.renderproc import RenderProcess, start_renderer\n"
+        "renderer = start_renderer()\n"
+        "assert isinstance(renderer, RenderProcess)\n"
+        "done = renderer.result(renderer.submit(html_to_pdf, '<p>Progress note</p>'))\n"
+        "import sys\n"
+        "renderer.close()\n"
+        "print(done.pages, 'weasyprint' in sys.modules)\n"
+    )
+    assert told == "1 False"   # laid out in the render process: this process never loaded WeasyPrint

@@ -198,16 +198,17 @@ LEAD_SHARE = 0.65
 
 
 def _file_data_leaks(pdf: bytes, reader: PdfReader, searcher: Redactor, searched: frozenset) -> list[Leak]:
-    """The first withheld value in the file's data: every object's strings and decoded streams (but the
-    stream data already ``searched``), and what lies outside the object table."""
-    for text in _object_texts(reader, searched):
-        hit = _first_hit(searcher, text)
-        if hit is not None:
-            return [Leak(hit.type, None, "file data")]
-    # Outside the object table (dead revisions, junk between objects): the
-    # strings and comments, without the stream bodies searched decoded above.
-    hit = _first_hit(searcher, text_pieces(_STREAM_BODY.sub(b" ", pdf)))
-    return [] if hit is None else [Leak(hit.type, None, "file data")]
+    """The withheld values in the file's data, one for each text that holds one: every object's strings
+    and decoded streams (but the stream data already ``searched``), and what lies outside the object
+    table."""
+    def texts():
+        yield from _object_texts(reader, searched)
+        # Outside the object table (dead revisions, junk between objects): the
+        # strings and comments, without the stream bodies searched decoded above.
+        yield text_pieces(_STREAM_BODY.sub(b" ", pdf))
+
+    hits = (_first_hit(searcher, text) for text in texts())
+    return [Leak(hit.type, None, "file data") for hit in hits if hit is not None]
 
 
 def _first_hit(searcher: Redactor, text: str):
