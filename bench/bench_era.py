@@ -16,7 +16,6 @@ import datetime as dt
 import os
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,9 @@ sys.path.insert(0, str(REPO))
 from packetizer.era import read_remittance, worklist  # noqa: E402
 from packetizer.policy import load_registry  # noqa: E402
 from tests.support.era835 import Claim, Line, Transaction, remittance  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+from peakrss import run_measured  # noqa: E402
 
 CLAIMS = 10_000
 SETS = 10
@@ -79,14 +81,11 @@ def main() -> int:
         path = Path(tmp) / "bench.835"
         path.write_bytes(data)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "packetizer", "era", "import", str(path), "--json",
-                               "--today", TODAY.isoformat()], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
-        cli_wall = time.perf_counter() - start
-        cli_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if done.returncode != 0:
-        print(f"era import failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+        # Measured apart from this benchmark's own memory (see peakrss.py).
+        cli_wall, cli_mb, code, error = run_measured([sys.executable, "-m", "packetizer", "era", "import", str(path),
+                                                      "--json", "--today", TODAY.isoformat()], cwd=REPO, env=env)
+    if code != 0:
+        print(f"era import failed ({code}): {error[-500:]}")
         return 1
 
     print(f"remittance: {CLAIMS} claims in {SETS} transaction sets, {segments} segments, "

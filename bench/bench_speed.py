@@ -30,7 +30,6 @@ import io
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +50,9 @@ from packetizer.pipeline import build_packet  # noqa: E402
 from packetizer.policy import load_payer  # noqa: E402
 from tests.support.channel_cases import case_with  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from peakrss import run_measured  # noqa: E402
+
 EXAMPLE = REPO / "examples" / "lake-street"
 TODAY = dt.date(2026, 10, 6)
 PAIRS = 5
@@ -67,17 +69,12 @@ PACKETIZER = Path(sys.executable).with_name("packetizer")
 
 
 def timed_process(args: list[str], cwd: Path) -> tuple[float, float]:
-    """Run ``args`` to the end: (wall seconds, peak resident MB of the largest process in its tree)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    error = process.stderr.read().decode("utf-8", "replace")
-    process.stderr.close()
-    if process.returncode != 0:
-        raise SystemExit(f"{args[0]} failed ({process.returncode}): {error[-500:]}")
-    return wall, usage.ru_maxrss / 1024
+    """Run ``args`` to the end: (wall seconds, peak resident MB of the largest process in its tree), measured
+    apart from this benchmark's own memory (see peakrss.py)."""
+    wall, mb, code, error = run_measured(args, cwd)
+    if code != 0:
+        raise SystemExit(f"{args[0]} failed ({code}): {error[-500:]}")
+    return wall, mb
 
 
 def cli_build(case: Path, out: Path) -> tuple[float, float]:
