@@ -13,6 +13,7 @@ from __future__ import annotations
 import faulthandler
 import json
 import logging
+import math
 import mmap
 import os
 import pickle
@@ -73,14 +74,16 @@ def run_sandboxed(
     stages = 0
     extended = 0.0
     timed_out = False
+    # poll, not select: a process with many files open (a web worker) has descriptor numbers above 1024.
+    waiting = select.poll()
+    waiting.register(read_fd, select.POLLIN)
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 timed_out = True
                 break
-            ready, _, _ = select.select([read_fd], [], [], left)
-            if not ready:
+            if not waiting.poll(max(1, math.ceil(left * 1000))):
                 continue
             chunk = os.read(read_fd, 1 << 20)
             if not chunk:

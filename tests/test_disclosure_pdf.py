@@ -6,6 +6,8 @@ import datetime as dt
 import io
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -365,6 +367,22 @@ def test_the_second_half_is_done_again_when_its_process_fails(plan):
 
     assert in_two(40, work, min_count=16) == [[i * i for i in range(20)], [i * i for i in range(20, 40)]]
     assert in_two(10, work, min_count=16) == [[i * i for i in range(10)]]
+
+
+def test_a_process_with_a_thousand_files_open_still_runs_sandboxed_work(tmp_path):
+    """This test ensures a build in a process with descriptor numbers above 1024 (a busy web or Celery worker)
+    still gets its sandboxed child's answer, and a child that hangs still times out."""
+    told = subprocess.run([sys.executable, "-c", (
+        "import os, time\n"
+        "held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]\n"
+        "from packetizer.sandbox import run_sandboxed\n"
+        "status, meta, payload = run_sandboxed(lambda data: ({'status': 'ok'}, data[::-1]), b'abc', timeout=30,\n"
+        "                                      memory=1 << 30)\n"
+        "late, _, _ = run_sandboxed(lambda data: time.sleep(60), b'', timeout=0.5, memory=1 << 30)\n"
+        "print(status, payload.decode(), late)\n"
+    )], capture_output=True, text=True, timeout=60)
+    assert told.returncode == 0, told.stderr[-2000:]
+    assert told.stdout.strip() == "ok cba timeout"
 
 
 def test_the_lead_process_takes_its_share_and_the_other_process_the_rest():
