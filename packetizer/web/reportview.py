@@ -18,6 +18,7 @@ from ..disclosure.report import METHOD_WORDS
 from ..model import ATTACHMENT_KIND_WORDS, Attachment
 from ..pagecheck import METHODS, UNCHECKED
 from ..pipeline import exhibit_letter
+from ..render import format_long_date
 from .wording import label
 
 #: A page of a report written before pages were checked one by one (report version 1).
@@ -207,11 +208,11 @@ def date_words(iso: str | None) -> str:
     try:
         if "T" in iso:
             moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
-            return f"{moment:%B} {moment.day}, {moment.year}, {moment:%H:%M} UTC"
+            return f"{format_long_date(moment)}, {moment:%H:%M} UTC"
         day = dt.date.fromisoformat(iso)
     except ValueError:
         return iso
-    return f"{day:%B} {day.day}, {day.year}"
+    return format_long_date(day)
 
 
 @dataclass(frozen=True)
