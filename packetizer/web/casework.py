@@ -18,11 +18,16 @@ from .forms import (DETERMINATION_WORDS, DeterminationCorrectionForm, Determinat
 from .services import db, services
 
 
-def get_record(pk: int) -> CaseRecord:
-    record = db().get(CaseRecord, pk)
-    if record is None:
+def row_or_404(model, pk: int):
+    """The ``model`` row with primary key ``pk``, or a 404 page."""
+    row = db().get(model, pk)
+    if row is None:
         abort(404)
-    return record
+    return row
+
+
+def get_record(pk: int) -> CaseRecord:
+    return row_or_404(CaseRecord, pk)
 
 
 def folder_of(record: CaseRecord) -> CaseFolder:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from ..casebook.appeals import queue_appeal_due
 from ..casebook.outcomes import (CSV_COLUMNS, decision_time_chart, outcome_chart, outcome_patterns, outcome_records,
@@ -19,7 +19,7 @@ from ..casebook.tracking import (STATUS_WORDS, BilledLine, answer_info_request, 
                                  record_info_request, record_submission)
 from ..errors import PacketizerError, TrackingError
 from ..registry import CaseRecord, Determination, InfoRequest, Submission
-from .casework import build_choices, correction_prefix, get_record, load_case
+from .casework import build_choices, correction_prefix, get_record, load_case, row_or_404
 from .forms import (DETERMINATION_WORDS, DeterminationCorrectionForm, DeterminationForm, InfoAnsweredForm,
                     InfoRequestCorrectionForm, InfoRequestForm, SubmissionCorrectionForm, SubmissionForm)
 from .security import blueprint_roles, current_actor, record
@@ -79,17 +79,10 @@ def submit(pk: int):
     return _back(rec)
 
 
-def _get(model, pk: int):
-    row = db().get(model, pk)
-    if row is None:
-        abort(404)
-    return row
-
-
 @bp.post("/submissions/<int:submission_id>/info-requests")
 def info_request(submission_id: int):
     """The payer asked for more information."""
-    row = _get(Submission, submission_id)
+    row = row_or_404(Submission, submission_id)
     form = InfoRequestForm()
     if not form.validate_on_submit():
         _form_errors(form)
@@ -109,7 +102,7 @@ def info_request(submission_id: int):
 @bp.post("/info-requests/<int:request_id>/answered")
 def info_answered(request_id: int):
     """The information the payer asked for was sent."""
-    request_row = _get(InfoRequest, request_id)
+    request_row = row_or_404(InfoRequest, request_id)
     form = InfoAnsweredForm()
     case = request_row.submission.case
     if not form.validate_on_submit():
@@ -164,7 +157,7 @@ def _billed(case_row: CaseRecord) -> list[BilledLine] | None:
 @bp.post("/submissions/<int:submission_id>/determination")
 def determination(submission_id: int):
     """The payer decided: every service line approved or denied, or line by line (the units approved on each)."""
-    row = _get(Submission, submission_id)
+    row = row_or_404(Submission, submission_id)
     form = DeterminationForm()
     if not form.validate_on_submit():
         _form_errors(form)
@@ -188,7 +181,7 @@ def determination(submission_id: int):
 @bp.post("/submissions/<int:submission_id>/correction")
 def correct_submission_view(submission_id: int):
     """A submission recorded wrongly is replaced by a corrected one; the old one stays in the history."""
-    row = _get(Submission, submission_id)
+    row = row_or_404(Submission, submission_id)
     rec = row.case
     _case, policy = load_case(rec)
     form = SubmissionCorrectionForm(prefix=correction_prefix(row))
@@ -212,7 +205,7 @@ def correct_submission_view(submission_id: int):
 @bp.post("/info-requests/<int:request_id>/correction")
 def correct_info_request_view(request_id: int):
     """A request for more information (or its answer date) recorded wrongly is replaced by a corrected one."""
-    row = _get(InfoRequest, request_id)
+    row = row_or_404(InfoRequest, request_id)
     case = row.submission.case
     form = InfoRequestCorrectionForm(prefix=correction_prefix(row))
     if not form.validate_on_submit():
@@ -234,7 +227,7 @@ def correct_info_request_view(request_id: int):
 @bp.post("/determinations/<int:determination_id>/correction")
 def correct_determination_view(determination_id: int):
     """A determination recorded wrongly is replaced by a corrected one."""
-    row = _get(Determination, determination_id)
+    row = row_or_404(Determination, determination_id)
     case = row.submission.case
     form = DeterminationCorrectionForm(prefix=correction_prefix(row))
     if not form.validate_on_submit():

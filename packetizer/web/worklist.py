@@ -31,6 +31,7 @@ from ..casebook.worklist import (CLAIM_STATUS_WORDS, RESOLUTION_WORDS, STATE_FIL
                                  read_file, rows, set_done)
 from ..errors import PacketizerError
 from ..registry import WorklistItem
+from .casework import row_or_404
 from .forms import ActionForm, choices
 from .security import blueprint_roles, current_actor, record
 from .services import db, services
@@ -159,17 +160,10 @@ def _refusal_words(exc: PacketizerError) -> str:
     return f"Not a readable 835 remittance, so nothing of it was stored: {exc.detail.rstrip('.')}."
 
 
-def _item(item_id: int) -> WorklistItem:
-    item = db().get(WorklistItem, item_id)
-    if item is None:
-        abort(404)
-    return item
-
-
 @bp.post("/<int:item_id>/start")
 def start(item_id: int):
     """Start a retro request from a missing-authorization denial: the case form, pre-filled from the claim."""
-    item = _item(item_id)
+    item = row_or_404(WorklistItem, item_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     if item.case_pk is not None:
@@ -186,7 +180,7 @@ def start(item_id: int):
 @bp.post("/<int:item_id>/done")
 def done(item_id: int):
     """Mark an item done (it leaves the open list), or open it again."""
-    item = _item(item_id)
+    item = row_or_404(WorklistItem, item_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     finish = request.form.get("done") == "1"
