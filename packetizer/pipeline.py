@@ -247,18 +247,16 @@ def build_packet(
     """
     if kind not in PACKET_KINDS:
         raise CaseError(f"unknown packet kind {kind!r} (use request or appeal)")
-    if renderer is not None:
-        return _build_packet(case, policy, out_dir=out_dir, today=today, archive=archive, clock=clock,
-                             built_by=built_by, override_reason=override_reason, progress=progress, kind=kind,
-                             renderer=renderer)
     # First of all: in a cold process the render process imports WeasyPrint while the build starts.
-    renderer = start_renderer()
+    own = renderer is None
+    renderer = start_renderer() if own else renderer
     try:
         return _build_packet(case, policy, out_dir=out_dir, today=today, archive=archive, clock=clock,
                              built_by=built_by, override_reason=override_reason, progress=progress, kind=kind,
                              renderer=renderer)
     finally:
-        renderer.close()
+        if own:
+            renderer.close()
 
 
 def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.date, archive, clock, built_by: str,
@@ -430,7 +428,7 @@ def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: Pr
     :class:`PacketizerError` takes its place in the list instead. ``progress``
     is told the pages converted so far as each attachment is done.
     """
-    from .ingest import NOTE_SUFFIXES, ExhibitDocument, finish_attachment, start_attachment
+    from .ingest import NOTE_SUFFIXES, ExhibitDocument, PendingExhibit, finish_attachment, start_attachment
 
     renderer = renderer or Renderer()
     attachments = plan.included_attachments
@@ -454,7 +452,7 @@ def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: Pr
     for index in notes + [i for i in range(len(attachments)) if i not in notes]:
         done(index, lambda: start_attachment(attachments[index], redactor=plan.redactor, renderer=renderer))
     for index in notes:
-        if outcomes[index] is not None and not isinstance(outcomes[index], (ExhibitDocument, PacketizerError)):
+        if isinstance(outcomes[index], PendingExhibit):
             done(index, lambda: finish_attachment(outcomes[index]))
     if failed < len(attachments) and not keep_errors:
         raise outcomes[failed]

@@ -36,6 +36,8 @@ import sys
 import threading
 from typing import Any, Callable
 
+from .sandbox import write_all
+
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">Q")
@@ -310,7 +312,7 @@ def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in t
                 answer = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - the build runs the call itself
                 answer = pickle.dumps((None, None))
-            _write_all(answers, _LENGTH.pack(len(answer)) + answer)
+            write_all(answers, _LENGTH.pack(len(answer)) + answer)
     except BaseException:  # noqa: BLE001 - never unwind into the build's code
         code = 1
     finally:
@@ -338,12 +340,6 @@ def _read_frame(fd: int, inbox: bytearray) -> bytes | None:  # pragma: no cover 
         if not chunk:
             return None
         inbox += chunk
-
-
-def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - render process
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _run(work: Callable, args: tuple, kwargs: dict) -> tuple[bool, Any]:

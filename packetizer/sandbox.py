@@ -129,7 +129,7 @@ _stage_fd: int | None = None   # set in the child only
 def stage_done() -> None:
     """In a sandboxed child: tell the parent one stage of the work is finished (see :func:`run_sandboxed`)."""
     if _stage_fd is not None:
-        _write_all(_stage_fd, _STAGE_MARK)
+        write_all(_stage_fd, _STAGE_MARK)
 
 
 def in_two(count: int, work: Callable[[range], T], *, min_count: int, first_share: float = 0.5) -> list[T]:
@@ -164,7 +164,7 @@ def in_two(count: int, work: Callable[[range], T], *, min_count: int, first_shar
         os.close(read_fd)
         code = 0
         try:
-            _write_all(write_fd, pickle.dumps(work(second_half), protocol=pickle.HIGHEST_PROTOCOL))
+            write_all(write_fd, pickle.dumps(work(second_half), protocol=pickle.HIGHEST_PROTOCOL))
         except BaseException:  # noqa: BLE001 - the lead process redoes the half
             code = 1
         finally:
@@ -244,8 +244,8 @@ def _child(work, data: bytes, fd: int, memory: int) -> None:
         except RecursionError:
             meta, payload = {"status": "damaged"}, b""
         blob = json.dumps(meta).encode()
-        _write_all(fd, _HEADER.pack(len(blob)) + blob)
-        _write_all(fd, payload)
+        write_all(fd, _HEADER.pack(len(blob)) + blob)
+        write_all(fd, payload)
     except BaseException:  # noqa: BLE001 - the child must always exit, never unwind into the parent's code
         code = 1
     finally:
@@ -253,7 +253,8 @@ def _child(work, data: bytes, fd: int, memory: int) -> None:
         os._exit(code)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` whole to the descriptor ``fd`` (a pipe takes it in pieces)."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
