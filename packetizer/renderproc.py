@@ -276,8 +276,7 @@ def start_renderer() -> Renderer:
 
 
 def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in the render process
-    """The render process: warm WeasyPrint, then answer requests until the build closes the pipe, warming
-    what later requests need (the front sections' modules and templates) whenever none is waiting."""
+    """The render process: warm WeasyPrint, then answer requests until the build closes the pipe."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C stops the build, which ends this process
@@ -291,18 +290,8 @@ def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in t
         # The render process lives for one build: what the warm-up loaded stays to its end, so the
         # collector need not walk it at every full collection (about 40 ms of a build's layouts).
         gc.freeze()
-        idle_work = _idle_work(render)
-        waiting = select.poll()
-        waiting.register(requests, select.POLLIN)
         inbox = bytearray()
         while True:
-            while idle_work and not inbox and not waiting.poll(0):
-                try:
-                    next(idle_work)
-                except StopIteration:
-                    idle_work = None
-                except Exception:  # noqa: BLE001 - warming only; the request meets any real problem
-                    idle_work = None
             blob = _read_frame(requests, inbox)
             if blob is None:
                 break
@@ -317,15 +306,6 @@ def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in t
         code = 1
     finally:
         os._exit(code)
-
-
-def _idle_work(render):  # pragma: no cover - render process
-    """Small steps the render process takes while no request waits: every packet template compiled, one at a
-    time, so the front sections' request does not compile them (a few milliseconds each)."""
-    environment = render._environment(render._template_env_key(None))
-    for name in environment.list_templates(filter_func=lambda name: name.endswith(".html")):
-        environment.get_template(name)
-        yield
 
 
 def _read_frame(fd: int, inbox: bytearray) -> bytes | None:  # pragma: no cover - render process
