@@ -101,6 +101,19 @@ def admin(app):
 # -- the command line ----------------------------------------------------------------------------------------------
 
 @pytest.fixture
+def web_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """The web configuration as an operator sets it: instance folder, database and archive in the environment."""
+    values = {
+        "PACKETIZER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PACKETIZER_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "PACKETIZER_ARCHIVE": str(tmp_path / "archive"),
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
 

@@ -22,18 +22,6 @@ SAM = Actor("sam", "staff", "127.0.0.1")
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    values = {
-        "PACKETIZER_INSTANCE_PATH": str(tmp_path / "instance"),
-        "PACKETIZER_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.db'}",
-        "PACKETIZER_ARCHIVE": str(tmp_path / "archive"),
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
-
-
 def _seed(url: str, today: dt.date) -> None:
     def ago(days: int) -> dt.date:
         return today - dt.timedelta(days=days)
@@ -78,10 +66,10 @@ def _seed(url: str, today: dt.date) -> None:
     registry.close()
 
 
-def test_followups_lists_what_is_due_today_and_overdue(env):
+def test_followups_lists_what_is_due_today_and_overdue(web_env):
     runner = CliRunner()
     today = dt.date.today()
-    _seed(env["PACKETIZER_DATABASE_URL"], today)
+    _seed(web_env["PACKETIZER_DATABASE_URL"], today)
     result = runner.invoke(main, ["followups"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -107,17 +95,17 @@ def test_followups_lists_what_is_due_today_and_overdue(env):
                                          "counts_from"}
 
 
-def test_a_follow_up_falls_due_again_after_an_answered_request(env):
+def test_a_follow_up_falls_due_again_after_an_answered_request(web_env):
     """Ten days after the information was sent, the answered case is due, and says what it counts from."""
     today = dt.date.today()
-    _seed(env["PACKETIZER_DATABASE_URL"], today - dt.timedelta(days=5))  # everything five days older
+    _seed(web_env["PACKETIZER_DATABASE_URL"], today - dt.timedelta(days=5))  # everything five days older
     answer = json.loads(CliRunner().invoke(main, ["followups", "--json"]).output)
     entry = next(e for e in answer["due_today"] if e["case_id"] == "FU-ANSWERED")
     assert entry["counts_from"] == f"after the information sent on {(today - dt.timedelta(days=10)).isoformat()}"
 
 
-def test_nothing_due_is_said_plainly(env):
-    open_registry(env["PACKETIZER_DATABASE_URL"]).close()
+def test_nothing_due_is_said_plainly(web_env):
+    open_registry(web_env["PACKETIZER_DATABASE_URL"]).close()
     result = CliRunner().invoke(main, ["followups"])
     assert result.exit_code == 0 and result.output.startswith("Nothing is due or overdue")
     assert "followups" in CliRunner().invoke(main, ["--help"]).output

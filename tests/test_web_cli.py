@@ -22,20 +22,7 @@ from packetizer.cli.web import audit, serve, users
 PASSWORD = "a long enough password"
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """The web configuration as an operator sets it: instance folder, database and archive in the environment."""
-    values = {
-        "PACKETIZER_INSTANCE_PATH": str(tmp_path / "instance"),
-        "PACKETIZER_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.db'}",
-        "PACKETIZER_ARCHIVE": str(tmp_path / "archive"),
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
-
-
-def test_users_add_reads_the_password_from_stdin(env):
+def test_users_add_reads_the_password_from_stdin(web_env):
     runner = CliRunner()
     result = runner.invoke(users, ["add", "sam", "--role", "staff"], input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
@@ -53,13 +40,13 @@ def test_users_add_reads_the_password_from_stdin(env):
     assert runner.invoke(users, ["set-password", "nobody"], input=PASSWORD + "\n").exit_code == 1
 
 
-def test_audit_verify_checks_the_chain(env):
+def test_audit_verify_checks_the_chain(web_env):
     runner = CliRunner()
     for name in ("sam", "alex"):
         runner.invoke(users, ["add", name, "--role", "staff"], input=PASSWORD + "\n")
     result = runner.invoke(audit, ["verify"])
     assert result.exit_code == 0 and "intact: 2 rows" in result.output
-    engine = create_engine(env["PACKETIZER_DATABASE_URL"])
+    engine = create_engine(web_env["PACKETIZER_DATABASE_URL"])
     with engine.begin() as conn:
         conn.execute(text("DROP TRIGGER audit_log_no_delete"))
         conn.execute(text("DELETE FROM audit_log WHERE seq = 1"))
@@ -69,7 +56,7 @@ def test_audit_verify_checks_the_chain(env):
     assert "row 2: prev_hash does not match" in result.output and "error: the audit log is not intact" in result.output
 
 
-def test_bad_configuration_is_an_error_not_a_traceback(env, monkeypatch):
+def test_bad_configuration_is_an_error_not_a_traceback(web_env, monkeypatch):
     monkeypatch.setenv("PACKETIZER_IDLE_MINUTES", "-3")
     result = CliRunner().invoke(users, ["list"])
     assert result.exit_code == 1 and "error: PACKETIZER_IDLE_MINUTES: must be greater than 0" in result.output
@@ -85,7 +72,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_starts_the_app_and_answers_healthz(env):
+def test_serve_starts_the_app_and_answers_healthz(web_env):
     port = _free_port()
     code = "import sys; from packetizer.cli.web import serve; sys.exit(serve())"
     process = subprocess.Popen([sys.executable, "-c", code, "--port", str(port)], stdout=subprocess.PIPE,
@@ -111,7 +98,7 @@ def test_serve_starts_the_app_and_answers_healthz(env):
     assert "packetizer users add NAME --role admin" in output  # no accounts yet: says how to make one
 
 
-def test_serve_first_admin_prints_a_password_that_signs_in(env):
+def test_serve_first_admin_prints_a_password_that_signs_in(web_env):
     port = _free_port()
     code = "import sys; from packetizer.cli.web import serve; sys.exit(serve())"
     process = subprocess.Popen([sys.executable, "-c", code, "--port", str(port), "--first-admin", "admin"],
