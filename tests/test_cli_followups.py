@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import secrets
 
-import pytest
 from click.testing import CliRunner
 
 from packetizer.casebook.audit import Actor

@@ -13,7 +13,6 @@ import time
 import urllib.parse
 import urllib.request
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
