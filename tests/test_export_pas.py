@@ -16,23 +16,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from fhir.resources.R4B.bundle import Bundle
 
 from packetizer.caseio import load_case
-from packetizer.cli import main
 from packetizer.disclosure import plan_disclosure
 from packetizer.exports.pas import pas_bundle
 from packetizer.policy import load_payer
-from tests.support.channel_cases import EXAMPLE, REPO, WITHHELD
+from tests.support.channel_cases import EXAMPLE, NAME, REPO, WITHHELD, export
 
-NAME = "RETRO-AUTH_demo-commercial_RA-2026-0001_2026-09-14"
 PAS_EXAMPLE = Path(__file__).parent / "fixtures" / "fhir-pas" / "Bundle-MedicalServicesAuthorizationBundleExample.json"
 
 
 def _export(case, out, *extra):
-    return CliRunner().invoke(main, ["export", str(case), "--format", "pas", "--out", str(out),
-                                     "--today", "2026-10-06", *extra])
+    return export("pas", case, out, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,13 @@ from PIL import Image
 
 from packetizer.cli import main
 from packetizer.ocr import read_pictures
-from tests.support.channel_cases import EXAMPLE, REPO, WITHHELD
+from tests.support.channel_cases import EXAMPLE, NAME, REPO, WITHHELD, export
 
-NAME = "RETRO-AUTH_demo-commercial_RA-2026-0001_2026-09-14"
 OCR_PAGES = 3
 
 
 def _export(case, out, *extra):
-    return CliRunner().invoke(main, ["export", str(case), "--format", "fax-tiff", "--out", str(out),
-                                     "--today", "2026-10-06", *extra])
+    return export("fax-tiff", case, out, *extra)
 
 
 @pytest.fixture(scope="module")

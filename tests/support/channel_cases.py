@@ -11,6 +11,18 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "lake-street"
 #: What the example case holds and the payer never needs (withheld): none may appear in any output.
 WITHHELD = ("512-44-9021", "512449021", "(612) 555-0147", "612-555-0147", "2218 Elm Court", "LS-0048812")
+#: The example case's packet file name, without its suffix.
+NAME = "RETRO-AUTH_demo-commercial_RA-2026-0001_2026-09-14"
+
+
+def export(fmt: str, case: Path, out: Path, *extra: str):
+    """``packetizer export CASE --format FMT --out OUT`` through click's runner, as of the example's date."""
+    from click.testing import CliRunner
+
+    from packetizer.cli import main
+
+    return CliRunner().invoke(main, ["export", str(case), "--format", fmt, "--out", str(out),
+                                     "--today", "2026-10-06", *extra])
 
 
 def typed_pdf(pages: int, tag: str, *, extra_first_page: str = "") -> bytes:
