@@ -9,7 +9,6 @@ import json
 import secrets
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, select, text
 
 from packetizer.casebook.audit import Actor
@@ -18,9 +17,8 @@ from packetizer.casebook.tracking import (BilledLine, case_corrections, case_sta
 from packetizer.errors import TrackingError
 from packetizer.registry import (AuditEntry, Build, CaseRecord, DeterminationLine, Submission,
                                  current_revision, open_registry)
-from packetizer.registry.database import _alembic_config
 
-from browser.registry_support import NOW
+from browser.registry_support import NOW, migrate
 
 TODAY = dt.date(2026, 10, 1)
 SAM = Actor("sam", "staff", "127.0.0.1")
@@ -136,23 +134,16 @@ def test_a_decision_without_lines_stays_case_level(registry):
         assert decided.determination == "partially_approved" and decided.lines == []
 
 
-def _migrate(engine, target: str, *, down: bool = False) -> None:
-    config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, target)
-
-
 def test_0007_adds_the_line_table_and_case_columns_and_takes_them_away(db_url):
     reg = open_registry(db_url, migrate=False)
-    _migrate(reg.engine, "0006")
+    migrate(reg.engine, "0006")
     with reg.engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO cases (id, case_id, payer_id, folder, first_date_of_service, ready, late_reason_category, "
             "service_codes, status, created_at, created_by, updated_at, updated_by) VALUES "
             "(1, 'RA-M-7', 'demo-commercial', 'f7', '2026-09-01', true, 'emergency', '97110', 'approved', "
             ":now, 'sam', :now, 'sam')"), {"now": NOW})
-    _migrate(reg.engine, "0007")
+    migrate(reg.engine, "0007")
     assert current_revision(reg.engine) == "0007"
     inspector = inspect(reg.engine)
     assert {"determination_id", "line_no", "code", "units_billed", "units_approved", "outcome"} <= {
@@ -161,13 +152,13 @@ def test_0007_adds_the_line_table_and_case_columns_and_takes_them_away(db_url):
     with reg.session() as session:
         case = session.get(CaseRecord, 1)
         assert case.facility_name is None and case.case_id == "RA-M-7"
-    _migrate(reg.engine, "0006", down=True)
+    migrate(reg.engine, "0006", down=True)
     inspector = inspect(reg.engine)
     assert "determination_lines" not in inspector.get_table_names()
     assert "facility_name" not in {c["name"] for c in inspector.get_columns("cases")}
     with reg.engine.connect() as conn:
         assert conn.execute(text("SELECT case_id FROM cases")).all() == [("RA-M-7",)]
-    _migrate(reg.engine, "head")
+    migrate(reg.engine, "head")
     reg.close()
 
 

@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from alembic import command
 from sqlalchemy import inspect, select, text
 
 from packetizer.registry import Determination, Submission, current_revision, head_revision, open_registry
-from packetizer.registry.database import _alembic_config
 
-from browser.registry_support import NOW
-
-
-def _migrate(engine, target: str, *, down: bool = False) -> None:
-    config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, target)
+from browser.registry_support import NOW, migrate
 
 
 def _rows_before_0003(engine) -> None:
@@ -45,9 +36,9 @@ def _rows_before_0003(engine) -> None:
 
 def test_0003_moves_determinations_to_their_table_and_back(db_url):
     reg = open_registry(db_url, migrate=False)
-    _migrate(reg.engine, "0002")
+    migrate(reg.engine, "0002")
     _rows_before_0003(reg.engine)
-    _migrate(reg.engine, "0003")
+    migrate(reg.engine, "0003")
     assert current_revision(reg.engine) == "0003"
     columns = {c["name"] for c in inspect(reg.engine).get_columns("submissions")}
     assert "determination" not in columns and {"superseded_at", "corrects_id", "correction_reason"} <= columns
@@ -74,7 +65,7 @@ def test_0003_moves_determinations_to_their_table_and_back(db_url):
         for request in list(second.info_requests):
             request.submission = correction
 
-    _migrate(reg.engine, "0002", down=True)
+    migrate(reg.engine, "0002", down=True)
     with reg.engine.connect() as conn:
         rows = conn.execute(text("SELECT id, determination, determination_on, determination_reason, determination_by "
                                  "FROM submissions ORDER BY id")).all()
@@ -82,18 +73,18 @@ def test_0003_moves_determinations_to_their_table_and_back(db_url):
             (1, "approved", "2026-09-28", "as asked", "kim"), (3, None, None, None, None)]
         assert conn.execute(text("SELECT submission_id FROM info_requests")).all() == [(3,)]
     assert "determinations" not in inspect(reg.engine).get_table_names()
-    _migrate(reg.engine, "head")  # and forward again, to whatever comes after
+    migrate(reg.engine, "head")  # and forward again, to whatever comes after
     assert current_revision(reg.engine) == head_revision()
     reg.close()
 
 
 def test_0004_adds_the_jobs_table_with_its_partial_unique_index_and_takes_it_away(db_url):
     reg = open_registry(db_url, migrate=False)
-    _migrate(reg.engine, "0003")
-    _migrate(reg.engine, "0004")
+    migrate(reg.engine, "0003")
+    migrate(reg.engine, "0004")
     assert current_revision(reg.engine) == "0004"
     unique = {i["name"] for i in inspect(reg.engine).get_indexes("jobs") if i["unique"]}
     assert unique == {"uq_jobs_active"}
-    _migrate(reg.engine, "0003", down=True)
+    migrate(reg.engine, "0003", down=True)
     assert "jobs" not in inspect(reg.engine).get_table_names()
     reg.close()

@@ -16,7 +16,6 @@ import shutil
 from urllib.parse import parse_qsl
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, select, text, update
 
 from packetizer.archive import LocalStorage, PacketArchive
@@ -25,10 +24,9 @@ from packetizer.caseio import load_case
 from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 from packetizer.registry import AuditEntry, CaseRecord, current_revision, open_registry
-from packetizer.registry.database import _alembic_config
 from packetizer.web import audit as audit_views
 
-from browser.registry_support import NOW
+from browser.registry_support import NOW, migrate
 from browser.webapp_support import (EXAMPLE, MEMBER_ID, MEMBER_NAME, START, add_account, case_form, make_app,
                                     page_token, sign_in)
 
@@ -218,16 +216,9 @@ def test_older_cases_get_their_search_fields_when_the_app_starts(tmp_path, clock
     restarted.extensions["packetizer"].registry.close()
 
 
-def _migrate(engine, target: str, *, down: bool = False) -> None:
-    config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, target)
-
-
 def test_0005_adds_the_search_columns_and_takes_them_away(db_url):
     reg = open_registry(db_url, migrate=False)
-    _migrate(reg.engine, "0004")
+    migrate(reg.engine, "0004")
     with reg.engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO cases (id, case_id, payer_id, folder, first_date_of_service, ready, late_reason_category, "
@@ -239,14 +230,14 @@ def test_0005_adds_the_search_columns_and_takes_them_away(db_url):
             "INSERT INTO builds (id, case_pk, created_at, built_by, folder, file_name, report_name, report_html_name, "
             "sha256, size, pages) VALUES (1, 1, :now, 'sam', 'b1', 'p.pdf', 'r.json', 'r.html', :sha, 10, 1)"),
             {"now": NOW, "sha": "0" * 64})
-    _migrate(reg.engine, "0005")
+    migrate(reg.engine, "0005")
     assert current_revision(reg.engine) == "0005"
     columns = {c["name"] for c in inspect(reg.engine).get_columns("cases")}
     assert {"member_first_name", "member_last_name", "member_id", "claim_number"} <= columns
     assert "ix_audit_log_actor_seq" in {i["name"] for i in inspect(reg.engine).get_indexes("audit_log")}
     with reg.engine.connect() as conn:
         assert conn.execute(text("SELECT case_id, member_last_name FROM cases")).all() == [("RA-M-1", None)]
-    _migrate(reg.engine, "0004", down=True)
+    migrate(reg.engine, "0004", down=True)
     columns = {c["name"] for c in inspect(reg.engine).get_columns("cases")}
     assert "member_last_name" not in columns
     with reg.engine.connect() as conn:

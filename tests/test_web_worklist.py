@@ -10,13 +10,12 @@ import json
 import re
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, select
 
 from packetizer.registry import (AuditEntry, Build, CaseRecord, Determination, EraUpload, Submission, WorklistItem,
                                  current_revision, open_registry)
-from packetizer.registry.database import _alembic_config
 
+from browser.registry_support import migrate
 from browser.webapp_support import add_account, case_form, make_app, page_token, sign_in
 from tests.support.era835 import Claim, Line, Transaction, remittance
 
@@ -273,23 +272,16 @@ def test_auditors_may_not_see_or_use_the_worklist(on_both):
 
 def test_migration_0006_adds_the_worklist_tables_and_takes_them_away(db_url):
     reg = open_registry(db_url, migrate=False)
-    config = _alembic_config()
-
-    def migrate(target, down=False):
-        with reg.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            (command.downgrade if down else command.upgrade)(config, target)
-
-    migrate("0006")
+    migrate(reg.engine, "0006")
     assert current_revision(reg.engine) == "0006"
     tables = set(inspect(reg.engine).get_table_names())
     assert {"era_uploads", "worklist_items"} <= tables
     unique = [c["column_names"] for c in inspect(reg.engine).get_unique_constraints("worklist_items")] + [
         i["column_names"] for i in inspect(reg.engine).get_indexes("worklist_items") if i["unique"]]
     assert ["claim_key"] in unique
-    migrate("0005", down=True)
+    migrate(reg.engine, "0005", down=True)
     assert not {"era_uploads", "worklist_items"} & set(inspect(reg.engine).get_table_names())
-    migrate("head")
+    migrate(reg.engine, "head")
     reg.close()
 
 

@@ -12,13 +12,24 @@ import datetime as dt
 import os
 
 import pytest
+from alembic import command
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import create_engine, text
+
+from packetizer.registry.database import _alembic_config
 
 POSTGRES_URL = os.environ.get("PACKETIZER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 #: The real argon2id code with the cheapest parameters, for tests that sign in many times.
 CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+def migrate(engine, target: str, *, down: bool = False) -> None:
+    """Upgrade (or with ``down``, downgrade) the registry at ``engine`` to the migration ``target``."""
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, target)
 
 
 def postgres_admin():
