@@ -18,7 +18,7 @@ from packetizer.errors import TrackingError
 from packetizer.registry import (AuditEntry, Build, CaseRecord, DeterminationLine, Submission,
                                  current_revision, open_registry)
 
-from browser.registry_support import NOW, migrate
+from browser.registry_support import NOW, insert_case_row, migrate
 
 TODAY = dt.date(2026, 10, 1)
 SAM = Actor("sam", "staff", "127.0.0.1")
@@ -138,11 +138,7 @@ def test_0007_adds_the_line_table_and_case_columns_and_takes_them_away(db_url):
     reg = open_registry(db_url, migrate=False)
     migrate(reg.engine, "0006")
     with reg.engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO cases (id, case_id, payer_id, folder, first_date_of_service, ready, late_reason_category, "
-            "service_codes, status, created_at, created_by, updated_at, updated_by) VALUES "
-            "(1, 'RA-M-7', 'demo-commercial', 'f7', '2026-09-01', true, 'emergency', '97110', 'approved', "
-            ":now, 'sam', :now, 'sam')"), {"now": NOW})
+        insert_case_row(conn, "RA-M-7", "f7")
     migrate(reg.engine, "0007")
     assert current_revision(reg.engine) == "0007"
     inspector = inspect(reg.engine)

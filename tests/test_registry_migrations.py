@@ -9,17 +9,13 @@ from sqlalchemy import inspect, select, text
 
 from packetizer.registry import Determination, Submission, current_revision, head_revision, open_registry
 
-from browser.registry_support import NOW, migrate
+from browser.registry_support import NOW, insert_case_row, migrate
 
 
 def _rows_before_0003(engine) -> None:
     """A decided case and an undecided one, as the tracking pages stored them before 0003."""
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO cases (id, case_id, payer_id, folder, first_date_of_service, ready, late_reason_category, "
-            "service_codes, status, created_at, created_by, updated_at, updated_by) VALUES "
-            "(1, 'RA-M-1', 'demo-commercial', 'f1', '2026-09-01', true, 'emergency', '97110', 'approved', "
-            ":now, 'sam', :now, 'sam')"), {"now": NOW})
+        insert_case_row(conn, "RA-M-1", "f1")
         conn.execute(text(
             "INSERT INTO builds (id, case_pk, created_at, built_by, folder, file_name, report_name, report_html_name, "
             "sha256, size, pages) VALUES (1, 1, :now, 'web:sam', 'x', 'p.pdf', 'r.json', 'r.html', :sha, 1, 1)"),

@@ -26,7 +26,7 @@ from packetizer.policy import load_payer
 from packetizer.registry import AuditEntry, CaseRecord, current_revision, open_registry
 from packetizer.web import audit as audit_views
 
-from browser.registry_support import NOW, migrate
+from browser.registry_support import NOW, insert_case_row, migrate
 from browser.webapp_support import (EXAMPLE, MEMBER_ID, MEMBER_NAME, START, add_account, case_form, make_app,
                                     page_token, sign_in)
 
@@ -220,11 +220,7 @@ def test_0005_adds_the_search_columns_and_takes_them_away(db_url):
     reg = open_registry(db_url, migrate=False)
     migrate(reg.engine, "0004")
     with reg.engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO cases (id, case_id, payer_id, folder, first_date_of_service, ready, late_reason_category, "
-            "service_codes, status, created_at, created_by, updated_at, updated_by) VALUES "
-            "(1, 'RA-M-1', 'demo-commercial', 'f1', '2026-09-01', true, 'emergency', '97110', 'approved', "
-            ":now, 'sam', :now, 'sam')"), {"now": NOW})
+        insert_case_row(conn, "RA-M-1", "f1")
         # A build points at the case: SQLite must not have to drop and rebuild the cases table either way.
         conn.execute(text(
             "INSERT INTO builds (id, case_pk, created_at, built_by, folder, file_name, report_name, report_html_name, "

@@ -32,6 +32,15 @@ def migrate(engine, target: str, *, down: bool = False) -> None:
         (command.downgrade if down else command.upgrade)(config, target)
 
 
+def insert_case_row(conn, case_id: str, folder: str) -> None:
+    """Case row 1 as the first migrations' ``cases`` table holds it (raw SQL: the models are the newest)."""
+    conn.execute(text(
+        "INSERT INTO cases (id, case_id, payer_id, folder, first_date_of_service, ready, late_reason_category, "
+        "service_codes, status, created_at, created_by, updated_at, updated_by) VALUES "
+        "(1, :case_id, 'demo-commercial', :folder, '2026-09-01', true, 'emergency', '97110', 'approved', "
+        ":now, 'sam', :now, 'sam')"), {"case_id": case_id, "folder": folder, "now": NOW})
+
+
 def postgres_admin():
     """An AUTOCOMMIT engine on the test server (skips the test, or fails it if PostgreSQL is required)."""
     try:
