@@ -19,6 +19,8 @@ MAX_IMAGE_PIXELS = 60_000_000                   # pixels in one image frame (~77
 MAX_TIFF_FRAMES = 200                           # pages in one multi-page TIFF
 MAX_PDF_PARSE_SECONDS = 20                      # wall time to open and sanitise one PDF
 MAX_PDF_PARSE_MEMORY_BYTES = 1024 * 1024 * 1024 # address space for the PDF parsing child
+MAX_ATTACHMENT_CHILDREN = 2                     # PDF and image attachments of one build sanitised, checked and redacted
+                                                # side by side, each in its own sandboxed child
 
 # Packet
 MAX_PACKET_PAGES = 2000

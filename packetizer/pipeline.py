@@ -36,6 +36,7 @@ from . import __version__
 from .checks import (OVERRIDABLE_CODES, CheckResult, Finding, blocked_error, channel_limit_findings, finding_lines,
                      run_checks)
 from .errors import CaseError, ErrorCode, LimitExceeded, PacketizerError, PolicyBlock, StorageError
+from .limits import MAX_ATTACHMENT_CHILDREN
 from .model import Attachment, Case, PayerPolicy
 from .private import make_dirs
 from .renderproc import Renderer, start_renderer
@@ -185,8 +186,9 @@ def preview_packet(case: Case, policy: PayerPolicy, *, progress: ProgressCallbac
                    kind: str = "request") -> Preview:
     """Decide what may be disclosed and convert each included attachment as :func:`build_packet` would.
 
-    Attachments are converted one after another, with the redactor; one that
-    cannot be converted keeps its error and does not stop the others.
+    Attachments are converted with the redactor (PDFs and images up to
+    ``MAX_ATTACHMENT_CHILDREN`` side by side); one that cannot be converted keeps
+    its error and does not stop the others.
     ``progress`` hears of each converted attachment (see :data:`ProgressCallback`).
 
     Raises:
@@ -273,22 +275,45 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
     log.info("building %s for case %s, payer %s", kind, case.case_id, policy.id)
 
     plan = plan_disclosure(case, policy, kind=kind)
+
+    def laid_out(pages: list[int]):
+        """The front sections for exhibits of these page counts, handed to the renderer (a ticket)."""
+        entries = [ExhibitEntry(exhibit_letter(number), att.display_title, att.kind, att.date, count)
+                   for number, (att, count) in enumerate(zip(plan.included_attachments, pages))]
+        # The sections print the case's free text with withheld values staff typed into it replaced.
+        return renderer.submit(
+            render_sections, plan.printed_case, policy, entries,
+            letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields), kind=kind,
+        )
+
+    ingest = _Ingest(plan, progress=progress, renderer=renderer)
+    early = None
+    try:
+        ingest.start()
+        # The sections are laid out as soon as every exhibit's pages are known (a PDF's child tells them once it
+        # has opened the file), while the children go on checking and redacting the pages.
+        counted = ingest.page_counts()
+        early = laid_out(counted) if counted is not None else None
+        documents = ingest.finish()
+    except BaseException:
+        if early is not None:
+            renderer.discard(early)
+        raise
+    finally:
+        ingest.stop()
     exhibits = [(exhibit_letter(number), att, doc)
-                for number, (att, doc) in enumerate(zip(plan.included_attachments,
-                                                         _ingest_all(plan, progress=progress,
-                                                                     renderer=renderer)))]
+                for number, (att, doc) in enumerate(zip(plan.included_attachments, documents))]
     # Imported once the notes are with the renderer (they load pypdf and PDFium, which the PDFs loaded already).
     from .assemble import Bookmark, PartPdf, assemble_packet
     from .disclosure import disclosure_report, render_report_html, verify_no_leak
 
     converted = sum(doc.pages for _, _, doc in exhibits)
     progress("sections", converted, None)
-    entries = [ExhibitEntry(letter, att.display_title, att.kind, att.date, doc.pages) for letter, att, doc in exhibits]
-    # The sections print the case's free text with withheld values staff typed into it replaced.
-    sections = renderer.call(
-        render_sections, plan.printed_case, policy, entries,
-        letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields), kind=kind,
-    )
+    pages_now = [doc.pages for _, _, doc in exhibits]
+    if early is not None and pages_now != counted:   # never, unless a child miscounted: laid out again
+        renderer.discard(early)
+        early = None
+    sections = renderer.result(early if early is not None else laid_out(pages_now))
     parts = [PartPdf(sections.pdf, fit=False)]
     parts += [PartPdf(doc.pdf, fit=att.path.suffix.lower() == ".pdf", label=f"Exhibit {letter}")
               for letter, att, doc in exhibits]
@@ -410,53 +435,159 @@ def _remove_other_forms(out_dir: Path, stem: str, *, keep: set[str]) -> None:
 
 def _ingest_all(plan: DisclosurePlan, *, keep_errors: bool = False, progress: ProgressCallback = _no_progress,
                 renderer: Renderer | None = None) -> list:
-    """Every included attachment as exhibit pages, in order.
+    """Every included attachment as exhibit pages, in order (see :class:`_Ingest`)."""
+    ingest = _Ingest(plan, keep_errors=keep_errors, progress=progress, renderer=renderer or Renderer())
+    try:
+        ingest.start()
+        return ingest.finish()
+    finally:
+        ingest.stop()
 
-    The notes (Word, text, Markdown) go first: each is converted to HTML here
-    and its layout handed to ``renderer``, which in a cold process lays them
-    out on the other core (:mod:`packetizer.renderproc`). Then the PDFs and
-    images are converted one after another, and the layouts collected. One
-    attachment at a time is converted here on purpose: ingest forks sandboxed
-    children, and a process forked while another of its threads holds a lock
-    (a module being imported by WeasyPrint or Pillow, say) can hang on that
-    lock until its time limit. Both cores are used inside each attachment
-    instead (a long PDF is surveyed and proven in two processes, OCR runs two
-    Tesseracts).
 
-    The first failure in the attachments' order is raised (no attachment after
-    a known failure is started); with ``keep_errors`` each attachment's
+class _Ingest:
+    """The included attachments of a build on their way to exhibits.
+
+    The notes (Word, text, Markdown) are converted to HTML here and their
+    layouts handed to the renderer, which in a cold process lays them out on
+    the other core (:mod:`packetizer.renderproc`). The PDFs and images are
+    sanitised, checked and redacted in sandboxed children, at most
+    ``MAX_ATTACHMENT_CHILDREN`` at a time, which work while this process lays
+    out notes and front sections: a warm process (a batch worker, the web's
+    job runner) starts them before it lays out the notes. No thread is used:
+    ingest forks, and a process forked while another of its threads holds a
+    lock (a module being imported by WeasyPrint or Pillow, say) can hang on
+    that lock until its time limit.
+
+    :meth:`finish` raises the first failure in the attachments' order (no
+    attachment after a known failure is started, and children working on
+    later ones are stopped); with ``keep_errors`` each attachment's
     :class:`PacketizerError` takes its place in the list instead. ``progress``
     is told the pages converted so far as each attachment is done.
     """
-    from .ingest import NOTE_SUFFIXES, ExhibitDocument, PendingExhibit, finish_attachment, start_attachment
 
-    renderer = renderer or Renderer()
-    attachments = plan.included_attachments
-    outcomes: list = [None] * len(attachments)
-    failed = len(attachments)   # the earliest attachment known to fail
+    def __init__(self, plan: DisclosurePlan, *, progress: ProgressCallback = _no_progress,
+                 renderer: Renderer, keep_errors: bool = False) -> None:
+        from .ingest import NOTE_SUFFIXES
 
-    def done(index: int, step: Callable[[], ExhibitDocument]) -> None:
-        nonlocal failed
-        if index > failed and not keep_errors:
+        self._plan, self._progress, self._renderer, self._keep_errors = plan, progress, renderer, keep_errors
+        attachments = plan.included_attachments
+        self.outcomes: list = [None] * len(attachments)
+        self._failed = len(attachments)   # the earliest attachment known to fail
+        self._notes = [i for i, att in enumerate(attachments) if att.path.suffix.lower() in NOTE_SUFFIXES]
+        self._queue = [i for i in range(len(attachments)) if i not in self._notes]
+        self._running: dict[int, Any] = {}   # attachment -> its PendingPdf
+
+    def start(self) -> None:
+        """Hand the notes to the renderer and start the first children."""
+        self._progress("documents", 0, None)
+        if self._renderer.lays_out_here:   # the children first: they work while this process lays the notes out
+            self._fill()
+            self._start_notes()
+        else:   # the render process first: it lays the notes out while this process starts the children
+            self._start_notes()
+            self._fill()
+
+    def page_counts(self) -> list[int] | None:
+        """Each exhibit's pages, as soon as they are all known (the notes laid out, the PDFs opened);
+        None once an attachment has failed."""
+        self._finish_notes()
+        while self._failed == len(self.outcomes):
+            counts = [self._pages(index) for index in range(len(self.outcomes))]
+            if None not in counts:
+                return counts
+            if not self._running:
+                return None
+            self._wait()
+        return None
+
+    def finish(self) -> list:
+        """Every exhibit (or error, with ``keep_errors``), in order; raises the first failure otherwise."""
+        self._finish_notes()
+        while self._running or (self._queue and not self._stopping()):
+            if not self._running:
+                self._fill()
+                continue
+            self._wait()
+        if self._stopping():
+            raise self.outcomes[self._failed]
+        return self.outcomes
+
+    def stop(self) -> None:
+        """Stop the children still at work (after a failure, or when the build is interrupted)."""
+        for pending in self._running.values():
+            pending.redaction.stop()
+        self._running.clear()
+
+    # ------------------------------------------------------------------
+
+    def _stopping(self) -> bool:
+        return self._failed < len(self.outcomes) and not self._keep_errors
+
+    def _done(self, index: int, step: Callable[[], Any]) -> None:
+        from .ingest import ExhibitDocument
+
+        if index > self._failed and not self._keep_errors:
             return
         try:
-            outcomes[index] = step()
+            self.outcomes[index] = step()
         except PacketizerError as exc:
-            outcomes[index] = exc
-            failed = min(failed, index)
-        if isinstance(outcomes[index], ExhibitDocument):
-            progress("documents", sum(o.pages for o in outcomes if isinstance(o, ExhibitDocument)), None)
+            self.outcomes[index] = exc
+            self._failed = min(self._failed, index)
+        if isinstance(self.outcomes[index], ExhibitDocument):
+            self._progress("documents", sum(o.pages for o in self.outcomes if isinstance(o, ExhibitDocument)), None)
 
-    progress("documents", 0, None)
-    notes = [i for i, att in enumerate(attachments) if att.path.suffix.lower() in NOTE_SUFFIXES]
-    for index in notes + [i for i in range(len(attachments)) if i not in notes]:
-        done(index, lambda: start_attachment(attachments[index], redactor=plan.redactor, renderer=renderer))
-    for index in notes:
-        if isinstance(outcomes[index], PendingExhibit):
-            done(index, lambda: finish_attachment(outcomes[index]))
-    if failed < len(attachments) and not keep_errors:
-        raise outcomes[failed]
-    return outcomes
+    def _start(self, index: int) -> None:
+        from .ingest import start_attachment
+
+        self._done(index, lambda: start_attachment(self._plan.included_attachments[index],
+                                                   redactor=self._plan.redactor, renderer=self._renderer))
+
+    def _start_notes(self) -> None:
+        for index in self._notes:
+            self._start(index)
+
+    def _finish_notes(self) -> None:
+        from .ingest import PendingExhibit, finish_attachment
+
+        for index in self._notes:
+            if isinstance(self.outcomes[index], PendingExhibit):
+                self._done(index, lambda: finish_attachment(self.outcomes[index]))
+
+    def _fill(self) -> None:
+        """Start children while fewer than MAX_ATTACHMENT_CHILDREN are at work."""
+        from .ingest import PendingPdf
+
+        while self._queue and len(self._running) < MAX_ATTACHMENT_CHILDREN and not self._stopping():
+            index = self._queue.pop(0)
+            self._start(index)
+            if isinstance(self.outcomes[index], PendingPdf):
+                self._running[index] = self.outcomes[index]
+
+    def _wait(self) -> None:
+        """Take in what the children send; collect the finished ones and start the next."""
+        from .ingest import finish_attachment
+        from .sandbox import wait_any
+
+        wait_any([pending.redaction.child for pending in self._running.values()])
+        for index, pending in sorted(self._running.items()):
+            if pending.redaction.child.finished:
+                del self._running[index]
+                if self._stopping() and index > self._failed:
+                    pending.redaction.stop()   # not needed; its folder (pictures of pages) goes now
+                else:
+                    self._done(index, lambda: finish_attachment(pending))
+        if self._stopping():   # what comes after the first failure is not needed
+            for index in [i for i in self._running if i > self._failed]:
+                self._running.pop(index).redaction.stop()
+        self._fill()
+
+    def _pages(self, index: int) -> int | None:
+        from .ingest import ExhibitDocument, PendingPdf
+
+        outcome = self.outcomes[index]
+        if isinstance(outcome, (ExhibitDocument, PendingPdf)):
+            return outcome.pages
+        return None
 
 
 def _override(result: CheckResult, reason: str | None, built_by: str) -> dict | None:

@@ -73,6 +73,15 @@ class Renderer:
         """``work(*args, **kwargs)`` through this renderer, waiting for it."""
         return self.result(self.submit(work, *args, **kwargs))
 
+    def discard(self, ticket: int) -> None:
+        """The result of ``ticket`` is not wanted (nothing waits for it)."""
+        self._outcomes.pop(ticket, None)
+
+    @property
+    def lays_out_here(self) -> bool:
+        """Whether the calls run in this process (so that :meth:`submit` returns only when one is done)."""
+        return True
+
     def close(self) -> None:
         """Let go of what the renderer holds (nothing, in this process)."""
 
@@ -87,6 +96,7 @@ class RenderProcess(Renderer):
         self._answers = answers
         self._inbox = bytearray()
         self._pending: dict[int, tuple[Callable, tuple, dict]] = {}
+        self._discarded: set[int] = set()
         self._alive = True
 
     @property
@@ -117,6 +127,15 @@ class RenderProcess(Renderer):
             if not self._take_answer():
                 self._wait_for_bytes()
         return super().result(ticket)
+
+    def discard(self, ticket: int) -> None:
+        if ticket in self._pending:
+            self._discarded.add(ticket)
+        super().discard(ticket)
+
+    @property
+    def lays_out_here(self) -> bool:
+        return not self._alive
 
     def close(self) -> None:
         if self._alive:
@@ -177,6 +196,9 @@ class RenderProcess(Renderer):
             ok, value = pickle.loads(blob)
         except Exception:  # noqa: BLE001 - an answer that cannot be read: the call is done here
             ok, value = _run(work, args, kwargs)
+        if ticket in self._discarded:
+            self._discarded.discard(ticket)
+            return True
         if ok is None:   # the render process could not send what the call raised
             ok, value = _run(work, args, kwargs)
         self._outcomes[ticket] = (ok, value)
@@ -190,6 +212,9 @@ class RenderProcess(Renderer):
     def _run_here(self) -> None:
         for ticket in sorted(self._pending):
             work, args, kwargs = self._pending.pop(ticket)
+            if ticket in self._discarded:
+                self._discarded.discard(ticket)
+                continue
             self._outcomes[ticket] = _run(work, args, kwargs)
 
     def _stop(self) -> None:

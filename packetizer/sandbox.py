@@ -4,7 +4,9 @@ Hostile PDFs (fuzzer output, loops, decompression bombs) must never hang or
 crash the process that builds packets. :func:`run_sandboxed` forks a child
 with an address-space limit and a wall-clock deadline, which answers through
 a pipe; work done in stages asks for each stage's time with :func:`stage_done`;
-:func:`in_two` spreads work over many pages on both cores inside a child.
+:func:`start_sandboxed` starts such a child without waiting for it, and what the
+child tells early (:func:`tell_parent`: a page count) reaches the parent while
+it works; :func:`in_two` spreads work over many pages on both cores inside a child.
 Ingest (sanitising PDFs), redaction and the no-leak proof run their parsing here.
 """
 
@@ -28,6 +30,8 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 _HEADER = struct.Struct(">I")
+# Time to take in an answer once it has begun (the child's work is done; a large PDF takes well under a second).
+_ANSWER_SECONDS = 30
 _RESERVE_BYTES = 4 * 1024 * 1024
 
 
@@ -58,6 +62,21 @@ def run_sandboxed(
     os.fork rather than multiprocessing: no pickling, no resource tracker, and
     it also works inside daemonic pool workers, which multiprocessing forbids
     from having children.
+
+    :func:`start_sandboxed` starts the same child without waiting for it.
+    """
+    return start_sandboxed(work, data, timeout=timeout, memory=memory, next_timeouts=next_timeouts,
+                           extend_seconds=extend_seconds, extend_limit=extend_limit).result()
+
+
+def start_sandboxed(
+    work: Callable[[bytes], tuple[dict, bytes]], data: bytes, *, timeout: float, memory: int,
+    next_timeouts: tuple[float, ...] = (), extend_seconds: float = 0.0, extend_limit: float = 0.0,
+) -> "SandboxedChild":
+    """:func:`run_sandboxed`, without waiting: the child works while this process goes on.
+
+    Its answer is taken in by :meth:`SandboxedChild.result` (or :func:`wait_any`, for several);
+    what it tells before it (:func:`tell_parent`) is in :attr:`SandboxedChild.told`.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -69,60 +88,182 @@ def run_sandboxed(
         os.setpgid(pid, pid)   # also done by the child; whichever runs first wins the race with a kill
     except OSError:
         pass
-    deadline = time.monotonic() + timeout
-    chunks: list[bytes] = []
-    stages = 0
-    extended = 0.0
-    timed_out = False
-    # poll, not select: a process with many files open (a web worker) has descriptor numbers above 1024.
-    waiting = select.poll()
-    waiting.register(read_fd, select.POLLIN)
-    try:
-        while True:
-            left = deadline - time.monotonic()
+    return SandboxedChild(pid, read_fd, timeout=timeout, next_timeouts=next_timeouts,
+                          extend_seconds=extend_seconds, extend_limit=extend_limit)
+
+
+class SandboxedChild:
+    """A child of :func:`start_sandboxed` at work, and what it has sent so far."""
+
+    def __init__(self, pid: int, read_fd: int, *, timeout: float, next_timeouts: tuple[float, ...],
+                 extend_seconds: float, extend_limit: float) -> None:
+        self._pid = pid
+        self._fd: int | None = read_fd
+        self._deadline = time.monotonic() + timeout
+        self._next_timeouts = next_timeouts
+        self._extend_seconds = extend_seconds
+        self._extend_limit = extend_limit
+        self._extended = 0.0
+        self._stages = 0
+        self._head = bytearray()          # what came before the answer and is not read yet
+        self._answering = False           # the answer has begun: every further byte is part of it
+        self._chunks: list[bytes] = []
+        self._timed_out = False
+        self._outcome: tuple[str, dict, bytes] | None = None
+        self.told: list[dict] = []        # what the child told with tell_parent, in order
+
+    def fileno(self) -> int:
+        """The pipe the child answers through (while it works)."""
+        if self._fd is None:
+            raise ValueError("the child has finished")
+        return self._fd
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (it leads its own process group)."""
+        return self._pid
+
+    @property
+    def deadline(self) -> float:
+        """When the child runs out of time (``time.monotonic()``), as far as its stages so far say."""
+        return self._deadline
+
+    @property
+    def finished(self) -> bool:
+        """Whether the child has answered, died or run out of time (and been reaped)."""
+        return self._fd is None
+
+    def pump(self, wait: float | None = None) -> bool:
+        """Take in what the child has sent, waiting up to ``wait`` seconds (None: until it sends something or
+        its time runs out); True once it has finished.
+
+        What is waiting in the pipe is read before the deadline is looked at: a child that answered while this
+        process was busy elsewhere has not run out of time.
+        """
+        if self._fd is None:
+            return True
+        # poll, not select: a process with many files open (a web worker) has descriptor numbers above 1024.
+        waiting = select.poll()
+        waiting.register(self._fd, select.POLLIN)
+        try:
+            if waiting.poll(0):
+                if not self._read():
+                    return self._end()
+                return False
+            left = self._deadline - time.monotonic()
             if left <= 0:
-                timed_out = True
-                break
-            if not waiting.poll(max(1, math.ceil(left * 1000))):
-                continue
-            chunk = os.read(read_fd, 1 << 20)
-            if not chunk:
-                break
-            if not chunks:
-                # Stage marks come before the answer, whose length header never starts with one.
-                answer = chunk.lstrip(_STAGE_MARK)
-                for _ in range(len(chunk) - len(answer)):
-                    stages += 1
-                    if stages <= len(next_timeouts):
-                        deadline = time.monotonic() + next_timeouts[stages - 1]
-                    elif extended + extend_seconds <= extend_limit:
-                        deadline += extend_seconds
-                        extended += extend_seconds
-                if not answer:
-                    continue
-                chunk = answer
-            chunks.append(chunk)
-    finally:
-        os.close(read_fd)
+                self._timed_out = True
+                return self._end()
+            span = left if wait is None else min(left, max(wait, 0.0))
+            if waiting.poll(max(0, math.ceil(span * 1000))) and not self._read():
+                return self._end()
+            return False
+        except BaseException:
+            self._end()
+            raise
+
+    def result(self) -> tuple[str, dict, bytes]:
+        """Wait for the child to finish: (status, meta, payload), as :func:`run_sandboxed` returns them."""
+        while not self.pump():
+            pass
+        assert self._outcome is not None
+        return self._outcome
+
+    def stop(self) -> None:
+        """Kill the child (and what it started) if it is still at work; its result is then "stopped"."""
+        if self._fd is not None:
+            self._end(status="stopped")
+
+    def _read(self) -> bool:
+        """Read one chunk; False at the end of the pipe."""
+        chunk = os.read(self._fd, 1 << 20)
+        if not chunk:
+            return False
+        if self._answering:
+            self._chunks.append(chunk)
+            return True
+        self._head += chunk
+        self._take_head()
+        return True
+
+    def _take_head(self) -> None:
+        """Stage marks and things told come before the answer, whose length header never starts with either."""
+        head = self._head
+        while head and not self._answering:
+            if head[0] == _STAGE_MARK[0]:
+                del head[:1]
+                self._stages += 1
+                if self._stages <= len(self._next_timeouts):
+                    self._deadline = time.monotonic() + self._next_timeouts[self._stages - 1]
+                elif self._extended + self._extend_seconds <= self._extend_limit:
+                    self._deadline += self._extend_seconds
+                    self._extended += self._extend_seconds
+            elif head[0] == _TOLD_MARK[0]:
+                if len(head) < 1 + _HEADER.size:
+                    return
+                (size,) = _HEADER.unpack_from(head, 1)
+                if len(head) < 1 + _HEADER.size + size:
+                    return
+                try:
+                    told = json.loads(bytes(head[1 + _HEADER.size:1 + _HEADER.size + size]))
+                except ValueError:
+                    told = None
+                del head[:1 + _HEADER.size + size]
+                if isinstance(told, dict):
+                    self.told.append(told)
+            else:
+                # The work is done: what is left is writing the answer, which gets its own time.
+                self._answering = True
+                self._deadline = max(self._deadline, time.monotonic() + _ANSWER_SECONDS)
+                self._chunks.append(bytes(head))
+                head.clear()
+
+    def _end(self, status: str | None = None) -> bool:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
         # Nothing the child started outlives it; the group goes before the child is
         # reaped, while its id cannot yet belong to anyone else.
-        _kill(pid)
-        os.waitpid(pid, 0)
-    if timed_out:
-        return "timeout", {"stages_done": stages}, b""
-    blob = b"".join(chunks)
-    if len(blob) < _HEADER.size:
-        return "crashed", {"stages_done": stages}, b""
-    (meta_len,) = _HEADER.unpack_from(blob)
-    try:
-        meta = json.loads(blob[_HEADER.size : _HEADER.size + meta_len])
-    except ValueError:
-        return "crashed", {"stages_done": stages}, b""
-    meta["stages_done"] = stages
-    return meta.get("status", "crashed"), meta, blob[_HEADER.size + meta_len :]
+        _kill(self._pid)
+        os.waitpid(self._pid, 0)
+        self._outcome = self._answer(status)
+        return True
+
+    def _answer(self, status: str | None) -> tuple[str, dict, bytes]:
+        stages = self._stages
+        if status is not None:
+            return status, {"stages_done": stages}, b""
+        if self._timed_out:
+            return "timeout", {"stages_done": stages}, b""
+        blob = b"".join(self._chunks)
+        if len(blob) < _HEADER.size:
+            return "crashed", {"stages_done": stages}, b""
+        (meta_len,) = _HEADER.unpack_from(blob)
+        try:
+            meta = json.loads(blob[_HEADER.size : _HEADER.size + meta_len])
+        except ValueError:
+            return "crashed", {"stages_done": stages}, b""
+        meta["stages_done"] = stages
+        return meta.get("status", "crashed"), meta, blob[_HEADER.size + meta_len :]
+
+
+def wait_any(children: list[SandboxedChild]) -> None:
+    """Wait until one of ``children`` sends something or the soonest deadline passes, then take in what each
+    has sent: all of them are read, so none waits with a full pipe while another is waited for."""
+    working = [child for child in children if not child.finished]
+    if not working:
+        return
+    waiting = select.poll()
+    for child in working:
+        waiting.register(child.fileno(), select.POLLIN)
+    soonest = min(child.deadline for child in working) - time.monotonic()
+    waiting.poll(max(0, math.ceil(soonest * 1000)))
+    for child in working:
+        child.pump(0)
 
 
 _STAGE_MARK = b"\xff"
+_TOLD_MARK = b"\xfe"
 _stage_fd: int | None = None   # set in the child only
 
 
@@ -130,6 +271,14 @@ def stage_done() -> None:
     """In a sandboxed child: tell the parent one stage of the work is finished (see :func:`run_sandboxed`)."""
     if _stage_fd is not None:
         write_all(_stage_fd, _STAGE_MARK)
+
+
+def tell_parent(told: dict) -> None:
+    """In a sandboxed child: tell the parent something before the answer (a JSON-able dict, never PHI), which
+    it finds in :attr:`SandboxedChild.told` while the child goes on."""
+    if _stage_fd is not None:
+        blob = json.dumps(told).encode()
+        write_all(_stage_fd, _TOLD_MARK + _HEADER.pack(len(blob)) + blob)
 
 
 def in_two(count: int, work: Callable[[range], T], *, min_count: int, first_share: float = 0.5) -> list[T]:

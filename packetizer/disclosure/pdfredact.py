@@ -28,7 +28,7 @@ The SHA-256 of each picture sent is returned, so the no-leak proof of the
 finished packet can insist that every picture in it is one that was read.
 
 The work runs in the sandboxed child that sanitises the attachment
-(:func:`packetizer.sandbox.run_sandboxed`), right after it: PDFium parses
+(:func:`packetizer.sandbox.start_sandboxed`), right after it: PDFium parses
 content streams that came from an uploaded file. Tesseract runs as processes
 of that child, and goes with it if it runs out of time.
 """
@@ -54,7 +54,7 @@ from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, I
 from ..errors import DisclosureError, ErrorCode, IngestError, LimitExceeded
 from ..ingest import trust
 from ..ingest.pdf import copy_layer_visibility, sanitise_failure, sanitise_in_child
-from ..sandbox import in_two, run_sandboxed, stage_done
+from ..sandbox import SandboxedChild, in_two, stage_done, start_sandboxed, tell_parent
 from ..limits import (MAX_OCR_ATTACHMENT_SECONDS, MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES,
                       MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS, MAX_POPPLER_SECONDS, MAX_REDACTED_PAGE_PIXELS,
                       MIN_OCR_CONFIDENCE, OCR_DPI, SPLIT_PDF_PAGES)
@@ -114,13 +114,70 @@ def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_RED
         DisclosureError: an identifier is still there after ``MAX_OCR_ROUNDS`` readings.
         LimitExceeded: too many pages, a page too large to rasterise, or the work needs too much memory.
     """
-    with tempfile.TemporaryDirectory(prefix="pktz-redact-") as workdir:
-        status, meta, payload = run_sandboxed(
-            lambda pdf: _sanitise_and_redact_in_child(pdf, redactor, Path(workdir)), data,
+    return start_redact_pdf(data, redactor, name=name, timeout=timeout, parse_timeout=parse_timeout,
+                            memory=memory).result()
+
+
+def start_redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
+                     parse_timeout: float = MAX_PDF_PARSE_SECONDS,
+                     memory: int = MAX_PDF_PARSE_MEMORY_BYTES) -> "PendingRedaction":
+    """:func:`redact_pdf`, started: the child works while this process goes on (see :class:`PendingRedaction`)."""
+    workdir = tempfile.TemporaryDirectory(prefix="pktz-redact-")
+    try:
+        child = start_sandboxed(
+            lambda pdf: _sanitise_and_redact_in_child(pdf, redactor, Path(workdir.name)), data,
             # A page may be read twice when its batch runs out of time (see packetizer.ocr).
             timeout=parse_timeout, memory=memory, next_timeouts=(timeout,), extend_seconds=2 * MAX_OCR_PAGE_SECONDS,
             extend_limit=MAX_OCR_ATTACHMENT_SECONDS,
         )
+    except BaseException:
+        workdir.cleanup()
+        raise
+    return PendingRedaction(child, workdir, name=name, timeout=timeout, parse_timeout=parse_timeout, memory=memory)
+
+
+class PendingRedaction:
+    """A PDF being sanitised and redacted in its sandboxed child (see :func:`start_redact_pdf`).
+
+    :attr:`pages` is known as soon as the child has sanitised the file, long before it has checked every
+    page: redaction keeps every page, so the exhibit will have that many. :meth:`result` waits for the rest;
+    :meth:`stop` gives up on it.
+    """
+
+    def __init__(self, child: SandboxedChild, workdir: tempfile.TemporaryDirectory, *, name: str, timeout: float,
+                 parse_timeout: float, memory: int) -> None:
+        self.child = child
+        self._workdir = workdir
+        self._name, self._timeout, self._parse_timeout, self._memory = name, timeout, parse_timeout, memory
+
+    @property
+    def pages(self) -> int | None:
+        """The PDF's pages, once the child has opened and sanitised it; else None."""
+        for told in self.child.told:
+            if isinstance(told.get("pages"), int):
+                return told["pages"]
+        return None
+
+    def stop(self) -> None:
+        """Kill the child and remove its folder (the result is not wanted)."""
+        try:
+            self.child.stop()
+        finally:
+            self._workdir.cleanup()
+
+    def result(self) -> RedactedPdf:
+        """Wait for the child: the redacted PDF, or raise what went wrong (see :func:`redact_pdf`)."""
+        try:
+            status, meta, payload = self.child.result()
+        finally:
+            # Page pictures hold PHI: the folder goes however the child ended.
+            self._workdir.cleanup()
+        return _outcome(status, meta, payload, name=self._name, timeout=self._timeout,
+                        parse_timeout=self._parse_timeout, memory=self._memory)
+
+
+def _outcome(status: str, meta: dict, payload: bytes, *, name: str, timeout: float, parse_timeout: float,
+             memory: int) -> RedactedPdf:
     if status == "ok":
         checks = tuple(PageCheck(**check) for check in meta["page_checks"])
         return RedactedPdf(
@@ -193,6 +250,7 @@ def _sanitise_and_redact_in_child(data: bytes, redactor, workdir: Path) -> tuple
     if meta["status"] != "ok":
         return meta, b""
     stage_done()
+    tell_parent({"pages": meta["pages"]})   # the build lays out its index meanwhile
     try:
         meta, pdf = _redact_in_child(clean, redactor, workdir)
     except _Stop as stop:

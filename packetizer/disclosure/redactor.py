@@ -22,7 +22,7 @@ from .patterns import DETECTORS, VERIFY_DETECTORS, Detector
 from .textfold import fold, ocr_reading
 
 if TYPE_CHECKING:
-    from .pdfredact import RedactedPdf
+    from .pdfredact import PendingRedaction, RedactedPdf
 
 # What a reader sees where something was removed.
 MARKERS = {
@@ -387,6 +387,12 @@ class Redactor:
         from .pdfredact import redact_pdf
 
         return redact_pdf(pdf, self, name=name)
+
+    def start_redact_pdf(self, pdf: bytes, *, name: str) -> PendingRedaction:
+        """:meth:`redact_pdf`, started in its sandboxed child without waiting for it."""
+        from .pdfredact import start_redact_pdf
+
+        return start_redact_pdf(pdf, self, name=name)
 
 
 _TAG = re.compile(r"(<[^>]*>)")

@@ -7,7 +7,8 @@ sandboxed child process; DOCX, text and Markdown become escaped HTML that the
 renderer lays out in the exhibit style; images are placed on Letter pages.
 A build takes the same steps in two halves, :func:`start_attachment` and
 :func:`finish_attachment`, so that the notes' layouts can run in the render
-process (:mod:`packetizer.renderproc`) while the PDFs are converted here.
+process (:mod:`packetizer.renderproc`) while the PDFs are converted, and the
+PDFs' sandboxed children work while the build lays out notes and sections.
 
 With a ``redactor`` (from :func:`packetizer.disclosure.plan_disclosure`),
 identifiers the payer does not need are removed on the way: from the HTML of
@@ -39,10 +40,10 @@ from . import signatures
 from .text import markdown_to_html, text_to_html
 
 if TYPE_CHECKING:
-    from ..disclosure.pdfredact import RedactedPdf
+    from ..disclosure.pdfredact import PendingRedaction, RedactedPdf
     from ..disclosure.redactor import RedactedHtml
 
-__all__ = ["ExhibitDocument", "PendingExhibit", "Redacting", "SUPPORTED_SUFFIXES", "finish_attachment",
+__all__ = ["ExhibitDocument", "PendingExhibit", "PendingPdf", "Redacting", "SUPPORTED_SUFFIXES", "finish_attachment",
            "ingest_attachment", "start_attachment"]
 
 
@@ -54,6 +55,9 @@ class Redacting(Protocol):
 
     def redact_pdf(self, pdf: bytes, *, name: str) -> RedactedPdf:
         """The PDF sanitised, its pages checked (text layer or OCR) and the identifiers burnt out."""
+
+    def start_redact_pdf(self, pdf: bytes, *, name: str) -> PendingRedaction:
+        """:meth:`redact_pdf` at work in its sandboxed child: its ``pages`` once known, its ``result()``."""
 
 
 @dataclass(frozen=True)
@@ -129,14 +133,30 @@ class PendingExhibit:
     source_size: int
 
 
+@dataclass(frozen=True)
+class PendingPdf:
+    """A PDF or an image being sanitised, checked and redacted in its sandboxed child (see :func:`start_attachment`)."""
+
+    attachment: Attachment
+    redaction: PendingRedaction
+    source_sha256: str
+    source_size: int
+
+    @property
+    def pages(self) -> int | None:
+        """The exhibit's pages, as soon as the child has opened the file (redaction keeps every page); else None."""
+        return self.redaction.pages
+
+
 def start_attachment(att: Attachment, *, redactor: Redacting | None = None,
-                     renderer: Renderer | None = None) -> ExhibitDocument | PendingExhibit:
+                     renderer: Renderer | None = None) -> ExhibitDocument | PendingExhibit | PendingPdf:
     """Convert one attachment as far as this process takes it, for :func:`finish_attachment`.
 
-    A PDF or an image is converted whole (its sanitising, checks and redaction
-    run in a sandboxed child). A Word, text or Markdown note is converted to
-    HTML and redacted here, and its layout handed to ``renderer``, which may run
-    it on the other core (:mod:`packetizer.renderproc`) while the build goes on.
+    A PDF or an image goes to its sandboxed child, which sanitises, checks and
+    redacts it while the build goes on (without a redactor it is converted
+    whole). A Word, text or Markdown note is converted to HTML and redacted
+    here, and its layout handed to ``renderer``, which may run it on the other
+    core (:mod:`packetizer.renderproc`) while the build goes on.
 
     Raises:
         The errors of :func:`ingest_attachment`, but those of a note's layout, which
@@ -154,18 +174,25 @@ def start_attachment(att: Attachment, *, redactor: Redacting | None = None,
     sha256, size = hashlib.sha256(data).hexdigest(), len(data)
     if suffix in NOTE_SUFFIXES:
         return _start_layout(att, suffix, data, redactor, renderer or Renderer(), sha256, size)
-    return replace(_convert(att, suffix, data, redactor), source_sha256=sha256, source_size=size)
+    if redactor is not None:
+        return PendingPdf(att, redactor.start_redact_pdf(_as_pdf(att, suffix, data), name=att.file), sha256, size)
+    return replace(_convert(att, suffix, data), source_sha256=sha256, source_size=size)
 
 
-def finish_attachment(started: ExhibitDocument | PendingExhibit) -> ExhibitDocument:
-    """The exhibit of :func:`start_attachment`, once its layout (if any) is done.
+def finish_attachment(started: ExhibitDocument | PendingExhibit | PendingPdf) -> ExhibitDocument:
+    """The exhibit of :func:`start_attachment`, once its layout or its sandboxed child (if any) is done.
 
     Raises:
-        IngestError: the note could not be laid out as PDF pages.
+        IngestError: the note could not be laid out as PDF pages; the PDF is unreadable, damaged,
+            encrypted or took too long.
+        LimitExceeded: the PDF breaks one of the limits in :mod:`packetizer.limits`.
         DisclosureError: an identifier on a page with pictures could not be removed with certainty.
     """
     if isinstance(started, ExhibitDocument):
         return started
+    if isinstance(started, PendingPdf):
+        done = _redacted(started.attachment, started.redaction.result())
+        return replace(done, source_sha256=started.source_sha256, source_size=started.source_size)
     att = started.attachment
     try:
         rendered = started.renderer.result(started.ticket)
@@ -179,25 +206,30 @@ def finish_attachment(started: ExhibitDocument | PendingExhibit) -> ExhibitDocum
 NOTE_SUFFIXES = (".docx", ".txt", ".md", ".markdown")
 
 
-def _convert(att: Attachment, suffix: str, data: bytes, redactor: Redacting | None) -> ExhibitDocument:
-    """A PDF or an image attachment as exhibit pages."""
-    # Imported here: a build hands its notes to the render process before it needs PDFium, pypdf or Pillow.
-    from .image import images_to_pdf
+def _convert(att: Attachment, suffix: str, data: bytes) -> ExhibitDocument:
+    """A PDF or an image attachment as exhibit pages, nothing removed (a build without a redactor)."""
     from .pdf import sanitise_pdf
 
     if suffix == ".pdf":
-        if redactor is None:
-            clean = sanitise_pdf(data, name=att.file)
-            return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
-        # Sanitised, checked page by page and redacted in one sandboxed child.
-        return _redacted(att, redactor.redact_pdf(data, name=att.file))
-    # An image (.png .jpg .jpeg .tif .tiff), placed on Letter pages.
-    pdf, pages = images_to_pdf(data, name=att.file)
-    if redactor is None:
-        # Every image page is a picture: none has a text layer.
-        return ExhibitDocument(att, pdf, pages, tuple(range(1, pages + 1)))
-    # Read by OCR and redacted like a scanned PDF.
-    return _redacted(att, redactor.redact_pdf(pdf, name=att.file))
+        clean = sanitise_pdf(data, name=att.file)
+        return ExhibitDocument(att, clean.pdf, clean.pages, clean.text_layer_missing)
+    pdf, pages = _image_pdf(att, data)
+    # Every image page is a picture: none has a text layer.
+    return ExhibitDocument(att, pdf, pages, tuple(range(1, pages + 1)))
+
+
+def _as_pdf(att: Attachment, suffix: str, data: bytes) -> bytes:
+    """The PDF a redactor checks: the file itself, or an image placed on Letter pages (read by OCR and
+    redacted like a scanned PDF)."""
+    return data if suffix == ".pdf" else _image_pdf(att, data)[0]
+
+
+def _image_pdf(att: Attachment, data: bytes) -> tuple[bytes, int]:
+    """An image (.png .jpg .jpeg .tif .tiff) placed on Letter pages."""
+    # Imported here: a build hands its notes to the render process before it needs PDFium, pypdf or Pillow.
+    from .image import images_to_pdf
+
+    return images_to_pdf(data, name=att.file)
 
 
 def _read(att: Attachment) -> bytes:

@@ -1,0 +1,222 @@
+"""One build on both cores: sandboxed children that tell the build what it needs before they finish, PDF
+attachments converted side by side, and the front sections laid out while the PDFs are still being checked
+(packetizer.sandbox.start_sandboxed, packetizer.pipeline._Ingest)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from packetizer import pipeline
+from packetizer.caseio import load_case
+from packetizer.errors import IngestError
+from packetizer.ingest import PendingPdf
+from packetizer.limits import MAX_ATTACHMENT_CHILDREN
+from packetizer.pipeline import build_packet
+from packetizer.policy import load_payer
+from packetizer.renderproc import Renderer
+from packetizer.sandbox import start_sandboxed, tell_parent, wait_any
+from tests.support.channel_cases import case_with
+from tests.support.hostile_pdfs import FAX_DPI, LETTER, fax_pdf_pages, scan, to_fax
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "lake-street"
+TODAY = dt.date(2026, 10, 6)
+FIXED = dt.datetime(2026, 10, 6, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (zombies included: a child not reaped is still one)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def faxed_note(pages: int) -> bytes:
+    """A scanned fax of typed note pages without identifiers: every page is read by OCR (seconds a page)."""
+    lines = ["JUNIPER PHYSICAL THERAPY  Progress note", "Therapeutic exercise: nerve glides and core work.",
+             "Plan: continue skilled therapy twice a week."]
+    return fax_pdf_pages([to_fax(scan([f"Page {n + 1}", *lines * 4], LETTER, dpi=FAX_DPI, font_pt=11, seed=n))
+                          for n in range(pages)])
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+
+def test_a_child_tells_its_parent_before_it_answers():
+    def work(data):
+        tell_parent({"pages": 3})
+        time.sleep(30)
+        return {"status": "ok"}, data
+
+    child = start_sandboxed(work, b"", timeout=30, memory=1 << 30)
+    try:
+        deadline = time.monotonic() + 10
+        while not child.told and time.monotonic() < deadline:
+            child.pump(0.1)
+        assert child.told == [{"pages": 3}] and not child.finished
+    finally:
+        child.stop()
+    assert child.finished and child.result()[0] == "stopped"
+    assert child.pid not in children_of(os.getpid())   # killed and reaped
+
+
+def test_an_answer_waiting_in_the_pipe_is_not_a_timeout():
+    """A child that answered in time while its parent was busy elsewhere (laying out a note) keeps its answer,
+    even one larger than the pipe holds."""
+    payload = os.urandom(3 << 20)
+    child = start_sandboxed(lambda data: ({"status": "ok"}, data), payload, timeout=0.5, memory=1 << 30)
+    time.sleep(1.0)
+    status, meta, answer = child.result()
+    assert status == "ok" and answer == payload
+
+
+def test_a_silent_child_still_runs_out_of_time():
+    child = start_sandboxed(lambda data: time.sleep(30), b"", timeout=0.3, memory=1 << 30)
+    started = time.monotonic()
+    assert child.result()[0] == "timeout" and time.monotonic() - started < 5
+
+
+def test_children_waited_for_together_all_answer_whole():
+    payloads = [os.urandom(2 << 20), os.urandom(5), os.urandom(1 << 20)]
+    children = [start_sandboxed(lambda data: ({"status": "ok", "n": len(data)}, data), data, timeout=30,
+                                memory=1 << 30) for data in payloads]
+    deadline = time.monotonic() + 30
+    while not all(child.finished for child in children) and time.monotonic() < deadline:
+        wait_any(children)
+    assert [child.result()[2] for child in children] == payloads
+    assert [child.result()[1]["n"] for child in children] == [len(p) for p in payloads]
+
+
+# --------------------------------------------------------------------------- one build
+
+
+@pytest.fixture(scope="module")
+def fax_case(tmp_path_factory):
+    """The example case (a Word note, a PDF note, a text note) plus a two-page faxed note read by OCR."""
+    return case_with(tmp_path_factory.mktemp("fax"), [("faxed-progress-note.pdf", faxed_note(2))])
+
+
+def _build(case_path: Path, out: Path):
+    case = load_case(case_path)
+    return build_packet(case, load_payer(case.payer_id), out_dir=out, today=TODAY, clock=lambda: FIXED,
+                        renderer=Renderer())
+
+
+def test_the_front_sections_are_laid_out_while_a_pdf_is_still_being_read(fax_case, tmp_path, monkeypatch):
+    events: list[str] = []
+    render_sections, finish_attachment = pipeline.render_sections, __import__("packetizer.ingest").ingest.finish_attachment
+
+    def sections(*args, **kwargs):
+        events.append("sections")
+        return render_sections(*args, **kwargs)
+
+    def finished(started):
+        done = finish_attachment(started)
+        events.append(done.attachment.file)
+        return done
+
+    monkeypatch.setattr(pipeline, "render_sections", sections)
+    monkeypatch.setattr("packetizer.ingest.finish_attachment", finished)
+    packet = _build(fax_case, tmp_path / "out")
+    assert events.index("sections") < events.index("notes/faxed-progress-note.pdf")
+    assert events.count("sections") == 1
+    fax = next(s for s in packet.sections if "Faxed progress note" in s.title)
+    assert fax.last_page - fax.first_page + 1 == 2 and fax.last_page == packet.pages
+
+
+def test_a_wrong_early_page_count_never_reaches_the_index(fax_case, tmp_path, monkeypatch):
+    right = _build(fax_case, tmp_path / "right")
+    # The children's early counts, one page too many: the sections are laid out again with the true ones.
+    monkeypatch.setattr(PendingPdf, "pages", property(lambda self: (self.redaction.pages or 0) + 1
+                                                      if self.redaction.pages else None))
+    wrong = _build(fax_case, tmp_path / "wrong")
+    assert [(s.title, s.first_page, s.last_page) for s in wrong.sections] == \
+        [(s.title, s.first_page, s.last_page) for s in right.sections]
+    assert wrong.sha256 == right.sha256
+
+
+def test_pdfs_are_converted_side_by_side_and_no_more_at_once(tmp_path, monkeypatch):
+    from packetizer.disclosure import pdfredact
+
+    case_path = case_with(tmp_path / "many", [(f"faxed-note-{n}.pdf", faxed_note(1)) for n in range(3)])
+    at_work: list[int] = []
+    started = pdfredact.start_redact_pdf
+    live: list = []
+
+    def counted(*args, **kwargs):
+        pending = started(*args, **kwargs)
+        live.append(pending.child)
+        at_work.append(sum(1 for child in live if not child.finished))
+        return pending
+
+    monkeypatch.setattr(pdfredact, "start_redact_pdf", counted)
+    packet = _build(case_path, tmp_path / "out")
+    assert len(live) == 4   # the example's PDF note and the three faxes
+    assert max(at_work) == MAX_ATTACHMENT_CHILDREN
+    assert [s.title for s in packet.sections if s.kind == "exhibit"][-3:] == [
+        f"Exhibit {letter} \u2014 Faxed note {n}, September 18, 2026" for letter, n in zip("DEF", range(3))]
+
+
+BROKEN = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 9 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture
+def collected(monkeypatch):
+    """The attachments whose sandboxed child a build started and whose result it took in (not stopped)."""
+    from packetizer.disclosure import pdfredact
+
+    names: dict[str, list[str]] = {"started": [], "collected": [], "stopped at work": []}
+    start, result, stop = pdfredact.start_redact_pdf, pdfredact.PendingRedaction.result, pdfredact.PendingRedaction.stop
+
+    def starting(data, redactor, *, name, **kwargs):
+        names["started"].append(name)
+        return start(data, redactor, name=name, **kwargs)
+
+    def recording(self):
+        names["collected"].append(self._name)
+        return result(self)
+
+    def stopping(self):
+        if not self.child.finished:
+            names["stopped at work"].append(self._name)
+        return stop(self)
+
+    monkeypatch.setattr(pdfredact, "start_redact_pdf", starting)
+    monkeypatch.setattr(pdfredact.PendingRedaction, "result", recording)
+    monkeypatch.setattr(pdfredact.PendingRedaction, "stop", stopping)
+    return names
+
+
+def test_a_failure_stops_the_children_working_on_later_attachments(tmp_path, collected, monkeypatch):
+    # Room for every PDF at once: the fax after the broken file is at work when the broken one fails.
+    monkeypatch.setattr(pipeline, "MAX_ATTACHMENT_CHILDREN", 3)
+    case_path = case_with(tmp_path / "case", [("aa-broken.pdf", BROKEN), ("faxed-note.pdf", faxed_note(2))])
+    with pytest.raises(IngestError) as caught:
+        _build(case_path, tmp_path / "out")
+    assert caught.value.subject == "notes/aa-broken.pdf"
+    assert "notes/faxed-note.pdf" in collected["started"]
+    assert collected["stopped at work"] == ["notes/faxed-note.pdf"]   # not read to its end
+    assert "notes/faxed-note.pdf" not in collected["collected"]
+    assert children_of(os.getpid()) == []            # and its child is gone
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_an_earlier_attachment_still_at_work_is_finished_before_a_later_failure_is_raised(tmp_path, collected):
+    """The first failure in the attachments' order is the one reported, as in a build that takes them in turn."""
+    case_path = case_with(tmp_path / "case", [("faxed-note.pdf", faxed_note(2)), ("zz-broken.pdf", BROKEN)])
+    with pytest.raises(IngestError) as caught:
+        _build(case_path, tmp_path / "out")
+    assert caught.value.subject == "notes/zz-broken.pdf"
+    assert "notes/faxed-note.pdf" in collected["collected"] and collected["stopped at work"] == []
+    assert children_of(os.getpid()) == []
