@@ -50,6 +50,7 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 
 from ..errors import DisclosureError, ErrorCode
+from ..ingest.trust import page_objects
 from ..sandbox import in_two, run_sandboxed
 from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS, SPLIT_PDF_PAGES
 from .pdftext import PopplerReading, object_strings, page_text, text_pieces
@@ -282,12 +283,12 @@ def _search_pages(pdf: bytes, document, reader: PdfReader, indexes: range, searc
 
 def _unread_picture(page, pictures_read: frozenset) -> bool:
     """Whether ``page`` draws a picture (inline, in a form, anywhere) whose bytes were not read by OCR."""
-    for obj in page.get_objects(max_depth=16):
-        if obj.type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+    for kind, raw in page_objects(page, 16):
+        if kind != pdfium_c.FPDF_PAGEOBJ_IMAGE:
             continue
-        size = pdfium_c.FPDFImageObj_GetImageDataRaw(obj.raw, None, 0)
+        size = pdfium_c.FPDFImageObj_GetImageDataRaw(raw, None, 0)
         buffer = (ctypes.c_char * size)()
-        pdfium_c.FPDFImageObj_GetImageDataRaw(obj.raw, buffer, size)
+        pdfium_c.FPDFImageObj_GetImageDataRaw(raw, buffer, size)
         if hashlib.sha256(bytes(buffer)).hexdigest() not in pictures_read:
             return True
     return False

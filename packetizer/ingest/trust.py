@@ -15,8 +15,10 @@ Runs inside the sandboxed child that sanitises and redacts an attachment.
 
 from __future__ import annotations
 
+import ctypes
 import re
 import unicodedata
+from typing import Any, Iterator
 
 import pypdfium2.raw as pdfium_c
 from pypdf._codecs.adobe_glyphs import adobe_glyphs
@@ -182,20 +184,22 @@ def _object_doubt(pdfium_page) -> str:
     thin or few; form check boxes and radio buttons are few.
     """
     glyph_segments = curves = small_shapes = 0
-    for obj in pdfium_page.get_objects(max_depth=_MAX_DEPTH):
-        kind = obj.type
+    bounds = [ctypes.c_float() for _ in range(4)]
+    for kind, raw in page_objects(pdfium_page, _MAX_DEPTH):
         if kind == pdfium_c.FPDF_PAGEOBJ_IMAGE:
             return PICTURE
         if kind != pdfium_c.FPDF_PAGEOBJ_PATH:
             continue
-        count = max(pdfium_c.FPDFPath_CountSegments(obj.raw), 0)
-        left, bottom, right, top = obj.get_bounds()
+        count = max(pdfium_c.FPDFPath_CountSegments(raw), 0)
+        if not pdfium_c.FPDFPageObj_GetBounds(raw, *bounds):
+            raise ValueError("a drawing without bounds")   # the pixels decide (text_layer_doubt)
+        left, bottom, right, top = (value.value for value in bounds)
         small = right - left <= _GLYPH_SIZE and top - bottom <= _GLYPH_SIZE
         if count > 5:
             if small:
                 glyph_segments += count
             for i in range(count):
-                segment = pdfium_c.FPDFPath_GetPathSegment(obj.raw, i)
+                segment = pdfium_c.FPDFPath_GetPathSegment(raw, i)
                 if pdfium_c.FPDFPathSegment_GetType(segment) == pdfium_c.FPDF_SEGMENT_BEZIERTO:
                     curves += 1
         elif small and min(right - left, top - bottom) > 0.2:
@@ -204,6 +208,30 @@ def _object_doubt(pdfium_page) -> str:
                 or small_shapes > MAX_OUTLINE_SMALL_SHAPES:
             return OUTLINES
     return ""
+
+
+def page_objects(pdfium_page, max_depth: int) -> Iterator[tuple[int, Any]]:
+    """(type, raw handle) of every object on the page, and of the objects inside its forms down to
+    ``max_depth`` levels, in the order pypdfium2's ``PdfPage.get_objects`` gives them, without making a
+    Python object of each (a typed page holds dozens; a drawing, thousands).
+
+    Raises:
+        ValueError: PDFium could not count or give an object.
+    """
+    def walk(parent, count_objects, get_object, level: int) -> Iterator[tuple[int, Any]]:
+        count = count_objects(parent)
+        if count < 0:
+            raise ValueError("PDFium could not count the objects")
+        for index in range(count):
+            raw = get_object(parent, index)
+            if not raw:
+                raise ValueError("PDFium could not give an object")
+            kind = pdfium_c.FPDFPageObj_GetType(raw)
+            yield kind, raw
+            if kind == pdfium_c.FPDF_PAGEOBJ_FORM and level < max_depth - 1:
+                yield from walk(raw, pdfium_c.FPDFFormObj_CountObjects, pdfium_c.FPDFFormObj_GetObject, level + 1)
+
+    return walk(pdfium_page.raw, pdfium_c.FPDFPage_CountObjects, pdfium_c.FPDFPage_GetObject, 0)
 
 
 def _unreadable_characters(text: str) -> bool:
