@@ -503,20 +503,34 @@ class _Ingest:
     def finish(self) -> list:
         """Every exhibit (or error, with ``keep_errors``), in order; raises the first failure otherwise."""
         self._finish_notes()
-        while self._running or (self._queue and not self._stopping()):
+        while True:
+            self._stop_after_failure()
+            self._fill()
             if not self._running:
-                self._fill()
-                continue
+                break
             self._wait()
         if self._stopping():
             raise self.outcomes[self._failed]
         return self.outcomes
 
     def stop(self) -> None:
-        """Stop the children still at work (after a failure, or when the build is interrupted)."""
-        for pending in self._running.values():
-            pending.redaction.stop()
+        """Stop the children still at work (after a failure, or when the build is interrupted): every one is
+        killed first, then each is reaped and its folder removed."""
+        from .ingest import PendingPdf
+
+        running = list(self._running.values())
+        running += [o for o in self.outcomes if isinstance(o, PendingPdf) and all(o is not p for p in running)]
         self._running.clear()
+        for pending in running:
+            pending.redaction.child.kill()
+        interrupted = None
+        for pending in running:
+            try:
+                pending.redaction.stop()
+            except BaseException as exc:  # noqa: BLE001 - the others are still reaped; then it goes on
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
 
     # ------------------------------------------------------------------
 
@@ -551,35 +565,53 @@ class _Ingest:
 
         for index in self._notes:
             if isinstance(self.outcomes[index], PendingExhibit):
+                if self.outcomes[index].pictures:
+                    # Its pages are read by OCR in a sandboxed child of their own, which keeps both cores.
+                    while self._running:
+                        self._wait(fill=False)
                 self._done(index, lambda: finish_attachment(self.outcomes[index]))
 
     def _fill(self) -> None:
-        """Start children while fewer than MAX_ATTACHMENT_CHILDREN are at work."""
+        """Start children while fewer than MAX_ATTACHMENT_CHILDREN are at work, and each of those at work has
+        told it reads no page by OCR; after a failure, only for the attachments before it (one of them may fail
+        too, and the first failure in order is the one raised).
+
+        A child that reads pages by OCR runs two Tesseracts and has wall-clock limits for each page
+        (``MAX_OCR_PAGE_SECONDS``): it keeps both cores to itself, as when attachments were taken one at a time.
+        """
         from .ingest import PendingPdf
 
-        while self._queue and len(self._running) < MAX_ATTACHMENT_CHILDREN and not self._stopping():
+        while self._queue and len(self._running) < MAX_ATTACHMENT_CHILDREN and not (
+                self._stopping() and self._queue[0] > self._failed) and all(
+                pending.light for pending in self._running.values()):
             index = self._queue.pop(0)
             self._start(index)
             if isinstance(self.outcomes[index], PendingPdf):
                 self._running[index] = self.outcomes[index]
 
-    def _wait(self) -> None:
-        """Take in what the children send; collect the finished ones and start the next."""
+    def _wait(self, *, fill: bool = True) -> None:
+        """Take in what the children send; collect the finished ones and (``fill``) start the next."""
         from .ingest import finish_attachment
         from .sandbox import wait_any
 
         wait_any([pending.redaction.child for pending in self._running.values()])
         for index, pending in sorted(self._running.items()):
             if pending.redaction.child.finished:
-                del self._running[index]
                 if self._stopping() and index > self._failed:
-                    pending.redaction.stop()   # not needed; its folder (pictures of pages) goes now
-                else:
-                    self._done(index, lambda: finish_attachment(pending))
-        if self._stopping():   # what comes after the first failure is not needed
-            for index in [i for i in self._running if i > self._failed]:
-                self._running.pop(index).redaction.stop()
-        self._fill()
+                    continue   # not needed: stopped below, which removes its folder
+                self._done(index, lambda: finish_attachment(pending))
+                del self._running[index]
+        self._stop_after_failure()
+        if fill:
+            self._fill()
+
+    def _stop_after_failure(self) -> None:
+        """What comes after the first failure is not needed: its children are stopped (their folders, which
+        hold pictures of pages, go with them)."""
+        if self._stopping():
+            for index in sorted(i for i in self._running if i > self._failed):
+                self._running[index].redaction.stop()
+                del self._running[index]
 
     def _pages(self, index: int) -> int | None:
         from .ingest import ExhibitDocument, PendingPdf

@@ -192,13 +192,13 @@ class RenderProcess(Renderer):
         del self._inbox[:_LENGTH.size + size]
         ticket = min(self._pending)   # answers come in the order of the requests
         work, args, kwargs = self._pending.pop(ticket)
+        if ticket in self._discarded:   # nobody wants it
+            self._discarded.discard(ticket)
+            return True
         try:
             ok, value = pickle.loads(blob)
         except Exception:  # noqa: BLE001 - an answer that cannot be read: the call is done here
             ok, value = _run(work, args, kwargs)
-        if ticket in self._discarded:
-            self._discarded.discard(ticket)
-            return True
         if ok is None:   # the render process could not send what the call raised
             ok, value = _run(work, args, kwargs)
         self._outcomes[ticket] = (ok, value)

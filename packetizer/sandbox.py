@@ -25,13 +25,16 @@ import signal
 import struct
 import time
 import warnings
+import weakref
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
 _HEADER = struct.Struct(">I")
-# Time to take in an answer once it has begun (the child's work is done; a large PDF takes well under a second).
+# Time from one piece of an answer to the next once it has begun (the child's work is done; a large PDF
+# takes well under a second in all).
 _ANSWER_SECONDS = 30
+_MAX_TOLD_BYTES = 64 * 1024   # one tell_parent message (a page count); a larger one means a broken child
 _RESERVE_BYTES = 4 * 1024 * 1024
 
 
@@ -84,6 +87,7 @@ def start_sandboxed(
         os.close(read_fd)
         _child(work, data, write_fd, memory)  # never returns
     os.close(write_fd)
+    _OPEN_PIPES.add(read_fd)
     try:
         os.setpgid(pid, pid)   # also done by the child; whichever runs first wins the race with a kill
     except OSError:
@@ -111,6 +115,8 @@ class SandboxedChild:
         self._timed_out = False
         self._outcome: tuple[str, dict, bytes] | None = None
         self.told: list[dict] = []        # what the child told with tell_parent, in order
+        # A child nobody waits for any more (a bug, an exception between two steps) still goes.
+        self._finalizer = weakref.finalize(self, _finish_child, pid, read_fd)
 
     def fileno(self) -> int:
         """The pipe the child answers through (while it works)."""
@@ -138,18 +144,20 @@ class SandboxedChild:
         its time runs out); True once it has finished.
 
         What is waiting in the pipe is read before the deadline is looked at: a child that answered while this
-        process was busy elsewhere has not run out of time.
+        process was busy elsewhere has not run out of time. Its answer has ``_ANSWER_SECONDS`` from each piece
+        to the next; before the answer, the deadline holds however much the child writes.
         """
         if self._fd is None:
             return True
-        # poll, not select: a process with many files open (a web worker) has descriptor numbers above 1024.
-        waiting = select.poll()
-        waiting.register(self._fd, select.POLLIN)
         try:
+            # poll, not select: a process with many files open (a web worker) has descriptor numbers above 1024.
+            waiting = select.poll()
+            waiting.register(self._fd, select.POLLIN)
             if waiting.poll(0):
                 if not self._read():
                     return self._end()
-                return False
+                if self._answering or time.monotonic() < self._deadline:
+                    return False
             left = self._deadline - time.monotonic()
             if left <= 0:
                 self._timed_out = True
@@ -159,15 +167,25 @@ class SandboxedChild:
                 return self._end()
             return False
         except BaseException:
-            self._end()
+            self._end(status="stopped")
             raise
 
     def result(self) -> tuple[str, dict, bytes]:
-        """Wait for the child to finish: (status, meta, payload), as :func:`run_sandboxed` returns them."""
-        while not self.pump():
-            pass
+        """Wait for the child to finish: (status, meta, payload), as :func:`run_sandboxed` returns them.
+        Interrupted (Ctrl-C, a task's time limit), the child is stopped before the interruption goes on."""
+        try:
+            while not self.pump():
+                pass
+        except BaseException:
+            self.stop()
+            raise
         assert self._outcome is not None
         return self._outcome
+
+    def kill(self) -> None:
+        """Kill the child and what it started, without waiting for them (:meth:`stop` reaps them)."""
+        if self._fd is not None:
+            _kill(self._pid)
 
     def stop(self) -> None:
         """Kill the child (and what it started) if it is still at work; its result is then "stopped"."""
@@ -175,19 +193,20 @@ class SandboxedChild:
             self._end(status="stopped")
 
     def _read(self) -> bool:
-        """Read one chunk; False at the end of the pipe."""
+        """Read one chunk; False at the end of the pipe (or when what came before the answer is not well formed)."""
         chunk = os.read(self._fd, 1 << 20)
         if not chunk:
             return False
         if self._answering:
             self._chunks.append(chunk)
+            self._deadline = max(self._deadline, time.monotonic() + _ANSWER_SECONDS)
             return True
         self._head += chunk
-        self._take_head()
-        return True
+        return self._take_head()
 
-    def _take_head(self) -> None:
-        """Stage marks and things told come before the answer, whose length header never starts with either."""
+    def _take_head(self) -> bool:
+        """Stage marks and things told come before the answer, whose length header never starts with either;
+        False for a told frame larger than ``_MAX_TOLD_BYTES`` (the child is then taken as crashed)."""
         head = self._head
         while head and not self._answering:
             if head[0] == _STAGE_MARK[0]:
@@ -200,13 +219,16 @@ class SandboxedChild:
                     self._extended += self._extend_seconds
             elif head[0] == _TOLD_MARK[0]:
                 if len(head) < 1 + _HEADER.size:
-                    return
+                    return True
                 (size,) = _HEADER.unpack_from(head, 1)
+                if size > _MAX_TOLD_BYTES:
+                    self._chunks.clear()
+                    return False
                 if len(head) < 1 + _HEADER.size + size:
-                    return
+                    return True
                 try:
                     told = json.loads(bytes(head[1 + _HEADER.size:1 + _HEADER.size + size]))
-                except ValueError:
+                except (ValueError, RecursionError):
                     told = None
                 del head[:1 + _HEADER.size + size]
                 if isinstance(told, dict):
@@ -217,15 +239,15 @@ class SandboxedChild:
                 self._deadline = max(self._deadline, time.monotonic() + _ANSWER_SECONDS)
                 self._chunks.append(bytes(head))
                 head.clear()
+        return True
 
     def _end(self, status: str | None = None) -> bool:
         fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-        # Nothing the child started outlives it; the group goes before the child is
-        # reaped, while its id cannot yet belong to anyone else.
-        _kill(self._pid)
-        os.waitpid(self._pid, 0)
+        if fd is None:
+            return True
+        self._outcome = (status or "stopped", {"stages_done": self._stages}, b"")   # if reaping is interrupted
+        self._finalizer.detach()
+        _finish_child(self._pid, fd)
         self._outcome = self._answer(status)
         return True
 
@@ -245,6 +267,37 @@ class SandboxedChild:
             return "crashed", {"stages_done": stages}, b""
         meta["stages_done"] = stages
         return meta.get("status", "crashed"), meta, blob[_HEADER.size + meta_len :]
+
+
+def _finish_child(pid: int, fd: int) -> None:
+    """Close the child's pipe, kill it with its process group and reap it."""
+    _OPEN_PIPES.discard(fd)
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    # Nothing the child started outlives it; the group goes before the child is
+    # reaped, while its id cannot yet belong to anyone else.
+    _kill(pid)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _forget_pipes_in_child() -> None:
+    """In a forked process: close the pipes of the sandboxed children the parent has at work, so that one
+    child (parsing a hostile file) cannot read or hold another's answer."""
+    for fd in _OPEN_PIPES:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _OPEN_PIPES.clear()
+
+
+_OPEN_PIPES: set[int] = set()   # this process's read ends of its sandboxed children's pipes
+os.register_at_fork(after_in_child=_forget_pipes_in_child)
 
 
 def wait_any(children: list[SandboxedChild]) -> None:

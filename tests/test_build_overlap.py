@@ -5,7 +5,9 @@ attachments converted side by side, and the front sections laid out while the PD
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,16 +31,16 @@ TODAY = dt.date(2026, 10, 6)
 FIXED = dt.datetime(2026, 10, 6, 12, 0, tzinfo=dt.timezone.utc)
 
 
-def children_of(pid: int) -> list[int]:
+def children_of(pid: int) -> set[int]:
     """The processes whose parent is ``pid`` (zombies included: a child not reaped is still one)."""
-    found = []
+    found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+            found.add(int(stat.parent.name))
     return found
 
 
@@ -71,6 +73,41 @@ def test_a_child_tells_its_parent_before_it_answers():
     assert child.pid not in children_of(os.getpid())   # killed and reaped
 
 
+def test_a_child_nobody_waits_for_any_more_is_killed_and_reaped():
+    child = start_sandboxed(lambda data: time.sleep(30), b"", timeout=30, memory=1 << 30)
+    pid = child.pid
+    del child
+    gc.collect()
+    assert pid not in children_of(os.getpid())
+
+
+def test_a_tell_split_over_many_reads_arrives_whole():
+    """A message (and stage marks) the pipe delivers a byte at a time are read as sent."""
+    def work(data):
+        from packetizer import sandbox
+
+        frame = b"\xff" + b"\xfe" + sandbox._HEADER.pack(len(b'{"pages": 12}')) + b'{"pages": 12}' + b"\xff"
+        for byte in frame:
+            sandbox.write_all(sandbox._stage_fd, bytes([byte]))
+            time.sleep(0.01)
+        return {"status": "ok"}, b"done"
+
+    child = start_sandboxed(work, b"", timeout=30, memory=1 << 30)
+    status, meta, payload = child.result()
+    assert (status, meta["stages_done"], payload, child.told) == ("ok", 2, b"done", [{"pages": 12}])
+
+
+def test_a_child_that_never_stops_telling_still_runs_out_of_time():
+    def work(data):
+        while True:
+            tell_parent({"pages": 1})
+            time.sleep(0.01)
+
+    child = start_sandboxed(work, b"", timeout=0.5, memory=1 << 30)
+    started = time.monotonic()
+    assert child.result()[0] == "timeout" and time.monotonic() - started < 10
+
+
 def test_an_answer_waiting_in_the_pipe_is_not_a_timeout():
     """A child that answered in time while its parent was busy elsewhere (laying out a note) keeps its answer,
     even one larger than the pipe holds."""
@@ -85,6 +122,19 @@ def test_a_silent_child_still_runs_out_of_time():
     child = start_sandboxed(lambda data: time.sleep(30), b"", timeout=0.3, memory=1 << 30)
     started = time.monotonic()
     assert child.result()[0] == "timeout" and time.monotonic() - started < 5
+
+
+def test_one_child_is_heard_while_another_is_still_at_work():
+    slow = start_sandboxed(lambda data: time.sleep(30), b"", timeout=30, memory=1 << 30)
+    quick = start_sandboxed(lambda data: (tell_parent({"pages": 5}), time.sleep(30)), b"", timeout=30, memory=1 << 30)
+    try:
+        deadline = time.monotonic() + 10
+        while not quick.told and time.monotonic() < deadline:
+            wait_any([slow, quick])
+        assert quick.told == [{"pages": 5}] and not slow.finished
+    finally:
+        slow.stop()
+        quick.stop()
 
 
 def test_children_waited_for_together_all_answer_whole():
@@ -149,7 +199,9 @@ def test_a_wrong_early_page_count_never_reaches_the_index(fax_case, tmp_path, mo
 def test_pdfs_are_converted_side_by_side_and_no_more_at_once(tmp_path, monkeypatch):
     from packetizer.disclosure import pdfredact
 
-    case_path = case_with(tmp_path / "many", [(f"faxed-note-{n}.pdf", faxed_note(1)) for n in range(3)])
+    # Typed PDFs: read from their text layers, no page by OCR, so a second child may work beside one.
+    typed = Path(EXAMPLE / "notes" / "2026-09-18-progress-note.pdf").read_bytes()
+    case_path = case_with(tmp_path / "many", [(f"typed-note-{n}.pdf", typed) for n in range(3)])
     at_work: list[int] = []
     started = pdfredact.start_redact_pdf
     live: list = []
@@ -162,10 +214,30 @@ def test_pdfs_are_converted_side_by_side_and_no_more_at_once(tmp_path, monkeypat
 
     monkeypatch.setattr(pdfredact, "start_redact_pdf", counted)
     packet = _build(case_path, tmp_path / "out")
-    assert len(live) == 4   # the example's PDF note and the three faxes
-    assert max(at_work) == MAX_ATTACHMENT_CHILDREN
+    assert len(live) == 4   # the example's PDF note and the three copies
+    assert max(at_work) == MAX_ATTACHMENT_CHILDREN == 2
     assert [s.title for s in packet.sections if s.kind == "exhibit"][-3:] == [
-        f"Exhibit {letter} \u2014 Faxed note {n}, September 18, 2026" for letter, n in zip("DEF", range(3))]
+        f"Exhibit {letter} \u2014 Typed note {n}, September 18, 2026" for letter, n in zip("DEF", range(3))]
+
+
+def test_a_pdf_read_by_ocr_keeps_both_cores_to_itself(tmp_path, monkeypatch):
+    """Its Tesseracts have wall-clock limits for each page: no other attachment's child starts beside it."""
+    from packetizer.disclosure import pdfredact
+
+    case_path = case_with(tmp_path / "many", [(f"faxed-note-{n}.pdf", faxed_note(1)) for n in range(2)])
+    started = pdfredact.start_redact_pdf
+    live: list = []
+    beside_a_fax: list[bool] = []
+
+    def counted(data, redactor, *, name, **kwargs):
+        beside_a_fax.append(any(not child.finished for fax, child in live if "faxed" in fax))
+        pending = started(data, redactor, name=name, **kwargs)
+        live.append((name, pending.child))
+        return pending
+
+    monkeypatch.setattr(pdfredact, "start_redact_pdf", counted)
+    _build(case_path, tmp_path / "out")
+    assert len(live) == 3 and beside_a_fax == [False, False, False]
 
 
 BROKEN = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 9 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
@@ -199,8 +271,10 @@ def collected(monkeypatch):
 
 
 def test_a_failure_stops_the_children_working_on_later_attachments(tmp_path, collected, monkeypatch):
-    # Room for every PDF at once: the fax after the broken file is at work when the broken one fails.
+    # Room for every PDF at once, each taken as light: the fax after the broken file is at work when it fails.
     monkeypatch.setattr(pipeline, "MAX_ATTACHMENT_CHILDREN", 3)
+    monkeypatch.setattr(PendingPdf, "light", property(lambda self: True))
+    before = children_of(os.getpid())
     case_path = case_with(tmp_path / "case", [("aa-broken.pdf", BROKEN), ("faxed-note.pdf", faxed_note(2))])
     with pytest.raises(IngestError) as caught:
         _build(case_path, tmp_path / "out")
@@ -208,15 +282,47 @@ def test_a_failure_stops_the_children_working_on_later_attachments(tmp_path, col
     assert "notes/faxed-note.pdf" in collected["started"]
     assert collected["stopped at work"] == ["notes/faxed-note.pdf"]   # not read to its end
     assert "notes/faxed-note.pdf" not in collected["collected"]
-    assert children_of(os.getpid()) == []            # and its child is gone
+    assert children_of(os.getpid()) <= before        # and its child is gone
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_an_earlier_attachment_still_at_work_is_finished_before_a_later_failure_is_raised(tmp_path, collected):
     """The first failure in the attachments' order is the one reported, as in a build that takes them in turn."""
+    monkeypatch_light = pytest.MonkeyPatch()
+    monkeypatch_light.setattr(PendingPdf, "light", property(lambda self: True))   # the broken one starts beside it
+    before = children_of(os.getpid())
     case_path = case_with(tmp_path / "case", [("faxed-note.pdf", faxed_note(2)), ("zz-broken.pdf", BROKEN)])
-    with pytest.raises(IngestError) as caught:
-        _build(case_path, tmp_path / "out")
+    try:
+        with pytest.raises(IngestError) as caught:
+            _build(case_path, tmp_path / "out")
+    finally:
+        monkeypatch_light.undo()
     assert caught.value.subject == "notes/zz-broken.pdf"
     assert "notes/faxed-note.pdf" in collected["collected"] and collected["stopped at work"] == []
-    assert children_of(os.getpid()) == []
+    assert children_of(os.getpid()) <= before
+
+
+def test_a_failing_note_does_not_hide_an_earlier_failing_pdf(tmp_path):
+    """Two attachments fail: the one first in the case's order is reported, though the later note failed first."""
+    case_path = case_with(tmp_path / "case", [("bb-broken.pdf", BROKEN), ("zz-broken.txt", b"\x00\x01binary")])
+    with pytest.raises(IngestError) as caught:
+        _build(case_path, tmp_path / "out")
+    assert caught.value.subject == "notes/bb-broken.pdf"
+
+
+def test_an_interrupted_build_leaves_no_child_and_no_pictures_of_pages(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    before = children_of(os.getpid())
+    case_path = case_with(tmp_path / "case", [("faxed-note.pdf", faxed_note(2))])
+
+    def interrupt(stage, done, total):
+        if stage == "documents" and done:   # the first exhibit is done; the fax is being read
+            raise KeyboardInterrupt
+
+    case = load_case(case_path)
+    with pytest.raises(KeyboardInterrupt):
+        build_packet(case, load_payer(case.payer_id), out_dir=tmp_path / "out", today=TODAY, clock=lambda: FIXED,
+                     renderer=Renderer(), progress=interrupt)
+    assert children_of(os.getpid()) <= before
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -167,6 +167,33 @@ def test_calls_come_back_in_order_with_large_answers_and_requests():
     assert told["here"] == "done here"
 
 
+def test_a_discarded_call_does_not_take_another_calls_answer():
+    """A layout nobody wants any more (the sections laid out with an early count that proved wrong) is dropped
+    whether its answer comes from the render process or, once that process has died, from this one."""
+    told = json.loads(run_cold(
+        "import json, os, signal\n"
+        "from packetizer.render import html_to_pdf\n"
+        "from packetizer.renderproc import RenderProcess, start_renderer\n"
+        "renderer = start_renderer()\n"
+        "assert isinstance(renderer, RenderProcess)\n"
+        "body = lambda n: ''.join(f'<p>Visit {i}</p>' for i in range(n * 60))\n"
+        "dropped = renderer.submit(html_to_pdf, body(3))\n"
+        "kept = renderer.submit(html_to_pdf, body(1))\n"
+        "renderer.discard(dropped)\n"
+        "first = renderer.result(kept).pages\n"
+        "dropped = renderer.submit(html_to_pdf, body(3))\n"
+        "kept = renderer.submit(html_to_pdf, body(1))\n"
+        "os.kill(renderer.pid, signal.SIGKILL)\n"
+        "renderer.discard(dropped)\n"
+        "second = renderer.result(kept).pages\n"
+        "alone = renderer.call(html_to_pdf, body(1)).pages\n"
+        "three = renderer.call(html_to_pdf, body(3)).pages\n"
+        "print(json.dumps({'first': first, 'second': second, 'alone': alone, 'three': three}))\n"
+        "renderer.close()\n"
+    ))
+    assert told["first"] == told["second"] == told["alone"] < told["three"]
+
+
 def test_a_command_line_build_leaves_no_render_process_running(tmp_path):
     case = tmp_path / "case"
     shutil.copytree(EXAMPLE, case)

@@ -153,9 +153,17 @@ class PendingRedaction:
     @property
     def pages(self) -> int | None:
         """The PDF's pages, once the child has opened and sanitised it; else None."""
+        return self._told("pages")
+
+    @property
+    def ocr_pages(self) -> int | None:
+        """How many pages the child reads by OCR, once it has surveyed them all; else None."""
+        return self._told("ocr_pages")
+
+    def _told(self, key: str) -> int | None:
         for told in self.child.told:
-            if isinstance(told.get("pages"), int):
-                return told["pages"]
+            if isinstance(told.get(key), int):
+                return told[key]
         return None
 
     def stop(self) -> None:
@@ -272,6 +280,8 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         own = [hits for half in halves for hits in half.hits]
         breaks = {b: parts for half in halves for b, parts in half.breaks.items()}
         counts: Counter = Counter()
+        # The build starts another attachment's child beside this one only if this one reads no page by OCR.
+        tell_parent({"ocr_pages": sum(1 for p in pages if p.doubt)})
         _read(document, [p for p in pages if p.doubt], workdir)
         hits = _find_all(redactor, pages, own, breaks)
         late = [page for page, found in zip(pages, hits) if not page.doubt and found

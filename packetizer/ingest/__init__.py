@@ -147,6 +147,12 @@ class PendingPdf:
         """The exhibit's pages, as soon as the child has opened the file (redaction keeps every page); else None."""
         return self.redaction.pages
 
+    @property
+    def light(self) -> bool:
+        """Whether the child is known to read no page by OCR (it has surveyed them all): what is left of its
+        work is short, and another child may work beside it."""
+        return self.redaction.ocr_pages == 0
+
 
 def start_attachment(att: Attachment, *, redactor: Redacting | None = None,
                      renderer: Renderer | None = None) -> ExhibitDocument | PendingExhibit | PendingPdf:
@@ -159,8 +165,8 @@ def start_attachment(att: Attachment, *, redactor: Redacting | None = None,
     core (:mod:`packetizer.renderproc`) while the build goes on.
 
     Raises:
-        The errors of :func:`ingest_attachment`, but those of a note's layout, which
-        :func:`finish_attachment` raises.
+        The errors of :func:`ingest_attachment` that reading the file and checking what it is can
+        show; those of a note's layout and of a PDF's or image's child come from :func:`finish_attachment`.
     """
     suffix = att.path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:

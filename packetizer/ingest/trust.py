@@ -215,6 +215,8 @@ def page_objects(pdfium_page, max_depth: int) -> Iterator[tuple[int, Any]]:
     ``max_depth`` levels, in the order pypdfium2's ``PdfPage.get_objects`` gives them, without making a
     Python object of each (a typed page holds dozens; a drawing, thousands).
 
+    The handles belong to ``pdfium_page``: use them while it is open.
+
     Raises:
         ValueError: PDFium could not count or give an object.
     """
