@@ -263,7 +263,9 @@ class SandboxedChild:
         (meta_len,) = _HEADER.unpack_from(blob)
         try:
             meta = json.loads(blob[_HEADER.size : _HEADER.size + meta_len])
-        except ValueError:
+        except (ValueError, RecursionError):
+            return "crashed", {"stages_done": stages}, b""
+        if not isinstance(meta, dict):
             return "crashed", {"stages_done": stages}, b""
         meta["stages_done"] = stages
         return meta.get("status", "crashed"), meta, blob[_HEADER.size + meta_len :]
