@@ -287,3 +287,56 @@ def test_the_celery_engine_without_a_broker_fails_before_doing_anything(tmp_path
     assert result.stderr.strip() == ("error: the Celery engine needs a broker: set PACKETIZER_BROKER_URL "
                                      "(e.g. redis://127.0.0.1:6379/0)")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_stopped_at_once_leaves_no_sandboxed_child_and_no_pictures_of_pages(tmp_path):
+    """Ctrl-C twice terminates the workers: the build in hand still stops its sandboxed children (they lead
+    process groups of their own) and removes their folders, which hold pictures of pages."""
+    import uuid
+
+    import yaml
+
+    from tests.support.channel_cases import case_with
+    from tests.support.hostile_pdfs import FAX_DPI, LETTER, fax_pdf_pages, scan, to_fax
+
+    lines = ["JUNIPER PHYSICAL THERAPY  Progress note", "Therapeutic exercise: nerve glides and core work."]
+    fax = fax_pdf_pages([to_fax(scan([f"Page {n + 1}", *lines * 6], LETTER, dpi=FAX_DPI, font_pt=11, seed=n))
+                         for n in range(6)])
+    case_file = case_with(tmp_path, [("faxed-note.pdf", fax)])
+    case = yaml.safe_load(case_file.read_text())
+    case["attachments"] = [dict(a, file=f"case/{a['file']}") for a in case["attachments"]]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(dict(case, case_id=f"RA-STOP-{n}"), default=str) + "\n" for n in range(2)))
+    scratch, mark = tmp_path / "tmp", uuid.uuid4().hex
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch), PKTZ_TEST_MARK=mark)
+    process = subprocess.Popen([*CLI, str(manifest), "--out", str(tmp_path / "out"), "--workers", "1",
+                                "--today", TODAY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env=env)
+    deadline = time.monotonic() + 120
+    while not list(scratch.glob("pktz-redact-*/*")):   # a child is reading the fax: pictures of its pages
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the fax was not being read in time"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+
+    def marked() -> list[int]:
+        found = []
+        for environ in Path("/proc").glob("[0-9]*/environ"):
+            try:
+                if f"PKTZ_TEST_MARK={mark}".encode() in environ.read_bytes():
+                    found.append(int(environ.parent.name))
+            except OSError:
+                continue
+        return found
+
+    deadline = time.monotonic() + 10
+    while marked() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marked() == []
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("pktz-")] == []

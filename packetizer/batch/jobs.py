@@ -84,9 +84,17 @@ class Outcome:
 def ignore_sigint() -> None:
     """Pool initializer: Ctrl-C reaches the whole process group, but only the parent decides to stop.
 
-    Workers finish the case in hand, so no half-built packet is left behind.
+    Workers finish the case in hand, so no half-built packet is left behind. When the parent terminates
+    them (Ctrl-C pressed twice), SIGTERM unwinds the build in hand like an exception: its sandboxed
+    children, which lead process groups of their own and hear no signal meant for the batch, are stopped,
+    and their folders (pictures of pages) removed, before the worker goes.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def build_job(job: Job) -> Outcome:
