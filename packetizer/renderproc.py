@@ -36,7 +36,7 @@ import sys
 import threading
 from typing import Any, Callable
 
-from .sandbox import write_all
+from .sandbox import keep_from_children, release_from_children, write_all
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class RenderProcess(Renderer):
     def _stop(self) -> None:
         self._alive = False
         for fd in (self._requests, self._answers):
-            _PARENT_FDS.discard(fd)
+            release_from_children(fd)
             try:
                 os.close(fd)
             except OSError:
@@ -236,27 +236,9 @@ class RenderProcess(Renderer):
 
 
 _started = False   # whether this process has started a render process already
-_PARENT_FDS: set[int] = set()   # this process's ends of a live render process's pipes
 # A render process's requests pipe holds a note's HTML whole (a Word note with pictures runs to hundreds of
 # kilobytes), so the build hands it over without waiting for the render process to read (Linux; else 64 KiB).
 _PIPE_BYTES = 1 << 20
-
-
-def _forget_in_child() -> None:
-    """In a process forked from the build (a sandboxed child, an OCR batch): close the render process's pipes.
-
-    A child that parses a hostile PDF must not be able to write a request to the
-    render process, nor keep its pipe open after the build process has gone.
-    """
-    for fd in _PARENT_FDS:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _PARENT_FDS.clear()
-
-
-os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def start_renderer() -> Renderer:
@@ -295,7 +277,8 @@ def start_renderer() -> Renderer:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         except (AttributeError, OSError):   # not Linux, or a lower limit: the default buffer serves
             pass
-    _PARENT_FDS.update((requests_write, answers_read))
+    # Processes the build forks (sandboxed children, OCR batches) close them at once.
+    keep_from_children(requests_write, answers_read)
     _started = True
     return RenderProcess(pid, requests_write, answers_read)
 

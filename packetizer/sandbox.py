@@ -87,7 +87,7 @@ def start_sandboxed(
         os.close(read_fd)
         _child(work, data, write_fd, memory)  # never returns
     os.close(write_fd)
-    _OPEN_PIPES.add(read_fd)
+    keep_from_children(read_fd)
     try:
         os.setpgid(pid, pid)   # also done by the child; whichever runs first wins the race with a kill
     except OSError:
@@ -273,7 +273,7 @@ class SandboxedChild:
 
 def _finish_child(pid: int, fd: int) -> None:
     """Close the child's pipe, kill it with its process group and reap it."""
-    _OPEN_PIPES.discard(fd)
+    release_from_children(fd)
     try:
         os.close(fd)
     except OSError:
@@ -287,19 +287,29 @@ def _finish_child(pid: int, fd: int) -> None:
         pass
 
 
-def _forget_pipes_in_child() -> None:
-    """In a forked process: close the pipes of the sandboxed children the parent has at work, so that one
-    child (parsing a hostile file) cannot read or hold another's answer."""
-    for fd in _OPEN_PIPES:
+def keep_from_children(*fds: int) -> None:
+    """Descriptors of this process that every process it forks closes at once: the pipes of its sandboxed
+    children and of its render process. A child parsing a hostile file then cannot read another child's
+    answer, write a request to the render process, or keep a pipe open after its parent has gone."""
+    _PARENT_ONLY.update(fds)
+
+
+def release_from_children(fd: int) -> None:
+    """``fd`` is about to be closed: forked processes need not close it any more."""
+    _PARENT_ONLY.discard(fd)
+
+
+def _close_parent_only_in_child() -> None:
+    for fd in _PARENT_ONLY:
         try:
             os.close(fd)
         except OSError:
             pass
-    _OPEN_PIPES.clear()
+    _PARENT_ONLY.clear()
 
 
-_OPEN_PIPES: set[int] = set()   # this process's read ends of its sandboxed children's pipes
-os.register_at_fork(after_in_child=_forget_pipes_in_child)
+_PARENT_ONLY: set[int] = set()
+os.register_at_fork(after_in_child=_close_parent_only_in_child)
 
 
 def wait_any(children: list[SandboxedChild]) -> None:
