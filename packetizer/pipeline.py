@@ -475,7 +475,6 @@ class _Ingest:
         self._failed = len(attachments)   # the earliest attachment known to fail
         self._notes = [i for i, att in enumerate(attachments) if att.path.suffix.lower() in NOTE_SUFFIXES]
         self._queue = [i for i in range(len(attachments)) if i not in self._notes]
-        self._running: dict[int, Any] = {}   # attachment -> its PendingPdf
 
     def start(self) -> None:
         """Hand the notes to the renderer and start the first children."""
@@ -516,15 +515,13 @@ class _Ingest:
     def stop(self) -> None:
         """Stop the children still at work (after a failure, or when the build is interrupted): every one is
         killed first, then each is reaped and its folder removed."""
-        from .ingest import PendingPdf
-
-        running = list(self._running.values())
-        running += [o for o in self.outcomes if isinstance(o, PendingPdf) and all(o is not p for p in running)]
-        self._running.clear()
-        for pending in running:
+        running = self._running
+        for index in running:
+            self.outcomes[index] = None   # not converted
+        for pending in running.values():
             pending.redaction.child.kill()
         interrupted = None
-        for pending in running:
+        for pending in running.values():
             try:
                 pending.redaction.stop()
             except BaseException as exc:  # noqa: BLE001 - the others are still reaped; then it goes on
@@ -533,6 +530,13 @@ class _Ingest:
             raise interrupted
 
     # ------------------------------------------------------------------
+
+    @property
+    def _running(self) -> dict[int, Any]:
+        """The attachments whose child is at work (or done, its answer not yet taken in): their PendingPdf."""
+        from .ingest import PendingPdf
+
+        return {index: o for index, o in enumerate(self.outcomes) if isinstance(o, PendingPdf)}
 
     def _stopping(self) -> bool:
         return self._failed < len(self.outcomes) and not self._keep_errors
@@ -579,15 +583,11 @@ class _Ingest:
         A child that reads pages by OCR runs two Tesseracts and has wall-clock limits for each page
         (``MAX_OCR_PAGE_SECONDS``): it keeps both cores to itself, as when attachments were taken one at a time.
         """
-        from .ingest import PendingPdf
-
-        while self._queue and len(self._running) < MAX_ATTACHMENT_CHILDREN and not (
-                self._stopping() and self._queue[0] > self._failed) and all(
-                pending.light for pending in self._running.values()):
-            index = self._queue.pop(0)
-            self._start(index)
-            if isinstance(self.outcomes[index], PendingPdf):
-                self._running[index] = self.outcomes[index]
+        while self._queue and not (self._stopping() and self._queue[0] > self._failed):
+            running = self._running.values()
+            if len(running) >= MAX_ATTACHMENT_CHILDREN or not all(pending.light for pending in running):
+                return
+            self._start(self._queue.pop(0))
 
     def _wait(self, *, fill: bool = True) -> None:
         """Take in what the children send; collect the finished ones and (``fill``) start the next."""
@@ -600,7 +600,6 @@ class _Ingest:
                 if self._stopping() and index > self._failed:
                     continue   # not needed: stopped below, which removes its folder
                 self._done(index, lambda: finish_attachment(pending))
-                del self._running[index]
         self._stop_after_failure()
         if fill:
             self._fill()
@@ -609,9 +608,10 @@ class _Ingest:
         """What comes after the first failure is not needed: its children are stopped (their folders, which
         hold pictures of pages, go with them)."""
         if self._stopping():
-            for index in sorted(i for i in self._running if i > self._failed):
-                self._running[index].redaction.stop()
-                del self._running[index]
+            for index, pending in sorted(self._running.items()):
+                if index > self._failed:
+                    pending.redaction.stop()
+                    self.outcomes[index] = None   # not converted
 
     def _pages(self, index: int) -> int | None:
         from .ingest import ExhibitDocument, PendingPdf
