@@ -43,8 +43,47 @@ def _weasyprint():
         with _no_library_search():
             import weasyprint
 
+        _array_types_parsed_once()
         _weasy = weasyprint
     return _weasy
+
+
+class _SizedArraysUnsized:
+    """WeasyPrint's ``ffi`` as its font subsetting sees it, with ``new("T[N]", init)`` made ``new("T[]", init)``.
+
+    ``weasyprint.pdf.fonts`` makes its glyph arrays with the length in the type
+    (``hb_codepoint_t[57]``). cffi parses every type string it has not seen with
+    pycparser, against every type WeasyPrint declared: about 6 ms for each new
+    length, two or three per font of every PDF written (18 parses and 0.12 s in a
+    process's first build, more in a batch, whose packets use ever new numbers
+    of glyphs). ``T[]`` with an initialiser of N items is the same array of N
+    items, and its type is parsed once. Anything else goes to cffi unchanged.
+    """
+
+    def __init__(self, ffi) -> None:
+        self._ffi = ffi
+
+    def new(self, cdecl, init=None):
+        if init is not None and isinstance(cdecl, str) and cdecl.endswith("]"):
+            item, _, length = cdecl[:-1].rpartition("[")
+            if item and length.isdigit() and "[" not in item and len(init) == int(length):
+                return self._ffi.new(item + "[]", init)
+        return self._ffi.new(cdecl, init)
+
+    def __getattr__(self, name: str):
+        return getattr(self._ffi, name)
+
+
+def _array_types_parsed_once() -> None:
+    """Put :class:`_SizedArraysUnsized` between WeasyPrint's font subsetting and cffi (when WeasyPrint still has
+    that module; else nothing changes)."""
+    try:
+        from weasyprint.pdf import fonts
+    except ImportError:   # a WeasyPrint laid out otherwise: nothing to shorten
+        return
+    ffi = getattr(fonts, "ffi", None)
+    if ffi is not None and not isinstance(ffi, _SizedArraysUnsized):
+        fonts.ffi = _SizedArraysUnsized(ffi)
 
 
 @contextmanager
