@@ -276,12 +276,13 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
 
     plan = plan_disclosure(case, policy, kind=kind)
 
-    def laid_out(pages: list[int]):
-        """The front sections for exhibits of these page counts, handed to the renderer (a ticket)."""
+    def laid_out(pages: list[int], *, aside: bool = False):
+        """The front sections for exhibits of these page counts, handed to the renderer (a ticket); ``aside``:
+        laid out beside the notes."""
         entries = [ExhibitEntry(exhibit_letter(number), att.display_title, att.kind, att.date, count)
                    for number, (att, count) in enumerate(zip(plan.included_attachments, pages))]
         # The sections print the case's free text with withheld values staff typed into it replaced.
-        return renderer.submit(
+        return (renderer.submit_aside if aside else renderer.submit)(
             render_sections, plan.printed_case, policy, entries,
             letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields), kind=kind,
         )
@@ -291,9 +292,14 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
     try:
         ingest.start()
         # The sections are laid out as soon as every exhibit's pages are known (a PDF's child tells them once it
-        # has opened the file), while the children go on checking and redacting the pages.
-        counted = ingest.page_counts()
-        early = laid_out(counted) if counted is not None else None
+        # has opened the file), while the children go on checking and redacting the pages. A renderer that lays
+        # out beside the notes starts them from the pages guessed for each note, without waiting for the notes.
+        counted = ingest.page_counts(guess=True) if renderer.runs_aside else None
+        if counted is not None:
+            early = laid_out(counted, aside=True)
+        else:
+            counted = ingest.page_counts()
+            early = laid_out(counted) if counted is not None else None
         documents = ingest.finish()
     except BaseException:
         if early is not None:
@@ -310,7 +316,7 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
     converted = sum(doc.pages for _, _, doc in exhibits)
     progress("sections", converted, None)
     pages_now = [doc.pages for _, _, doc in exhibits]
-    if early is not None and pages_now != counted:   # never, unless a child miscounted: laid out again
+    if early is not None and pages_now != counted:   # a note's guess was wrong (or a child miscounted): again
         renderer.discard(early)
         early = None
     sections = renderer.result(early if early is not None else laid_out(pages_now))
@@ -486,12 +492,21 @@ class _Ingest:
             self._start_notes()
             self._fill()
 
-    def page_counts(self) -> list[int] | None:
+    def page_counts(self, *, guess: bool = False) -> list[int] | None:
         """Each exhibit's pages, as soon as they are all known (the notes laid out, the PDFs opened);
-        None once an attachment has failed."""
-        self._finish_notes()
+        None once an attachment has failed.
+
+        ``guess``: a note not laid out yet counts the pages guessed from its HTML (None when a note has no
+        guess), and this returns without waiting for the notes.
+        """
+        from .ingest import PendingExhibit
+
+        if not guess:
+            self._finish_notes()
+        elif any(isinstance(o, PendingExhibit) and o.pages_guess is None for o in self.outcomes):
+            return None
         while self._failed == len(self.outcomes):
-            counts = [self._pages(index) for index in range(len(self.outcomes))]
+            counts = [self._pages(index, guess=guess) for index in range(len(self.outcomes))]
             if None not in counts:
                 return counts
             if not self._running:
@@ -613,12 +628,14 @@ class _Ingest:
                     pending.redaction.stop()
                     self.outcomes[index] = None   # not converted
 
-    def _pages(self, index: int) -> int | None:
-        from .ingest import ExhibitDocument, PendingPdf
+    def _pages(self, index: int, *, guess: bool = False) -> int | None:
+        from .ingest import ExhibitDocument, PendingExhibit, PendingPdf
 
         outcome = self.outcomes[index]
         if isinstance(outcome, (ExhibitDocument, PendingPdf)):
             return outcome.pages
+        if guess and isinstance(outcome, PendingExhibit):
+            return outcome.pages_guess
         return None
 
 

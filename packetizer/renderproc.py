@@ -77,32 +77,60 @@ class Renderer:
         """The result of ``ticket`` is not wanted (nothing waits for it)."""
         self._outcomes.pop(ticket, None)
 
+    def submit_aside(self, work: Callable, *args, **kwargs) -> int:
+        """Like :meth:`submit`, but run beside the calls submitted so far when the renderer can (see
+        :attr:`runs_aside`) instead of after them."""
+        return self.submit(work, *args, **kwargs)
+
     @property
     def lays_out_here(self) -> bool:
         """Whether the calls run in this process (so that :meth:`submit` returns only when one is done)."""
         return True
+
+    @property
+    def runs_aside(self) -> bool:
+        """Whether :meth:`submit_aside` runs its call on a core of its own, beside the other calls."""
+        return False
 
     def close(self) -> None:
         """Let go of what the renderer holds (nothing, in this process)."""
 
 
 class RenderProcess(Renderer):
-    """Runs the calls in a forked render process, one after another, while this process goes on."""
+    """Runs the calls in a forked render process, one after another, while this process goes on.
 
-    def __init__(self, pid: int, requests: int, answers: int) -> None:
+    With a ``twin`` (the render process's own fork, made once it is warm), the
+    calls given to :meth:`submit_aside` run there, beside the others.
+    """
+
+    def __init__(self, pid: int | None, requests: int, answers: int, twin: RenderProcess | None = None) -> None:
         super().__init__()
-        self._pid = pid
+        self._pid = pid   # None for a twin: the render process is its parent, and reaps it
         self._requests = requests
         self._answers = answers
         self._inbox = bytearray()
         self._pending: dict[int, tuple[Callable, tuple, dict]] = {}
         self._discarded: set[int] = set()
         self._alive = True
+        self._twin = twin
+        self._aside: dict[int, int] = {}   # a ticket of this renderer -> the twin's ticket for that call
 
     @property
-    def pid(self) -> int:
+    def pid(self) -> int | None:
         """The render process's id."""
         return self._pid
+
+    def submit_aside(self, work: Callable, *args, **kwargs) -> int:
+        if self._twin is None or not self._twin._alive:
+            return self.submit(work, *args, **kwargs)
+        ticket = self._next
+        self._next += 1
+        self._aside[ticket] = self._twin.submit(work, *args, **kwargs)
+        return ticket
+
+    @property
+    def runs_aside(self) -> bool:
+        return self._alive and self._twin is not None and self._twin._alive
 
     def submit(self, work: Callable, *args, **kwargs) -> int:
         if not self._alive:
@@ -120,6 +148,8 @@ class RenderProcess(Renderer):
         return ticket
 
     def result(self, ticket: int) -> Any:
+        if ticket in self._aside:
+            return self._twin.result(self._aside.pop(ticket))
         while ticket not in self._outcomes:
             if not self._alive:
                 self._run_here()
@@ -129,6 +159,9 @@ class RenderProcess(Renderer):
         return super().result(ticket)
 
     def discard(self, ticket: int) -> None:
+        if ticket in self._aside:
+            self._twin.discard(self._aside.pop(ticket))
+            return
         if ticket in self._pending:
             self._discarded.add(ticket)
         super().discard(ticket)
@@ -138,6 +171,9 @@ class RenderProcess(Renderer):
         return not self._alive
 
     def close(self) -> None:
+        """End the render process and its twin, without waiting for what they have in hand."""
+        if self._twin is not None and self._twin._alive:
+            self._twin._stop()
         if self._alive:
             self._stop()
 
@@ -218,6 +254,12 @@ class RenderProcess(Renderer):
             self._outcomes[ticket] = _run(work, args, kwargs)
 
     def _stop(self) -> None:
+        """Close the pipes; then (the render process's own handle) end the render process and reap it.
+
+        The render process takes SIGTERM (or, before it listens for that, the end of its requests) by ending and
+        reaping its twin, then itself. One that has not ended within ``_CLOSE_SECONDS`` is killed with its twin
+        (they lead a process group of their own).
+        """
         self._alive = False
         for fd in (self._requests, self._answers):
             release_from_children(fd)
@@ -225,14 +267,46 @@ class RenderProcess(Renderer):
                 os.close(fd)
             except OSError:
                 pass
+        if self._pid is None:   # a twin: its parent, the render process, ends and reaps it
+            return
         try:
-            os.kill(self._pid, signal.SIGKILL)
+            os.kill(self._pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+        if _ended_within(self._pid, _CLOSE_SECONDS):
+            return
+        for kill in (os.killpg, os.kill):   # the group, with the twin; else the render process alone
+            try:
+                kill(self._pid, signal.SIGKILL)
+                break
+            except (ProcessLookupError, PermissionError):
+                continue
         try:
             os.waitpid(self._pid, 0)
         except ChildProcessError:
             pass
+
+
+# How long a closed render process may take to end (it reads the end of its pipe or takes SIGTERM, ends and reaps
+# its twin, and exits: milliseconds) before it is killed.
+_CLOSE_SECONDS = 2.0
+
+
+def _ended_within(pid: int, seconds: float) -> bool:
+    """Whether child ``pid`` ends within ``seconds`` (reaped if so)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if done:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
 
 
 _started = False   # whether this process has started a render process already
@@ -250,44 +324,69 @@ def start_renderer() -> Renderer:
     one thread forks it: a fork taken while another thread holds a lock (an
     import, the logging lock) could leave the render process waiting on that
     lock for ever.
+
+    Once warm, the render process forks a twin, which answers the calls given to
+    :meth:`RenderProcess.submit_aside`: the front sections are laid out there
+    while the render process lays out the notes. The build process waits for
+    both most of that time, so two layouts and the build's sandboxed children
+    share the two cores.
     """
     global _started
     if _started or "weasyprint" in sys.modules or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
         return Renderer()
+    pipes: list[int] = []
     try:
-        requests_read, requests_write = os.pipe()
-        answers_read, answers_write = os.pipe()
+        for _ in range(4):   # requests and answers, for the render process and for its twin
+            pipes.extend(os.pipe())
     except OSError:
+        _close(pipes)
         return Renderer()
+    (requests_read, requests_write, answers_read, answers_write,
+     twin_requests_read, twin_requests_write, twin_answers_read, twin_answers_write) = pipes
     try:
         pid = os.fork()
     except OSError:
-        for fd in (requests_read, requests_write, answers_read, answers_write):
-            os.close(fd)
+        _close(pipes)
         return Renderer()
     if pid == 0:   # pragma: no cover - the render process reports through the pipe
-        os.close(requests_write)
-        os.close(answers_read)
-        _serve(requests_read, answers_write)
-    os.close(requests_read)
-    os.close(answers_write)
-    os.set_blocking(requests_write, False)
-    for fd in (requests_write, answers_read):
+        _close([requests_write, answers_read, twin_requests_write, twin_answers_read])
+        _serve(requests_read, answers_write, (twin_requests_read, twin_answers_write))
+    _close([requests_read, answers_write, twin_requests_read, twin_answers_write])
+    ours = (requests_write, answers_read, twin_requests_write, twin_answers_read)
+    for fd in (requests_write, twin_requests_write):
+        os.set_blocking(fd, False)
+    for fd in ours:
         try:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         except (AttributeError, OSError):   # not Linux, or a lower limit: the default buffer serves
             pass
     # Processes the build forks (sandboxed children, OCR batches) close them at once.
-    keep_from_children(requests_write, answers_read)
+    keep_from_children(*ours)
     _started = True
-    return RenderProcess(pid, requests_write, answers_read)
+    twin = RenderProcess(None, twin_requests_write, twin_answers_read)
+    return RenderProcess(pid, requests_write, answers_read, twin=twin)
 
 
-def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in the render process
-    """The render process: warm WeasyPrint, then answer requests until the build closes the pipe."""
+def _close(fds) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _serve(requests: int, answers: int, twin_pipes: tuple[int, int]) -> None:  # pragma: no cover - render process
+    """The render process: warm WeasyPrint, fork the twin, then answer requests until the build closes the pipe."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C stops the build, which ends this process
+        # A process group of its own, with its twin, so that the build can end both at once. Such a group is
+        # not the terminal's foreground group: a warning written to the terminal must not stop it (tostop).
+        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass
         from . import render
 
         try:   # imports WeasyPrint, reads the print styles, loads the fonts, writes a PDF once
@@ -298,22 +397,60 @@ def _serve(requests: int, answers: int) -> None:  # pragma: no cover - runs in t
         # The render process lives for one build: what the warm-up loaded stays to its end, so the
         # collector need not walk it at every full collection (about 40 ms of a build's layouts).
         gc.freeze()
-        inbox = bytearray()
-        while True:
-            blob = _read_frame(requests, inbox)
-            if blob is None:
-                break
-            work, args, kwargs = pickle.loads(blob)
-            outcome = _run(work, args, kwargs)
-            try:
-                answer = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception:  # noqa: BLE001 - the build runs the call itself
-                answer = pickle.dumps((None, None))
-            write_all(answers, _LENGTH.pack(len(answer)) + answer)
+        # The build ends this process by SIGTERM (or by closing its pipe), without waiting for what it has in
+        # hand; the twin is ended and reaped first (left to the system's init, it would stay a zombie where
+        # init does not reap). Blocked while the twin is forked, so that no SIGTERM finds it unknown.
+        twin: list[int] = []
+
+        def end(*_) -> None:
+            for pid in twin:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+            os._exit(0)
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        signal.signal(signal.SIGTERM, end)
+        try:
+            pid = os.fork()
+        except OSError:   # no twin: the build meets the end of its pipe and lays those calls out itself
+            pid = None
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            _close([requests, answers])
+            _answer(*twin_pipes)
+            os._exit(0)
+        if pid:
+            twin.append(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        _close(twin_pipes)
+        try:
+            _answer(requests, answers)
+        finally:
+            end()
     except BaseException:  # noqa: BLE001 - never unwind into the build's code
         code = 1
     finally:
         os._exit(code)
+
+
+def _answer(requests: int, answers: int) -> None:  # pragma: no cover - render process and twin
+    """Run each request read from ``requests`` and write its answer to ``answers``, until the build closes them."""
+    inbox = bytearray()
+    while True:
+        blob = _read_frame(requests, inbox)
+        if blob is None:
+            break
+        work, args, kwargs = pickle.loads(blob)
+        outcome = _run(work, args, kwargs)
+        try:
+            answer = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - the build runs the call itself
+            answer = pickle.dumps((None, None))
+        write_all(answers, _LENGTH.pack(len(answer)) + answer)
 
 
 def _read_frame(fd: int, inbox: bytearray) -> bytes | None:  # pragma: no cover - render process

@@ -36,11 +36,24 @@ from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 from packetizer.renderproc import RenderProcess, start_renderer
 
+import packetizer.pipeline as pipeline
+laid_out = pipeline.render_sections
+def render_sections(*args, **kwargs):   # travels by name (the render process is forked
+    # after this is defined): runs in whichever process lays the sections out
+    with open(sys.argv[2] + "-sections", "a") as told:
+        told.write(f"{os.getpid()} ")
+    return laid_out(*args, **kwargs)
+pipeline.render_sections = render_sections
+
 renderer = start_renderer()
 is_process = isinstance(renderer, RenderProcess)
 if sys.argv[3] == "kill" and is_process:
     os.kill(renderer.pid, signal.SIGKILL)
+if sys.argv[3] == "wrong-guess":   # every note's pages guessed one too many: the sections are laid out again
+    import packetizer.ingest as ingest
+    ingest.estimated_pages = lambda html: 9
 case = load_case(sys.argv[1])
+aside = renderer.runs_aside
 try:
     packet = build_packet(case, load_payer(case.payer_id), out_dir=Path(sys.argv[2]), today=dt.date(2026, 10, 6),
                           clock=lambda: dt.datetime(2026, 10, 6, 12, 0, tzinfo=dt.timezone.utc), renderer=renderer)
@@ -48,12 +61,15 @@ finally:
     renderer.close()
 left = None
 if is_process:
-    try:
-        os.kill(renderer.pid, 0)
+    try:   # the render process and its twin lead a process group of their own: none of it is left
+        os.killpg(renderer.pid, 0)
         left = True
     except ProcessLookupError:
         left = False
-print(json.dumps({"process": is_process, "sha256": packet.sha256, "pages": packet.pages,
+with open(sys.argv[2] + "-sections") as told:
+    where = ["build" if pid == os.getpid() else "render" if pid == renderer.pid else "twin"
+             for pid in map(int, told.read().split())]
+print(json.dumps({"process": is_process, "aside": aside, "where": where, "sha256": packet.sha256, "pages": packet.pages,
                   "sections": [[s.title, s.first_page, s.last_page] for s in packet.sections], "left": left}))
 """
 
@@ -77,17 +93,29 @@ def one_process_build(tmp_path_factory):
 
 def test_a_cold_build_lays_out_in_a_render_process_and_makes_the_same_packet(one_process_build, tmp_path):
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out")
-    assert built["process"] is True
+    assert built["process"] is True and built["aside"] is True
+    # The sections were laid out once, by the twin, from the notes' guessed pages, while the render process
+    # laid out the notes; the guesses were right.
+    assert built["where"] == ["twin"]
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
-    assert built["left"] is False   # the render process is gone once the build closed it
+    assert built["left"] is False   # the render process and its twin are gone once the build closed them
     packet = next((tmp_path / "out").glob("RETRO-AUTH_*.pdf"))
     assert hashlib.sha256(packet.read_bytes()).hexdigest() == built["sha256"]
+
+
+def test_sections_laid_out_from_a_wrong_guess_are_laid_out_again(one_process_build, tmp_path):
+    built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="wrong-guess")
+    assert built["where"] == ["twin", "render"]   # the guessed layout is dropped once the notes' pages are known
+    assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
+    assert built["left"] is False
 
 
 def test_a_render_process_that_dies_leaves_its_layouts_to_the_build(one_process_build, tmp_path):
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="kill")
     assert built["process"] is True
+    assert built["where"] == ["build"]   # its twin, never forked or orphaned, is not waited for either
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
+    assert built["left"] is False
 
 
 def test_only_the_first_build_of_a_process_gets_a_render_process():

@@ -36,6 +36,7 @@ from ..pagecheck import TEXT_LAYER, PageCheck
 from ..render import html_to_pdf, render_exhibit_html
 from ..renderproc import Renderer
 from .docx import docx_to_html
+from .estimate import estimated_pages
 from . import signatures
 from .text import markdown_to_html, text_to_html
 
@@ -131,6 +132,7 @@ class PendingExhibit:
     pictures: int
     source_sha256: str
     source_size: int
+    pages_guess: int | None = None   # its pages, guessed from its HTML (see .estimate); None when unsure
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,8 @@ def _start_layout(att: Attachment, suffix: str, data: bytes, redactor: Redacting
         redacted = redactor.redact_html(body_html)
         body_html, anchors = redacted.html, redacted.anchor_ids
     ticket = renderer.submit(html_to_pdf, render_exhibit_html(title, body_html), anchors=anchors)
-    return PendingExhibit(att, renderer, ticket, redactor, redacted, body_html.count("<img "), sha256, size)
+    return PendingExhibit(att, renderer, ticket, redactor, redacted, body_html.count("<img "), sha256, size,
+                          pages_guess=estimated_pages(body_html) if renderer.runs_aside else None)
 
 
 def _laid_out(att: Attachment, rendered, redactor: Redacting | None, redacted: RedactedHtml | None,
