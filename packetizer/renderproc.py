@@ -1,17 +1,19 @@
 """Layouts on the second core: WeasyPrint in a process of its own, started when a cold build begins.
 
 A build process that has not rendered yet (the command line's, a web job's)
-spends about a quarter of a second importing WeasyPrint before it can lay out
-a page, and then lays out the converted notes and the front sections while the
-other core idles. :func:`start_renderer` forks a render process first thing:
-it imports WeasyPrint and warms its fonts while the build loads its modules,
-checks the case and plans the disclosure, then lays out what the build hands
-it while the build sanitises, checks and redacts the PDF attachments.
+spends about half a second importing WeasyPrint before it can lay out a page,
+and then lays out the converted notes and the front sections while the other
+core idles. :func:`start_renderer` forks a render process first thing: it
+imports WeasyPrint and warms its fonts while the build loads its modules,
+checks the case and plans the disclosure, then forks its twin. The render
+process lays out the notes the build hands it, the twin the front sections
+(:meth:`Renderer.submit_aside`), while the build sanitises, checks and redacts
+the PDF attachments.
 
 The work is the same either way: a :class:`Renderer` runs each call at once in
-this process, a :class:`RenderProcess` in the render process, one call after
-another in the order given, and :meth:`Renderer.result` returns what the call
-returned or raises what it raised. Calls are module functions and their
+this process, a :class:`RenderProcess` in the render process (or its twin), one
+call after another in the order given, and :meth:`Renderer.result` returns what
+the call returned or raises what it raised. Calls are module functions and their
 arguments, sent pickled through a pipe (the render process reads no file the
 build did not name in its HTML and touches no storage). When the render
 process cannot be started or dies, its calls are run here instead: a build
