@@ -609,7 +609,8 @@ class _Ingest:
         from .ingest import finish_attachment
         from .sandbox import wait_any
 
-        wait_any([pending.redaction.child for pending in self._running.values()])
+        wait_any([pending.redaction.child for pending in self._running.values()], also=self._renderer.answers_waiting())
+        self._renderer.take_answers()   # the notes' layouts that have come back, so the render process goes on
         for index, pending in sorted(self._running.items()):
             if pending.redaction.child.finished:
                 if self._stopping() and index > self._failed:

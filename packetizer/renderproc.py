@@ -89,6 +89,14 @@ class Renderer:
         """Whether the calls run in this process (so that :meth:`submit` returns only when one is done)."""
         return True
 
+    def answers_waiting(self) -> list[int]:
+        """Descriptors that turn readable when an answer arrives (none: the calls are done at once here)."""
+        return []
+
+    def take_answers(self) -> None:
+        """Take in the answers that have arrived, without waiting, so that no render process waits with a full
+        pipe while the build waits for something else."""
+
     @property
     def runs_aside(self) -> bool:
         """Whether :meth:`submit_aside` runs its call on a core of its own, beside the other calls."""
@@ -116,6 +124,12 @@ class RenderProcess(Renderer):
         self._alive = True
         self._twin = twin
         self._aside: dict[int, int] = {}   # a ticket of this renderer -> the twin's ticket for that call
+        # A twin's calls go to the render process if the twin is lost (or was never forked) while that lives:
+        # a twin ticket -> the render process's ticket for the call.
+        self._fallback: RenderProcess | None = None
+        self._moved: dict[int, int] = {}
+        if twin is not None:
+            twin._fallback = self
 
     @property
     def pid(self) -> int | None:
@@ -123,7 +137,7 @@ class RenderProcess(Renderer):
         return self._pid
 
     def submit_aside(self, work: Callable, *args, **kwargs) -> int:
-        if self._twin is None or not self._twin._alive:
+        if not self.runs_aside:
             return self.submit(work, *args, **kwargs)
         ticket = self._next
         self._next += 1
@@ -132,7 +146,24 @@ class RenderProcess(Renderer):
 
     @property
     def runs_aside(self) -> bool:
-        return self._alive and self._twin is not None and self._twin._alive
+        return self._twin is not None and self._twin._alive
+
+    def answers_waiting(self) -> list[int]:
+        return ([self._answers] if self._alive else []) + (self._twin.answers_waiting() if self._twin else [])
+
+    def take_answers(self) -> None:
+        if self._alive:
+            try:
+                poller = select.poll()
+                poller.register(self._answers, select.POLLIN)
+                while self._alive and poller.poll(0):
+                    self._read_answers()
+            except Exception:  # noqa: BLE001 - as in _send
+                self._lost()
+            while self._take_answer():
+                pass
+        if self._twin is not None:
+            self._twin.take_answers()
 
     def submit(self, work: Callable, *args, **kwargs) -> int:
         if not self._alive:
@@ -152,17 +183,22 @@ class RenderProcess(Renderer):
     def result(self, ticket: int) -> Any:
         if ticket in self._aside:
             return self._twin.result(self._aside.pop(ticket))
-        while ticket not in self._outcomes:
+        while ticket not in self._outcomes and ticket not in self._moved:
             if not self._alive:
                 self._run_here()
                 break
             if not self._take_answer():
                 self._wait_for_bytes()
+        if ticket in self._moved:
+            return self._fallback.result(self._moved.pop(ticket))
         return super().result(ticket)
 
     def discard(self, ticket: int) -> None:
         if ticket in self._aside:
             self._twin.discard(self._aside.pop(ticket))
+            return
+        if ticket in self._moved:
+            self._fallback.discard(self._moved.pop(ticket))
             return
         if ticket in self._pending:
             self._discarded.add(ticket)
@@ -221,7 +257,7 @@ class RenderProcess(Renderer):
 
     def _take_answer(self) -> bool:
         """File the first complete answer in the inbox under its ticket; False when none is complete."""
-        if len(self._inbox) < _LENGTH.size:
+        if len(self._inbox) < _LENGTH.size or not self._pending:
             return False
         (size,) = _LENGTH.unpack_from(self._inbox)
         if len(self._inbox) < _LENGTH.size + size:
@@ -244,16 +280,27 @@ class RenderProcess(Renderer):
 
     def _lost(self) -> None:
         if self._alive:
-            log.warning("the render process ended early; its layouts are done in the build process")
+            if self._pid is None:
+                log.warning("the render process's twin ended early (or never began); its layouts go to the "
+                            "render process")
+            else:
+                log.warning("the render process ended early; its layouts are done in the build process")
             self._stop()
+            if self._fallback is not None:
+                self._run_here()   # handed to the render process at once, while it lives
 
     def _run_here(self) -> None:
+        """The calls still pending: to the render process (this being its lost twin) while that lives, else
+        done here."""
         for ticket in sorted(self._pending):
             work, args, kwargs = self._pending.pop(ticket)
             if ticket in self._discarded:
                 self._discarded.discard(ticket)
                 continue
-            self._outcomes[ticket] = _run(work, args, kwargs)
+            if self._fallback is not None and self._fallback._alive:
+                self._moved[ticket] = self._fallback.submit(work, *args, **kwargs)
+            else:
+                self._outcomes[ticket] = _run(work, args, kwargs)
 
     def _stop(self) -> None:
         """Close the pipes; then (the render process's own handle) end the render process and reap it.
@@ -405,12 +452,14 @@ def _serve(requests: int, answers: int, twin_pipes: tuple[int, int]) -> None:  #
         twin: list[int] = []
 
         def end(*_) -> None:
-            for pid in twin:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # once only
+            while twin:
+                pid = twin.pop()
                 try:
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
                     pass
-                os.waitpid(pid, 0)
             os._exit(0)
 
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})

@@ -26,7 +26,7 @@ import struct
 import time
 import warnings
 import weakref
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 T = TypeVar("T")
 
@@ -312,15 +312,18 @@ _PARENT_ONLY: set[int] = set()
 os.register_at_fork(after_in_child=_close_parent_only_in_child)
 
 
-def wait_any(children: list[SandboxedChild]) -> None:
-    """Wait until one of ``children`` sends something or the soonest deadline passes, then take in what each
-    has sent: all of them are read, so none waits with a full pipe while another is waited for."""
+def wait_any(children: list[SandboxedChild], also: Iterable[int] = ()) -> None:
+    """Wait until one of ``children`` sends something, a descriptor of ``also`` turns readable (the render
+    process's answers, which the caller takes in) or the soonest deadline passes, then take in what each
+    child has sent: all of them are read, so none waits with a full pipe while another is waited for."""
     working = [child for child in children if not child.finished]
     if not working:
         return
     waiting = select.poll()
     for child in working:
         waiting.register(child.fileno(), select.POLLIN)
+    for fd in also:
+        waiting.register(fd, select.POLLIN)
     soonest = min(child.deadline for child in working) - time.monotonic()
     waiting.poll(max(0, math.ceil(soonest * 1000)))
     for child in working:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import re
+import json
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from packetizer import __version__, render
+from packetizer import __version__
 from packetizer.cli import COMMANDS, main
 
 
@@ -88,19 +87,29 @@ def test_writing_pdfs_of_ever_new_glyph_counts_parses_no_new_c_type():
     """WeasyPrint's font subsetting asks cffi for arrays with their length in the type; cffi parses each new type
     string (about 6 ms), which a batch paid for every font of nearly every packet. Through the render module the
     arrays are made from one type, and the fonts are subset all the same (the text is still there, in the
-    fonts embedded)."""
-    from pypdf import PdfReader
-    from weasyprint.text.ffi import ffi
-
-    texts = ["Ab", "Therapeutic exercise 97110", "Gait training: 12 visits, 0-9 & ()/?!", "xyz QRST 123456789"]
-    pdfs = [render.html_to_pdf(f"<p>{text}</p><p><strong>{text[::-1]}</strong></p>").pdf for text in texts]
-    assert [key for key in ffi._parsed_types if re.fullmatch(r"hb_codepoint_t\[\d+\]", key)] == []
-    for text, pdf in zip(texts, pdfs):
-        page = PdfReader(io.BytesIO(pdf)).pages[0]
-        assert text in page.extract_text()
-        embedded = []
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
-            descendant = font["/DescendantFonts"][0].get_object() if "/DescendantFonts" in font else font
-            embedded.append("/FontFile2" in descendant["/FontDescriptor"])
+    fonts embedded). In a process of its own: cffi's memory of parsed types lasts as long as the process."""
+    code = (
+        "import io, json, re\n"
+        "from pypdf import PdfReader\n"
+        "from packetizer import render\n"
+        "texts = ['Ab', 'Therapeutic exercise 97110', 'Gait training: 12 visits, 0-9 & ()/?!', 'xyz QRST 123456789']\n"
+        "pdfs = [render.html_to_pdf(f'<p>{t}</p><p><strong>{t[::-1]}</strong></p>').pdf for t in texts]\n"
+        "from weasyprint.text.ffi import ffi\n"
+        "sized = [key for key in ffi._parsed_types if re.fullmatch(r'hb_codepoint_t\\[\\d+\\]', key)]\n"
+        "pages = []\n"
+        "for pdf in pdfs:\n"
+        "    page = PdfReader(io.BytesIO(pdf)).pages[0]\n"
+        "    embedded = []\n"
+        "    for font in page['/Resources']['/Font'].values():\n"
+        "        font = font.get_object()\n"
+        "        font = font['/DescendantFonts'][0].get_object() if '/DescendantFonts' in font else font\n"
+        "        embedded.append('/FontFile2' in font['/FontDescriptor'])\n"
+        "    pages.append([page.extract_text(), embedded])\n"
+        "print(json.dumps({'texts': texts, 'sized': sized, 'pages': pages}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    told = json.loads(done.stdout)
+    assert told["sized"] == []
+    for text, (extracted, embedded) in zip(told["texts"], told["pages"]):
+        assert text in extracted
         assert embedded == [True, True]   # a subset of the regular and of the bold face

@@ -49,6 +49,12 @@ renderer = start_renderer()
 is_process = isinstance(renderer, RenderProcess)
 if sys.argv[3] == "kill" and is_process:
     os.kill(renderer.pid, signal.SIGKILL)
+if sys.argv[3] == "twin-dies" and is_process:   # once the render process has forked its twin, the twin is killed
+    import time
+    children = f"/proc/{renderer.pid}/task/{renderer.pid}/children"
+    while not open(children).read().split():
+        time.sleep(0.01)
+    os.kill(int(open(children).read().split()[0]), signal.SIGKILL)
 if sys.argv[3] == "wrong-guess":   # every note's pages guessed one too many: the sections are laid out again
     import packetizer.ingest as ingest
     ingest.estimated_pages = lambda html: 9
@@ -108,6 +114,13 @@ def test_sections_laid_out_from_a_wrong_guess_are_laid_out_again(one_process_bui
     assert built["where"] == ["twin", "render"]   # the guessed layout is dropped once the notes' pages are known
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
     assert built["left"] is False
+
+
+def test_the_calls_of_a_twin_that_dies_go_to_the_render_process(one_process_build, tmp_path):
+    built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="twin-dies")
+    assert built["where"] == ["render"]   # not laid out in the build process, which has no WeasyPrint loaded
+    assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
+    assert built["left"] is False   # the render process reaped the twin it had forked
 
 
 def test_a_render_process_that_dies_leaves_its_layouts_to_the_build(one_process_build, tmp_path):
@@ -255,15 +268,16 @@ def test_processes_forked_by_the_build_do_not_hold_the_render_process_pipes():
         "        if target.startswith('pipe:'):\n"
         "            found.append(target)\n"
         "    return sorted(found)\n"
-        "mine = [os.readlink(f'/proc/self/fd/{fd}') for fd in (renderer._requests, renderer._answers)]\n"
+        "ends = (renderer._requests, renderer._answers, renderer._twin._requests, renderer._twin._answers)\n"
+        "mine = [os.readlink(f'/proc/self/fd/{fd}') for fd in ends]\n"
         "status, meta, _ = run_sandboxed(lambda data: ({'status': 'ok', 'pipes': pipes()}, b''), b'', timeout=30,\n"
         "                                memory=1 << 30)\n"
         "renderer.close()\n"
         "print(json.dumps({'status': status, 'build': mine, 'child': meta['pipes']}))\n"
     ))
     assert told["status"] == "ok"
-    renderer_pipes = set(told["build"])   # the build's ends of the render process's two pipes
-    assert len(renderer_pipes) == 2 and all(pipe.startswith("pipe:") for pipe in renderer_pipes)
+    renderer_pipes = set(told["build"])   # the build's ends of the render process's and its twin's pipes
+    assert len(renderer_pipes) == 4 and all(pipe.startswith("pipe:") for pipe in renderer_pipes)
     assert told["child"] and not renderer_pipes & set(told["child"])   # the child has its own pipes, not those
 
 
