@@ -21,7 +21,9 @@ never fails because of it.
 
 A warm process (WeasyPrint imported already: batch workers, the web server)
 keeps its layouts: a fork of it would save no import, and a batch keeps both
-cores busy with one build each.
+cores busy with one build each. A warm process that builds one packet with
+both cores to itself (a web job's) asks for a :class:`BesideRenderer`: a
+helper forked from it lays out the front sections while it lays out the notes.
 """
 
 from __future__ import annotations
@@ -358,14 +360,113 @@ def _ended_within(pid: int, seconds: float) -> bool:
         time.sleep(0.002)
 
 
+class BesideRenderer(Renderer):
+    """A warm process's renderer with a helper beside it, a fork of this process, for one build.
+
+    The calls given to :meth:`submit_aside` (the front sections) run in the helper. The others (the notes) run
+    here, but only when their result is first asked for, in the order given: so the build can hand the sections
+    over, from the notes' guessed pages, before it lays the notes out, and both are laid out at once.
+    """
+
+    def __init__(self, helper: RenderProcess) -> None:
+        super().__init__()
+        self._helper = helper
+        self._queue: dict[int, tuple[Callable, tuple, dict]] = {}
+        self._aside: dict[int, int] = {}   # a ticket of this renderer -> the helper's ticket for that call
+
+    def submit(self, work: Callable, *args, **kwargs) -> int:
+        ticket = self._next
+        self._next += 1
+        self._queue[ticket] = (work, args, kwargs)
+        return ticket
+
+    def submit_aside(self, work: Callable, *args, **kwargs) -> int:
+        if not self.runs_aside:
+            return self.submit(work, *args, **kwargs)
+        ticket = self._next
+        self._next += 1
+        self._aside[ticket] = self._helper.submit(work, *args, **kwargs)
+        return ticket
+
+    def result(self, ticket: int) -> Any:
+        if ticket in self._aside:
+            return self._helper.result(self._aside.pop(ticket))
+        for queued in sorted(self._queue):   # the calls given before it run first, as they would have
+            if queued > ticket:
+                break
+            work, args, kwargs = self._queue.pop(queued)
+            self._outcomes[queued] = _run(work, args, kwargs)
+        return super().result(ticket)
+
+    def discard(self, ticket: int) -> None:
+        if ticket in self._aside:
+            self._helper.discard(self._aside.pop(ticket))
+            return
+        self._queue.pop(ticket, None)
+        super().discard(ticket)
+
+    @property
+    def runs_aside(self) -> bool:
+        return self._helper._alive
+
+    def answers_waiting(self) -> list[int]:
+        return self._helper.answers_waiting()
+
+    def take_answers(self) -> None:
+        self._helper.take_answers()
+
+    def close(self) -> None:
+        self._helper.close()
+
+
+def _start_helper() -> RenderProcess | None:
+    """Fork a helper of this (warm) process that answers calls through a pair of pipes, or None."""
+    pipes: list[int] = []
+    try:
+        for _ in range(2):
+            pipes.extend(os.pipe())
+    except OSError:
+        _close(pipes)
+        return None
+    requests_read, requests_write, answers_read, answers_write = pipes
+    try:
+        pid = os.fork()
+    except OSError:
+        _close(pipes)
+        return None
+    if pid == 0:   # pragma: no cover - the helper reports through the pipe
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C stops the build, which ends this process
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker's own handler must not unwind its code here
+            _close([requests_write, answers_read])
+            _answer(requests_read, answers_write)
+        except BaseException:  # noqa: BLE001 - never unwind into the build's code
+            code = 1
+        finally:
+            os._exit(code)
+    _close([requests_read, answers_write])
+    os.set_blocking(requests_write, False)
+    for fd in (requests_write, answers_read):
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        except (AttributeError, OSError):
+            pass
+    keep_from_children(requests_write, answers_read)
+    return RenderProcess(pid, requests_write, answers_read)
+
+
 _started = False   # whether this process has started a render process already
 # A render process's requests pipe holds a note's HTML whole (a Word note with pictures runs to hundreds of
 # kilobytes), so the build hands it over without waiting for the render process to read (Linux; else 64 KiB).
 _PIPE_BYTES = 1 << 20
 
 
-def start_renderer() -> Renderer:
+def start_renderer(*, beside: bool = False) -> Renderer:
     """A :class:`RenderProcess` for a cold process with two cores or more, else a :class:`Renderer`.
+
+    ``beside``: a warm process that builds one packet with both cores to itself (a web job's process) gets a
+    :class:`BesideRenderer` instead, whose helper lays out the front sections while it lays out the notes.
 
     Only the first build of a process gets one: a process that builds again
     imports WeasyPrint once and is warm from then on, instead of paying the
@@ -381,8 +482,11 @@ def start_renderer() -> Renderer:
     share the two cores.
     """
     global _started
-    if _started or "weasyprint" in sys.modules or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
         return Renderer()
+    if _started or "weasyprint" in sys.modules:
+        helper = _start_helper() if beside else None
+        return Renderer() if helper is None else BesideRenderer(helper)
     pipes: list[int] = []
     try:
         for _ in range(4):   # requests and answers, for the render process and for its twin
@@ -525,4 +629,4 @@ def _run(work: Callable, args: tuple, kwargs: dict) -> tuple[bool, Any]:
         return False, exc
 
 
-__all__ = ["RenderProcess", "Renderer", "start_renderer"]
+__all__ = ["BesideRenderer", "RenderProcess", "Renderer", "start_renderer"]

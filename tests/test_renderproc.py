@@ -45,8 +45,15 @@ def render_sections(*args, **kwargs):   # travels by name (the render process is
     return laid_out(*args, **kwargs)
 pipeline.render_sections = render_sections
 
-renderer = start_renderer()
+beside = sys.argv[3].startswith("beside")
+if beside:   # a warm process, as a web job's: WeasyPrint loaded already
+    from packetizer import render
+    render._weasyprint()
+renderer = start_renderer(beside=beside)
 is_process = isinstance(renderer, RenderProcess)
+helper = renderer._helper.pid if beside else None
+if sys.argv[3] == "beside-helper-dies":
+    os.kill(helper, signal.SIGKILL)
 if sys.argv[3] == "kill" and is_process:
     os.kill(renderer.pid, signal.SIGKILL)
 if sys.argv[3] == "twin-dies" and is_process:   # once the render process has forked its twin, the twin is killed
@@ -66,15 +73,15 @@ try:
 finally:
     renderer.close()
 left = None
-if is_process:
+if is_process or beside:
     try:   # the render process and its twin lead a process group of their own: none of it is left
-        os.killpg(renderer.pid, 0)
+        os.killpg(renderer.pid, 0) if is_process else os.kill(helper, 0)
         left = True
     except ProcessLookupError:
         left = False
 with open(sys.argv[2] + "-sections") as told:
-    where = ["build" if pid == os.getpid() else "render" if pid == renderer.pid else "twin"
-             for pid in map(int, told.read().split())]
+    where = ["build" if pid == os.getpid() else "helper" if pid == helper else
+             "render" if pid == renderer.pid else "twin" for pid in map(int, told.read().split())]
 print(json.dumps({"process": is_process, "aside": aside, "where": where, "sha256": packet.sha256, "pages": packet.pages,
                   "sections": [[s.title, s.first_page, s.last_page] for s in packet.sections], "left": left}))
 """
@@ -121,6 +128,22 @@ def test_the_calls_of_a_twin_that_dies_go_to_the_render_process(one_process_buil
     assert built["where"] == ["render"]   # not laid out in the build process, which has no WeasyPrint loaded
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
     assert built["left"] is False   # the render process reaped the twin it had forked
+
+
+def test_a_warm_process_that_builds_one_packet_lays_out_its_sections_beside_its_notes(one_process_build, tmp_path):
+    """A web job's process (warm, one packet): a helper forked from it lays out the sections while it lays out
+    the notes, and the packet is the same."""
+    built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="beside")
+    assert built["process"] is False and built["aside"] is True
+    assert built["where"] == ["helper"]
+    assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
+    assert built["left"] is False   # the helper is ended and reaped when the build closes its renderer
+
+
+def test_a_helper_that_dies_leaves_the_sections_to_the_build(one_process_build, tmp_path):
+    built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="beside-helper-dies")
+    assert built["where"] == ["build"]
+    assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
 
 
 def test_a_render_process_that_dies_leaves_its_layouts_to_the_build(one_process_build, tmp_path):

@@ -250,20 +250,26 @@ def _build(session, job, settings: JobSettings, actor, progress) -> None:
     from ..casebook.folders import new_build_folder
     from ..casebook.jobs import job_done, job_progress
     from ..pipeline import build_packet
+    from ..renderproc import start_renderer
 
     case, policy = _load(job, settings)
     record = job.case
     folder, out_dir = new_build_folder(settings.builds_dir, record.folder)
     archive = PacketArchive(open_storage(settings.archive), settings.spool) if settings.archive else None
     built_by = f"web:{job.created_by}"
+    # The job's process builds this one packet: a helper beside it lays out the front sections while it lays
+    # out the notes (packetizer.renderproc).
+    renderer = start_renderer(beside=True)
     try:
         packet = build_packet(case, policy, out_dir=out_dir, today=settings.today, archive=archive,
                               clock=(lambda: settings.built_at) if settings.built_at else None, built_by=built_by,
                               override_reason=job.override_reason, progress=progress,
-                              kind="appeal" if job.kind == "appeal" else "request")
+                              kind="appeal" if job.kind == "appeal" else "request", renderer=renderer)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
+    finally:
+        renderer.close()
     job_progress(session, job, "recording", packet.pages, packet.pages)
     now = settings.built_at or _now()
     row = record_build(session, record, BuiltFiles.of_packet(folder, packet), case=case, policy=policy,
