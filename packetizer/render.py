@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 import mimetypes
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,72 +39,10 @@ _weasy = None
 def _weasyprint():
     global _weasy
     if _weasy is None:
-        with _no_library_search():
-            import weasyprint
+        from .weasystart import import_weasyprint
 
-        _array_types_parsed_once()
-        _weasy = weasyprint
+        _weasy = import_weasyprint()
     return _weasy
-
-
-class _SizedArraysUnsized:
-    """WeasyPrint's ``ffi`` as its font subsetting sees it, with ``new("T[N]", init)`` made ``new("T[]", init)``.
-
-    ``weasyprint.pdf.fonts`` makes its glyph arrays with the length in the type
-    (``hb_codepoint_t[57]``). cffi parses every type string it has not seen with
-    pycparser, against every type WeasyPrint declared: about 6 ms for each new
-    length, two or three per font of every PDF written (18 parses and 0.12 s in a
-    process's first build, more in a batch, whose packets use ever new numbers
-    of glyphs). ``T[]`` with an initialiser of N items is the same array of N
-    items, and its type is parsed once. Anything else goes to cffi unchanged.
-    """
-
-    def __init__(self, ffi) -> None:
-        self._ffi = ffi
-
-    def new(self, cdecl, init=None):
-        if init is not None and isinstance(cdecl, str) and cdecl.endswith("]"):
-            item, _, length = cdecl[:-1].rpartition("[")
-            if item and length.isdigit() and "[" not in item and len(init) == int(length):
-                return self._ffi.new(item + "[]", init)
-        return self._ffi.new(cdecl, init)
-
-    def __getattr__(self, name: str):
-        return getattr(self._ffi, name)
-
-
-def _array_types_parsed_once() -> None:
-    """Put :class:`_SizedArraysUnsized` between WeasyPrint's font subsetting and cffi (when WeasyPrint still has
-    that module; else nothing changes)."""
-    try:
-        from weasyprint.pdf import fonts
-    except ImportError:   # a WeasyPrint laid out otherwise: nothing to shorten
-        return
-    ffi = getattr(fonts, "ffi", None)
-    if ffi is not None and not isinstance(ffi, _SizedArraysUnsized):
-        fonts.ffi = _SizedArraysUnsized(ffi)
-
-
-@contextmanager
-def _no_library_search():
-    """While WeasyPrint loads Pango and its kin, a library name is looked up by ``dlopen`` alone.
-
-    WeasyPrint tries several names for each library, the first ones without a
-    file name (``libgobject-2.0-0``, ``gobject-2.0``); cffi hands those to
-    ``ctypes.util.find_library``, which on Linux runs ``ldconfig -p`` (and
-    compilers) for each: about 0.17 s of a build process's start, for names that
-    never match. Every list ends with a name ``dlopen`` finds directly
-    (``libgobject-2.0.so.0``, ``libgobject-2.0.0.dylib``, ``libgobject-2.0-0.dll``),
-    so skipping the search loads the same libraries.
-    """
-    import ctypes.util
-
-    search = ctypes.util.find_library
-    ctypes.util.find_library = lambda name: None
-    try:
-        yield
-    finally:
-        ctypes.util.find_library = search
 
 
 def _template_env_key(payer_id: str | None) -> tuple[str, ...]:
