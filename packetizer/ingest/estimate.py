@@ -50,7 +50,7 @@ def estimated_pages(body_html: str) -> int | None:
     lines = 0.0
     for block in _PRE.findall(body_html):
         for line in html.unescape(block).split("\n"):
-            wrapped = max(1, math.ceil(len(line.rstrip()) / _PRE_CHARS_PER_LINE))
+            wrapped = max(1, math.ceil(len(line.rstrip().expandtabs(8)) / _PRE_CHARS_PER_LINE))
             lines += wrapped * _LINES_PER_PAGE / _PRE_LINES_PER_PAGE
     for tag, inner in _BLOCK.findall(_PRE.sub("", body_html)):
         if tag == "tr":
