@@ -11,11 +11,15 @@ STAMP  := $(VENV)/.installed
 # each (8 min 41 s -> 8 min 6 s on this machine).
 TEST_WORKERS ?= 2
 
-.PHONY: install test bench run system-deps system-deps-test system-deps-bench clean
+.PHONY: install test bench run system-deps system-deps-test system-deps-bench bytecode clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
+	@# The bytecode on both cores (pip compiles one file after another: 39 s against 23 s here). It is needed
+	@# here, not left to the first import: this machine sets PYTHONDONTWRITEBYTECODE. Like pip, a file that
+	@# does not compile (a package's Python 2 sample) does not stop the install.
+	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $(STAMP)
 
 system-deps:
@@ -27,12 +31,18 @@ system-deps-test:
 system-deps-bench:
 	@scripts/system-deps.sh bench
 
-install: system-deps $(STAMP)
+# The project's own modules compiled too, as an installed wheel's are: an editable install leaves them to the
+# first import, which writes nothing where PYTHONDONTWRITEBYTECODE is set, so every process compiled them again
+# (about 0.1 s each). Only the files changed since are compiled again.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -qq -j 0 packetizer
 
-test: system-deps-test $(STAMP)
+install: system-deps $(STAMP) bytecode
+
+test: system-deps-test $(STAMP) bytecode
 	PACKETIZER_REQUIRE_POSTGRES=1 PACKETIZER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
-bench: system-deps-bench $(STAMP)
+bench: system-deps-bench $(STAMP) bytecode
 	$(BIN)/python bench/run.py
 
 run: install
@@ -41,3 +51,4 @@ run: install
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache
+	find packetizer -name __pycache__ -prune -exec rm -rf {} +

@@ -53,11 +53,14 @@ _WARM_HTML = ("<h2>Progress note</h2><p>Seen for <strong>lumbar pain</strong>, <
 
 
 class Renderer:
-    """Runs each call at once, in this process (see the module docstring)."""
+    """Runs each call at once, in this process (see the module docstring); with a ``lane`` (a process of its
+    own), the calls given to :meth:`submit_aside` run there."""
 
-    def __init__(self) -> None:
+    def __init__(self, lane: RenderProcess | None = None) -> None:
         self._outcomes: dict[int, tuple[bool, Any]] = {}
         self._next = 0
+        self._lane = lane
+        self._aside: dict[int, int] = {}   # a ticket of this renderer -> the lane's ticket for that call
 
     def submit(self, work: Callable, *args, **kwargs) -> int:
         """Hand ``work(*args, **kwargs)`` over; a ticket for :meth:`result`."""
@@ -68,6 +71,8 @@ class Renderer:
 
     def result(self, ticket: int) -> Any:
         """What the call of ``ticket`` returned, or raise what it raised."""
+        if ticket in self._aside:
+            return self._lane.result(self._aside.pop(ticket))
         ok, value = self._outcomes.pop(ticket)
         if ok:
             return value
@@ -79,12 +84,20 @@ class Renderer:
 
     def discard(self, ticket: int) -> None:
         """The result of ``ticket`` is not wanted (nothing waits for it)."""
+        if ticket in self._aside:
+            self._lane.discard(self._aside.pop(ticket))
+            return
         self._outcomes.pop(ticket, None)
 
     def submit_aside(self, work: Callable, *args, **kwargs) -> int:
         """Like :meth:`submit`, but run beside the calls submitted so far when the renderer can (see
         :attr:`runs_aside`) instead of after them."""
-        return self.submit(work, *args, **kwargs)
+        if not self.runs_aside:
+            return self.submit(work, *args, **kwargs)
+        ticket = self._next
+        self._next += 1
+        self._aside[ticket] = self._lane.submit(work, *args, **kwargs)
+        return ticket
 
     @property
     def lays_out_here(self) -> bool:
@@ -92,20 +105,24 @@ class Renderer:
         return True
 
     def answers_waiting(self) -> list[int]:
-        """Descriptors that turn readable when an answer arrives (none: the calls are done at once here)."""
-        return []
+        """Descriptors that turn readable when an answer arrives (the lane's: the others are done here)."""
+        return self._lane.answers_waiting() if self._lane is not None else []
 
     def take_answers(self) -> None:
         """Take in the answers that have arrived, without waiting, so that no render process waits with a full
         pipe while the build waits for something else."""
+        if self._lane is not None:
+            self._lane.take_answers()
 
     @property
     def runs_aside(self) -> bool:
         """Whether :meth:`submit_aside` runs its call on a core of its own, beside the other calls."""
-        return False
+        return self._lane is not None and self._lane._alive
 
     def close(self) -> None:
-        """Let go of what the renderer holds (nothing, in this process)."""
+        """Let go of what the renderer holds: the lane's process, if any."""
+        if self._lane is not None and self._lane._alive:
+            self._lane.close()
 
 
 class RenderProcess(Renderer):
@@ -116,7 +133,7 @@ class RenderProcess(Renderer):
     """
 
     def __init__(self, pid: int | None, requests: int, answers: int, twin: RenderProcess | None = None) -> None:
-        super().__init__()
+        super().__init__(lane=twin)
         self._pid = pid   # None for a twin: the render process is its parent, and reaps it
         self._requests = requests
         self._answers = answers
@@ -124,8 +141,6 @@ class RenderProcess(Renderer):
         self._pending: dict[int, tuple[Callable, tuple, dict]] = {}
         self._discarded: set[int] = set()
         self._alive = True
-        self._twin = twin
-        self._aside: dict[int, int] = {}   # a ticket of this renderer -> the twin's ticket for that call
         # A twin's calls go to the render process if the twin is lost (or was never forked) while that lives:
         # a twin ticket -> the render process's ticket for the call.
         self._fallback: RenderProcess | None = None
@@ -138,20 +153,8 @@ class RenderProcess(Renderer):
         """The render process's id."""
         return self._pid
 
-    def submit_aside(self, work: Callable, *args, **kwargs) -> int:
-        if not self.runs_aside:
-            return self.submit(work, *args, **kwargs)
-        ticket = self._next
-        self._next += 1
-        self._aside[ticket] = self._twin.submit(work, *args, **kwargs)
-        return ticket
-
-    @property
-    def runs_aside(self) -> bool:
-        return self._twin is not None and self._twin._alive
-
     def answers_waiting(self) -> list[int]:
-        return ([self._answers] if self._alive else []) + (self._twin.answers_waiting() if self._twin else [])
+        return ([self._answers] if self._alive else []) + super().answers_waiting()
 
     def take_answers(self) -> None:
         if self._alive:
@@ -164,8 +167,7 @@ class RenderProcess(Renderer):
                 self._lost()
             while self._take_answer():
                 pass
-        if self._twin is not None:
-            self._twin.take_answers()
+        super().take_answers()
 
     def submit(self, work: Callable, *args, **kwargs) -> int:
         if not self._alive:
@@ -183,9 +185,7 @@ class RenderProcess(Renderer):
         return ticket
 
     def result(self, ticket: int) -> Any:
-        if ticket in self._aside:
-            return self._twin.result(self._aside.pop(ticket))
-        while ticket not in self._outcomes and ticket not in self._moved:
+        while ticket not in self._aside and ticket not in self._outcomes and ticket not in self._moved:
             if not self._alive:
                 self._run_here()
                 break
@@ -196,9 +196,6 @@ class RenderProcess(Renderer):
         return super().result(ticket)
 
     def discard(self, ticket: int) -> None:
-        if ticket in self._aside:
-            self._twin.discard(self._aside.pop(ticket))
-            return
         if ticket in self._moved:
             self._fallback.discard(self._moved.pop(ticket))
             return
@@ -212,8 +209,7 @@ class RenderProcess(Renderer):
 
     def close(self) -> None:
         """End the render process and its twin, without waiting for what they have in hand."""
-        if self._twin is not None and self._twin._alive:
-            self._twin._stop()
+        super().close()
         if self._alive:
             self._stop()
 
@@ -369,10 +365,8 @@ class BesideRenderer(Renderer):
     """
 
     def __init__(self, helper: RenderProcess) -> None:
-        super().__init__()
-        self._helper = helper
+        super().__init__(lane=helper)
         self._queue: dict[int, tuple[Callable, tuple, dict]] = {}
-        self._aside: dict[int, int] = {}   # a ticket of this renderer -> the helper's ticket for that call
 
     def submit(self, work: Callable, *args, **kwargs) -> int:
         ticket = self._next
@@ -380,43 +374,17 @@ class BesideRenderer(Renderer):
         self._queue[ticket] = (work, args, kwargs)
         return ticket
 
-    def submit_aside(self, work: Callable, *args, **kwargs) -> int:
-        if not self.runs_aside:
-            return self.submit(work, *args, **kwargs)
-        ticket = self._next
-        self._next += 1
-        self._aside[ticket] = self._helper.submit(work, *args, **kwargs)
-        return ticket
-
     def result(self, ticket: int) -> Any:
-        if ticket in self._aside:
-            return self._helper.result(self._aside.pop(ticket))
         for queued in sorted(self._queue):   # the calls given before it run first, as they would have
-            if queued > ticket:
+            if queued > ticket or ticket in self._aside:
                 break
             work, args, kwargs = self._queue.pop(queued)
             self._outcomes[queued] = _run(work, args, kwargs)
         return super().result(ticket)
 
     def discard(self, ticket: int) -> None:
-        if ticket in self._aside:
-            self._helper.discard(self._aside.pop(ticket))
-            return
         self._queue.pop(ticket, None)
         super().discard(ticket)
-
-    @property
-    def runs_aside(self) -> bool:
-        return self._helper._alive
-
-    def answers_waiting(self) -> list[int]:
-        return self._helper.answers_waiting()
-
-    def take_answers(self) -> None:
-        self._helper.take_answers()
-
-    def close(self) -> None:
-        self._helper.close()
 
 
 def _start_helper() -> RenderProcess | None:

@@ -51,7 +51,7 @@ if beside:   # a warm process, as a web job's: WeasyPrint loaded already
     render._weasyprint()
 renderer = start_renderer(beside=beside)
 is_process = isinstance(renderer, RenderProcess)
-helper = renderer._helper.pid if beside else None
+helper = renderer._lane.pid if beside else None
 if sys.argv[3] == "beside-helper-dies":
     os.kill(helper, signal.SIGKILL)
 if sys.argv[3] == "kill" and is_process:
@@ -291,7 +291,7 @@ def test_processes_forked_by_the_build_do_not_hold_the_render_process_pipes():
         "        if target.startswith('pipe:'):\n"
         "            found.append(target)\n"
         "    return sorted(found)\n"
-        "ends = (renderer._requests, renderer._answers, renderer._twin._requests, renderer._twin._answers)\n"
+        "ends = (renderer._requests, renderer._answers, renderer._lane._requests, renderer._lane._answers)\n"
         "mine = [os.readlink(f'/proc/self/fd/{fd}') for fd in ends]\n"
         "status, meta, _ = run_sandboxed(lambda data: ({'status': 'ok', 'pipes': pipes()}, b''), b'', timeout=30,\n"
         "                                memory=1 << 30)\n"
