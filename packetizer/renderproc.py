@@ -38,6 +38,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 from .sandbox import keep_from_children, release_from_children, write_all
@@ -341,8 +342,6 @@ _CLOSE_SECONDS = 2.0
 
 def _ended_within(pid: int, seconds: float) -> bool:
     """Whether child ``pid`` ends within ``seconds`` (reaped if so)."""
-    import time
-
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -375,11 +374,10 @@ class BesideRenderer(Renderer):
         return ticket
 
     def result(self, ticket: int) -> Any:
-        for queued in sorted(self._queue):   # the calls given before it run first, as they would have
-            if queued > ticket or ticket in self._aside:
-                break
-            work, args, kwargs = self._queue.pop(queued)
-            self._outcomes[queued] = _run(work, args, kwargs)
+        if ticket not in self._aside:   # the calls given before it run first, as they would have
+            for queued in sorted(q for q in self._queue if q <= ticket):
+                work, args, kwargs = self._queue.pop(queued)
+                self._outcomes[queued] = _run(work, args, kwargs)
         return super().result(ticket)
 
     def discard(self, ticket: int) -> None:
@@ -389,12 +387,8 @@ class BesideRenderer(Renderer):
 
 def _start_helper() -> RenderProcess | None:
     """Fork a helper of this (warm) process that answers calls through a pair of pipes, or None."""
-    pipes: list[int] = []
-    try:
-        for _ in range(2):
-            pipes.extend(os.pipe())
-    except OSError:
-        _close(pipes)
+    pipes = _pipes(1)
+    if pipes is None:
         return None
     requests_read, requests_write, answers_read, answers_write = pipes
     try:
@@ -414,13 +408,7 @@ def _start_helper() -> RenderProcess | None:
         finally:
             os._exit(code)
     _close([requests_read, answers_write])
-    os.set_blocking(requests_write, False)
-    for fd in (requests_write, answers_read):
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-        except (AttributeError, OSError):
-            pass
-    keep_from_children(requests_write, answers_read)
+    _build_ends(requests_write, answers_read)
     return RenderProcess(pid, requests_write, answers_read)
 
 
@@ -455,12 +443,8 @@ def start_renderer(*, beside: bool = False) -> Renderer:
     if _started or "weasyprint" in sys.modules:
         helper = _start_helper() if beside else None
         return Renderer() if helper is None else BesideRenderer(helper)
-    pipes: list[int] = []
-    try:
-        for _ in range(4):   # requests and answers, for the render process and for its twin
-            pipes.extend(os.pipe())
-    except OSError:
-        _close(pipes)
+    pipes = _pipes(2)   # requests and answers, for the render process and for its twin
+    if pipes is None:
         return Renderer()
     (requests_read, requests_write, answers_read, answers_write,
      twin_requests_read, twin_requests_write, twin_answers_read, twin_answers_write) = pipes
@@ -473,19 +457,35 @@ def start_renderer(*, beside: bool = False) -> Renderer:
         _close([requests_write, answers_read, twin_requests_write, twin_answers_read])
         _serve(requests_read, answers_write, (twin_requests_read, twin_answers_write))
     _close([requests_read, answers_write, twin_requests_read, twin_answers_write])
-    ours = (requests_write, answers_read, twin_requests_write, twin_answers_read)
-    for fd in (requests_write, twin_requests_write):
-        os.set_blocking(fd, False)
-    for fd in ours:
+    _build_ends(requests_write, answers_read)
+    _build_ends(twin_requests_write, twin_answers_read)
+    _started = True
+    twin = RenderProcess(None, twin_requests_write, twin_answers_read)
+    return RenderProcess(pid, requests_write, answers_read, twin=twin)
+
+
+def _pipes(pairs: int) -> list[int] | None:
+    """``pairs`` times requests and answers: read and write end of each, in that order; None if out of them."""
+    fds: list[int] = []
+    try:
+        for _ in range(2 * pairs):
+            fds.extend(os.pipe())
+    except OSError:
+        _close(fds)
+        return None
+    return fds
+
+
+def _build_ends(requests: int, answers: int) -> None:
+    """Ready the build's ends of a pair: requests written without blocking, both pipes large enough for a note's
+    layout whole, and closed at once in every process the build forks (sandboxed children, OCR batches)."""
+    os.set_blocking(requests, False)
+    for fd in (requests, answers):
         try:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         except (AttributeError, OSError):   # not Linux, or a lower limit: the default buffer serves
             pass
-    # Processes the build forks (sandboxed children, OCR batches) close them at once.
-    keep_from_children(*ours)
-    _started = True
-    twin = RenderProcess(None, twin_requests_write, twin_answers_read)
-    return RenderProcess(pid, requests_write, answers_read, twin=twin)
+    keep_from_children(requests, answers)
 
 
 def _close(fds) -> None:
@@ -538,7 +538,7 @@ def _serve(requests: int, answers: int, twin_pipes: tuple[int, int]) -> None:  #
         signal.signal(signal.SIGTERM, end)
         try:
             pid = os.fork()
-        except OSError:   # no twin: the build meets the end of its pipe and lays those calls out itself
+        except OSError:   # no twin: the build meets the end of its pipe and hands its calls to this process
             pid = None
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
