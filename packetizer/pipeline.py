@@ -480,7 +480,10 @@ class _Ingest:
         self.outcomes: list = [None] * len(attachments)
         self._failed = len(attachments)   # the earliest attachment known to fail
         self._notes = [i for i, att in enumerate(attachments) if att.path.suffix.lower() in NOTE_SUFFIXES]
-        self._queue = [i for i in range(len(attachments)) if i not in self._notes]
+        # The smallest file first: a second child starts only beside children that have told they read no page
+        # by OCR, which a short file tells soon, so a long one starts soon after it.
+        self._queue = sorted((i for i in range(len(attachments)) if i not in self._notes),
+                             key=lambda i: _file_size(attachments[i].path))
 
     def start(self) -> None:
         """Hand the notes to the renderer and start the first children."""
@@ -577,7 +580,17 @@ class _Ingest:
 
     def _start_notes(self) -> None:
         for index in self._notes:
+            if self._renderer.lays_out_here:
+                # A note laid out here takes a while: a child that has told meanwhile it reads no page by OCR
+                # gets the next file beside it now, not after the notes.
+                self._poll()
             self._start(index)
+
+    def _poll(self) -> None:
+        """Take in what the children have sent, without waiting, and start the next ones if they may."""
+        for pending in self._running.values():
+            pending.redaction.child.pump(0)
+        self._fill()
 
     def _finish_notes(self) -> None:
         from .ingest import PendingExhibit, finish_attachment
@@ -598,11 +611,14 @@ class _Ingest:
         A child that reads pages by OCR runs two Tesseracts and has wall-clock limits for each page
         (``MAX_OCR_PAGE_SECONDS``): it keeps both cores to itself, as when attachments were taken one at a time.
         """
-        while self._queue and not (self._stopping() and self._queue[0] > self._failed):
+        while True:
+            # After a failure, only the attachments before it.
+            wanted = [i for i in self._queue if not (self._stopping() and i > self._failed)]
             running = self._running.values()
-            if len(running) >= MAX_ATTACHMENT_CHILDREN or not all(pending.light for pending in running):
+            if not wanted or len(running) >= MAX_ATTACHMENT_CHILDREN or not all(p.light for p in running):
                 return
-            self._start(self._queue.pop(0))
+            self._queue.remove(wanted[0])
+            self._start(wanted[0])
 
     def _wait(self, *, fill: bool = True) -> None:
         """Take in what the children send; collect the finished ones and (``fill``) start the next."""
@@ -638,6 +654,14 @@ class _Ingest:
         if guess and isinstance(outcome, PendingExhibit):
             return outcome.pages_guess
         return None
+
+
+def _file_size(path: Path) -> int:
+    """The file's size in bytes (0 when it cannot be read: its error comes when it is started)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _override(result: CheckResult, reason: str | None, built_by: str) -> dict | None:

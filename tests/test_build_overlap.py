@@ -22,7 +22,7 @@ from packetizer.pipeline import build_packet
 from packetizer.policy import load_payer
 from packetizer.renderproc import Renderer
 from packetizer.sandbox import start_sandboxed, tell_parent, wait_any
-from tests.support.channel_cases import case_with
+from tests.support.channel_cases import case_with, typed_pdf
 from tests.support.hostile_pdfs import FAX_DPI, LETTER, fax_pdf_pages, scan, to_fax
 
 REPO = Path(__file__).resolve().parents[1]
@@ -238,6 +238,49 @@ def test_a_pdf_read_by_ocr_keeps_both_cores_to_itself(tmp_path, monkeypatch):
     monkeypatch.setattr(pdfredact, "start_redact_pdf", counted)
     _build(case_path, tmp_path / "out")
     assert len(live) == 3 and beside_a_fax == [False, False, False]
+
+
+
+def test_the_smallest_pdf_starts_first_and_a_long_one_beside_it_while_the_notes_are_laid_out(tmp_path, monkeypatch):
+    """A second child starts only beside one that has told it reads no page by OCR, which a short file tells soon:
+    so the short PDF goes first, and the long one starts as soon as the short one has told, between two notes,
+    rather than after every note is laid out."""
+    from packetizer.disclosure import pdfredact
+
+    typed = Path(EXAMPLE / "notes" / "2026-09-18-progress-note.pdf").read_bytes()
+    long_pdf = typed_pdf(30, "Long")
+    assert len(long_pdf) > len(typed)
+    # The long PDF comes first in the case's order.
+    case_path = case_with(tmp_path / "case", [("a-long-log.pdf", long_pdf)])
+    events: list[str] = []
+    children: list = []
+    started = pdfredact.start_redact_pdf
+
+    def starting(data, redactor, *, name, **kwargs):
+        events.append(name)
+        pending = started(data, redactor, name=name, **kwargs)
+        children.append(pending.child)
+        return pending
+
+    class Recording(Renderer):
+        def submit(self, work, *args, **kwargs):
+            if work.__name__ != "render_sections":
+                events.append("a note laid out")
+                if len(events) == 2:   # the first note takes as long as the short PDF's child takes to end
+                    while not children[0].pump(None):
+                        pass
+            return super().submit(work, *args, **kwargs)
+
+    monkeypatch.setattr(pdfredact, "start_redact_pdf", starting)
+    case = load_case(case_path)
+    packet = build_packet(case, load_payer(case.payer_id), out_dir=tmp_path / "out", today=TODAY,
+                          clock=lambda: FIXED, renderer=Recording())
+    assert events == ["notes/2026-09-18-progress-note.pdf", "a note laid out", "notes/a-long-log.pdf",
+                      "a note laid out"]
+    # The exhibits keep the case's order.
+    titles = [s.title.split(" \u2014 ")[1] for s in packet.sections if s.kind == "exhibit"]
+    assert [t.split(",")[0] for t in titles] == [a.display_title for a in case.attachments]
+    assert titles[-1] == "A long log, September 18, 2026"
 
 
 BROKEN = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 9 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
