@@ -108,6 +108,8 @@ MIN_OCR_CONFIDENCE = 60                         # mean word confidence (0-100) b
 MAX_OCR_PAGE_SECONDS = 30                       # wall time for Tesseract to read one page (a dense page takes ~5 s)
 MAX_OCR_ATTACHMENT_SECONDS = 45 * 60            # wall time for all the OCR of one attachment (500 dense pages on two
                                                 # cores take about 20 minutes)
+ORPHAN_SECONDS = MAX_OCR_ATTACHMENT_SECONDS + 15 * 60   # a pktz- temporary folder without a lock this old was left
+                                                # behind (packetizer/workfolders.py): longer than any work may run
 MAX_POPPLER_SECONDS = 30                        # wall time for poppler's pdftotext to read one file; past it, pypdf reads
 SPLIT_PDF_PAGES = 16                            # a PDF with this many pages or more is surveyed and proven on both cores
 MAX_OCR_PROCESSES = 2                           # Tesseract processes reading one attachment's pages side by side

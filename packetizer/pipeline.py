@@ -40,6 +40,7 @@ from .limits import MAX_ATTACHMENT_CHILDREN
 from .model import Attachment, Case, PayerPolicy
 from .private import make_dirs
 from .renderproc import Renderer, start_renderer
+from .workfolders import sweep_once
 from .sections import ExhibitEntry, IndexEntry, render_sections
 
 if TYPE_CHECKING:   # the archive package is imported only by builds that archive
@@ -252,6 +253,8 @@ def build_packet(
     # First of all: in a cold process the render process imports WeasyPrint while the build starts.
     own = renderer is None
     renderer = start_renderer() if own else renderer
+    # The PHI a killed build of an earlier process left in the temporary folder goes (once a process).
+    sweep_once()
     try:
         return _build_packet(case, policy, out_dir=out_dir, today=today, archive=archive, clock=clock,
                              built_by=built_by, override_reason=override_reason, progress=progress, kind=kind,

@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -45,6 +44,7 @@ from ..errors import ErrorCode, IntegrityError, PacketizerError, PolicyBlock, St
 from ..pipeline import build_packet
 from ..policy import load_policy_file
 from ..private import create_file, make_dirs
+from ..workfolders import WorkFolder
 from .jobs import Job, Outcome, block_problems, unexpected
 from .report import replace_file
 
@@ -166,7 +166,7 @@ def build_from_bundle(request: Mapping[str, Any], *, spool: Path) -> dict:
         case_id = str(case_doc.get("case_id", "?"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return {"problems": [[None, f"batch input {request['bundle']} is damaged; run the batch again"]]}
-    with tempfile.TemporaryDirectory(prefix="pktz-worker-") as tmp:
+    with WorkFolder("worker") as tmp:
         root = Path(tmp).resolve()
         try:
             case_dir = root / "case"

@@ -54,6 +54,7 @@ from pypdf.generic import (ArrayObject, DecodedStreamObject, DictionaryObject, I
 from ..errors import DisclosureError, ErrorCode, IngestError, LimitExceeded
 from ..ingest import trust
 from ..ingest.pdf import copy_layer_visibility, sanitise_failure, sanitise_in_child
+from ..workfolders import WorkFolder
 from ..sandbox import SandboxedChild, in_two, stage_done, start_sandboxed, tell_parent
 from ..limits import (MAX_OCR_ATTACHMENT_SECONDS, MAX_OCR_PAGE_SECONDS, MAX_OCR_ROUNDS, MAX_PDF_PARSE_MEMORY_BYTES,
                       MAX_PDF_PARSE_SECONDS, MAX_PDF_REDACT_SECONDS, MAX_POPPLER_SECONDS, MAX_REDACTED_PAGE_PIXELS,
@@ -122,7 +123,7 @@ def start_redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_P
                      parse_timeout: float = MAX_PDF_PARSE_SECONDS,
                      memory: int = MAX_PDF_PARSE_MEMORY_BYTES) -> "PendingRedaction":
     """:func:`redact_pdf`, started: the child works while this process goes on (see :class:`PendingRedaction`)."""
-    workdir = tempfile.TemporaryDirectory(prefix="pktz-redact-")
+    workdir = WorkFolder("redact")
     try:
         child = start_sandboxed(
             lambda pdf: _sanitise_and_redact_in_child(pdf, redactor, Path(workdir.name)), data,
@@ -144,7 +145,7 @@ class PendingRedaction:
     :meth:`stop` gives up on it.
     """
 
-    def __init__(self, child: SandboxedChild, workdir: tempfile.TemporaryDirectory, *, name: str, timeout: float,
+    def __init__(self, child: SandboxedChild, workdir: WorkFolder, *, name: str, timeout: float,
                  parse_timeout: float, memory: int) -> None:
         self.child = child
         self._workdir = workdir

@@ -38,7 +38,6 @@ import hashlib
 import io
 import logging
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ from pypdf.generic import IndirectObject
 from ..errors import DisclosureError, ErrorCode
 from ..ingest.trust import page_objects
 from ..sandbox import in_two, run_sandboxed
+from ..workfolders import WorkFolder
 from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS, SPLIT_PDF_PAGES
 from .pdftext import PopplerReading, object_strings, page_text, text_pieces
 from .redactor import TYPE_WORDS, Redactor
@@ -100,7 +100,7 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
     read = None if pictures_read is None else frozenset(pictures_read)
     searched, clean_texts = frozenset(streams_searched), frozenset(texts_searched)
     # The folder is the parent's, so that nothing the child wrote outlives a child that ran out of time.
-    with tempfile.TemporaryDirectory(prefix="pktz-verify-") as folder:
+    with WorkFolder("verify") as folder:
         status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder), searched, clean_texts),
                                         packet_pdf,
                                         timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
@@ -130,7 +130,7 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
 def find_leaks(packet_pdf: bytes, redactor: Redactor, pictures_read: Iterable[str] | None = None,
                streams_searched: Iterable[str] = (), texts_searched: Iterable[str] = ()) -> list[Leak]:
     """Every leak in ``packet_pdf`` (in this process; tests and diagnostics)."""
-    with tempfile.TemporaryDirectory(prefix="pktz-verify-") as folder:
+    with WorkFolder("verify") as folder:
         return _search(packet_pdf, redactor.proof_searches(), None if pictures_read is None else frozenset(pictures_read),
                        Path(folder), frozenset(streams_searched), frozenset(texts_searched))
 
