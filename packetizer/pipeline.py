@@ -28,6 +28,7 @@ import os
 import re
 import string
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -582,18 +583,30 @@ class _Ingest:
                                                    redactor=self._plan.redactor, renderer=self._renderer))
 
     def _start_notes(self) -> None:
-        for index in self._notes:
+        for number, index in enumerate(self._notes):
             if self._renderer.lays_out_here:
                 # A note laid out here takes a while: a child that has told meanwhile it reads no page by OCR
-                # gets the next file beside it now, not after the notes.
-                self._poll()
+                # gets the next file beside it now, not after the notes. Before the first note, a file waiting
+                # for its child waits a moment for that answer (a short file's child gives it in a few
+                # hundredths of a second), rather than for the notes' layouts.
+                self._poll(wait=_FIRST_ANSWER_WAIT if number == 0 else 0.0)
             self._start(index)
 
-    def _poll(self) -> None:
-        """Take in what the children have sent, without waiting, and start the next ones if they may."""
-        for pending in self._running.values():
-            pending.redaction.child.pump(0)
-        self._fill()
+    def _poll(self, *, wait: float = 0.0) -> None:
+        """Take in what the children have sent and start the next ones if they may; while a file waits for a
+        child and a child still at work has not told whether it reads pages by OCR, wait up to ``wait`` seconds
+        for that answer (a child that ended without telling, a failure, is collected later and ends the wait)."""
+        deadline = time.monotonic() + wait
+        while True:
+            for pending in self._running.values():
+                pending.redaction.child.pump(0)
+            self._fill()
+            untold = [p for p in self._running.values()
+                      if p.redaction.ocr_pages is None and not p.redaction.child.finished]
+            left = deadline - time.monotonic()
+            if not self._queue or not untold or left <= 0:
+                return
+            untold[0].redaction.child.pump(left)
 
     def _finish_notes(self) -> None:
         from .ingest import PendingExhibit, finish_attachment
@@ -657,6 +670,11 @@ class _Ingest:
         if guess and isinstance(outcome, PendingExhibit):
             return outcome.pages_guess
         return None
+
+
+#: How long a warm build waits, before it lays out its first note, for a child at work to tell whether it reads
+#: pages by OCR, when another file waits to start beside it (see :meth:`_Ingest._start_notes`).
+_FIRST_ANSWER_WAIT = 0.1
 
 
 def _file_size(path: Path) -> int:

@@ -73,6 +73,37 @@ def test_a_child_tells_its_parent_before_it_answers():
     assert child.pid not in children_of(os.getpid())   # killed and reaped
 
 
+def test_a_child_leaves_what_it_inherited_out_of_its_collections_and_still_collects_what_it_makes():
+    """A forked child's collector does not walk the parent's heap (which would copy its pages for nothing),
+    yet a cycle the child makes is still collected; the parent's collector is untouched."""
+    import json
+
+    from packetizer.sandbox import in_two, run_sandboxed
+
+    class Cycle:
+        pass
+
+    def counts() -> dict:
+        a, b = Cycle(), Cycle()
+        a.other, b.other = b, a
+        del a, b
+        return {"frozen": gc.get_freeze_count(), "collected": gc.collect(), "tracked": len(gc.get_objects())}
+
+    def work(data):
+        return {"status": "ok"}, json.dumps(counts()).encode()
+
+    frozen_here, tracked_here = gc.get_freeze_count(), len(gc.get_objects())
+    status, _, payload = run_sandboxed(work, b"", timeout=30, memory=1 << 30)
+    child = json.loads(payload)
+    assert status == "ok"
+    assert child["frozen"] >= tracked_here // 2 and child["collected"] >= 2
+    assert child["tracked"] < tracked_here // 2   # what a full collection in the child walks
+    # The forked half of in_two too; the half done here is left as it was.
+    lead, forked = in_two(20, lambda indexes: counts()["frozen"], min_count=16)
+    assert lead == frozen_here and forked >= tracked_here // 2
+    assert gc.get_freeze_count() == frozen_here
+
+
 def test_a_child_nobody_waits_for_any_more_is_killed_and_reaped():
     child = start_sandboxed(lambda data: time.sleep(30), b"", timeout=30, memory=1 << 30)
     pid = child.pid
@@ -241,10 +272,9 @@ def test_a_pdf_read_by_ocr_keeps_both_cores_to_itself(tmp_path, monkeypatch):
 
 
 
-def test_the_smallest_pdf_starts_first_and_a_long_one_beside_it_while_the_notes_are_laid_out(tmp_path, monkeypatch):
-    """A second child starts only beside one that has told it reads no page by OCR, which a short file tells soon:
-    so the short PDF goes first, and the long one starts as soon as the short one has told, between two notes,
-    rather than after every note is laid out."""
+def _record_starts_and_layouts(tmp_path, monkeypatch) -> tuple[list[str], object, object]:
+    """Build a case whose long PDF comes before a short one, with a renderer whose first note lasts until the short
+    PDF's child has ended; the files started and the notes laid out, in order."""
     from packetizer.disclosure import pdfredact
 
     typed = Path(EXAMPLE / "notes" / "2026-09-18-progress-note.pdf").read_bytes()
@@ -275,8 +305,65 @@ def test_the_smallest_pdf_starts_first_and_a_long_one_beside_it_while_the_notes_
     case = load_case(case_path)
     packet = build_packet(case, load_payer(case.payer_id), out_dir=tmp_path / "out", today=TODAY,
                           clock=lambda: FIXED, renderer=Recording())
+    return events, case, packet
+
+
+def test_the_smallest_pdf_starts_first_and_a_long_one_beside_it_while_the_notes_are_laid_out(tmp_path, monkeypatch):
+    """A second child starts only beside one that has told it reads no page by OCR, which a short file tells soon:
+    so the short PDF goes first, and the long one starts as soon as the short one has told, between two notes,
+    rather than after every note is laid out."""
+    monkeypatch.setattr(pipeline, "_FIRST_ANSWER_WAIT", 0.0)   # no wait before the first note
+    events, case, packet = _record_starts_and_layouts(tmp_path, monkeypatch)
     assert events == ["notes/2026-09-18-progress-note.pdf", "a note laid out", "notes/a-long-log.pdf",
                       "a note laid out"]
+    _assert_exhibits_in_the_cases_order(case, packet)
+
+
+def test_before_its_first_note_a_build_waits_for_the_short_pdfs_answer_and_starts_the_long_one_then(
+        tmp_path, monkeypatch):
+    """The short PDF's child tells in a few hundredths of a second whether it reads pages by OCR: the build waits
+    for that answer before it lays out its first note, so the long PDF starts at once, not after a note's layout.
+    The wait ends on the answer, not at its limit (set here far above any answer's time)."""
+    monkeypatch.setattr(pipeline, "_FIRST_ANSWER_WAIT", 60.0)
+    started = time.monotonic()
+    events, case, packet = _record_starts_and_layouts(tmp_path, monkeypatch)
+    assert time.monotonic() - started < 60.0
+    assert events == ["notes/2026-09-18-progress-note.pdf", "notes/a-long-log.pdf", "a note laid out",
+                      "a note laid out"]
+    _assert_exhibits_in_the_cases_order(case, packet)
+
+
+def test_a_build_does_not_wait_beside_a_pdf_read_by_ocr(tmp_path, monkeypatch):
+    """A child that reads pages by OCR keeps both cores: its answer ends the wait and the next PDF waits for it."""
+    monkeypatch.setattr(pipeline, "_FIRST_ANSWER_WAIT", 60.0)
+    case_path = case_with(tmp_path / "case", [("a-fax.pdf", faxed_note(1)),
+                                              ("b-long-log.pdf", typed_pdf(30, "Long"))])
+    from packetizer.disclosure import pdfredact
+
+    events: list[str] = []
+    started = pdfredact.start_redact_pdf
+
+    def starting(data, redactor, *, name, **kwargs):
+        events.append(name)
+        return started(data, redactor, name=name, **kwargs)
+
+    class Recording(Renderer):
+        def submit(self, work, *args, **kwargs):
+            if work.__name__ != "render_sections":
+                events.append("a note laid out")
+            return super().submit(work, *args, **kwargs)
+
+    monkeypatch.setattr(pdfredact, "start_redact_pdf", starting)
+    case = load_case(case_path)
+    before = time.monotonic()
+    build_packet(case, load_payer(case.payer_id), out_dir=tmp_path / "out", today=TODAY, clock=lambda: FIXED,
+                 renderer=Recording())
+    assert time.monotonic() - before < 60.0
+    # The long log is not started beside the fax: the first note is laid out first.
+    assert events.index("a note laid out") < events.index("notes/b-long-log.pdf")
+
+
+def _assert_exhibits_in_the_cases_order(case, packet) -> None:
     # The exhibits keep the case's order.
     titles = [s.title.split(" \u2014 ")[1] for s in packet.sections if s.kind == "exhibit"]
     assert [t.split(",")[0] for t in titles] == [a.display_title for a in case.attachments]
