@@ -116,6 +116,7 @@ def assemble_packet(
     font = writer._add_object(_footer_font())
     labels: list[str] = []
     stamps: list[str | None] = []
+    placed: list[bytes] = []   # each page's placing matrix and clip, or b"" (see _normalise)
     for number, part in enumerate(parts):
         try:
             reader = PdfReader(io.BytesIO(part.pdf))
@@ -126,17 +127,17 @@ def assemble_packet(
             raise LimitExceeded(f"packet pages {len(labels) + len(pages)} > MAX_PACKET_PAGES ({MAX_PACKET_PAGES})")
         for page in pages:
             added = writer.add_page(page)
-            _normalise(added, writer, fit=part.fit)
+            placed.append(_normalise(added, fit=part.fit))
             labels.append(part.label)
             stamps.append(part.stamp)
     counted = sum(1 for s in stamps if s is None)
     total = counted if total is None else total
     number = first_number
-    for page, label, fixed in zip(writer.pages, labels, stamps):
+    for page, label, fixed, place in zip(writer.pages, labels, stamps, placed):
         if fixed is not None:
-            _stamp(page, writer, font, fixed, label)
+            _stamp(page, writer, font, fixed, label, place)
             continue
-        _stamp(page, writer, font, f"{case_id} \u00b7 Page {number} of {total}", label)
+        _stamp(page, writer, font, f"{case_id} \u00b7 Page {number} of {total}", label, place)
         number += 1
     for mark in bookmarks:
         writer.add_outline_item(title=mark.title, page_number=mark.page - 1)
@@ -195,8 +196,12 @@ def _rotation_matrix(rotate: int, llx: float, lly: float, w: float, h: float) ->
     return (1.0, 0.0, 0.0, 1.0, -llx, -lly)
 
 
-def _normalise(page, writer: PdfWriter, *, fit: bool) -> None:
-    """Make ``page`` an upright Letter page; when ``fit``, scale its content above the footer band."""
+def _normalise(page, *, fit: bool) -> bytes:
+    """Make ``page`` an upright Letter page; when ``fit``, scale its content above the footer band.
+
+    Returns what places its content so (a ``q``, its matrix and its clip; the ``Q`` that closes them
+    goes after the content), or b"" when it stays where it is: :func:`_stamp` writes it with the stamp,
+    in the same two streams around the page's own."""
     llx, lly, urx, ury = _box(page)
     w, h = urx - llx, ury - lly
     rotate = int(page.get("/Rotate", 0) or 0) % 360
@@ -216,17 +221,19 @@ def _normalise(page, writer: PdfWriter, *, fit: bool) -> None:
         ty = target_h - shown_h * scale
     matrix = (a * scale, b * scale, c * scale, d * scale, e * scale + tx, f * scale + ty)
     identity = matrix == (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    place = b""
     if not identity:
         # Clip to the page's own visible area so content outside its crop box stays hidden.
         clip = f"{llx:.4f} {lly:.4f} {w:.4f} {h:.4f} re W n\n"
         cm = " ".join(f"{v:.6f}" for v in matrix)
-        _wrap_contents(page, writer, f"q {cm} cm\n{clip}".encode(), b"\nQ\n")
+        place = f"q {cm} cm\n{clip}".encode()
     box = ArrayObject([NumberObject(0), NumberObject(0), FloatObject(target_w), FloatObject(target_h)])
     page[NameObject("/MediaBox")] = box
     page[NameObject("/CropBox")] = box
     for key in ("/TrimBox", "/BleedBox", "/ArtBox", "/Rotate", "/Annots", "/UserUnit"):
         if key in page:
             del page[key]
+    return place
 
 
 def _stream(writer: PdfWriter, data: bytes):
@@ -250,8 +257,9 @@ def _wrap_contents(page, writer: PdfWriter, before: bytes, after: bytes) -> None
     page[NameObject("/Contents")] = ArrayObject([_stream(writer, before), *items, _stream(writer, after)])
 
 
-def _stamp(page, writer: PdfWriter, font, text: str, label: str) -> None:
-    """Draw the footer (white band behind it, so it stays legible over any content)."""
+def _stamp(page, writer: PdfWriter, font, text: str, label: str, place: bytes = b"") -> None:
+    """Draw the footer (white band behind it, so it stays legible over any content); ``place`` (from
+    :func:`_normalise`) goes before the page's own content, inside the pair that isolates it."""
     width = float(page.mediabox.width)
     resources = page.get("/Resources")
     resources = DictionaryObject() if resources is None else resources.get_object()
@@ -275,7 +283,9 @@ def _stamp(page, writer: PdfWriter, font, text: str, label: str) -> None:
         parts.append(f"{36 - x:.2f} 0 Td ({_pdf_text(label)}) Tj")
     parts.append("ET Q")
     # A leading 'q'/'Q' pair isolates the page's own graphics state from the stamp.
-    _wrap_contents(page, writer, b"q\n", ("\nQ\n" + "\n".join(parts) + "\n").encode("latin-1"))
+    placed_end = "\nQ\n" if place else ""
+    _wrap_contents(page, writer, b"q\n" + place,
+                   (placed_end + "\nQ\n" + "\n".join(parts) + "\n").encode("latin-1"))
 
 
 def _pdf_text(text: str) -> str:
