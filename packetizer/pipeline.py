@@ -315,7 +315,7 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
                 for number, (att, doc) in enumerate(zip(plan.included_attachments, documents))]
     # Imported once the notes are with the renderer (they load pypdf and PDFium, which the PDFs loaded already).
     from .assemble import Bookmark, PartPdf, assemble_packet
-    from .disclosure import disclosure_report, render_report_html, verify_no_leak
+    from .disclosure import disclosure_report, prepare_report_html, render_report_html, verify_no_leak
 
     converted = sum(doc.pages for _, _, doc in exhibits)
     progress("sections", converted, None)
@@ -323,6 +323,7 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
     if early is not None and pages_now != counted:   # a note's guess was wrong (or a child miscounted): again
         renderer.discard(early)
         early = None
+    prepare_report_html()   # while the sections are laid out elsewhere, not after the proof
     sections = renderer.result(early if early is not None else laid_out(pages_now))
     parts = [PartPdf(sections.pdf, fit=False)]
     parts += [PartPdf(doc.pdf, fit=att.path.suffix.lower() == ".pdf", label=f"Exhibit {letter}")

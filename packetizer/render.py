@@ -97,6 +97,16 @@ def render_html(template: str, context: Mapping[str, Any], *, payer_id: str | No
         raise RenderError(f"template {template}: {type(exc).__name__}") from None
 
 
+def prepare_template(template: str, *, payer_id: str | None = None) -> None:
+    """Load and compile ``template`` now, into the environment's cache, where :func:`render_html` finds it
+    (a template's first compile costs tens of milliseconds in a new process). Its errors are left to
+    :func:`render_html`, which reports them."""
+    try:
+        _environment(_template_env_key(payer_id)).get_template(template)
+    except jinja2.TemplateError:
+        pass
+
+
 def _is_inside(path: Path, root: Path) -> bool:
     try:
         return path.resolve().is_relative_to(root.resolve())

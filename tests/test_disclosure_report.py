@@ -122,6 +122,46 @@ def test_staff_page_shows_the_report_escaped_and_without_values(built):
         assert value.lower() not in page.lower()
 
 
+def test_the_report_page_is_rendered_from_its_template_compiled_ahead(built, monkeypatch):
+    """A build compiles the report's template while it waits for its front sections; the page it renders after
+    its proof comes from that compile (the template's file is not read again), and is the same page."""
+    import jinja2
+
+    from packetizer import render
+    from packetizer.disclosure import prepare_report_html
+
+    report = built[3]
+    expected = render_report_html(report)
+    render._environment.cache_clear()
+    prepare_report_html()
+
+    def not_read_again(*args, **kwargs):
+        raise AssertionError("the report's template was read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(jinja2.FileSystemLoader, "get_source", not_read_again)
+        assert render_report_html(report) == expected
+        render._environment.cache_clear()   # without the compile ahead, the template is read at render time
+        with pytest.raises(AssertionError, match="read again"):
+            render_report_html(report)
+    render._environment.cache_clear()
+
+
+def test_a_template_that_cannot_be_compiled_ahead_is_reported_when_rendered(monkeypatch, tmp_path):
+    from packetizer import render
+    from packetizer.errors import RenderError
+
+    (tmp_path / "broken.html").write_text("{% if %}")
+    monkeypatch.setattr(render, "_template_env_key", lambda payer_id: (str(tmp_path),))
+    render.prepare_template("broken.html")   # nothing raised ahead
+    render.prepare_template("missing.html")
+    with pytest.raises(RenderError, match="template broken.html: TemplateSyntaxError"):
+        render.render_html("broken.html", {})
+    with pytest.raises(RenderError, match="template missing.html not found"):
+        render.render_html("missing.html", {})
+    render._environment.cache_clear()
+
+
 def test_report_that_would_not_match_the_schema_is_refused(built):
     """This test ensures a malformed report (here a bad build time) raises instead of being written."""
     case, policy, plan, *_ = built

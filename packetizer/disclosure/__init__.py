@@ -26,7 +26,7 @@ from .attachments import WithheldAttachment
 from .plan import DisclosurePlan, plan_disclosure
 from .redactor import MARKERS, Hit, Redaction, Redactor
 
-_LATER = {"disclosure_report": "report", "render_report_html": "report",
+_LATER = {"disclosure_report": "report", "render_report_html": "report", "prepare_report_html": "report",
           "Leak": "verify", "find_leaks": "verify", "verify_no_leak": "verify"}
 
 
@@ -47,6 +47,7 @@ __all__ = [
     "disclosure_report",
     "find_leaks",
     "plan_disclosure",
+    "prepare_report_html",
     "render_report_html",
     "verify_no_leak",
 ]

@@ -14,7 +14,7 @@ from .. import limits
 from ..errors import DisclosureError, ErrorCode
 from ..model import ATTACHMENT_KIND_WORDS
 from ..pagecheck import OCR, TEXT_LAYER, UNCHECKED, PageCheck
-from ..render import render_html
+from ..render import prepare_template, render_html
 from ..schemas import schema_errors
 from .redactor import TYPE_WORDS
 
@@ -166,6 +166,15 @@ def page_check_groups(page_checks: Iterable[dict]) -> list[dict]:
     return out
 
 
+def prepare_report_html() -> None:
+    """Compile the report's template ahead of :func:`render_report_html`: about 40 ms in a new process,
+    which a build pays while it waits for its front sections rather than after its proof."""
+    prepare_template(_REPORT_TEMPLATE)
+
+
+_REPORT_TEMPLATE = "disclosure-report.html"
+
+
 def render_report_html(report: dict) -> str:
     """The report as a self-contained HTML page for staff."""
     checked = {}
@@ -173,7 +182,7 @@ def render_report_html(report: dict) -> str:
         groups = page_check_groups(attachment["page_checks"])
         reasons = list(dict.fromkeys(reason for group in groups for reason in group["reasons"]))
         checked[attachment["letter"]] = {"groups": groups, "reasons": reasons}
-    return render_html("disclosure-report.html", {
+    return render_html(_REPORT_TEMPLATE, {
         "report": report, "type_words": TYPE_WORDS, "kind_words": ATTACHMENT_KIND_WORDS, "checked": checked,
         "ocr_dpi": limits.OCR_DPI, "min_confidence": limits.MIN_OCR_CONFIDENCE,
     })
