@@ -182,6 +182,25 @@ def run_cold(code: str) -> str:
     return done.stdout.strip()
 
 
+def test_a_build_of_a_case_file_that_is_not_there_fails_without_starting_a_render_process(tmp_path):
+    missing = tmp_path / "no-such-case.yaml"
+    told = json.loads(run_cold(
+        "import contextlib, io, json, sys\n"
+        "from packetizer import renderproc\n"
+        "from packetizer.cli import main\n"
+        "err = io.StringIO()\n"
+        "with contextlib.redirect_stderr(err):\n"
+        "    try:\n"
+        f"        main(['build', {str(missing)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        "    except SystemExit as exc:\n"
+        "        code = exc.code\n"
+        "print(json.dumps([code, err.getvalue(), renderproc._started]))\n"
+    ))
+    code, error, started = told
+    assert code == 1 and "no-such-case.yaml" in error and "not found" in error
+    assert started is False and not (tmp_path / "out").exists()
+
+
 def test_an_error_raised_in_the_render_process_comes_back_as_it_was_raised(tmp_path):
     missing = tmp_path / "no-such-case.yaml"
     with pytest.raises(CaseError) as here:
