@@ -166,13 +166,13 @@ def page_check_groups(page_checks: Iterable[dict]) -> list[dict]:
     return out
 
 
+_REPORT_TEMPLATE = "disclosure-report.html"
+
+
 def prepare_report_html() -> None:
     """Compile the report's template ahead of :func:`render_report_html`: about 40 ms in a new process,
     which a build pays while it waits for its front sections rather than after its proof."""
     prepare_template(_REPORT_TEMPLATE)
-
-
-_REPORT_TEMPLATE = "disclosure-report.html"
 
 
 def render_report_html(report: dict) -> str:
