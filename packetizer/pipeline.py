@@ -42,7 +42,8 @@ from .model import Attachment, Case, PayerPolicy
 from .private import make_dirs
 from .renderproc import Renderer, start_renderer
 from .workfolders import sweep_once
-from .sections import ExhibitEntry, IndexEntry, render_sections
+from .sections import (ExhibitEntry, IndexEntry, RenderedSections, join_front, render_body, render_cover,
+                       render_sections)
 
 if TYPE_CHECKING:   # the archive package is imported only by builds that archive
     from .archive import ArchivedVersion, PacketArchive
@@ -280,16 +281,45 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
 
     plan = plan_disclosure(case, policy, kind=kind)
 
-    def laid_out(pages: list[int], *, aside: bool = False):
-        """The front sections for exhibits of these page counts, handed to the renderer (a ticket); ``aside``:
-        laid out beside the notes."""
+    def front(work, pages: list[int], *, aside: bool = False, **more) -> int:
+        """``work`` (a function of :mod:`.sections`) for exhibits of these page counts, handed to the renderer (a
+        ticket); ``aside``: laid out beside the notes."""
         entries = [ExhibitEntry(exhibit_letter(number), att.display_title, att.kind, att.date, count)
                    for number, (att, count) in enumerate(zip(plan.included_attachments, pages))]
         # The sections print the case's free text with withheld values staff typed into it replaced.
         return (renderer.submit_aside if aside else renderer.submit)(
-            render_sections, plan.printed_case, policy, entries,
-            letter_date=created.date(), deadline=result.deadline, extra_fields=tuple(plan.extra_fields), kind=kind,
+            work, plan.printed_case, policy, entries, letter_date=created.date(), deadline=result.deadline,
+            extra_fields=tuple(plan.extra_fields), kind=kind, **more,
         )
+
+    def laid_out(pages: list[int], *, aside: bool = False) -> tuple[int, ...]:
+        """The front sections for exhibits of these page counts, handed to the renderer (tickets). ``aside``: the
+        narrative and summary beside the notes, and the cover, its index from their guessed pages, after the
+        notes (on the other core, while they are still laid out)."""
+        if not aside:
+            return (front(render_sections, pages),)
+        return front(render_body, pages, aside=True), front(render_cover, pages)
+
+    def sections_of(tickets: tuple[int, ...], pages: list[int]) -> RenderedSections:
+        """The sections the tickets of :func:`laid_out` lay out, joined; the cover again when the pages it
+        guessed for the narrative and summary were wrong."""
+        try:
+            body = renderer.result(tickets[0])
+        except BaseException:
+            discard(tickets[1:])
+            raise
+        if len(tickets) == 1:
+            return body
+        cover = renderer.result(tickets[1])
+        joined = join_front(body, cover)
+        if joined is None and cover.pages == body.cover_pages:   # from the body's own pages this time
+            joined = join_front(body, renderer.result(front(render_cover, pages, body=body)))
+        # A cover longer than the body assumed moves everything after it: both are laid out again.
+        return joined if joined is not None else renderer.result(laid_out(pages)[0])
+
+    def discard(tickets) -> None:
+        for ticket in tickets:
+            renderer.discard(ticket)
 
     ingest = _Ingest(plan, progress=progress, renderer=renderer)
     early = None
@@ -307,7 +337,7 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
         documents = ingest.finish()
     except BaseException:
         if early is not None:
-            renderer.discard(early)
+            discard(early)
         raise
     finally:
         ingest.stop()
@@ -321,11 +351,11 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
     progress("sections", converted, None)
     pages_now = [doc.pages for _, _, doc in exhibits]
     if early is not None and pages_now != counted:   # a note's guess was wrong (or a child miscounted): again
-        renderer.discard(early)
+        discard(early)
         early = None
     prepare_report_html()   # while the sections are laid out elsewhere, not after the proof
-    sections = renderer.result(early if early is not None else laid_out(pages_now))
-    parts = [PartPdf(sections.pdf, fit=False)]
+    sections = sections_of(early if early is not None else laid_out(pages_now, aside=renderer.runs_aside), pages_now)
+    parts = [PartPdf(pdf, fit=False) for pdf, _ in sections.documents]
     parts += [PartPdf(doc.pdf, fit=att.path.suffix.lower() == ".pdf", label=f"Exhibit {letter}")
               for letter, att, doc in exhibits]
     bookmarks = [Bookmark(entry.title, entry.first_page) for entry in sections.index]
@@ -413,8 +443,10 @@ def _split_if_over(case, policy, plan, name, sections, exhibits, pdf: bytes, pag
 
     if not over_limits(policy, pages, len(pdf)):
         return []
-    sources = [Source(sections.pdf, 1, sections.pages, fit=False)]
-    first = sections.pages + 1
+    sources, first = [], 1
+    for front_pdf, front_pages in sections.documents:
+        sources.append(Source(front_pdf, first, front_pages, fit=False))
+        first += front_pages
     for letter, att, doc in exhibits:
         sources.append(Source(doc.pdf, first, doc.pages, fit=att.path.suffix.lower() == ".pdf",
                               label=f"Exhibit {letter}"))

@@ -6,9 +6,9 @@ and then lays out the converted notes and the front sections while the other
 core idles. :func:`start_renderer` forks a render process first thing: it
 imports WeasyPrint and warms its fonts while the build loads its modules,
 checks the case and plans the disclosure, then forks its twin. The render
-process lays out the notes the build hands it, the twin the front sections
-(:meth:`Renderer.submit_aside`), while the build sanitises, checks and redacts
-the PDF attachments.
+process lays out the notes the build hands it, then the cover note, while the
+twin lays out the narrative and summary (:meth:`Renderer.submit_aside`), and the
+build sanitises, checks and redacts the PDF attachments.
 
 The work is the same either way: a :class:`Renderer` runs each call at once in
 this process, a :class:`RenderProcess` in the render process (or its twin), one
@@ -358,9 +358,10 @@ def _ended_within(pid: int, seconds: float) -> bool:
 class BesideRenderer(Renderer):
     """A warm process's renderer with a helper beside it, a fork of this process, for one build.
 
-    The calls given to :meth:`submit_aside` (the front sections) run in the helper. The others (the notes) run
-    here, but only when their result is first asked for, in the order given: so the build can hand the sections
-    over, from the notes' guessed pages, before it lays the notes out, and both are laid out at once.
+    The calls given to :meth:`submit_aside` (the narrative and summary) run in the helper. The others (the notes,
+    then the cover) run here, but only when their result is first asked for, in the order given: so the build can
+    hand the sections over, from the notes' guessed pages, before it lays the notes out, and both are laid out at
+    once.
     """
 
     def __init__(self, helper: RenderProcess) -> None:

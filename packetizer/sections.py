@@ -11,9 +11,14 @@ layout they are printed in:
    are corrected and the two are laid out once more. DejaVu Sans has digits of
    one width, so a corrected number rarely moves anything else; one that
    gains a digit may, and the next pass checks again.
-2. The cover is laid out last, when every number its index prints is known. If
+2. The cover is laid out with the pages the narrative and summary took. If
    the index makes the cover longer than one page, everything after it moves,
    and both are laid out again.
+
+The cover and the body are written as two PDFs, so that a build with a second
+core lays the cover out beside the body (:func:`render_cover` from the body's
+guessed pages, then :func:`join_front`; a wrong guess lays out the cover again
+from the body's own pages). The packet is the same either way.
 
 A packet whose numbers do not match its layout is never written. The usual
 case is one layout of each; WeasyPrint's own ``target-counter()`` would lay
@@ -34,7 +39,7 @@ from .checks.validation import icd10cm_description
 from .errors import AssemblyError
 from .limits import MAX_INDEX_RENDER_PASSES
 from .model import Case, PayerPolicy, ServiceLine
-from .render import Layout, format_long_date, layout_html, render_html, write_layouts
+from .render import Layout, format_long_date, layout_html, render_html
 
 SECTION_TITLES = {"cover": "Cover note", "narrative": "Request narrative", "summary": "Service summary"}
 # An appeal packet (SPEC section 10) is the request's sections behind another front section.
@@ -94,10 +99,42 @@ class IndexEntry:
 
 @dataclass(frozen=True)
 class RenderedSections:
+    """The front sections: the cover note's PDF and the narrative and summary's, written apart (so that two
+    processes can lay them out at once, and a packet's bytes do not depend on which did), their page counts
+    and the packet's index."""
+
+    cover_pdf: bytes
+    cover_pages: int
+    body_pdf: bytes
+    pages: int           # the cover's and the body's
+    index: tuple[IndexEntry, ...]
+
+    @property
+    def documents(self) -> tuple[tuple[bytes, int], ...]:
+        """The cover's PDF and the body's, each with its pages, in packet order."""
+        return ((self.cover_pdf, self.cover_pages), (self.body_pdf, self.pages - self.cover_pages))
+
+
+@dataclass(frozen=True)
+class FrontBody:
+    """The narrative and the summary laid out and written, for a cover of ``cover_pages`` pages."""
+
     pdf: bytes
     pages: int
+    narrative: tuple[int, int]     # pages of the body (1-based, the body's own numbering)
+    summary: tuple[int, int]
+    cover_pages: int
+
+
+@dataclass(frozen=True)
+class FrontCover:
+    """The cover note laid out and written, for a body whose sections have the pages it was told (or guessed)."""
+
+    pdf: bytes
+    pages: int
+    narrative: tuple[int, int]     # the body's pages the cover's index assumed
+    summary: tuple[int, int]
     index: tuple[IndexEntry, ...]
-    passes: int
 
 
 def exhibit_title(entry: ExhibitEntry) -> str:
@@ -120,51 +157,117 @@ def render_sections(
     ``kind="appeal"``: the cover is an appeal letter (the level, the decision contested, the payer's
     reason quoted, the rebuttal point by point, what is asked) and ``deadline`` is the appeal's.
 
+    The body (narrative and summary) and the cover can also be laid out apart, at once, in two processes:
+    :func:`render_body` and :func:`render_cover` (its index from the body's guessed pages), then
+    :func:`join_front`. The sections are the same either way.
+
     Raises:
         AssemblyError: the page numbers did not settle within MAX_INDEX_RENDER_PASSES passes,
             or a payer's template dropped a section anchor or added content after a section.
     """
-    base = _context(case, policy, letter_date=letter_date, deadline=None if kind == "appeal" else deadline,
-                    extra_fields=extra_fields)
-    if kind == "appeal":
-        base["appeal"] = _appeal_context(case, policy, deadline, letter_date)
-        base["chronology"] = _appeal_chronology(case, base["chronology"])
-    payer = policy.id
+    front = _Front(case, policy, exhibits, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields,
+                   kind=kind)
+    cover_pages, body = 1, None
+    for _ in range(MAX_INDEX_RENDER_PASSES):
+        body = front.body(cover_pages, None if body is None else body.pages)
+        cover = front.cover(cover_pages, body.narrative, body.summary)
+        joined = join_front(body, cover)
+        if joined is not None:
+            return joined
+        cover_pages = cover.pages   # the index made the cover longer (or shorter): everything after it moves
+    raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} passes")
 
-    def context_for(ranges: dict) -> dict:
+
+def render_body(case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], *, letter_date: dt.date,
+                deadline: dt.date | None, extra_fields: tuple[tuple[str, str], ...] = (),
+                kind: str = "request") -> FrontBody:
+    """The narrative and the summary behind a one-page cover (the arguments as :func:`render_sections` takes
+    them), to be joined with the cover by :func:`join_front`."""
+    return _Front(case, policy, exhibits, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields,
+                  kind=kind).body(1)
+
+
+def render_cover(case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], *, letter_date: dt.date,
+                 deadline: dt.date | None, extra_fields: tuple[tuple[str, str], ...] = (), kind: str = "request",
+                 body: FrontBody | None = None) -> FrontCover:
+    """The cover note, its index printing the pages of ``body`` (the arguments as :func:`render_sections` takes
+    them); without one, the pages the narrative and summary are guessed to take behind a one-page cover, so that
+    the cover is laid out while they are (:func:`join_front` tells whether the guess was right)."""
+    front = _Front(case, policy, exhibits, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields,
+                   kind=kind)
+    if body is not None:
+        return front.cover(body.cover_pages, body.narrative, body.summary)
+    narrative, summary = front.guessed_pages()
+    return front.cover(1, (1, narrative), (narrative + 1, narrative + summary))
+
+
+def join_front(body: FrontBody, cover: FrontCover) -> RenderedSections | None:
+    """The sections of ``body`` behind ``cover``, or None when the cover's index printed other pages than the
+    body has, or the cover is not as long as the body assumed."""
+    if (cover.narrative, cover.summary) != (body.narrative, body.summary) or cover.pages != body.cover_pages:
+        return None
+    return RenderedSections(cover_pdf=cover.pdf, cover_pages=cover.pages, body_pdf=body.pdf,
+                            pages=cover.pages + body.pages, index=cover.index)
+
+
+class _Front:
+    """What the cover and the body print, for one packet: their context, and the two laid out."""
+
+    def __init__(self, case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], *, letter_date: dt.date,
+                 deadline: dt.date | None, extra_fields: tuple[tuple[str, str], ...], kind: str) -> None:
+        base = _context(case, policy, letter_date=letter_date, deadline=None if kind == "appeal" else deadline,
+                        extra_fields=extra_fields)
+        if kind == "appeal":
+            base["appeal"] = _appeal_context(case, policy, deadline, letter_date)
+            base["chronology"] = _appeal_chronology(case, base["chronology"])
+        self._case, self._policy, self._base, self._kind = case, policy, base, kind
+        self._exhibits = exhibits
+
+    def _context_for(self, ranges: dict) -> dict:
         exhibit_ctx = [{"letter": x.letter, "title": x.title, "kind": x.kind, "date": x.date,
-                        "range": ranges[x.letter]} for x in exhibits]
-        return dict(base, exhibits=exhibit_ctx, services=_service_context(case, policy, exhibit_ctx))
+                        "range": ranges[x.letter]} for x in self._exhibits]
+        return dict(self._base, exhibits=exhibit_ctx, services=_service_context(self._case, self._policy, exhibit_ctx))
 
-    cover_pages = 1
-    body_pages = _estimated_pages(render_html("front-body.html", context_for(_exhibit_ranges(exhibits, 4)),
-                                              payer_id=payer))
-    for number in range(1, MAX_INDEX_RENDER_PASSES + 1):
-        ranges = _exhibit_ranges(exhibits, cover_pages + body_pages + 1)
-        context = context_for(ranges)
-        body = layout_html(render_html("front-body.html", context, payer_id=payer))
-        narrative, summary = (_span(body, kind) for kind in ("narrative", "summary"))
-        if body.pages != summary[1]:
-            raise AssemblyError("the packet template put content after the service summary")
-        if summary[1] != body_pages:
+    def _body_html(self, ranges: dict) -> str:
+        return render_html("front-body.html", self._context_for(ranges), payer_id=self._policy.id)
+
+    def guessed_pages(self) -> tuple[int, int]:
+        """The pages the narrative and the summary are guessed to take (from the amount of their text)."""
+        counts = _estimated_section_pages(self._body_html(_exhibit_ranges(self._exhibits, 4)))
+        narrative = counts[0] if counts else 1   # a payer's template may have other sections: a guess still
+        return narrative, max(1, sum(counts) - narrative)
+
+    def body(self, cover_pages: int, body_pages: int | None = None) -> FrontBody:
+        """The narrative and summary laid out and written, behind a cover of ``cover_pages`` pages: laid out again
+        until the exhibits' pages they print are right (first from ``body_pages``, else from a guess)."""
+        body_pages = body_pages or sum(self.guessed_pages())
+        for _ in range(MAX_INDEX_RENDER_PASSES):
+            body = layout_html(self._body_html(_exhibit_ranges(self._exhibits, cover_pages + body_pages + 1)))
+            narrative, summary = (_span(body, kind) for kind in ("narrative", "summary"))
+            if body.pages != summary[1]:
+                raise AssemblyError("the packet template put content after the service summary")
+            if summary[1] == body_pages:
+                return FrontBody(body.write_pdf(), body_pages, narrative, summary, cover_pages)
             body_pages = summary[1]
-            continue
+        raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} passes")
+
+    def cover(self, cover_pages: int, narrative: tuple[int, int], summary: tuple[int, int]) -> FrontCover:
+        """The cover laid out and written, its index printing these pages of the body behind a cover of
+        ``cover_pages`` pages (it may turn out longer or shorter: :func:`join_front` checks)."""
+        body_pages = summary[1]
         front = cover_pages + body_pages
-        cover_title = APPEAL_TITLE if kind == "appeal" else SECTION_TITLES["cover"]
+        ranges = _exhibit_ranges(self._exhibits, front + 1)
+        cover_title = APPEAL_TITLE if self._kind == "appeal" else SECTION_TITLES["cover"]
         index = [IndexEntry(cover_title, "cover", None, 1, cover_pages),
                  IndexEntry(SECTION_TITLES["narrative"], "narrative", None, *(cover_pages + p for p in narrative)),
                  IndexEntry(SECTION_TITLES["summary"], "summary", None, *(cover_pages + p for p in summary))]
-        index += [IndexEntry(exhibit_title(x), "exhibit", x.letter, *ranges[x.letter]) for x in exhibits]
+        index += [IndexEntry(exhibit_title(x), "exhibit", x.letter, *ranges[x.letter]) for x in self._exhibits]
         cover = layout_html(render_html("front-cover.html", dict(
-            context, index=[{"title": e.title, "range": e.range} for e in index],
-            total_pages=front + sum(x.pages for x in exhibits)), payer_id=payer))
+            self._context_for(ranges), index=[{"title": e.title, "range": e.range} for e in index],
+            total_pages=front + sum(x.pages for x in self._exhibits)), payer_id=self._policy.id))
         if cover.pages != _span(cover, "cover")[1]:
             raise AssemblyError("the packet template put content after the cover note")
-        if cover.pages != cover_pages:
-            cover_pages = cover.pages
-            continue
-        return RenderedSections(pdf=write_layouts(cover, body), pages=front, index=tuple(index), passes=number)
-    raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} passes")
+        return FrontCover(cover.write_pdf(), cover.pages, narrative, summary, tuple(index))
 
 
 def render_part_cover(
@@ -224,9 +327,10 @@ _BLOCK = re.compile(r"<(p|li|h[1-6]|tr|dt)\b[^>]*>(.*?)</\1>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _estimated_pages(document: str) -> int:
-    """Pages the narrative and the summary will take, each starting on a new page (a guess)."""
-    total = 0
+def _estimated_section_pages(document: str) -> list[int]:
+    """Pages each section of the body (the narrative, the summary) will take, each starting on a new page (a
+    guess)."""
+    counts = []
     for section in re.split(r'<section class="section"', document)[1:]:
         lines = 0.0
         for tag, inner in _BLOCK.findall(section):
@@ -237,8 +341,8 @@ def _estimated_pages(document: str) -> int:
                 lines += 0.5
             else:
                 lines += math.ceil(len(text) / _CHARS_PER_LINE) + 0.5
-        total += max(1, math.ceil(lines / _LINES_PER_PAGE))
-    return total
+        counts.append(max(1, math.ceil(lines / _LINES_PER_PAGE)))
+    return counts
 
 
 def _context(case: Case, policy: PayerPolicy, *, letter_date: dt.date, deadline: dt.date | None,
@@ -418,5 +522,5 @@ def _what(s: ServiceLine) -> str:
     return f"{units} unit{'s' if units != '1' else ''} of {s.code}{desc}{mods}"
 
 
-__all__ = ["ExhibitEntry", "IndexEntry", "RenderedSections", "exhibit_title",
-           "render_part_cover", "render_sections"]
+__all__ = ["ExhibitEntry", "FrontBody", "FrontCover", "IndexEntry", "RenderedSections", "exhibit_title",
+           "join_front", "render_body", "render_cover", "render_part_cover", "render_sections"]

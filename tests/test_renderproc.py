@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from packetizer import render
 from packetizer.caseio import load_case
@@ -37,18 +38,27 @@ from packetizer.policy import load_payer
 from packetizer.renderproc import RenderProcess, start_renderer
 
 import packetizer.pipeline as pipeline
-laid_out = pipeline.render_sections
-def render_sections(*args, **kwargs):   # travels by name (the render process is forked
-    # after this is defined): runs in whichever process lays the sections out
-    with open(sys.argv[2] + "-sections", "a") as told:
-        told.write(f"{os.getpid()} ")
-    return laid_out(*args, **kwargs)
-pipeline.render_sections = render_sections
+def told_where(name):   # travels by name (the render process is forked after this is defined): runs in
+    # whichever process lays out the sections (render_sections), or the body or the cover apart
+    work = getattr(pipeline, name)
+    def laid_out(*args, **kwargs):
+        with open(sys.argv[2] + "-sections", "a") as told:
+            told.write(f"{name.removeprefix('render_')}:{os.getpid()} ")
+        return work(*args, **kwargs)
+    laid_out.__name__ = laid_out.__qualname__ = name
+    globals()[name] = laid_out
+    setattr(pipeline, name, laid_out)
+for name in ("render_sections", "render_body", "render_cover"):
+    told_where(name)
 
 beside = sys.argv[3].startswith("beside")
 if beside:   # a warm process, as a web job's: WeasyPrint loaded already
     from packetizer import render
     render._weasyprint()
+if sys.argv[3] == "wrong-body-guess":   # the narrative and summary guessed at 3 pages each (before the render
+    # process is forked): the cover's index is wrong, and the cover is laid out again from the body's pages
+    import packetizer.sections as sections
+    sections._estimated_section_pages = lambda document: [3, 3]
 renderer = start_renderer(beside=beside)
 is_process = isinstance(renderer, RenderProcess)
 helper = renderer._lane.pid if beside else None
@@ -80,8 +90,9 @@ if is_process or beside:
     except ProcessLookupError:
         left = False
 with open(sys.argv[2] + "-sections") as told:
-    where = ["build" if pid == os.getpid() else "helper" if pid == helper else
-             "render" if pid == renderer.pid else "twin" for pid in map(int, told.read().split())]
+    where = [name + ":" + ("build" if pid == os.getpid() else "helper" if pid == helper else
+                           "render" if pid == renderer.pid else "twin")
+             for name, pid in (entry.split(":") for entry in told.read().split()) for pid in [int(pid)]]
 print(json.dumps({"process": is_process, "aside": aside, "where": where, "sha256": packet.sha256, "pages": packet.pages,
                   "sections": [[s.title, s.first_page, s.last_page] for s in packet.sections], "left": left}))
 """
@@ -107,9 +118,10 @@ def one_process_build(tmp_path_factory):
 def test_a_cold_build_lays_out_in_a_render_process_and_makes_the_same_packet(one_process_build, tmp_path):
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out")
     assert built["process"] is True and built["aside"] is True
-    # The sections were laid out once, by the twin, from the notes' guessed pages, while the render process
-    # laid out the notes; the guesses were right.
-    assert built["where"] == ["twin"]
+    # The sections were laid out once, from the notes' guessed pages: the narrative and summary by the twin while
+    # the render process laid out the notes, then the cover by the render process, its index from the body's
+    # guessed pages, while the twin still laid out the body; the guesses were right.
+    assert sorted(built["where"]) == ["body:twin", "cover:render"]
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
     assert built["left"] is False   # the render process and its twin are gone once the build closed them
     packet = next((tmp_path / "out").glob("RETRO-AUTH_*.pdf"))
@@ -118,14 +130,45 @@ def test_a_cold_build_lays_out_in_a_render_process_and_makes_the_same_packet(one
 
 def test_sections_laid_out_from_a_wrong_guess_are_laid_out_again(one_process_build, tmp_path):
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="wrong-guess")
-    assert built["where"] == ["twin", "render"]   # the guessed layout is dropped once the notes' pages are known
+    # The guessed layouts are dropped once the notes' pages are known, and done again in the same places.
+    assert sorted(built["where"]) == ["body:twin", "body:twin", "cover:render", "cover:render"]
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
     assert built["left"] is False
 
 
+def test_a_cover_laid_out_from_a_wrong_guess_of_the_body_is_laid_out_again_from_the_body(one_process_build, tmp_path):
+    built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="wrong-body-guess")
+    # The body is laid out twice (its own guess was wrong too), then the cover again, not the body a third time.
+    assert sorted(built["where"]) == ["body:twin", "cover:render", "cover:render"]
+    assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
+    assert built["left"] is False
+
+
+def test_a_cover_longer_than_one_page_lays_out_the_sections_again_whole(tmp_path):
+    """An index too long for one page moves everything after the cover: the body and the cover laid out apart
+    (each assuming a one-page cover) are dropped, and the sections are laid out again whole."""
+    folder = tmp_path / "case"
+    shutil.copytree(EXAMPLE, folder)
+    doc = yaml.safe_load((folder / "case.yaml").read_text())
+    for i in range(10):   # titles that take two or three lines of the index each
+        (folder / "notes" / f"visit-{i:02d}.txt").write_text(f"Visit note number {i:02d}\nTreatment continued.\n")
+        doc["attachments"].append({"file": f"notes/visit-{i:02d}.txt", "kind": "clinical_note", "date": "2026-09-16",
+                                   "title": f"Visit note {i:02d}, " + "therapeutic exercise and manual therapy " * 4})
+    (folder / "case.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    case = load_case(folder / "case.yaml")
+    here = build_packet(case, load_payer(case.payer_id), out_dir=tmp_path / "here", today=TODAY, clock=lambda: FIXED,
+                        renderer=Renderer())
+    built = cold_build(folder / "case.yaml", tmp_path / "out")
+    assert sorted(built["where"]) == ["body:twin", "cover:render", "sections:render"]
+    assert built["sections"][0][1:] == [1, 2]   # the cover took two pages
+    assert built["sha256"] == here.sha256 and built["pages"] == here.pages
+    assert built["sections"] == [[s.title, s.first_page, s.last_page] for s in here.sections]
+
+
 def test_the_calls_of_a_twin_that_dies_go_to_the_render_process(one_process_build, tmp_path):
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="twin-dies")
-    assert built["where"] == ["render"]   # not laid out in the build process, which has no WeasyPrint loaded
+    # Not laid out in the build process, which has no WeasyPrint loaded.
+    assert sorted(built["where"]) == ["body:render", "cover:render"]
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
     assert built["left"] is False   # the render process reaped the twin it had forked
 
@@ -135,21 +178,22 @@ def test_a_warm_process_that_builds_one_packet_lays_out_its_sections_beside_its_
     the notes, and the packet is the same."""
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="beside")
     assert built["process"] is False and built["aside"] is True
-    assert built["where"] == ["helper"]
+    assert sorted(built["where"]) == ["body:helper", "cover:build"]   # the cover after the notes, here
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
     assert built["left"] is False   # the helper is ended and reaped when the build closes its renderer
 
 
 def test_a_helper_that_dies_leaves_the_sections_to_the_build(one_process_build, tmp_path):
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="beside-helper-dies")
-    assert built["where"] == ["build"]
+    assert sorted(built["where"]) == ["body:build", "cover:build"]
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
 
 
 def test_a_render_process_that_dies_leaves_its_layouts_to_the_build(one_process_build, tmp_path):
     built = cold_build(EXAMPLE / "case.yaml", tmp_path / "out", mode="kill")
     assert built["process"] is True
-    assert built["where"] == ["build"]   # its twin, never forked or orphaned, is not waited for either
+    # Its twin, never forked or orphaned, is not waited for either.
+    assert sorted(built["where"]) == ["body:build", "cover:build"]
     assert {key: built[key] for key in ("sha256", "pages", "sections")} == one_process_build
     assert built["left"] is False
 
