@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import pickle
-import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from .usercache import cache_folder, keep, read_kept
+
 log = logging.getLogger(__name__)
 
-# A kept parse larger than this is not one of ours.
-_MAX_KEPT_BYTES = 4 * 1024 * 1024
 # What of cffi's parser a parse sets; the rest (its memory of the syntax tree's nodes) is not needed after.
 _PARSER_STATE = ("_declarations", "_int_constants", "_included_declarations", "_anonymous_counter",
                  "_uses_new_feature", "_inside_extern_python", "_partial_length")
@@ -108,17 +106,6 @@ def _no_library_search():
         ctypes.util.find_library = search
 
 
-def cache_folder() -> Path | None:
-    """Where parses are kept: ``$XDG_CACHE_HOME/packetizer``, else ``~/.cache/packetizer``; None without a home."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        home = os.path.expanduser("~")
-        if home == "~" or not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
-    return Path(base) / "packetizer"
-
-
 @contextmanager
 def _declarations_kept():
     """While WeasyPrint loads, ``cffi.FFI.cdef`` restores a kept parse of the same declarations, or parses them and
@@ -158,42 +145,24 @@ def _declarations_kept():
 
 
 def _read_kept(path: Path) -> dict | None:
-    """A kept parse: only from a file of this user's that no one else may write, and whole; else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
+    """A kept parse (see :func:`.usercache.read_kept`), whole; else None."""
+    blob = read_kept(path)
+    if blob is None:
         return None
     try:
-        info = os.fstat(fd)
-        if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022
-                or info.st_size > _MAX_KEPT_BYTES):
-            return None
-        with os.fdopen(fd, "rb") as kept:
-            fd = -1
-            state = pickle.loads(kept.read())
-    except Exception:  # noqa: BLE001 - a damaged or foreign file: parsed anew (and kept again)
+        state = pickle.loads(blob)
+    except Exception:  # noqa: BLE001 - a damaged file: parsed anew (and kept again)
         return None
-    finally:
-        if fd >= 0:
-            os.close(fd)
     if not isinstance(state, dict) or set(state) != set(_PARSER_STATE) or not isinstance(state["_declarations"], dict):
         return None
     return state
 
 
 def _keep(path: Path, state: dict) -> None:
-    """Write ``state`` to ``path`` for the next process (whole or not at all; nothing if the folder is not ours)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    """Keep ``state`` at ``path`` for the next process."""
     try:
         blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        try:
-            with os.fdopen(fd, "wb") as kept:
-                kept.write(blob)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
     except Exception as exc:  # noqa: BLE001 - only a shortcut for the next process
         log.debug("the parse of WeasyPrint's C declarations was not kept (%s)", type(exc).__name__)
+        return
+    keep(path, blob)
