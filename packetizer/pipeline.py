@@ -303,14 +303,14 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
     def sections_of(tickets: tuple[int, ...], pages: list[int]) -> RenderedSections:
         """The sections the tickets of :func:`laid_out` lay out, joined; the cover again when the pages it
         guessed for the narrative and summary were wrong."""
-        try:
-            body = renderer.result(tickets[0])
-        except BaseException:
-            discard(tickets[1:])
-            raise
         if len(tickets) == 1:
-            return body
-        cover = renderer.result(tickets[1])
+            return renderer.result(tickets[0])
+        try:   # the cover first: a renderer that lays it out here (a web job's) does so while the body is laid out
+            cover = renderer.result(tickets[1])   # beside it
+        except BaseException:
+            discard(tickets[:1])
+            raise
+        body = renderer.result(tickets[0])
         joined = join_front(body, cover)
         if joined is None and cover.pages == body.cover_pages:   # from the body's own pages this time
             joined = join_front(body, renderer.result(front(render_cover, pages, body=body)))
