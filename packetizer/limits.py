@@ -24,8 +24,8 @@ MAX_ATTACHMENT_CHILDREN = 2                     # PDF and image attachments of o
 
 # Packet
 MAX_PACKET_PAGES = 2000
-MAX_INDEX_RENDER_PASSES = 5                     # passes over the front sections (narrative and summary, then
-                                                # the cover) until every printed page number matches the layout
+MAX_INDEX_RENDER_PASSES = 5                     # layouts of the narrative and summary until the page numbers
+                                                # they print match, and of the whole front until the cover's do
 
 # Payer policies
 MAX_POLICY_FILE_BYTES = 256 * 1024
