@@ -6,11 +6,12 @@ Each case runs in a fresh process, with a cache folder and a template folder of 
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.usercache import environment_with_cache
 
 # Renders note.html from the folder given, and tells how many templates Jinja compiled and what it rendered.
 RENDER = """
@@ -28,14 +29,8 @@ print(json.dumps({"html": env.get_template("note.html").render(who="<Lena>"), "c
 
 
 def render_in_fresh_process(folder: Path, cache: Path | None, tmp_path: Path) -> dict:
-    env = dict(os.environ)
-    if cache is None:   # no cache folder at all: no XDG_CACHE_HOME and no home
-        env.pop("XDG_CACHE_HOME", None)
-        env["HOME"] = "relative"
-    else:
-        env["XDG_CACHE_HOME"] = str(cache)
-    done = subprocess.run([sys.executable, "-c", RENDER, str(folder)], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=60)
+    done = subprocess.run([sys.executable, "-c", RENDER, str(folder)], capture_output=True, text=True,
+                          env=environment_with_cache(cache), cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 

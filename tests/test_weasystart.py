@@ -6,11 +6,12 @@ Each case runs in a fresh process (the parse happens at WeasyPrint's import), wi
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.usercache import environment_with_cache
 
 # Renders a short PDF in a fresh process and tells how many times cffi's parser parsed declarations (type
 # strings excluded) and the PDF's SHA-256.
@@ -30,14 +31,8 @@ print(json.dumps({"parses": len(parses), "sha256": hashlib.sha256(pdf).hexdigest
 
 
 def render_in_fresh_process(cache: Path | None, tmp_path: Path) -> dict:
-    env = dict(os.environ)
-    if cache is None:   # no cache folder at all: no XDG_CACHE_HOME and no home
-        env.pop("XDG_CACHE_HOME", None)
-        env["HOME"] = "relative"
-    else:
-        env["XDG_CACHE_HOME"] = str(cache)
-    done = subprocess.run([sys.executable, "-c", RENDER], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", RENDER], capture_output=True, text=True,
+                          env=environment_with_cache(cache), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
