@@ -120,10 +120,13 @@ class FrontBody:
     """The narrative and the summary laid out and written, for a cover of ``cover_pages`` pages."""
 
     pdf: bytes
-    pages: int
     narrative: tuple[int, int]     # pages of the body (1-based, the body's own numbering)
     summary: tuple[int, int]
     cover_pages: int
+
+    @property
+    def pages(self) -> int:
+        return self.summary[1]
 
 
 @dataclass(frozen=True)
@@ -178,23 +181,18 @@ def render_sections(
     raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} passes")
 
 
-def render_body(case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], *, letter_date: dt.date,
-                deadline: dt.date | None, extra_fields: tuple[tuple[str, str], ...] = (),
-                kind: str = "request") -> FrontBody:
+def render_body(case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], **options) -> FrontBody:
     """The narrative and the summary behind a one-page cover (the arguments as :func:`render_sections` takes
     them), to be joined with the cover by :func:`join_front`."""
-    return _Front(case, policy, exhibits, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields,
-                  kind=kind).body(1)
+    return _Front(case, policy, exhibits, **options).body(1)
 
 
-def render_cover(case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], *, letter_date: dt.date,
-                 deadline: dt.date | None, extra_fields: tuple[tuple[str, str], ...] = (), kind: str = "request",
-                 body: FrontBody | None = None) -> FrontCover:
-    """The cover note, its index printing the pages of ``body`` (the arguments as :func:`render_sections` takes
-    them); without one, the pages the narrative and summary are guessed to take behind a one-page cover, so that
-    the cover is laid out while they are (:func:`join_front` tells whether the guess was right)."""
-    front = _Front(case, policy, exhibits, letter_date=letter_date, deadline=deadline, extra_fields=extra_fields,
-                   kind=kind)
+def render_cover(case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], *, body: FrontBody | None = None,
+                 **options) -> FrontCover:
+    """The cover note, its index printing the pages of ``body`` (the other arguments as :func:`render_sections`
+    takes them); without one, the pages the narrative and summary are guessed to take behind a one-page cover, so
+    that the cover is laid out while they are (:func:`join_front` tells whether the guess was right)."""
+    front = _Front(case, policy, exhibits, **options)
     if body is not None:
         return front.cover(body.cover_pages, body.narrative, body.summary)
     narrative, summary = front.guessed_pages()
@@ -214,7 +212,8 @@ class _Front:
     """What the cover and the body print, for one packet: their context, and the two laid out."""
 
     def __init__(self, case: Case, policy: PayerPolicy, exhibits: list[ExhibitEntry], *, letter_date: dt.date,
-                 deadline: dt.date | None, extra_fields: tuple[tuple[str, str], ...], kind: str) -> None:
+                 deadline: dt.date | None, extra_fields: tuple[tuple[str, str], ...] = (),
+                 kind: str = "request") -> None:
         base = _context(case, policy, letter_date=letter_date, deadline=None if kind == "appeal" else deadline,
                         extra_fields=extra_fields)
         if kind == "appeal":
@@ -247,7 +246,7 @@ class _Front:
             if body.pages != summary[1]:
                 raise AssemblyError("the packet template put content after the service summary")
             if summary[1] == body_pages:
-                return FrontBody(body.write_pdf(), body_pages, narrative, summary, cover_pages)
+                return FrontBody(body.write_pdf(), narrative, summary, cover_pages)
             body_pages = summary[1]
         raise AssemblyError(f"the page numbers of the index did not settle after {MAX_INDEX_RENDER_PASSES} passes")
 
