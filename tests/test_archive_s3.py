@@ -234,6 +234,24 @@ def test_wrong_credentials_are_access_denied_and_never_echoed(rclone_target, mon
         assert "wrong-secret-value" not in info.value.message and ACCESS_KEY not in info.value.message
 
 
+def test_storages_opened_one_after_another_each_keep_their_own_credentials(rclone_target, monkeypatch):
+    """This test ensures the service descriptions the clients share carry nothing of a client's own: opened in
+    one process, a storage with the right secret writes, one with a wrong secret is denied, whichever came first."""
+    right_secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    opened = []
+    for secret in (right_secret, "wrong-secret-value", right_secret):
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+        opened.append(open_storage(rclone_target.location))
+    first, wrong, again = opened
+    for number, storage in enumerate((first, again)):
+        storage.put(f"own-credentials/{number}", b"x", content_type="text/plain")
+        assert storage.get(f"own-credentials/{number}") == b"x"
+    with pytest.raises(StorageError) as info:
+        wrong.put("own-credentials/wrong", b"x", content_type="text/plain")
+    assert info.value.code == "access_denied"
+    assert not first.exists("own-credentials/wrong")
+
+
 def test_an_unreachable_endpoint_is_reported_quickly(monkeypatch):
     port = free_port()
     set_aws_env(monkeypatch, f"http://127.0.0.1:{port}")

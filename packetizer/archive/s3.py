@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions as bce
+import botocore.session
 from botocore.config import Config
 
 from .. import __version__, limits
@@ -228,6 +230,7 @@ def make_client(settings: S3Settings, environ: Mapping[str, str]) -> Any:
         options["retries"] = {"max_attempts": limits.S3_MAX_ATTEMPTS, "mode": "standard"}
     try:
         session = boto3.session.Session(
+            botocore_session=_botocore_session(),
             aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID") or None,
             aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY") or None,
             aws_session_token=environ.get("AWS_SESSION_TOKEN") or None,
@@ -239,6 +242,28 @@ def make_client(settings: S3Settings, environ: Mapping[str, str]) -> Any:
         raise _bad_config("AWS_PROFILE names a profile that is not in the AWS config files") from None
     except bce.BotoCoreError as exc:
         raise _bad_config(f"the AWS configuration could not be used ({type(exc).__name__})") from None
+
+
+_loader_lock = threading.Lock()
+_loader: Any = None
+
+
+def _botocore_session() -> botocore.session.Session:
+    """A new botocore session (credentials and region are each client's own) that reads the service
+    descriptions through the process's one loader, which keeps what it has read.
+
+    A session of its own loads botocore's JSON descriptions of S3 and of every endpoint again: 0.2 s of CPU
+    for each client made, against 0.02 s with the shared loader. The first session's loader is the one kept, so
+    ``AWS_DATA_PATH`` counts as it did when the first client was made.
+    """
+    global _loader
+    session = botocore.session.Session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _loader)
+    return session
 
 
 class S3Storage(Storage):
