@@ -105,9 +105,11 @@ def test_wheel_carries_its_data_and_builds_outside_the_repo(tmp_path):
                    check=True, capture_output=True, timeout=300)
     wheel = next(dist.glob("packetizer-*.whl"))
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # A venv without a pip of its own (ensurepip takes about 7 s): this environment's pip installs into it.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps", str(wheel)],
+                   check=True, timeout=300)
     # The dependencies come from the test environment's site-packages (appended after the
     # fresh venv's own, so the wheel's packetizer wins over the editable checkout).
     site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
