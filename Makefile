@@ -15,7 +15,13 @@ TEST_WORKERS ?= 2
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
+	@# uv installs the same releases as pip in a tenth of the time (7 s against 68 s here, most of pip's
+	@# being its own CPU); where uv cannot be had, pip does it.
+	if $(BIN)/python -m pip install --quiet uv; then \
+		$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[test]'; \
+	else \
+		$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'; \
+	fi
 	@# The bytecode on both cores (pip compiles one file after another: 39 s against 23 s here). It is needed
 	@# here, not left to the first import: this machine sets PYTHONDONTWRITEBYTECODE. Like pip, a file that
 	@# does not compile (a package's Python 2 sample) does not stop the install.
