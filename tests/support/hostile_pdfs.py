@@ -33,6 +33,7 @@ import io
 import os
 import random
 import re
+import struct
 import subprocess
 import tempfile
 import unicodedata
@@ -276,12 +277,31 @@ def to_fax(image: Image.Image, threshold: int = 160) -> Image.Image:
 def group4_tiff(frames: list[Image.Image], dpi: tuple[int, int] = FAX_DPI) -> bytes:
     """A (multi-page) CCITT Group 4 TIFF, one strip per page, as fax servers store them."""
     out = io.BytesIO()
-    first, rest = frames[0], frames[1:]
     # Photometric 0 (WhiteIsZero), as TIFF-F faxes have it: the Group 4 codes' white runs are white
     # paper, which is also how a PDF reader decodes a /CCITTFaxDecode image with /BlackIs1 false.
+    # Pillow's own WhiteIsZero path takes 0.7 s a page; the inverted frames encoded BlackIsZero give the
+    # same Group 4 codes at once, and the tag then says WhiteIsZero.
+    first, *rest = [ImageChops.invert(frame) for frame in frames]
     first.save(out, format="TIFF", compression="group4", dpi=dpi, save_all=bool(rest), append_images=rest,
-               strip_size=1 << 30, tiffinfo={262: 0})
-    return out.getvalue()
+               strip_size=1 << 30, tiffinfo={262: 1})
+    return _white_is_zero(out.getvalue())
+
+
+def _white_is_zero(tiff: bytes) -> bytes:
+    """``tiff`` with the Photometric tag (262) of every page set to 0 (WhiteIsZero)."""
+    data = bytearray(tiff)
+    order = "<" if data[:2] == b"II" else ">"
+    offset = struct.unpack_from(order + "I", data, 4)[0]
+    while offset:
+        (count,) = struct.unpack_from(order + "H", data, offset)
+        for entry in range(offset + 2, offset + 2 + 12 * count, 12):
+            tag, kind = struct.unpack_from(order + "HH", data, entry)
+            if tag == 262:
+                if kind != 3:
+                    raise ValueError("Photometric is not a SHORT")
+                struct.pack_into(order + "H", data, entry + 8, 0)
+        offset = struct.unpack_from(order + "I", data, offset + 2 + 12 * count)[0]
+    return bytes(data)
 
 
 def group4_strips(tiff: bytes) -> list[tuple[bytes, int, int]]:
