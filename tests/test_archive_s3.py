@@ -252,6 +252,18 @@ def test_storages_opened_one_after_another_each_keep_their_own_credentials(rclon
     assert not first.exists("own-credentials/wrong")
 
 
+def test_a_process_that_opens_many_storages_does_not_grow_the_shared_loader(rclone_target):
+    """This test ensures a long-running process (the web app opens the archive for each archive page) keeps one
+    copy of each folder the shared service descriptions are read from, however many clients it makes."""
+    from packetizer.archive import s3
+
+    open_storage(rclone_target.location)
+    paths = list(s3._loader.search_paths)
+    for _ in range(20):
+        open_storage(rclone_target.location)
+    assert s3._loader.search_paths == paths and len(set(paths)) == len(paths)
+
+
 def test_an_unreachable_endpoint_is_reported_quickly(monkeypatch):
     port = free_port()
     set_aws_env(monkeypatch, f"http://127.0.0.1:{port}")

@@ -229,8 +229,7 @@ def make_client(settings: S3Settings, environ: Mapping[str, str]) -> Any:
     if not (environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_MAX_ATTEMPTS")):
         options["retries"] = {"max_attempts": limits.S3_MAX_ATTEMPTS, "mode": "standard"}
     try:
-        session = boto3.session.Session(
-            botocore_session=_botocore_session(),
+        session = _boto3_session(
             aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID") or None,
             aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY") or None,
             aws_session_token=environ.get("AWS_SESSION_TOKEN") or None,
@@ -248,8 +247,8 @@ _loader_lock = threading.Lock()
 _loader: Any = None
 
 
-def _botocore_session() -> botocore.session.Session:
-    """A new botocore session (credentials and region are each client's own) that reads the service
+def _boto3_session(**credentials: Any) -> boto3.session.Session:
+    """A new boto3 session (credentials and region are each client's own) that reads the service
     descriptions through the process's one loader, which keeps what it has read.
 
     A session of its own loads botocore's JSON descriptions of S3 and of every endpoint again: 0.2 s of CPU
@@ -257,12 +256,16 @@ def _botocore_session() -> botocore.session.Session:
     ``AWS_DATA_PATH`` counts as it did when the first client was made.
     """
     global _loader
-    session = botocore.session.Session()
+    core = botocore.session.Session()
     with _loader_lock:
+        if _loader is not None:
+            core.register_component("data_loader", _loader)
+        session = boto3.session.Session(botocore_session=core, **credentials)
         if _loader is None:
-            _loader = session.get_component("data_loader")
-        else:
-            session.register_component("data_loader", _loader)
+            _loader = core.get_component("data_loader")
+        else:   # each boto3 session adds its data folder to the loader's: once is enough
+            paths = _loader.search_paths
+            paths[:] = list(dict.fromkeys(paths))
     return session
 
 
