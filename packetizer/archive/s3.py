@@ -252,7 +252,7 @@ def _boto3_session(**credentials: Any) -> boto3.session.Session:
     descriptions through the process's one loader, which keeps what it has read.
 
     A session of its own loads botocore's JSON descriptions of S3 and of every endpoint again: 0.2 s of CPU
-    for each client made, against 0.02 s with the shared loader. The first session's loader is the one kept, so
+    for each client made, against 0.03 s with the shared loader. The first session's loader is the one kept, so
     ``AWS_DATA_PATH`` counts as it did when the first client was made.
     """
     global _loader
