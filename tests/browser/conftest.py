@@ -75,7 +75,7 @@ def live(tmp_path_factory, app_log):
 @pytest.fixture(scope="session")
 def browser():
     """One Chromium for a test process's browser tests (each test has a context of its own): a launch costs
-    about 2 s of CPU, which every module paid once when it had one of its own."""
+    about 1 s of CPU, which every module paid once when it had one of its own."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("PACKETIZER_REQUIRE_BROWSER") == "1":
             pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
