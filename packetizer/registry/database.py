@@ -171,8 +171,11 @@ def open_registry(url: str, *, migrate: bool = True) -> Registry:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         if engine.dialect.name == "sqlite" and parsed.database and parsed.database != ":memory:":
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # persistent: set once per file
+            # Persistent: set once per file, under the migrations' lock. Two processes switching a new file to
+            # WAL at the same moment made one fail at once with "database is locked" (the busy timeout does not
+            # cover the switch); the second now finds the file in WAL already.
+            with _sqlite_file_lock(engine), engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         if migrate:
             upgrade(engine)
     except SQLAlchemyError as exc:
