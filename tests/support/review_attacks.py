@@ -20,7 +20,6 @@ value that are no identifier and must stay readable).
 
 from __future__ import annotations
 
-import io
 import re
 import struct
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from PIL import Image, ImageDraw
 from packetizer.ingest import trust
 from tests.support.hostile_pdfs import (FAX_DPI, MRN, SMALL_PAGE, SSN, RawPdf, _digit_font, _draw_image,
                                         _embedded_truetype, _encode_digits, _font, _GLYPH_CODES, _px, _text,
-                                        group4_strips, outline_ops, scan, to_fax, truetype_subset)
+                                        fax_pdf_pages, outline_ops, scan, to_fax, truetype_subset)
 
 @dataclass(frozen=True)
 class Attack:
@@ -272,28 +271,14 @@ def white_on_black_banner(omit: frozenset = frozenset()) -> bytes:
     return pdf.finish()
 
 
-def _fax_pdf(frame: Image.Image, size: tuple[float, float]) -> bytes:
-    """A one-page PDF of a 1-bit fax frame as a CCITT Group 4 image (/BlackIs1 false), as fax servers send them.
-
-    The frame is inverted before Pillow encodes it, so the paper goes into Group 4 white runs: the same
-    codes :func:`tests.support.hostile_pdfs.fax_pdf_pages` writes, without its slow WhiteIsZero path.
-    """
-    out = io.BytesIO()
-    frame.point(lambda level: 255 - level).save(out, format="TIFF", compression="group4", strip_size=1 << 30)
-    ((data, width, height),) = group4_strips(out.getvalue())
-    pdf = RawPdf()
-    image = pdf.ccitt_image(data, width, height)
-    pdf.page(_draw_image("Im0", 0, 0, *size), f"<< /XObject << /Im0 {image} 0 R >> >>", size=size)
-    return pdf.finish()
-
-
 def _turned_fax(turn: int) -> Callable[[frozenset], bytes]:
     def make(omit: frozenset = frozenset()) -> bytes:
         lines = ["FROM: JUNIPER PT 10/12/2026", "REFERRAL FOR THERAPY",
                  "Patient ID:" if "ssn" in omit else f"Patient ID:{SSN}",
                  "" if "keep" in omit else "Diagnosis: radiculopathy"]
         page = scan(lines, (612, 396), dpi=FAX_DPI, font_pt=18, margin_pt=40, noise=20, seed=7)
-        return _fax_pdf(to_fax(page.rotate(turn, expand=True)), (612, 396) if turn == 180 else (396, 612))
+        size = (612, 396) if turn == 180 else (396, 612)
+        return fax_pdf_pages([to_fax(page.rotate(turn, expand=True))], size=size)
     make.__doc__ = (f"poc_turned: a Group 4 fax page turned {turn} degrees whose label is glued to the value,"
                     f" 'Patient ID:{SSN}': OCR reads it turned, and the hit is part of a word.")
     return make
