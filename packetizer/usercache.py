@@ -1,8 +1,9 @@
 """This user's cache folder: work whose result never changes, kept for the next process.
 
-Two kinds of file are kept there, each bound to everything its result depends
-on: WeasyPrint's C declarations as cffi parsed them (:mod:`.weasystart`) and the
-templates as Jinja compiled them (:mod:`.render`). A kept file is read only if
+Three kinds of file are kept there, each bound to everything its result depends
+on: WeasyPrint's C declarations as cffi parsed them and its default style sheets
+as it parsed them (:mod:`.weasystart`), and the templates as Jinja compiled them
+(:mod:`.render`). A kept file is read only if
 it is a regular file of this user's that no one else may write (a link is not
 followed), and is written whole or not at all, readable by this user alone, in
 a folder only this user may enter. Nothing is kept without a home.
