@@ -169,10 +169,11 @@ def _unused_form(writer):
     (_annotation, "medical record or account number"),
     (_unused_form, "Social Security number"),
 ])
-@pytest.mark.parametrize("pages", [1, 40])
+@pytest.mark.parametrize("pages", [1, 3, 40])
 def test_withheld_value_hidden_in_file_data_is_refused(plan, build, type_words, pages):
     """This test ensures values in metadata, bookmarks, annotations or a compressed unused XObject stop the packet,
-    also a packet long enough to be proven by two processes (the second one searches the file's data)."""
+    also a packet proven by two processes (the second one searches the file's data, with the last page of a short
+    packet or the last third of a long one)."""
     assert_refused(packet(*[CLEAN] * pages, build=build), plan, "in the file's data", type_words)
 
 
@@ -185,7 +186,7 @@ def test_proof_that_cannot_finish_fails_closed(plan):
     assert "MAX_VERIFY_SECONDS" in str(caught.value)
 
 
-@pytest.mark.parametrize("pages", [1, 40])
+@pytest.mark.parametrize("pages", [1, 3, 40])
 def test_value_outside_the_object_table_is_refused(plan, pages):
     """This test ensures text left after the end of the file (a dead revision, a comment) is searched too."""
     data = packet(*[CLEAN] * pages) + b"\n% note: home 651-555-0182\n"
@@ -194,11 +195,11 @@ def test_value_outside_the_object_table_is_refused(plan, pages):
     assert_refused(data, plan, "in the file's data", "Social Security number")
 
 
-@pytest.mark.parametrize("pages", [1, 40])
+@pytest.mark.parametrize("pages", [1, 3, 40])
 def test_every_leak_in_the_file_data_is_listed(plan, pages):
     """This test ensures find_leaks (diagnostics) lists each piece of file data holding a withheld value, not only
     the first: the metadata object, the trailer's document information and the file read outside the object
-    table all show the SSN, in a short packet and a long one."""
+    table all show the SSN, in a one-page packet, a short one and a long one."""
     def metadata(writer):
         writer.add_metadata({"/Subject": "SSN 478-26-1935"})
 
@@ -301,6 +302,29 @@ def test_a_long_packet_is_proven_on_both_cores_and_the_seam_is_searched(plan):
     # One page alone shows nothing withheld.
     assert find_leaks(packet(cut[middle - 1]), plan.redactor) == []
     assert find_leaks(packet(cut[middle]), plan.redactor) == []
+
+
+def test_a_short_packet_is_proven_on_both_cores_and_the_seam_is_searched(plan):
+    """This test ensures a packet shorter than SPLIT_PDF_PAGES, whose last page the second process reads with the
+    file's data, reports a value on that page with its own page number and finds an SSN cut across the break
+    before it, by every extractor."""
+    from packetizer.limits import SPLIT_PDF_PAGES
+
+    pages = 4
+    assert pages < SPLIT_PDF_PAGES
+    late = [CLEAN] * pages
+    late[-1] = b"(home 651 555 0182)"
+    leaks = find_leaks(packet(*late), plan.redactor)
+    assert {(leak.source, leak.page) for leak in leaks} >= {("pdfium", pages), ("poppler", pages)}
+
+    cut = [CLEAN] * pages
+    cut[-2] = b"(Clinical text. SSN 478-26-)"
+    cut[-1] = b"(1935 as written.)"
+    leaks = find_leaks(packet(*cut), plan.redactor)
+    assert {(leak.source, leak.page) for leak in leaks} >= {("pdfium", pages - 1), ("poppler", pages - 1)}
+    assert all(leak.type == "ssn" for leak in leaks)
+    with pytest.raises(DisclosureError):
+        verify_no_leak(packet(*cut), plan)
 
 
 def test_bytes_found_clean_as_strings_do_not_vouch_for_the_same_bytes_as_xml_metadata(plan):

@@ -173,8 +173,10 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, fol
 
     try:
         # A long packet is read on both cores: the first pages here, the others and the file's data (about a
-        # third of the work) in a process of their own.
-        halves = in_two(count, search, min_count=SPLIT_PDF_PAGES, first_share=LEAD_SHARE)
+        # third of the work) in a process of their own. In a short one the file's data is about as much work
+        # as all its pages: that process reads the last page and the file's data, this one the others (the
+        # example's 8 pages: 74 -> 64 ms, median of 12 alternating proofs; 70 ms with the long packets' share).
+        halves = in_two(count, search, min_count=2, first_share=LEAD_SHARE if count >= SPLIT_PDF_PAGES else 1.0)
     finally:
         document.close()
     leaks += [leak for half in halves for leak in half.pictures]
