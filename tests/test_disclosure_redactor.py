@@ -316,6 +316,18 @@ def test_a_needed_value_stored_in_full_width_letters_still_stays():
     assert plan.redactor.redact_text(text)[0] == "Member QHP478261935, on file [SSN removed]."
 
 
+def test_text_with_a_lone_surrogate_is_searched_not_refused():
+    """This test ensures a text layer whose Unicode map gives a lone surrogate (PDFium hands such a character over
+    when its text is read one character at a time) is searched like any other: the SSN beside it is found and
+    replaced, where folding the text used to raise."""
+    surrogate = chr(0xD800)
+    searcher = Redactor()
+    out, hits = searcher.redact_text(f"Seen {surrogate} today. SSN 301-22-7788{surrogate}")
+    assert [h.type for h in hits] == ["ssn"]
+    assert out == f"Seen {surrogate} today. SSN [SSN removed]{surrogate}"
+    assert searcher.first_hit(f"{surrogate} 301\u201322\u20137788").type == "ssn"
+
+
 def test_html_entities_for_unicode_separators_are_redacted():
     """This test ensures an HTML fragment whose SSN uses &nbsp; and en-dash entities gets a marker like any other."""
     result = Redactor().redact_html("<p>SSN&nbsp;301&#8211;22&ndash;7788 &amp; more</p>")

@@ -67,7 +67,8 @@ def fold(text: str) -> Folded:
         return Folded(text)
     # Most non-ASCII text (curly quotes, bullets, accents) folds to itself:
     # find out from the few distinct characters, not by walking the text.
-    others = set(text.encode("utf-8").translate(None, _ASCII_BYTES).decode("utf-8"))
+    # (surrogatepass: a lone surrogate, which a text layer's Unicode map can hold, is one more character.)
+    others = set(text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass"))
     changing = [c for c in others if _fold_char(c) != c or unicodedata.combining(c)]
     if not changing:
         return Folded(text)
