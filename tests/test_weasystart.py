@@ -60,18 +60,21 @@ def kept_files(cache: Path, kind: str = "cffi") -> list[Path]:
     return sorted((cache / "packetizer").glob(f"{kind}-*.pickle"))
 
 
-def test_the_second_process_restores_the_parse_and_writes_the_same_pdf(tmp_path):
+def test_the_second_process_restores_both_parses_and_writes_the_same_pdf(tmp_path):
     cache = tmp_path / "cache"
     first = render_in_fresh_process(cache, tmp_path)
-    assert first["parses"] == 1   # WeasyPrint's declarations, parsed and kept
-    [kept] = kept_files(cache)
-    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    # WeasyPrint's declarations, and its three default style sheets (the user agent's, the forms', the
+    # presentational hints'), parsed and kept.
+    assert first["parses"] == 1 and first["sheets"] == 3
+    for kind in ("cffi", "stylesheets"):
+        [kept] = kept_files(cache, kind)
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert stat.S_IMODE((cache / "packetizer").stat().st_mode) == 0o700
     second = render_in_fresh_process(cache, tmp_path)
-    assert second["parses"] == 0   # restored, not parsed
+    assert second["parses"] == 0 and second["sheets"] == 0   # restored, not parsed
     assert second["sha256"] == first["sha256"]
-    without = render_in_fresh_process(None, tmp_path)   # nowhere to keep it: parsed as WeasyPrint does
-    assert without["parses"] == 1 and without["sha256"] == first["sha256"]
+    without = render_in_fresh_process(None, tmp_path)   # nowhere to keep them: parsed as WeasyPrint does
+    assert without["parses"] == 1 and without["sheets"] == 3 and without["sha256"] == first["sha256"]
 
 
 def test_a_kept_parse_that_others_could_write_or_that_is_damaged_is_parsed_anew(tmp_path):
@@ -104,19 +107,6 @@ def test_declarations_of_another_text_or_version_are_not_taken_for_these(tmp_pat
     kept.unlink()   # only another key's parse is there: this one is parsed
     assert render_in_fresh_process(cache, tmp_path)["parses"] == 1
     assert len(kept_files(cache)) == 2
-
-
-def test_the_default_style_sheets_are_parsed_once_and_restored_with_the_same_pdf(tmp_path):
-    cache = tmp_path / "cache"
-    first = render_in_fresh_process(cache, tmp_path)
-    assert first["sheets"] == 3   # the user agent's, the forms' and the presentational hints', kept
-    [kept] = kept_files(cache, "stylesheets")
-    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-    second = render_in_fresh_process(cache, tmp_path)
-    assert second["sheets"] == 0   # restored, not parsed
-    assert second["sha256"] == first["sha256"]
-    without = render_in_fresh_process(None, tmp_path)   # nowhere to keep them: parsed as WeasyPrint does
-    assert without["sheets"] == 3 and without["sha256"] == first["sha256"]
 
 
 def test_kept_style_sheets_that_others_could_write_or_that_are_damaged_are_parsed_anew(tmp_path):
