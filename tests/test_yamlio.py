@@ -13,8 +13,8 @@ from packetizer.errors import CaseError
 
 REPO = Path(__file__).resolve().parents[1]
 # Every YAML document of the repository: the shipped payer policies, the examples, the test fixtures.
-DOCUMENTS = sorted(path for pattern in ("*.yaml", "*.yml") for path in REPO.rglob(pattern)
-                   if ".venv" not in path.parts and ".git" not in path.parts)
+DOCUMENTS = sorted(path for folder in ("payers", "examples", "tests") for pattern in ("*.yaml", "*.yml")
+                   for path in (REPO / folder).rglob(pattern))
 
 
 def python_parse(text: str):
@@ -22,7 +22,8 @@ def python_parse(text: str):
 
 
 def test_every_document_reads_the_same_with_either_parser():
-    assert len(DOCUMENTS) > 20
+    assert {path.name for path in (REPO / "payers").glob("*.yaml")} <= {path.name for path in DOCUMENTS}
+    assert REPO / "examples" / "lake-street" / "case.yaml" in DOCUMENTS
     compared = 0
     for path in DOCUMENTS:
         text = path.read_text(encoding="utf-8-sig")
@@ -32,7 +33,7 @@ def test_every_document_reads_the_same_with_either_parser():
             continue   # a fixture that is broken on purpose: its error is the Python parser's (below)
         assert yamlio.load_yaml(text) == expected, path
         compared += 1
-    assert compared > 20
+    assert compared >= 15
 
 
 @pytest.mark.parametrize("text", [
