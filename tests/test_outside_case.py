@@ -98,10 +98,21 @@ def test_outside_case_with_its_own_payer_folder_builds(tmp_path):
     })
 
 
+# What a wheel is built from: the sources tracked beside the package (a build/ folder left in the checkout by an
+# earlier build would otherwise ride along, and the build would write one there again).
+WHEEL_SOURCES = ("pyproject.toml", "setup.py", "README.md", "packetizer", "templates", "schemas", "payers")
+
+
 def test_wheel_carries_its_data_and_builds_outside_the_repo(tmp_path):
     """This test ensures the built wheel, installed into a fresh venv, builds a packet from another folder."""
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(REPO)],
+    dist, source = tmp_path / "dist", tmp_path / "source"
+    source.mkdir()
+    for name in WHEEL_SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(source)],
                    check=True, capture_output=True, timeout=300)
     wheel = next(dist.glob("packetizer-*.whl"))
     venv = tmp_path / "venv"
