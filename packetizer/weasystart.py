@@ -144,7 +144,8 @@ def _declarations_kept():
                 ffi._cdefsources.append(csource)
             return None
         original(ffi, csource)
-        _keep(path, {name: getattr(ffi._parser, name) for name in _PARSER_STATE})
+        _keep(path, {name: getattr(ffi._parser, name) for name in _PARSER_STATE},
+              "the parse of WeasyPrint's C declarations was")
         return None
 
     cffi.FFI.cdef = cdef
@@ -168,14 +169,15 @@ def _read_kept(path: Path) -> dict | None:
     return state
 
 
-def _keep(path: Path, state: dict) -> None:
-    """Keep ``state`` at ``path`` for the next process."""
+def _keep(path: Path, state: dict, what: str, pickler: type[pickle.Pickler] = pickle.Pickler) -> None:
+    """Keep ``state`` (``what`` it is, for the log) at ``path`` for the next process, pickled by ``pickler``."""
+    blob = io.BytesIO()
     try:
-        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler(blob, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
     except Exception as exc:  # noqa: BLE001 - only a shortcut for the next process
-        log.debug("the parse of WeasyPrint's C declarations was not kept (%s)", type(exc).__name__)
+        log.debug("%s not kept (%s)", what, type(exc).__name__)
         return
-    keep(path, blob)
+    keep(path, blob.getvalue())
 
 
 # What ``weasyprint.html`` makes of the default style sheets at its import: the counter styles the user agent's
@@ -239,7 +241,8 @@ class _KeptStylesheetsLoader(importlib.abc.Loader):
         if kept is None:   # nothing kept, or nothing usable: the module runs as WeasyPrint wrote it
             self._loader.exec_module(module)
             if path is not None and all(hasattr(module, name) for name in _STYLESHEET_NAMES):
-                _keep_stylesheets(path, {name: getattr(module, name) for name in _STYLESHEET_NAMES})
+                _keep(path, {name: getattr(module, name) for name in _STYLESHEET_NAMES},
+                      "WeasyPrint's default style sheets were", _StylesheetPickler)
             return
         module.CSS = css
         for name in _STYLESHEET_NAMES:
@@ -301,14 +304,3 @@ def _compiled_selector(code: bytes) -> types.FunctionType:
         "split_whitespace": compiler.split_whitespace, "ascii_lower": compiler.ascii_lower,
         "urlparse": compiler.urlparse,
     })
-
-
-def _keep_stylesheets(path: Path, state: dict) -> None:
-    """Keep ``state`` (the module's default sheets) at ``path`` for the next process."""
-    blob = io.BytesIO()
-    try:
-        _StylesheetPickler(blob, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
-    except Exception as exc:  # noqa: BLE001 - only a shortcut for the next process
-        log.debug("WeasyPrint's default style sheets were not kept (%s)", type(exc).__name__)
-        return
-    keep(path, blob.getvalue())

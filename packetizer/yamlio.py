@@ -24,7 +24,7 @@ class _Loader(yaml.SafeLoader):
 _FastLoader = type("_FastLoader", (yaml.CSafeLoader,), {}) if getattr(yaml, "__with_libyaml__", False) else None
 
 # Drop the timestamp resolver: dates remain plain strings.
-_Loader.yaml_implicit_resolvers = {
+_RESOLVERS = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -39,10 +39,10 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode):
     return text  # 011, 0x1F, 1:30 (sexagesimal) … keep as written
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-if _FastLoader is not None:
-    _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
-    _FastLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+for _loader in (_Loader, _FastLoader):
+    if _loader is not None:
+        _loader.yaml_implicit_resolvers = _RESOLVERS
+        _loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def load_yaml(text: str):
