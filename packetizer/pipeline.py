@@ -334,6 +334,11 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
         else:
             counted = ingest.page_counts()
             early = laid_out(counted) if counted is not None else None
+        # Imported while the notes are with the children and the renderer (this process waits for them: a
+        # cold CLI imports qpdf's 40 ms here, not after them); pypdf and PDFium are loaded already.
+        from .assemble import Bookmark, PartPdf, assemble_packet
+        from .disclosure import disclosure_report, prepare_report_html, render_report_html, verify_no_leak
+
         documents = ingest.finish()
     except BaseException:
         if early is not None:
@@ -343,10 +348,6 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
         ingest.stop()
     exhibits = [(exhibit_letter(number), att, doc)
                 for number, (att, doc) in enumerate(zip(plan.included_attachments, documents))]
-    # Imported once the notes are with the renderer (they load pypdf and PDFium, which the PDFs loaded already).
-    from .assemble import Bookmark, PartPdf, assemble_packet
-    from .disclosure import disclosure_report, prepare_report_html, render_report_html, verify_no_leak
-
     converted = sum(doc.pages for _, _, doc in exhibits)
     progress("sections", converted, None)
     pages_now = [doc.pages for _, _, doc in exhibits]
