@@ -220,9 +220,10 @@ def main() -> int:
                   "or `sudo apt-get install -y libreoffice-writer-nogui qpdf`")
             return 1
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)", flush=True)
-    # Warm builds are timed in a process that has rendered before (its layouts are its own, none in a
-    # render process: packetizer.renderproc), as in a batch worker or a web job server.
-    render.html_to_pdf("<p>warm</p>")
+    # Warm builds are timed in a process warmed up as a batch worker or a web job server is (their fork
+    # server imports packetizer.batch.warm: fonts initialised, a packet rendered, what that loaded frozen for
+    # the garbage collector); its layouts are its own, none in a render process (packetizer.renderproc).
+    import packetizer.batch.warm  # noqa: F401 - warms this process up on import
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         typical = typical_case(tmp)
