@@ -137,11 +137,12 @@ def assemble_packet(
         counted = sum(1 for s in stamps if s is None)
         total = counted if total is None else total
         number = first_number
+        openings: dict[bytes, pikepdf.Object] = {}   # pages placed alike share the stream that opens them
         for page, label, fixed, (place, width) in zip(packet.pages, labels, stamps, placed):
             if fixed is not None:
-                _stamp(packet, page.obj, font, fixed, label, place, width)
+                _stamp(packet, page.obj, font, fixed, label, openings, place, width)
                 continue
-            _stamp(packet, page.obj, font, f"{case_id} \u00b7 Page {number} of {total}", label, place, width)
+            _stamp(packet, page.obj, font, f"{case_id} \u00b7 Page {number} of {total}", label, openings, place, width)
             number += 1
         with packet.open_outline() as outline:
             outline.root.extend(OutlineItem(mark.title, mark.page - 1) for mark in bookmarks)
@@ -267,10 +268,13 @@ def _contents(page: Dictionary) -> list:
     return [contents]
 
 
-def _stamp(packet: Pdf, page: Dictionary, font, text: str, label: str, place: bytes, width: float) -> None:
+def _stamp(packet: Pdf, page: Dictionary, font, text: str, label: str, openings: dict, place: bytes,
+           width: float) -> None:
     """Draw the footer (white band behind it, so it stays legible over any content) on a page ``width``
     points wide; ``place`` (from :func:`_normalise`) goes before the page's own content, inside the pair
-    that isolates it."""
+    that isolates it. The stream that opens a page is shared by every page opened alike (``openings``, by
+    content): a page laid out here opens with a bare ``q``, so a 208-page chart's packet holds one of them,
+    not 208."""
     resources = page.get("/Resources")
     fonts = resources.get("/Font") if isinstance(resources, Dictionary) else None
     # Copies, so that a dictionary shared with other pages is left as it was.
@@ -293,7 +297,10 @@ def _stamp(packet: Pdf, page: Dictionary, font, text: str, label: str, place: by
     parts.append("ET Q")
     # A leading 'q'/'Q' pair isolates the page's own graphics state from the stamp.
     placed_end = "\nQ\n" if place else ""
-    before = packet.make_stream(b"q\n" + place)
+    opening = b"q\n" + place
+    before = openings.get(opening)
+    if before is None:
+        before = openings[opening] = packet.make_stream(opening)
     after = packet.make_stream((placed_end + "\nQ\n" + "\n".join(parts) + "\n").encode("latin-1"))
     page.Contents = Array([before, *_contents(page), after])
 
