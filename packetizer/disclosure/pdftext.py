@@ -28,7 +28,7 @@ from ..limits import MAX_VERIFY_STREAM_BYTES
 
 # Font programs are glyph outlines, not text: TrueType and Type 1 carry
 # /Length1, compact fonts a /Subtype of their own.
-_FONT_SUBTYPES = ("/Type1C", "/CIDFontType0C", "/OpenType")
+FONT_SUBTYPES = ("/Type1C", "/CIDFontType0C", "/OpenType")
 
 # PDFium marks a hyphen it thinks breaks a word at a line end with \x02 (one
 # call) or \ufffe (the other); as white space, the pieces join again when the
@@ -184,7 +184,7 @@ def object_strings(root, *, searched: frozenset[str] = frozenset(),
         seen.add(id(obj))
         if isinstance(obj, StreamObject):
             subtype = obj.get("/Subtype")
-            if subtype != "/Image" and subtype not in _FONT_SUBTYPES and "/Length1" not in obj:
+            if subtype != "/Image" and subtype not in FONT_SUBTYPES and "/Length1" not in obj:
                 try:
                     data = obj.get_data()[:MAX_VERIFY_STREAM_BYTES]
                 except Exception:  # noqa: BLE001 - undecodable data is not readable text either
