@@ -278,6 +278,20 @@ def test_only_the_exact_stream_data_ingest_searched_is_not_searched_again(plan):
     assert "file data" in [leak.source for leak in find_leaks(shown, plan.redactor)]
 
 
+@pytest.mark.parametrize("pages", [1, 40])
+def test_without_poppler_pypdf_reads_every_page_as_the_second_opinion(plan, monkeypatch, pages):
+    """Where poppler cannot run, pypdf reads every page in its place (in each process of a long packet), so a
+    value is still found by two extractors, on its own page."""
+    import packetizer.disclosure.pdftext as pdftext
+
+    monkeypatch.setattr(pdftext, "POPPLER", "/nonexistent/pdftotext")
+    shown = [CLEAN] * pages
+    shown[-1] = b"(home 651 555 0182)"
+    found = {(leak.source, leak.page) for leak in find_leaks(packet(*shown), plan.redactor)}
+    assert found >= {("pdfium", pages), ("pypdf", pages)} and "poppler" not in {source for source, _ in found}
+    assert find_leaks(packet(*[CLEAN] * pages), plan.redactor) == []
+
+
 def test_a_long_packet_is_proven_on_both_cores_and_the_seam_is_searched(plan):
     """This test ensures a packet long enough to be read by two processes (SPLIT_PDF_PAGES) reports a value
     on a page of the second half with its own page number, and finds an SSN cut across the break

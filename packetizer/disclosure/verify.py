@@ -163,11 +163,10 @@ def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, fol
             searched: frozenset = frozenset(), clean_texts: frozenset = frozenset()) -> list[Leak]:
     leaks: list[Leak] = []
     document = pdfium.PdfDocument(pdf)
-    reader = PdfReader(io.BytesIO(pdf), strict=False)
     count = len(document)
 
     def search(indexes: range) -> _PagesSearch:
-        found = _search_pages(pdf, document, reader, indexes, searcher, pictures_read, folder, clean_texts)
+        found = _search_pages(pdf, document, indexes, searcher, pictures_read, folder, clean_texts)
         if indexes.stop == count:   # the last pages' process also searches the file's data
             found.data = _file_data_leaks(pdf, searcher, searched)
         return found
@@ -239,7 +238,7 @@ class _PagesSearch:
     data: list[Leak] = field(default_factory=list)   # a withheld value in the file's data (the last pages' search)
 
 
-def _search_pages(pdf: bytes, document, reader: PdfReader, indexes: range, searcher: Redactor,
+def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor,
                   pictures_read: frozenset | None, folder: Path, clean_texts: frozenset = frozenset()) -> _PagesSearch:
     """Read the pages ``indexes`` with each extractor and search them, across the breaks between them too."""
     poppler = PopplerReading(pdf, folder, pages=indexes)   # reads on the other core while PDFium reads here
@@ -267,10 +266,13 @@ def _search_pages(pdf: bytes, document, reader: PdfReader, indexes: range, searc
     else:
         doubtful = {i for i, text in enumerate(texts) if len(text.strip()) < _FEW_CHARACTERS or "\ufffd" in text}
     third = []
+    reader = None   # pypdf reads the file only when a page needs it (most packets: none)
     for offset, index in enumerate(indexes):
         if offset not in doubtful:
             third.append("")
             continue
+        if reader is None:
+            reader = PdfReader(io.BytesIO(pdf), strict=False)
         try:
             third.append(reader.pages[index].extract_text() or "")
         except Exception:  # noqa: BLE001 - content pypdf cannot parse; the other readings and the stream scan stand
