@@ -10,7 +10,7 @@ import zlib
 import pypdfium2 as pdfium
 import pytest
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NullObject, NumberObject
 
 from packetizer.assemble import Bookmark, PartPdf, assemble_packet
 from packetizer.errors import AssemblyError
@@ -97,3 +97,26 @@ def test_a_part_that_is_not_a_pdf_is_named_by_its_number():
     with pytest.raises(AssemblyError, match="packet part 2 could not be read back"):
         assemble_packet([PartPdf(html_to_pdf("<p>Cover</p>").pdf, fit=False), PartPdf(b"%PDF-1.7\nnot a pdf", fit=True)],
                         case_id="RA-1", bookmarks=[], created=CREATED)
+
+
+def test_a_page_without_a_usable_media_box_is_placed_on_letter():
+    """A sanitised page whose /MediaBox is null (a damaged original's, kept as PDFium draws it) is placed on a
+    Letter page like any other, its text intact (pypdf's merge stopped with a ValueError on it)."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(612, 792)
+    content = DecodedStreamObject()
+    content.set_data(b"BT /F1 12 Tf 72 700 Td (Visit note kept) Tj ET")
+    page[NameObject("/Contents")] = writer._add_object(content)
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({
+        NameObject("/F1"): writer._add_object(DictionaryObject({
+            NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica")}))})})
+    page[NameObject("/MediaBox")] = NullObject()
+    out = io.BytesIO()
+    writer.write(out)
+    damaged = out.getvalue()
+    pdf, pages = assemble_packet([PartPdf(damaged, fit=True, label="Exhibit A")], case_id="RA-1", bookmarks=[],
+                                 created=CREATED)
+    page = pdfium.PdfDocument(pdf)[0]
+    assert pages == 1 and page.get_size() == (612, 792)
+    assert "Visit note kept" in page.get_textpage().get_text_range()
