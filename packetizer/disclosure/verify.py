@@ -303,9 +303,9 @@ def _object_texts(pdf: bytes, searched: frozenset) -> Iterator[str]:
     """The strings and decoded stream data of every object in the file's object table (but stream data
     already ``searched``), and of the trailer's document information.
 
-    qpdf reads the objects (a 208-page packet's 700 in 90 ms, where pypdf took 170 ms), and decodes
-    their streams as pypdf does for :func:`~.pdftext.object_strings`, which the exhibits' redaction
-    searches with: the same texts, and the same digests of the same stream data.
+    qpdf reads the objects (a 208-page packet's file data is searched in 78 ms, where pypdf took 117 ms),
+    and decodes their streams as pypdf does for :func:`~.pdftext.object_strings`, which the exhibits'
+    redaction searches with: every text pypdf gave, and the same digests of the same stream data.
 
     Raises:
         pikepdf.PdfError: qpdf cannot read the file (the proof then fails closed).
@@ -343,5 +343,12 @@ def _qpdf_strings(root, searched: frozenset) -> Iterator[str]:
             stack.extend(obj.values())
         elif isinstance(obj, pikepdf.Array):
             stack.extend(obj)
-        elif isinstance(obj, (pikepdf.String, pikepdf.Name)):
+        elif isinstance(obj, pikepdf.Name):
             yield str(obj)
+        elif isinstance(obj, pikepdf.String):
+            # As text (PDFDocEncoding or UTF-16), and as its bytes where they read otherwise: pypdf read a
+            # string that is not text by its bytes.
+            text, raw = str(obj), bytes(obj).decode("latin-1")
+            yield text
+            if raw != text:
+                yield raw
