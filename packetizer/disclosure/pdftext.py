@@ -28,7 +28,7 @@ from ..limits import MAX_VERIFY_STREAM_BYTES
 
 # Font programs are glyph outlines, not text: TrueType and Type 1 carry
 # /Length1, compact fonts a /Subtype of their own.
-FONT_SUBTYPES = ("/Type1C", "/CIDFontType0C", "/OpenType")
+_FONT_SUBTYPES = ("/Type1C", "/CIDFontType0C", "/OpenType")
 
 # PDFium marks a hyphen it thinks breaks a word at a line end with \x02 (one
 # call) or \ufffe (the other); as white space, the pieces join again when the
@@ -184,21 +184,10 @@ def object_strings(root, *, searched: frozenset[str] = frozenset(),
         seen.add(id(obj))
         if isinstance(obj, StreamObject):
             subtype = obj.get("/Subtype")
-            if subtype != "/Image" and subtype not in FONT_SUBTYPES and "/Length1" not in obj:
-                try:
-                    data = obj.get_data()[:MAX_VERIFY_STREAM_BYTES]
-                except Exception:  # noqa: BLE001 - undecodable data is not readable text either
-                    data = b""
-                xml = subtype == "/XML"
-                # The digest binds the bytes and how they were searched (whole text, or the strings).
-                digest = stream_digest(data, whole_text=xml) if searched or digests is not None else ""
-                if digests is not None:
-                    digests.append(digest)
-                if digest not in searched:
-                    # XML (metadata) is text throughout; anything else is searched
-                    # in its strings: the numbers of a content stream are
-                    # coordinates, and would only make coincidences.
-                    yield data.decode("latin-1") if xml else text_pieces(data)
+            reading = _stream_reading(None if subtype is None else str(subtype), "/Length1" in obj, obj.get_data,
+                                      searched, digests)
+            if reading is not None:
+                yield reading
         if isinstance(obj, DictionaryObject):
             stack.extend(obj.values())
         elif isinstance(obj, ArrayObject):
@@ -207,6 +196,61 @@ def object_strings(root, *, searched: frozenset[str] = frozenset(),
             yield str(obj)
         elif isinstance(obj, ByteStringObject):
             yield bytes(obj).decode("latin-1")
+
+
+def qpdf_object_strings(root, *, searched: frozenset[str] = frozenset()) -> Iterator[str]:
+    """:func:`object_strings` for an object read by qpdf (pikepdf): the same texts, and the same digests of
+    the same decoded stream data. A string is searched as text (PDFDocEncoding or UTF-16) and, where its
+    bytes read otherwise, as those bytes too (pypdf reads a string that is not text by its bytes)."""
+    import pikepdf
+
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        # Numbers, booleans and null come as Python values; an indirect object is reached on its own.
+        if not isinstance(obj, pikepdf.Object) or (obj is not root and obj.is_indirect):
+            continue
+        if isinstance(obj, pikepdf.Stream):
+            subtype = obj.get("/Subtype")
+            reading = _stream_reading(None if subtype is None else str(subtype), "/Length1" in obj,
+                                      obj.read_bytes, searched, None)
+            if reading is not None:
+                yield reading
+            stack.extend(obj.stream_dict.values())
+        elif isinstance(obj, pikepdf.Dictionary):
+            stack.extend(obj.values())
+        elif isinstance(obj, pikepdf.Array):
+            stack.extend(obj)
+        elif isinstance(obj, pikepdf.Name):
+            yield str(obj)
+        elif isinstance(obj, pikepdf.String):
+            text, raw = str(obj), bytes(obj).decode("latin-1")
+            yield text
+            if raw != text:
+                yield raw
+
+
+def _stream_reading(subtype: str | None, has_length1: bool, read, searched: frozenset[str],
+                    digests: list[str] | None) -> str | None:
+    """What of a stream is searched (``read()`` gives its decoded data), or None: pictures and font programs
+    are not text, and data already ``searched`` is not searched again (``digests``, when given, gets the
+    digest of every stream read)."""
+    if subtype == "/Image" or subtype in _FONT_SUBTYPES or has_length1:
+        return None
+    try:
+        data = read()[:MAX_VERIFY_STREAM_BYTES]
+    except Exception:  # noqa: BLE001 - undecodable data is not readable text either
+        data = b""
+    xml = subtype == "/XML"
+    # The digest binds the bytes and how they were searched (whole text, or the strings).
+    digest = stream_digest(data, whole_text=xml) if searched or digests is not None else ""
+    if digests is not None:
+        digests.append(digest)
+    if digest in searched:
+        return None
+    # XML (metadata) is text throughout; anything else is searched in its strings: the numbers of a
+    # content stream are coordinates, and would only make coincidences.
+    return data.decode("latin-1") if xml else text_pieces(data)
 
 
 def stream_digest(data: bytes, *, whole_text: bool = False) -> str:

@@ -52,9 +52,8 @@ from ..errors import DisclosureError, ErrorCode
 from ..ingest.trust import page_objects
 from ..sandbox import in_two, run_sandboxed
 from ..workfolders import WorkFolder
-from ..limits import (MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS, MAX_VERIFY_STREAM_BYTES,
-                      SPLIT_PDF_PAGES)
-from .pdftext import FONT_SUBTYPES, PopplerReading, page_text, stream_digest, text_pieces
+from ..limits import MAX_PDF_PARSE_MEMORY_BYTES, MAX_POPPLER_SECONDS, MAX_VERIFY_SECONDS, SPLIT_PDF_PAGES
+from .pdftext import PopplerReading, page_text, qpdf_object_strings, text_pieces
 from .redactor import TYPE_WORDS, Redactor
 
 log = logging.getLogger(__name__)
@@ -303,52 +302,16 @@ def _object_texts(pdf: bytes, searched: frozenset) -> Iterator[str]:
     """The strings and decoded stream data of every object in the file's object table (but stream data
     already ``searched``), and of the trailer's document information.
 
-    qpdf reads the objects (a 208-page packet's file data is searched in 78 ms, where pypdf took 117 ms),
-    and decodes their streams as pypdf does for :func:`~.pdftext.object_strings`, which the exhibits'
-    redaction searches with: every text pypdf gave, and the same digests of the same stream data.
+    qpdf reads the objects (a 208-page packet's file data is searched in 78 ms, where pypdf took 117 ms);
+    :func:`~.pdftext.qpdf_object_strings` gives every text :func:`~.pdftext.object_strings`, which the
+    exhibits' redaction searches with, gives of pypdf's, and the same digests of the same stream data.
 
     Raises:
         pikepdf.PdfError: qpdf cannot read the file (the proof then fails closed).
     """
     with pikepdf.open(io.BytesIO(pdf)) as document:
         for obj in document.objects:
-            yield from _qpdf_strings(obj, searched)
+            yield from qpdf_object_strings(obj, searched=searched)
         info = document.trailer.get("/Info")
         if info is not None and not info.is_indirect:   # an indirect one is among the objects
-            yield from _qpdf_strings(info, frozenset())
-
-
-def _qpdf_strings(root, searched: frozenset) -> Iterator[str]:
-    """The strings of an object read by qpdf and of the direct objects in it, and the strings of its
-    decoded stream data (as :func:`~.pdftext.object_strings` for pypdf's objects)."""
-    stack = [root]
-    while stack:
-        obj = stack.pop()
-        # Numbers, booleans and null come as Python values; an indirect object is reached on its own.
-        if not isinstance(obj, pikepdf.Object) or (obj is not root and obj.is_indirect):
-            continue
-        if isinstance(obj, pikepdf.Stream):
-            subtype = obj.get("/Subtype")
-            if subtype != pikepdf.Name.Image and str(subtype) not in FONT_SUBTYPES and "/Length1" not in obj:
-                try:
-                    data = obj.read_bytes()[:MAX_VERIFY_STREAM_BYTES]
-                except Exception:  # noqa: BLE001 - undecodable data is not readable text either
-                    data = b""
-                xml = subtype == pikepdf.Name.XML
-                if stream_digest(data, whole_text=xml) not in searched:
-                    # XML (metadata) is text throughout; anything else is searched in its strings.
-                    yield data.decode("latin-1") if xml else text_pieces(data)
-            stack.extend(obj.stream_dict.values())
-        elif isinstance(obj, pikepdf.Dictionary):
-            stack.extend(obj.values())
-        elif isinstance(obj, pikepdf.Array):
-            stack.extend(obj)
-        elif isinstance(obj, pikepdf.Name):
-            yield str(obj)
-        elif isinstance(obj, pikepdf.String):
-            # As text (PDFDocEncoding or UTF-16), and as its bytes where they read otherwise: pypdf read a
-            # string that is not text by its bytes.
-            text, raw = str(obj), bytes(obj).decode("latin-1")
-            yield text
-            if raw != text:
-                yield raw
+            yield from qpdf_object_strings(info)
