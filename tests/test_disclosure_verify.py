@@ -446,3 +446,107 @@ def test_a_redactor_weaker_than_the_proof_vouches_for_nothing(plan):
     assert plan.redactor.covers_proof and not weak.covers_proof
     done = weak.redact_pdf(packet(CLEAN, CLEAN), name="note.pdf")
     assert done.texts_searched == ()
+
+
+# -- pages poppler read in agreement during the exhibit's redaction ----------------------------------------------------
+
+def _pdfium_texts(pdf: bytes) -> list[str]:
+    import pypdfium2 as pdfium
+
+    from packetizer.disclosure.pdftext import page_text
+
+    document = pdfium.PdfDocument(pdf)
+    try:
+        texts = []
+        for index in range(len(document)):
+            text_page = document[index].get_textpage()
+            texts.append(page_text(text_page))
+            text_page.close()
+        return texts
+    finally:
+        document.close()
+
+
+def test_an_agreed_page_text_is_recognised_only_whole_or_with_a_short_footer_after_it(plan):
+    """This test ensures the proof takes a packet page as one poppler already read in agreement only when its
+    PDFium text is that page's exact text, alone or followed by at most a few short lines (the packet's
+    stamp); a changed text, a long line after it, and digests of another case or of the other kind vouch
+    for nothing."""
+    searcher = plan.redactor.proof_searches()
+    text = "Therapy as planned.\r\nNo adverse events, home program reviewed."
+    agreed = frozenset({plan.redactor.agreed_digest(text)})
+    assert searcher.agreed(text, agreed)
+    assert searcher.agreed(text + "\r\nExhibit D RA-2026-0001 \u00b7 Page 21 of 208", agreed)
+    assert searcher.agreed(text + "\r\nExhibit D\r\nRA-2026-0001 \u00b7 Page 21 of 208\r\n", agreed)
+    assert not searcher.agreed(text.replace("planned", "planned, home 651 555 0182"), agreed)
+    assert not searcher.agreed(text + " Home 651 555 0182", agreed)
+    assert not searcher.agreed(text + "\r\n" + "Home phone 651 555 0182, " * 4, agreed)
+    assert not searcher.agreed(text, frozenset({plan.redactor.searched_digest(text)}))
+    assert not searcher.agreed(text, frozenset({_other_plan().redactor.agreed_digest(text)}))
+    assert not searcher.agreed(text, frozenset())
+
+
+def test_redaction_vouches_for_pages_poppler_read_clean_and_not_for_a_find_or_the_pages_beside_it(plan):
+    """This test ensures a PDF exhibit's redaction reports as read in agreement the pages that keep their text
+    layer with nothing found in either reading, and neither a page where it found a value nor the pages
+    beside it (poppler's reading across the break to them holds the value); without poppler, or with a
+    redactor weaker than the proof, it reports none."""
+    import packetizer.disclosure.pdftext as pdftext
+    from packetizer.disclosure import Redactor
+
+    other = b"(Progress note, Juniper Physical Therapy.)"
+    notes = [b"(Visit %d: therapy as planned.)" % number for number in range(1, 5)]
+    source = packet(notes[0], notes[1], b"(Home phone 651 555 0182, see chart.)", notes[2], notes[3])
+    texts = _pdfium_texts(source)
+    done = plan.redactor.redact_pdf(source, name="note.pdf")
+    assert done.rasterized == (3,)
+    # Pages 2 and 4 are beside the value; page 3 held it.
+    assert set(done.texts_agreed) == {plan.redactor.agreed_digest(texts[0]), plan.redactor.agreed_digest(texts[4])}
+
+    clean = plan.redactor.redact_pdf(packet(CLEAN, other, CLEAN), name="note.pdf")
+    assert set(clean.texts_agreed) == {plan.redactor.agreed_digest(text) for text in _pdfium_texts(packet(CLEAN, other))}
+    weak = Redactor(needles=plan.redactor.needles, keep=plan.redactor.keep, detectors=())
+    assert weak.redact_pdf(packet(CLEAN, other), name="note.pdf").texts_agreed == ()
+    pdftext.POPPLER, saved = "/nonexistent/pdftotext", pdftext.POPPLER
+    try:
+        assert plan.redactor.redact_pdf(packet(CLEAN, other), name="note.pdf").texts_agreed == ()
+    finally:
+        pdftext.POPPLER = saved
+
+
+def test_the_proof_has_poppler_read_every_page_but_those_read_in_agreement(plan, monkeypatch):
+    """This test ensures a page whose text redaction vouched for is still read and searched by PDFium, but not
+    by poppler again, while every other page is read by poppler (or by pypdf, where poppler cannot run)."""
+    import packetizer.disclosure.pdftext as pdftext
+
+    vouched, other = b"(Reference 00731942 on file.)", b"(Home phone 651 555 0182.)"
+    pdf = packet(vouched, other)
+    agreed = {plan.redactor.agreed_digest(_pdfium_texts(pdf)[0])}
+    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor)}
+    assert found >= {("pdfium", 1), ("poppler", 1)}
+    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor, texts_agreed=agreed)}
+    assert found >= {("pdfium", 1), ("poppler", 2)} and ("poppler", 1) not in found
+    monkeypatch.setattr(pdftext, "POPPLER", "/nonexistent/pdftotext")
+    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor, texts_agreed=agreed)}
+    assert found >= {("pdfium", 1), ("pypdf", 2)} and ("pypdf", 1) not in found
+
+
+@pytest.mark.parametrize("fit", [True, False])
+def test_exhibit_pages_keep_their_agreed_text_through_assembly_and_its_stamp(plan, fit):
+    """This test ensures the packet's exhibit pages, placed and stamped, read under PDFium as the pages
+    redaction vouched for, so that poppler does not read them twice, while the sections laid out for the
+    packet are poppler's to read."""
+    import datetime as dt
+
+    from packetizer.assemble import PartPdf, assemble_packet
+    from packetizer.render import html_to_pdf
+
+    exhibit = plan.redactor.redact_pdf(packet(*[CLEAN] * 5), name="note.pdf")
+    assert len(exhibit.texts_agreed) == 1   # five pages of the same text
+    front = html_to_pdf("<p>Cover letter for the reviewer.</p>").pdf
+    pdf, pages = assemble_packet([PartPdf(front, fit=False), PartPdf(exhibit.pdf, fit=fit, label="Exhibit A")],
+                                 case_id="DX-VERIFY-1", bookmarks=[], created=dt.datetime(2026, 12, 2))
+    searcher = plan.redactor.proof_searches()
+    agreed = frozenset(exhibit.texts_agreed)
+    assert [searcher.agreed(text, agreed) for text in _pdfium_texts(pdf)] == [False] + [True] * 5
+    assert find_leaks(pdf, plan.redactor, texts_agreed=agreed) == []
