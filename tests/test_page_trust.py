@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pypdfium2 as pdfium
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
@@ -300,3 +302,19 @@ def test_marks_around_each_digit_of_a_text_note_do_not_hide_the_value(folded_not
     assert found(fold_ocr(seen), EXTRACTED) == [], seen
     assert "verified" in seen
     assert ("ssn", 1) in {(r.type, r.page) for r in exhibit.redactions}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="abZ9.,;-\t \r\n\u00a0\u2003\x1c\u200b\u00ad\u180e\ufeff", max_size=16))
+def test_the_blanks_looked_at_are_white_space_beside_no_letter_and_format_characters(text):
+    """This test ensures the blank characters whose ink is looked at are exactly the white space that is not a
+    line break and has no ASCII letter before it or none after it, and every format character."""
+    from packetizer.ingest.trust import _BLANK
+
+    def letter(index: int) -> bool:
+        return 0 <= index < len(text) and text[index].isascii() and text[index].isalpha()
+
+    expected = [index for index, char in enumerate(text)
+                if (char.isspace() and char not in "\r\n" and not (letter(index - 1) and letter(index + 1)))
+                or unicodedata.category(char) == "Cf"]
+    assert [match.start() for match in _BLANK.finditer(text)] == expected

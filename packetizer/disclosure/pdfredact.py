@@ -286,7 +286,8 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         second_breaks = {b: clean for half in halves for b, clean in half.second_breaks.items()}
         if len(halves) == 2:   # the break between the halves
             edge = len(halves[0].pages) - 1
-            second_breaks[edge] = _second_break_clean(redactor, pages[edge], pages[edge + 1])
+            second_breaks[edge] = _second_break_clean(redactor.proof_searches() if redactor.covers_proof else None,
+                                                      pages[edge], pages[edge + 1])
         counts: Counter = Counter()
         # The build starts another attachment's child beside this one only if this one reads no page by OCR.
         tell_parent({"ocr_pages": sum(1 for p in pages if p.doubt)})
@@ -356,7 +357,8 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
             breaks[indexes[offset]] = redactor.find_across_breaks(pair)
             if not any(breaks[indexes[offset]]):
                 clean.add(*pair)
-    objects = _ObjectSearch(redactor.proof_searches())
+    searcher = redactor.proof_searches()
+    objects = _ObjectSearch(searcher)
     for offset, page in enumerate(pages):
         index = indexes[offset]
         if page.doubt or hits[offset] or any(breaks.get(b, [[], []])[side] for b, side in ((index - 1, 1), (index, 0))):
@@ -364,18 +366,19 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
         page.doubt = _hidden(redactor, page, reader.pages[index], objects, clean)
         if page.doubt:
             hits[offset] = None
-    second_breaks = {indexes[offset]: _second_break_clean(redactor, pages[offset], pages[offset + 1])
+    vouching = searcher if redactor.covers_proof else None
+    second_breaks = {indexes[offset]: _second_break_clean(vouching, pages[offset], pages[offset + 1])
                      for offset in range(len(pages) - 1)}
     return _Survey(pages, hits, breaks, objects.clean_streams, clean.digests, second_breaks)
 
 
-def _second_break_clean(redactor, before: _Page, after: _Page) -> bool:
-    """Whether poppler's readings of two trusted pages hold nothing cut by the break between them (searched
-    only where that can vouch for the proof: see :func:`_agreed_texts`)."""
-    if not redactor.covers_proof or before.doubt or after.doubt or not (before.second_by_poppler
-                                                                        and after.second_by_poppler):
+def _second_break_clean(searcher, before: _Page, after: _Page) -> bool:
+    """Whether poppler's readings of two trusted pages hold nothing cut by the break between them, searched as
+    the no-leak proof searches (``searcher``; None where this redaction cannot vouch for the proof: see
+    :func:`_agreed_texts`)."""
+    if searcher is None or before.doubt or after.doubt or not (before.second_by_poppler and after.second_by_poppler):
         return False
-    return redactor.first_hit_across(before.second_text, after.second_text) is None
+    return searcher.first_hit_across(before.second_text, after.second_text) is None
 
 
 def _agreed_texts(redactor, pages: list[_Page], hits: list[list[Hit]], second_breaks: dict[int, bool]) -> list[str]:

@@ -303,7 +303,9 @@ def box_in_pixels(pdfium_page, size: tuple[int, int], box) -> tuple[int, int, in
 _CF = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
        "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
        "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
-_BLANK = re.compile(f"(?<![A-Za-z])[^\\S\\r\\n]|[^\\S\\r\\n](?![A-Za-z])|[{_CF}]")
+# (The white space first, then what is beside it: the regex engine skips ahead to each blank in C, where a
+# pattern opening with a look-behind was tried at every character, a third slower.)
+_BLANK = re.compile(f"[^\\S\\r\\n](?:(?<![A-Za-z].)|(?![A-Za-z]))|[{_CF}]")
 _WORD = re.compile(r"[0-9A-Za-z]{3,}")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
