@@ -467,208 +467,89 @@ def _pdfium_texts(pdf: bytes) -> list[str]:
         document.close()
 
 
-def _agreed(plan, *texts: str) -> set[str]:
-    """Second readings vouching for ``texts`` as pages read in a row in agreement, with clean breaks."""
-    digest = plan.redactor.second_reading_digest
-    return {digest("agreed", text) for text in texts} | {digest("agreed", a, b) for a, b in zip(texts, texts[1:])}
-
-
-def _drawn(*streams: bytes) -> bytes:
-    """A PDF whose pages draw these content streams with Helvetica as /F1."""
-    writer = PdfWriter()
-    font = _font(writer)
-    for data in streams:
-        page = PageObject.create_blank_page(width=612, height=792)
-        content = DecodedStreamObject()
-        content.set_data(data)
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
-        page[NameObject("/Contents")] = writer._add_object(content)
-        writer.add_page(page)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def _shown(text: bytes) -> bytes:
-    return b"BT /F1 11 Tf 72 700 Td (" + text + b") Tj ET"
-
-
-_LONG = b"Therapy continued as planned with home program exercises reviewed in detail and progress noted by staff today"
-# The foot of one page and the head of the next hold an SSN in two parts. On the second page the top line is
-# drawn last: PDFium reads it after two long lines, poppler (which reads top to bottom) first, so only
-# poppler's reading joins the two parts across the break.
-_SSN_FOOT = _shown(_LONG) + b" BT /F1 11 Tf 72 60 Td (Member ref 478-26-) Tj ET"
-_SSN_HEAD = (b"BT /F1 9 Tf 20 60 Td (" + _LONG + b") Tj ET BT /F1 9 Tf 20 48 Td (" + _LONG + b") Tj ET "
-             b"BT /F1 11 Tf 72 760 Td (1935 is the code) Tj ET")
-
-
-def _assembled(*exhibits: bytes) -> bytes:
-    import datetime as dt
-
-    from packetizer.assemble import PartPdf, assemble_packet
-
-    pdf, _ = assemble_packet([PartPdf(data, fit=True, label=f"Exhibit {chr(65 + n)}") for n, data in enumerate(exhibits)],
-                             case_id="DX-VERIFY-1", bookmarks=[], created=dt.datetime(2026, 12, 2))
-    return pdf
-
-
-def test_an_agreed_page_is_recognised_whole_or_with_the_stamp_after_it_and_never_when_unsure(plan):
-    """This test ensures the proof takes a packet page as an exhibit page poppler read in agreement only when
-    its PDFium text is that page's exact text, alone or followed by at most two short lines (the stamp); a
-    changed text, more lines after it, a text also kept without poppler's agreement, and digests of another
-    case or of the other kind vouch for nothing."""
+def test_an_agreed_page_text_is_recognised_only_whole_or_with_a_short_footer_after_it(plan):
+    """This test ensures the proof takes a packet page as one poppler already read in agreement only when its
+    PDFium text is that page's exact text, alone or followed by at most a few short lines (the packet's
+    stamp); a changed text, a long line after it, and digests of another case or of the other kind vouch
+    for nothing."""
     searcher = plan.redactor.proof_searches()
     text = "Therapy as planned.\r\nNo adverse events, home program reviewed."
-    agreed = frozenset(_agreed(plan, text))
-    stamp = "\r\nExhibit D RA-2026-0001 \u00b7 Page 21 of 208"
-    assert searcher.agreed_text(text, agreed) == text
-    assert searcher.agreed_text(text + stamp, agreed) == text
-    assert searcher.agreed_text(text + "\r\nExhibit D" + stamp + "\r\n", agreed) == text
-    assert searcher.agreed_text(text + "\r\nSee chart." * 2 + stamp, agreed) is None
-    assert searcher.agreed_text(text.replace("planned", "planned, home 651 555 0182"), agreed) is None
-    assert searcher.agreed_text(text + " Home 651 555 0182", agreed) is None
-    assert searcher.agreed_text(text + "\r\n" + "Home phone 651 555 0182, " * 4, agreed) is None
-    unsure = agreed | {plan.redactor.second_reading_digest("unsure", text)}
-    assert searcher.agreed_text(text + stamp, frozenset(unsure)) is None
-    assert searcher.agreed_text(text, frozenset({plan.redactor.searched_digest(text)})) is None
-    assert searcher.agreed_text(text, frozenset(_agreed(_other_plan(), text))) is None
-    other = "Progress note, Juniper Physical Therapy."
-    both = frozenset(_agreed(plan, text, other))
-    assert searcher.agreed_break(text, other, both) and not searcher.agreed_break(other, text, both)
+    agreed = frozenset({plan.redactor.agreed_digest(text)})
+    assert searcher.agreed(text, agreed)
+    assert searcher.agreed(text + "\r\nExhibit D RA-2026-0001 \u00b7 Page 21 of 208", agreed)
+    assert searcher.agreed(text + "\r\nExhibit D\r\nRA-2026-0001 \u00b7 Page 21 of 208\r\n", agreed)
+    assert not searcher.agreed(text.replace("planned", "planned, home 651 555 0182"), agreed)
+    assert not searcher.agreed(text + " Home 651 555 0182", agreed)
+    assert not searcher.agreed(text + "\r\n" + "Home phone 651 555 0182, " * 4, agreed)
+    assert not searcher.agreed(text, frozenset({plan.redactor.searched_digest(text)}))
+    assert not searcher.agreed(text, frozenset({_other_plan().redactor.agreed_digest(text)}))
+    assert not searcher.agreed(text, frozenset())
 
 
-def test_redaction_vouches_for_pages_and_breaks_poppler_read_clean_and_is_unsure_of_the_others(plan):
-    """This test ensures a PDF exhibit's redaction reports as read in agreement each page that keeps its text
-    layer with nothing found in either reading, and each break between two such pages that poppler read
-    clean, but not the page where it found a value nor the breaks beside it; a page kept without poppler's
-    agreement (PDFium reads nothing on it, or poppler could not run) is reported as such; a redactor weaker
-    than the proof reports nothing."""
+def test_redaction_vouches_for_pages_poppler_read_clean_and_not_for_a_find_or_the_pages_beside_it(plan):
+    """This test ensures a PDF exhibit's redaction reports as read in agreement the pages that keep their text
+    layer with nothing found in either reading, and neither a page where it found a value nor the pages
+    beside it (poppler's reading across the break to them holds the value); without poppler, or with a
+    redactor weaker than the proof, it reports none."""
     import packetizer.disclosure.pdftext as pdftext
     from packetizer.disclosure import Redactor
 
+    other = b"(Progress note, Juniper Physical Therapy.)"
     notes = [b"(Visit %d: therapy as planned.)" % number for number in range(1, 5)]
     source = packet(notes[0], notes[1], b"(Home phone 651 555 0182, see chart.)", notes[2], notes[3])
     texts = _pdfium_texts(source)
     done = plan.redactor.redact_pdf(source, name="note.pdf")
     assert done.rasterized == (3,)
-    assert set(done.second_readings) == _agreed(plan, texts[0], texts[1]) | _agreed(plan, texts[3], texts[4])
+    # Pages 2 and 4 are beside the value; page 3 held it.
+    assert set(done.texts_agreed) == {plan.redactor.agreed_digest(texts[0]), plan.redactor.agreed_digest(texts[4])}
 
-    blank = plan.redactor.redact_pdf(packet(notes[0], b"( )"), name="note.pdf")
-    assert set(blank.second_readings) == _agreed(plan, texts[0]) | {plan.redactor.second_reading_digest("unsure", "")}
+    clean = plan.redactor.redact_pdf(packet(CLEAN, other, CLEAN), name="note.pdf")
+    assert set(clean.texts_agreed) == {plan.redactor.agreed_digest(text) for text in _pdfium_texts(packet(CLEAN, other))}
+    # A page PDFium reads nothing on vouches for nothing: its text would stand for any such page.
+    blank = plan.redactor.redact_pdf(packet(CLEAN, b"( )"), name="note.pdf")
+    assert set(blank.texts_agreed) == {plan.redactor.agreed_digest(_pdfium_texts(packet(CLEAN))[0])}
     weak = Redactor(needles=plan.redactor.needles, keep=plan.redactor.keep, detectors=())
-    assert weak.redact_pdf(packet(notes[0], notes[1]), name="note.pdf").second_readings == ()
+    assert weak.redact_pdf(packet(CLEAN, other), name="note.pdf").texts_agreed == ()
     pdftext.POPPLER, saved = "/nonexistent/pdftotext", pdftext.POPPLER
     try:
-        alone = plan.redactor.redact_pdf(packet(notes[0], notes[1]), name="note.pdf")
+        assert plan.redactor.redact_pdf(packet(CLEAN, other), name="note.pdf").texts_agreed == ()
     finally:
         pdftext.POPPLER = saved
-    assert set(alone.second_readings) == {plan.redactor.second_reading_digest("unsure", text) for text in texts[:2]}
 
 
-def test_the_proof_has_poppler_read_every_page_but_those_read_in_agreement_between_two_such(plan, monkeypatch):
-    """This test ensures a page redaction vouched for, between two pages it vouched for with the breaks to
-    them, is still read and searched by PDFium but not by poppler again; without those readings, or where
-    poppler cannot run, the same value is found by poppler or pypdf."""
+def test_the_proof_has_poppler_read_every_page_but_those_read_in_agreement(plan, monkeypatch):
+    """This test ensures a page whose text redaction vouched for is still read and searched by PDFium, but not
+    by poppler again, while every other page is read by poppler (or by pypdf, where poppler cannot run)."""
     import packetizer.disclosure.pdftext as pdftext
 
-    pages = [b"(Visit 1: therapy as planned.)", b"(Reference 00731942 on file.)", b"(Visit 2: therapy as planned.)",
-             b"(Visit 3: therapy as planned.)", b"(Visit 4: therapy as planned.)"]
-    pdf = packet(*pages)
-    texts = _pdfium_texts(pdf)
+    vouched, other = b"(Reference 00731942 on file.)", b"(Home phone 651 555 0182.)"
+    pdf = packet(vouched, other)
+    agreed = {plan.redactor.agreed_digest(_pdfium_texts(pdf)[0])}
     found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor)}
-    assert found >= {("pdfium", 2), ("poppler", 2)}
-    vouched = _agreed(plan, *texts)
-    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor, second_readings=vouched)}
-    assert ("pdfium", 2) in found and ("poppler", 2) not in found
-    # Page 2 alone vouched for, not the break after it: poppler reads it again.
-    half = _agreed(plan, *texts[:2]) | _agreed(plan, *texts[2:])
-    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor, second_readings=half)}
-    assert ("poppler", 2) in found
+    assert found >= {("pdfium", 1), ("poppler", 1)}
+    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor, texts_agreed=agreed)}
+    assert found >= {("pdfium", 1), ("poppler", 2)} and ("poppler", 1) not in found
     monkeypatch.setattr(pdftext, "POPPLER", "/nonexistent/pdftotext")
-    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor, second_readings=half)}
-    assert ("pypdf", 2) in found
-
-
-def test_a_value_cut_across_the_break_between_two_exhibits_is_still_read_by_poppler(plan):
-    """This test ensures that where only poppler's reading joins a value across the break between two
-    exhibits, each read in agreement and clean during its own redaction, the proof still has poppler read
-    the pages on both sides of that break and stops the packet."""
-    first = plan.redactor.redact_pdf(_drawn(_shown(b"Visit 1."), _shown(b"Visit 2."), _SSN_FOOT), name="a.pdf")
-    second = plan.redactor.redact_pdf(_drawn(_SSN_HEAD, _shown(b"Visit 3."), _shown(b"Visit 4.")), name="b.pdf")
-    assert first.rasterized == second.rasterized == ()
-    pdf = _assembled(first.pdf, second.pdf)
-    readings = set(first.second_readings) | set(second.second_readings)
-    leaks = find_leaks(pdf, plan.redactor, second_readings=readings)
-    assert ("poppler", 3) in {(leak.source, leak.page) for leak in leaks}
-    assert "pdfium" not in {leak.source for leak in leaks}   # PDFium's reading does not join the two parts
-
-
-def test_a_page_text_vouched_for_elsewhere_does_not_vouch_for_the_same_text_between_other_pages(plan):
-    """This test ensures a page whose text poppler read in agreement at one place of an exhibit is read by
-    poppler again where the same text sits before a page whose break to it redaction did not read clean (a
-    value only poppler joins across it): the proof finds the value."""
-    exhibit = _drawn(_SSN_FOOT, _shown(b"Visit 2."), _SSN_FOOT, _SSN_HEAD, _shown(b"Visit 5."), _shown(b"Visit 6."))
-    done = plan.redactor.redact_pdf(exhibit, name="note.pdf")
-    assert done.rasterized == ()
-    texts = _pdfium_texts(exhibit)
-    assert plan.redactor.second_reading_digest("agreed", texts[0], texts[1]) in done.second_readings
-    assert plan.redactor.second_reading_digest("agreed", texts[2], texts[3]) not in done.second_readings
-    leaks = find_leaks(_assembled(done.pdf), plan.redactor, second_readings=done.second_readings)
-    assert ("poppler", 3) in {(leak.source, leak.page) for leak in leaks}
+    found = {(leak.source, leak.page) for leak in find_leaks(pdf, plan.redactor, texts_agreed=agreed)}
+    assert found >= {("pdfium", 1), ("pypdf", 2)} and ("pypdf", 1) not in found
 
 
 @pytest.mark.parametrize("fit", [True, False])
-def test_exhibit_pages_keep_their_agreed_text_through_assembly_and_its_stamp(plan, fit, tmp_path, monkeypatch):
+def test_exhibit_pages_keep_their_agreed_text_through_assembly_and_its_stamp(plan, fit):
     """This test ensures the packet's exhibit pages, placed and stamped, read under PDFium as the pages
-    redaction vouched for, so that poppler reads again only the front section, the first and last exhibit
-    page, and the first and last page of each process of the proof."""
+    redaction vouched for, so that poppler does not read them twice, while the sections laid out for the
+    packet are poppler's to read."""
     import datetime as dt
 
-    import packetizer.disclosure.pdftext as pdftext
     from packetizer.assemble import PartPdf, assemble_packet
     from packetizer.render import html_to_pdf
 
-    exhibit = plan.redactor.redact_pdf(packet(*[b"(Visit %d: therapy as planned.)" % n for n in range(1, 9)]),
-                                       name="note.pdf")
+    exhibit = plan.redactor.redact_pdf(packet(*[CLEAN] * 5), name="note.pdf")
+    assert len(exhibit.texts_agreed) == 1   # five pages of the same text
     front = html_to_pdf("<p>Cover letter for the reviewer.</p>").pdf
     pdf, pages = assemble_packet([PartPdf(front, fit=False), PartPdf(exhibit.pdf, fit=fit, label="Exhibit A")],
                                  case_id="DX-VERIFY-1", bookmarks=[], created=dt.datetime(2026, 12, 2))
     searcher = plan.redactor.proof_searches()
-    readings = frozenset(exhibit.second_readings)
-    agreed = [searcher.agreed_text(text, readings) for text in _pdfium_texts(pdf)]
-    assert agreed[0] is None and None not in agreed[1:]
-
-    # Which pages poppler reads, in every process of the proof (a forked one too): written down as they start.
-    log = tmp_path / "poppler.log"
-    real = pdftext.PopplerReading.__init__
-
-    def noting(self, source, folder, *, pages=None):
-        with open(log, "a") as out:
-            out.write(f"{pages.start} {pages.stop}\n")
-        real(self, source, folder, pages=pages)
-
-    monkeypatch.setattr(pdftext.PopplerReading, "__init__", noting)
-    assert find_leaks(pdf, plan.redactor, second_readings=readings) == []
-    read = {page for start, stop in (map(int, line.split()) for line in log.read_text().splitlines())
-            for page in range(start, stop)}
-    # 9 pages: the lead process reads pages 1-8 (index 0-7), the other page 9 and the file's data.
-    assert read == {0, 1, 7, 8}
-
-
-def test_the_break_between_the_halves_of_a_long_exhibits_survey_is_vouched_for_only_when_read_clean(plan):
-    """This test ensures a long exhibit, surveyed in two processes, does not vouch for the break between their
-    pages (where only poppler joins a value cut across it) as read clean: the proof has poppler read the
-    page before it and finds the value."""
-    from packetizer.limits import SPLIT_PDF_PAGES
-
-    pages = [_shown(b"Visit %d." % n) for n in range(1, SPLIT_PDF_PAGES + 1)]
-    middle = SPLIT_PDF_PAGES // 2   # the survey's second process reads from here
-    pages[middle - 1], pages[middle] = _SSN_FOOT, _SSN_HEAD
-    exhibit = _drawn(*pages)
-    done = plan.redactor.redact_pdf(exhibit, name="chart.pdf")
-    assert done.rasterized == ()
-    texts = _pdfium_texts(exhibit)
-    assert plan.redactor.second_reading_digest("agreed", texts[middle - 2], texts[middle - 1]) in done.second_readings
-    assert plan.redactor.second_reading_digest("agreed", texts[middle - 1], texts[middle]) not in done.second_readings
-    leaks = find_leaks(_assembled(done.pdf), plan.redactor, second_readings=done.second_readings)
-    assert ("poppler", middle) in {(leak.source, leak.page) for leak in leaks}
+    agreed = frozenset(exhibit.texts_agreed)
+    assert [searcher.agreed(text, agreed) for text in _pdfium_texts(pdf)] == [False] + [True] * 5
+    assert find_leaks(pdf, plan.redactor, texts_agreed=agreed) == []

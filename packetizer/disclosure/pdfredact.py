@@ -93,7 +93,7 @@ class RedactedPdf:
     pictures_read: tuple[str, ...] = ()     # SHA-256 of every picture in ``pdf``, each read by OCR
     streams_searched: tuple[str, ...] = ()  # SHA-256 of stream data searched as the proof does, found clean
     texts_searched: tuple[str, ...] = ()    # Redactor.searched_digest of page texts and breaks found clean
-    second_readings: tuple[str, ...] = ()   # Redactor.second_reading_digest of kept pages and their breaks
+    texts_agreed: tuple[str, ...] = ()      # Redactor.agreed_digest of pages poppler need not read again
 
 
 def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
@@ -196,7 +196,7 @@ def _outcome(status: str, meta: dict, payload: bytes, *, name: str, timeout: flo
             unchecked_pages=tuple(c.page for c in checks if c.method == UNCHECKED),
             rasterized=tuple(meta["rasterized"]), page_checks=checks, pictures_read=tuple(meta["pictures_read"]),
             streams_searched=tuple(meta["streams_searched"]), texts_searched=tuple(meta["texts_searched"]),
-            second_readings=tuple(meta["second_readings"]),
+            texts_agreed=tuple(meta["texts_agreed"]),
         )
     if meta.get("stages_done", 0) < 1:   # it failed while opening and sanitising
         raise sanitise_failure(status, meta, name=name, timeout=parse_timeout, memory=memory)
@@ -312,7 +312,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
             "status": "ok", "pages": len(pages), "changed": bool(rasterized),
             "rasterized": [p.index + 1 for p in rasterized], "page_checks": checks,
             "pictures_read": [], "streams_searched": sorted(kept), "texts_searched": sorted(texts),
-            "second_readings": _second_readings(redactor, pages, hits, second_breaks), "redactions": [
+            "texts_agreed": _agreed_texts(redactor, pages, hits, second_breaks), "redactions": [
                 [t, n_page, n] for (t, n_page), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
         }
         if not rasterized:
@@ -375,32 +375,28 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
 def _second_break_clean(searcher, before: _Page, after: _Page) -> bool:
     """Whether poppler's readings of two trusted pages hold nothing cut by the break between them, searched as
     the no-leak proof searches (``searcher``; None where this redaction cannot vouch for the proof: see
-    :func:`_second_readings`)."""
+    :func:`_agreed_texts`)."""
     if searcher is None or before.doubt or after.doubt or not (before.second_by_poppler and after.second_by_poppler):
         return False
     return searcher.first_hit_across(before.second_text, after.second_text) is None
 
 
-def _second_readings(redactor, pages: list[_Page], hits: list[list[Hit]], second_breaks: dict[int, bool]) -> list[str]:
-    """What poppler's reading of the pages taught, for the no-leak proof
-    (:meth:`~.redactor.Redactor.second_reading_digest`): "agreed" for each page that keeps its text layer
-    with nothing found in it, whose poppler reading agreed with PDFium's and was found clean
-    (:func:`_hidden`), and for each two such pages in a row whose poppler readings hold nothing across the
-    break between them; "unsure" for every other page that keeps its text layer (poppler could not read
-    it, or PDFium read nothing on it), so that its text stands for no agreed page of another exhibit."""
+def _agreed_texts(redactor, pages: list[_Page], hits: list[list[Hit]], second_breaks: dict[int, bool]) -> list[str]:
+    """:meth:`~.redactor.Redactor.agreed_digest` of each page that keeps its text layer with nothing found in
+    it, whose poppler reading agreed with PDFium's and was found clean, alone (:func:`_hidden`) and across
+    the break to each page beside it: the no-leak proof need not have poppler read it again. A page PDFium
+    reads nothing on is left out: its empty text would stand for every page of the packet PDFium reads
+    nothing on."""
     if not redactor.covers_proof:
         return []
-    agreed = [not page.doubt and page.picture is None and not found and page.second_by_poppler
-              and bool(page.text.strip()) for page, found in zip(pages, hits)]
-    readings = set()
-    for offset, page in enumerate(pages):
-        if agreed[offset]:
-            readings.add(redactor.second_reading_digest("agreed", page.text))
-            if offset and agreed[offset - 1] and second_breaks.get(offset - 1):
-                readings.add(redactor.second_reading_digest("agreed", pages[offset - 1].text, page.text))
-        elif page.picture is None:
-            readings.add(redactor.second_reading_digest("unsure", page.text))
-    return sorted(readings)
+    last = len(pages) - 1
+    agreed = set()
+    for offset, (page, found) in enumerate(zip(pages, hits)):
+        if page.doubt or page.picture is not None or found or not page.second_by_poppler or not page.text.strip():
+            continue
+        if (offset == 0 or second_breaks.get(offset - 1)) and (offset == last or second_breaks.get(offset)):
+            agreed.add(redactor.agreed_digest(page.text))
+    return sorted(agreed)
 
 
 class _CleanTexts:

@@ -146,46 +146,26 @@ class Redactor:
             digest.update(len(data).to_bytes(8, "big") + data)
         return digest.hexdigest()
 
-    def second_reading_digest(self, kind: str, *texts: str) -> str:
-        """What binds PDFium's text of an exhibit page (``texts``: one page's, or two pages' in order) to what
-        redaction learnt from poppler's second reading of it, for this case's searches.
-
-        ``kind`` "agreed": poppler's reading of the page agreed with PDFium's and
-        was searched as the no-leak proof searches and found clean; of two pages,
-        both were, and so was poppler's reading across the break between them.
-        ``kind`` "unsure": the page kept its text layer without that (poppler
-        could not read it, or PDFium read nothing on it).
+    def agreed_digest(self, text: str) -> str:
+        """What binds a page's text as PDFium reads it to a second reading of the same page (poppler's)
+        that agrees with it and that was searched as the no-leak proof searches and found clean, alone and
+        across the break to each page beside it.
 
         A redactor that :attr:`covers_proof` gives these for the pages of an
-        exhibit it surveyed (see :mod:`.pdfredact`); the proof does not have
-        poppler read again a packet page that is, stamp aside, an agreed page
-        between two agreed breaks (:meth:`agreed_text`, :meth:`agreed_break`).
-        Digests of their own kind: they never vouch for a text as
-        :meth:`searched_digest` does, nor the other way round.
+        exhibit it surveyed so (see :mod:`.pdfredact`); the proof then does not
+        have poppler read again a packet page whose PDFium text is one of them,
+        stamp aside (:meth:`agreed`). A digest of its own kind: it never vouches
+        for a text as :meth:`searched_digest` does, nor the other way round.
         """
-        digest = hashlib.sha256(b"second-reading\0" + kind.encode() + b"\0" + self._proof_key
-                                + len(texts).to_bytes(8, "big"))
-        for text in texts:
-            data = text.encode("utf-8", "surrogatepass")
-            digest.update(len(data).to_bytes(8, "big") + data)
+        digest = hashlib.sha256(b"second-reading-agreed\0" + self._proof_key)
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big") + data)
         return digest.hexdigest()
 
-    def agreed_text(self, text: str, readings: frozenset[str]) -> str | None:
-        """The text of an agreed exhibit page that a packet page's PDFium ``text`` is, whole or but for the
-        short lines of the packet's stamp at its foot (at most ``_STAMP_LINES``); None when it is none, or when
-        it may be a page kept without poppler's agreement (``readings``: :meth:`second_reading_digest` values)."""
-        found = None
-        for before in _before_stamp(text):
-            if self.second_reading_digest("unsure", before) in readings:
-                return None
-            if found is None and self.second_reading_digest("agreed", before) in readings:
-                found = before
-        return found
-
-    def agreed_break(self, before: str, after: str, readings: frozenset[str]) -> bool:
-        """Whether poppler read the break between these two agreed pages (their :meth:`agreed_text`), in this
-        order, in agreement and clean."""
-        return self.second_reading_digest("agreed", before, after) in readings
+    def agreed(self, text: str, agreed: frozenset[str]) -> bool:
+        """Whether a packet page's PDFium ``text`` is, whole or but for the short lines at its foot (the
+        packet's stamp, at most ``_RUNNING_LINES`` of them), a text with an :meth:`agreed_digest` in ``agreed``."""
+        return bool(agreed) and any(self.agreed_digest(before) in agreed for before in _before_running_foot(text))
 
     def first_hit_across(self, a: str, b: str, *, ocr: bool = False) -> tuple[int, Hit] | None:
         """Some identifier cut by the break between page ``a`` and page ``b`` (see :meth:`find_in_pages`), as
@@ -532,17 +512,12 @@ class _Join:
             yield 1, Hit(self.b_start + max(hit.start - foot - 1, 0), self.b_start + hit.end - foot - 1, hit.type)
 
 
-#: The short lines at the foot of a packet page that :meth:`Redactor.agreed_text` sets aside: the stamp is one
-#: line as PDFium reads it ("Exhibit D  RA-1 · Page 21 of 208").
-_STAMP_LINES = 2
-
-
-def _before_stamp(text: str) -> Iterator[str]:
-    """``text``, and ``text`` before each of the up to ``_STAMP_LINES`` short lines at its foot (short as
-    :func:`_joins` has them), without the line break before that line, and without any white space there."""
+def _before_running_foot(text: str) -> Iterator[str]:
+    """``text``, and ``text`` before each of the up to ``_RUNNING_LINES`` short lines at its foot (as
+    :func:`_joins` skips them), without the line break before that line, and without any white space there."""
     yield text
     end = len(text.rstrip())
-    for _ in range(_STAMP_LINES):
+    for _ in range(_RUNNING_LINES):
         line_start = text.rfind("\n", 0, end) + 1
         if end == 0 or line_start == 0 or end - line_start > _RUNNING_LINE:
             return

@@ -9,15 +9,13 @@ any dashed or labelled SSN:
   is found), as pypdf extracts it where PDFium read (almost) nothing or an
   undecodable glyph, and across the break between two pages. Poppler does not
   read again an exhibit page it read during the exhibit's redaction, in
-  agreement with PDFium and clean, when the packet pages before and after it
-  are the pages that were beside it there, with the breaks between them read
-  clean too (``second_readings``, see
-  :meth:`~.redactor.Redactor.second_reading_digest`). This proof recognises
-  those pages by its own PDFium reading of them: the exact texts redaction
-  read, the stamp's short lines aside. Placing and stamping leave a page's
-  fonts and content streams as they were; its PDFium text is still searched,
-  and every other page (the sections the build laid out, pictures of pages,
-  the first and last page of each exhibit) is read by poppler;
+  agreement with PDFium and found clean alone and across the breaks beside it
+  (``texts_agreed``, see :meth:`~.redactor.Redactor.agreed_digest`): such a
+  page is recognised by this proof's own PDFium reading of it, that exact
+  text with at most the stamp's short lines after it. Placing and stamping
+  leave its fonts and content streams as they were; its PDFium text is still
+  searched, and every other page (the sections the build laid out, pictures
+  of pages) is read by poppler;
 - in every object of the file: strings (metadata, bookmarks, annotations,
   names), and the string operands of every decoded stream that is not a
   picture or a font (XML metadata whole). The exhibits' redaction already
@@ -85,7 +83,7 @@ class Leak:
 
 def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
                    pictures_read: Iterable[str] | None = None, streams_searched: Iterable[str] = (),
-                   texts_searched: Iterable[str] = (), second_readings: Iterable[str] = (),
+                   texts_searched: Iterable[str] = (), texts_agreed: Iterable[str] = (),
                    timeout: float = MAX_VERIFY_SECONDS) -> None:
     """Raise unless ``packet_pdf`` is free of everything ``plan`` withholds.
 
@@ -103,9 +101,9 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
         texts_searched: :meth:`~.redactor.Redactor.searched_digest` values of page texts (and
             breaks between two pages) the exhibits' redaction searched and found clean: a page
             reading with one of these digests is not searched twice.
-        second_readings: :meth:`~.redactor.Redactor.second_reading_digest` values the exhibits' redaction
-            gave: poppler does not read again a packet page it read then in agreement and clean, between two
-            pages it read so and across breaks it read clean (their PDFium texts, the stamp aside).
+        texts_agreed: :meth:`~.redactor.Redactor.agreed_digest` values of PDFium page texts whose pages
+            the exhibits' redaction had poppler read too, in agreement, and found clean: poppler does not
+            read a packet page again whose PDFium text is one of these (its stamp aside).
         timeout: wall-clock seconds for the search.
 
     Raises:
@@ -113,11 +111,11 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
     """
     searcher = plan.redactor.proof_searches()
     read = None if pictures_read is None else frozenset(pictures_read)
-    searched, clean_texts, readings = frozenset(streams_searched), frozenset(texts_searched), frozenset(second_readings)
+    searched, clean_texts, agreed = frozenset(streams_searched), frozenset(texts_searched), frozenset(texts_agreed)
     # The folder is the parent's, so that nothing the child wrote outlives a child that ran out of time.
     with WorkFolder("verify") as folder:
         status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder), searched,
-                                                                     clean_texts, readings),
+                                                                     clean_texts, agreed),
                                         packet_pdf,
                                         timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
     if status != "ok":
@@ -145,11 +143,11 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
 
 def find_leaks(packet_pdf: bytes, redactor: Redactor, pictures_read: Iterable[str] | None = None,
                streams_searched: Iterable[str] = (), texts_searched: Iterable[str] = (),
-               second_readings: Iterable[str] = ()) -> list[Leak]:
+               texts_agreed: Iterable[str] = ()) -> list[Leak]:
     """Every leak in ``packet_pdf`` (in this process; tests and diagnostics)."""
     with WorkFolder("verify") as folder:
         return _search(packet_pdf, redactor.proof_searches(), None if pictures_read is None else frozenset(pictures_read),
-                       Path(folder), frozenset(streams_searched), frozenset(texts_searched), frozenset(second_readings))
+                       Path(folder), frozenset(streams_searched), frozenset(texts_searched), frozenset(texts_agreed))
 
 
 def _where(leak: Leak, sections: list) -> str:
@@ -164,10 +162,10 @@ def _where(leak: Leak, sections: list) -> str:
 
 def _search_in_child(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None,
                      folder: Path, searched: frozenset = frozenset(), clean_texts: frozenset = frozenset(),
-                     readings: frozenset = frozenset()) -> tuple[dict, bytes]:
+                     agreed: frozenset = frozenset()) -> tuple[dict, bytes]:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    leaks = _search(pdf, searcher, pictures_read, folder, searched, clean_texts, readings)
+    leaks = _search(pdf, searcher, pictures_read, folder, searched, clean_texts, agreed)
     return {"status": "ok", "leaks": [leak.__dict__ for leak in leaks[:20]]}, b""
 
 
@@ -177,13 +175,13 @@ _FEW_CHARACTERS = 20
 
 def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, folder: Path,
             searched: frozenset = frozenset(), clean_texts: frozenset = frozenset(),
-            readings: frozenset = frozenset()) -> list[Leak]:
+            agreed: frozenset = frozenset()) -> list[Leak]:
     leaks: list[Leak] = []
     document = pdfium.PdfDocument(pdf)
     count = len(document)
 
     def search(indexes: range) -> _PagesSearch:
-        found = _search_pages(pdf, document, indexes, searcher, pictures_read, folder, clean_texts, readings)
+        found = _search_pages(pdf, document, indexes, searcher, pictures_read, folder, clean_texts, agreed)
         if indexes.stop == count:   # the last pages' process also searches the file's data
             found.data = _file_data_leaks(pdf, searcher, searched)
         return found
@@ -256,13 +254,13 @@ class _PagesSearch:
 
 
 def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor, pictures_read: frozenset | None,
-                  folder: Path, clean_texts: frozenset = frozenset(), readings: frozenset = frozenset()) -> _PagesSearch:
+                  folder: Path, clean_texts: frozenset = frozenset(), agreed: frozenset = frozenset()) -> _PagesSearch:
     """Read the pages ``indexes`` with each extractor and search them, across the breaks between them too."""
     poppler = _PopplerRuns(pdf, folder, indexes)
-    if not readings:   # every page is poppler's to read: it reads them on the other core while PDFium reads here
+    if not agreed:   # every page is poppler's to read: it reads them on the other core while PDFium reads here
         poppler.start(0, len(indexes))
+    run = None       # the first page of the pages read so far that poppler has still to read
     texts: list[str] = []
-    agreed: list[str | None] = []   # per page, the agreed exhibit page it is (see Redactor.agreed_text)
     pictures: list[Leak] = []
     for offset, index in enumerate(indexes):
         page = document[index]
@@ -276,17 +274,19 @@ def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor, pict
                 pictures.append(Leak(_UNREAD_PICTURE, index + 1, "picture"))
         finally:
             page.close()
-        if readings:
-            # The page before this one is decided now that the pages on both sides of it are read.
-            agreed.append(searcher.agreed_text(texts[-1], readings))
-            if offset:
-                poppler.decide(offset - 1, not _read_in_agreement(searcher, agreed, offset - 1, readings))
-    if readings and texts:
-        poppler.decide(len(texts) - 1, True)
-        poppler.finish(len(texts))
-    # Poppler reads fonts its own way: a second opinion on every page, but the
-    # exhibit pages it read in agreement with PDFium during redaction. pypdf, a
-    # third, reads where PDFium saw (almost) nothing or a glyph it could not
+        if agreed:
+            # Poppler reads what the exhibits' redaction did not have it read already, each run of such pages
+            # as soon as it ends, while PDFium reads on.
+            if not searcher.agreed(texts[-1], agreed):
+                run = offset if run is None else run
+            elif run is not None and poppler.may_start():   # else the run goes on to the next one
+                poppler.start(run, offset)
+                run = None
+    if run is not None:
+        poppler.start(run, len(indexes))
+    # Poppler reads fonts its own way: a second opinion on every page, but those
+    # it read in agreement with PDFium during the exhibit's redaction. pypdf,
+    # a third, reads where PDFium saw (almost) nothing or a glyph it could not
     # decode, and every page poppler was to read and could not.
     second, unread = poppler.texts(len(texts))
     doubtful = {i for i, text in enumerate(texts) if len(text.strip()) < _FEW_CHARACTERS or "\ufffd" in text}
@@ -304,31 +304,17 @@ def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor, pict
         except Exception:  # noqa: BLE001 - content pypdf cannot parse; the other readings and the stream scan stand
             third.append("")
     found, edges = {}, {}
-    for source, readings_of in zip(_TEXT_SOURCES, (texts, second, third)):
-        first = searcher.first_hit_in_pages(readings_of, known_clean=clean_texts)
+    for source, readings in zip(_TEXT_SOURCES, (texts, second, third)):
+        first = searcher.first_hit_in_pages(readings, known_clean=clean_texts)
         if first is not None:
             found[source] = Leak(first[1].type, indexes[first[0]] + 1, source)
-        edges[source] = (readings_of[0], readings_of[-1]) if readings_of else ("", "")
+        edges[source] = (readings[0], readings[-1]) if readings else ("", "")
     return _PagesSearch(indexes, pictures, found, edges)
-
-
-def _read_in_agreement(searcher: Redactor, agreed: list[str | None], offset: int, readings: frozenset) -> bool:
-    """Whether poppler read the page at ``offset`` during redaction, in agreement and clean, between the two
-    pages beside it here, and the breaks to them clean: then it need not read it again. The first and the
-    last page a process reads are read again (the pages beside them are another process's)."""
-    if offset == 0 or offset + 1 >= len(agreed):
-        return False
-    before, page, after = agreed[offset - 1:offset + 2]
-    return (before is not None and page is not None and after is not None
-            and searcher.agreed_break(before, page, readings) and searcher.agreed_break(page, after, readings))
 
 
 #: Poppler processes one process of the proof may start (a packet whose exhibits alternate with pages the
 #: build laid out would otherwise start one for each of those).
 _POPPLER_RUNS = 8
-#: Pages in a row poppler is to read that are handed to it at once, without waiting for the end of the run:
-#: it reads them on the other core while PDFium reads on.
-_POPPLER_CHUNK = 32
 
 
 class _PopplerRuns:
@@ -339,27 +325,9 @@ class _PopplerRuns:
         self._pdf, self._folder, self._indexes = pdf, folder, indexes
         self._source: Path | None = None
         self._runs: list[tuple[range, PopplerReading]] = []
-        self._open: int | None = None   # the first page of the run being gathered
 
-    def decide(self, offset: int, read: bool) -> None:
-        """Whether poppler is to read the page at ``offset`` (pages are decided in order): a run is started
-        when it ends or reaches ``_POPPLER_CHUNK`` pages."""
-        if read:
-            self._open = offset if self._open is None else self._open
-            if offset + 1 - self._open >= _POPPLER_CHUNK and self._may_start():
-                self.start(self._open, offset + 1)
-                self._open = None
-        elif self._open is not None and self._may_start():   # else the run goes on to the next one
-            self.start(self._open, offset)
-            self._open = None
-
-    def finish(self, count: int) -> None:
-        """Start the run still gathered, to the last of the ``count`` pages."""
-        if self._open is not None:
-            self.start(self._open, count)
-            self._open = None
-
-    def _may_start(self) -> bool:
+    def may_start(self) -> bool:
+        """Whether a run may start before the last one."""
         return len(self._runs) < _POPPLER_RUNS - 1
 
     def start(self, first: int, stop: int) -> None:
