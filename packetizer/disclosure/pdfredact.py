@@ -384,15 +384,13 @@ def _second_break_clean(searcher, before: _Page, after: _Page) -> bool:
 def _agreed_texts(redactor, pages: list[_Page], hits: list[list[Hit]], second_breaks: dict[int, bool]) -> list[str]:
     """:meth:`~.redactor.Redactor.agreed_digest` of each page that keeps its text layer with nothing found in
     it, whose poppler reading agreed with PDFium's and was found clean, alone (:func:`_hidden`) and across
-    the break to each page beside it: the no-leak proof need not have poppler read it again. A page PDFium
-    reads nothing on is left out: its empty text would stand for every page of the packet PDFium reads
-    nothing on."""
+    the break to each page beside it: the no-leak proof need not have poppler read it again."""
     if not redactor.covers_proof:
         return []
     last = len(pages) - 1
     agreed = set()
     for offset, (page, found) in enumerate(zip(pages, hits)):
-        if page.doubt or page.picture is not None or found or not page.second_by_poppler or not page.text.strip():
+        if page.doubt or page.picture is not None or found or not page.second_by_poppler:
             continue
         if (offset == 0 or second_breaks.get(offset - 1)) and (offset == last or second_breaks.get(offset)):
             agreed.add(redactor.agreed_digest(page.text))
