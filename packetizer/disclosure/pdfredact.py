@@ -93,7 +93,6 @@ class RedactedPdf:
     pictures_read: tuple[str, ...] = ()     # SHA-256 of every picture in ``pdf``, each read by OCR
     streams_searched: tuple[str, ...] = ()  # SHA-256 of stream data searched as the proof does, found clean
     texts_searched: tuple[str, ...] = ()    # Redactor.searched_digest of page texts and breaks found clean
-    texts_agreed: tuple[str, ...] = ()      # Redactor.agreed_digest of pages poppler need not read again
 
 
 def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
@@ -196,7 +195,6 @@ def _outcome(status: str, meta: dict, payload: bytes, *, name: str, timeout: flo
             unchecked_pages=tuple(c.page for c in checks if c.method == UNCHECKED),
             rasterized=tuple(meta["rasterized"]), page_checks=checks, pictures_read=tuple(meta["pictures_read"]),
             streams_searched=tuple(meta["streams_searched"]), texts_searched=tuple(meta["texts_searched"]),
-            texts_agreed=tuple(meta["texts_agreed"]),
         )
     if meta.get("stages_done", 0) < 1:   # it failed while opening and sanitising
         raise sanitise_failure(status, meta, name=name, timeout=parse_timeout, memory=memory)
@@ -250,7 +248,6 @@ class _Page:
     new_boxes: list = field(default_factory=list)
     recheck_failed: bool = False               # OCR did not finish re-reading lines around a burnt box
     left_type: str = ""                        # the type of the last identifier a reading showed
-    second_by_poppler: bool = False            # that reading is poppler's (pypdf's where poppler could not run)
 
 
 def _sanitise_and_redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]:
@@ -283,11 +280,6 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         pages = [page for half in halves for page in half.pages]
         own = [hits for half in halves for hits in half.hits]
         breaks = {b: parts for half in halves for b, parts in half.breaks.items()}
-        second_breaks = {b: clean for half in halves for b, clean in half.second_breaks.items()}
-        if len(halves) == 2:   # the break between the halves
-            edge = len(halves[0].pages) - 1
-            second_breaks[edge] = _second_break_clean(redactor.proof_searches() if redactor.covers_proof else None,
-                                                      pages[edge], pages[edge + 1])
         counts: Counter = Counter()
         # The build starts another attachment's child beside this one only if this one reads no page by OCR.
         tell_parent({"ocr_pages": sum(1 for p in pages if p.doubt)})
@@ -311,8 +303,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         meta = {
             "status": "ok", "pages": len(pages), "changed": bool(rasterized),
             "rasterized": [p.index + 1 for p in rasterized], "page_checks": checks,
-            "pictures_read": [], "streams_searched": sorted(kept), "texts_searched": sorted(texts),
-            "texts_agreed": _agreed_texts(redactor, pages, hits, second_breaks), "redactions": [
+            "pictures_read": [], "streams_searched": sorted(kept), "texts_searched": sorted(texts), "redactions": [
                 [t, n_page, n] for (t, n_page), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
         }
         if not rasterized:
@@ -334,7 +325,6 @@ class _Survey:
     breaks: dict[int, list[list[Hit]]]    # per break between two trusted pages: the hits across it
     clean_streams: set[str]               # digests of the stream data searched and found clean
     clean_texts: set[str]                 # digests of page texts (and breaks) searched and found clean
-    second_breaks: dict[int, bool]        # per break between two trusted pages poppler read: nothing across it
 
 
 def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, workdir: Path) -> _Survey:
@@ -357,8 +347,7 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
             breaks[indexes[offset]] = redactor.find_across_breaks(pair)
             if not any(breaks[indexes[offset]]):
                 clean.add(*pair)
-    searcher = redactor.proof_searches()
-    objects = _ObjectSearch(searcher)
+    objects = _ObjectSearch(redactor.proof_searches())
     for offset, page in enumerate(pages):
         index = indexes[offset]
         if page.doubt or hits[offset] or any(breaks.get(b, [[], []])[side] for b, side in ((index - 1, 1), (index, 0))):
@@ -366,35 +355,7 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
         page.doubt = _hidden(redactor, page, reader.pages[index], objects, clean)
         if page.doubt:
             hits[offset] = None
-    vouching = searcher if redactor.covers_proof else None
-    second_breaks = {indexes[offset]: _second_break_clean(vouching, pages[offset], pages[offset + 1])
-                     for offset in range(len(pages) - 1)}
-    return _Survey(pages, hits, breaks, objects.clean_streams, clean.digests, second_breaks)
-
-
-def _second_break_clean(searcher, before: _Page, after: _Page) -> bool:
-    """Whether poppler's readings of two trusted pages hold nothing cut by the break between them, searched as
-    the no-leak proof searches (``searcher``; None where this redaction cannot vouch for the proof: see
-    :func:`_agreed_texts`)."""
-    if searcher is None or before.doubt or after.doubt or not (before.second_by_poppler and after.second_by_poppler):
-        return False
-    return searcher.first_hit_across(before.second_text, after.second_text) is None
-
-
-def _agreed_texts(redactor, pages: list[_Page], hits: list[list[Hit]], second_breaks: dict[int, bool]) -> list[str]:
-    """:meth:`~.redactor.Redactor.agreed_digest` of each page that keeps its text layer with nothing found in
-    it, whose poppler reading agreed with PDFium's and was found clean, alone (:func:`_hidden`) and across
-    the break to each page beside it: the no-leak proof need not have poppler read it again."""
-    if not redactor.covers_proof:
-        return []
-    last = len(pages) - 1
-    agreed = set()
-    for offset, (page, found) in enumerate(zip(pages, hits)):
-        if page.doubt or page.picture is not None or found or not page.second_by_poppler:
-            continue
-        if (offset == 0 or second_breaks.get(offset - 1)) and (offset == last or second_breaks.get(offset)):
-            agreed.add(redactor.agreed_digest(page.text))
-    return sorted(agreed)
+    return _Survey(pages, hits, breaks, objects.clean_streams, clean.digests)
 
 
 class _CleanTexts:
@@ -430,7 +391,7 @@ def _compare(pages: list[_Page], reader: PdfReader, second: list[str] | None) ->
     poppler could not run) has words PDFium's does not: the search runs on PDFium's text."""
     for offset, page in enumerate(pages):
         if second is not None:
-            page.second_text, page.second_by_poppler = second[offset], True
+            page.second_text = second[offset]
         else:
             try:
                 page.second_text = reader.pages[page.index].extract_text() or ""

@@ -48,15 +48,11 @@ class PopplerReading:
     Started inside the sandboxed child, so it goes with the child's process group.
     """
 
-    def __init__(self, pdf: bytes | Path, folder: Path, *, pages: range | None = None):
-        """Start reading ``pdf`` (its bytes, or a file of them in ``folder``; only the 0-based ``pages``, when given)."""
+    def __init__(self, pdf: bytes, folder: Path, *, pages: range | None = None):
+        """Start reading ``pdf`` (only the 0-based ``pages``, when given)."""
         name = "all" if pages is None else f"{pages.start}-{pages.stop}"
-        self._target = folder / f"poppler-{name}.txt"
-        if isinstance(pdf, Path):
-            self._source = pdf
-        else:
-            self._source = folder / f"poppler-{name}.pdf"
-            self._source.write_bytes(pdf)
+        self._source, self._target = folder / f"poppler-{name}.pdf", folder / f"poppler-{name}.txt"
+        self._source.write_bytes(pdf)
         only = [] if pages is None else ["-f", str(pages.start + 1), "-l", str(pages.stop)]
         try:
             self._process: subprocess.Popen | None = subprocess.Popen(

@@ -146,36 +146,6 @@ class Redactor:
             digest.update(len(data).to_bytes(8, "big") + data)
         return digest.hexdigest()
 
-    def agreed_digest(self, text: str) -> str:
-        """What binds a page's text as PDFium reads it to a second reading of the same page (poppler's)
-        that agrees with it and that was searched as the no-leak proof searches and found clean, alone and
-        across the break to each page beside it.
-
-        A redactor that :attr:`covers_proof` gives these for the pages of an
-        exhibit it surveyed so (see :mod:`.pdfredact`); the proof then does not
-        have poppler read again a packet page whose PDFium text is one of them,
-        stamp aside (:meth:`agreed`). A digest of its own kind: it never vouches
-        for a text as :meth:`searched_digest` does, nor the other way round.
-        """
-        digest = hashlib.sha256(b"second-reading-agreed\0" + self._proof_key)
-        data = text.encode("utf-8", "surrogatepass")
-        digest.update(len(data).to_bytes(8, "big") + data)
-        return digest.hexdigest()
-
-    def agreed(self, text: str, agreed: frozenset[str]) -> bool:
-        """Whether a packet page's PDFium ``text`` is, whole or but for the short lines at its foot (the
-        packet's stamp, at most ``_RUNNING_LINES`` of them), a text with an :meth:`agreed_digest` in ``agreed``."""
-        return bool(agreed) and any(self.agreed_digest(before) in agreed for before in _before_running_foot(text))
-
-    def first_hit_across(self, a: str, b: str, *, ocr: bool = False) -> tuple[int, Hit] | None:
-        """Some identifier cut by the break between page ``a`` and page ``b`` (see :meth:`find_in_pages`), as
-        (0 for its part on ``a``, 1 for its part on ``b``; the part), or None."""
-        for join in _joins(a, b):
-            hit = self.first_hit(join.text, ocr=ocr)
-            if hit is not None:
-                return next(join.parts(hit))
-        return None
-
     def find(self, text: str, *, ocr: bool = False) -> list[Hit]:
         """Every identifier in ``text``, overlapping finds merged, in order.
 
@@ -279,9 +249,11 @@ class Redactor:
             if known_clean and not (flags[page] or flags[page + 1]) \
                     and self.searched_digest(texts[page], texts[page + 1]) in known_clean:
                 continue
-            across = self.first_hit_across(texts[page], texts[page + 1], ocr=flags[page] or flags[page + 1])
-            if across is not None:
-                return page + across[0], across[1]
+            for join in _joins(texts[page], texts[page + 1]):
+                hit = self.first_hit(join.text, ocr=flags[page] or flags[page + 1])
+                if hit is not None:
+                    offset, part = next(join.parts(hit))
+                    return page + offset, part
         return None
 
     def _scan(self, readings: tuple[str, ...]) -> Iterator[Hit]:
@@ -510,24 +482,6 @@ class _Join:
             yield 0, Hit(self.a_start + hit.start, self.a_start + min(hit.end, foot), hit.type)
         if hit.end > foot + 1:
             yield 1, Hit(self.b_start + max(hit.start - foot - 1, 0), self.b_start + hit.end - foot - 1, hit.type)
-
-
-def _before_running_foot(text: str) -> Iterator[str]:
-    """``text``, and ``text`` before each of the up to ``_RUNNING_LINES`` short lines at its foot (as
-    :func:`_joins` skips them), without the line break before that line, and without any white space there."""
-    yield text
-    end = len(text.rstrip())
-    for _ in range(_RUNNING_LINES):
-        line_start = text.rfind("\n", 0, end) + 1
-        if end == 0 or line_start == 0 or end - line_start > _RUNNING_LINE:
-            return
-        before = text[:line_start]
-        cut = before[:-2] if before.endswith("\r\n") else before[:-1]
-        yield cut
-        stripped = cut.rstrip()
-        if stripped != cut:
-            yield stripped
-        end = len(stripped)
 
 
 def _joins(a: str, b: str) -> list[_Join]:

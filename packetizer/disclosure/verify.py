@@ -7,15 +7,7 @@ any dashed or labelled SSN:
 - in the text of every page as PDFium extracts it and as poppler extracts it
   (two extractors that decode fonts their own way: a value either one reads
   is found), as pypdf extracts it where PDFium read (almost) nothing or an
-  undecodable glyph, and across the break between two pages. Poppler does not
-  read again an exhibit page it read during the exhibit's redaction, in
-  agreement with PDFium and found clean alone and across the breaks beside it
-  (``texts_agreed``, see :meth:`~.redactor.Redactor.agreed_digest`): such a
-  page is recognised by this proof's own PDFium reading of it, that exact
-  text with at most the stamp's short lines after it. Placing and stamping
-  leave its fonts and content streams as they were; its PDFium text is still
-  searched, and every other page (the sections the build laid out, pictures
-  of pages) is read by poppler;
+  undecodable glyph, and across the break between two pages;
 - in every object of the file: strings (metadata, bookmarks, annotations,
   names), and the string operands of every decoded stream that is not a
   picture or a font (XML metadata whole). The exhibits' redaction already
@@ -46,7 +38,6 @@ import hashlib
 import io
 import logging
 import re
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +74,7 @@ class Leak:
 
 def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
                    pictures_read: Iterable[str] | None = None, streams_searched: Iterable[str] = (),
-                   texts_searched: Iterable[str] = (), texts_agreed: Iterable[str] = (),
-                   timeout: float = MAX_VERIFY_SECONDS) -> None:
+                   texts_searched: Iterable[str] = (), timeout: float = MAX_VERIFY_SECONDS) -> None:
     """Raise unless ``packet_pdf`` is free of everything ``plan`` withholds.
 
     Args:
@@ -101,9 +91,6 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
         texts_searched: :meth:`~.redactor.Redactor.searched_digest` values of page texts (and
             breaks between two pages) the exhibits' redaction searched and found clean: a page
             reading with one of these digests is not searched twice.
-        texts_agreed: :meth:`~.redactor.Redactor.agreed_digest` values of PDFium page texts whose pages
-            the exhibits' redaction had poppler read too, in agreement, and found clean: poppler does not
-            read a packet page again whose PDFium text is one of these (its stamp aside).
         timeout: wall-clock seconds for the search.
 
     Raises:
@@ -111,11 +98,10 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
     """
     searcher = plan.redactor.proof_searches()
     read = None if pictures_read is None else frozenset(pictures_read)
-    searched, clean_texts, agreed = frozenset(streams_searched), frozenset(texts_searched), frozenset(texts_agreed)
+    searched, clean_texts = frozenset(streams_searched), frozenset(texts_searched)
     # The folder is the parent's, so that nothing the child wrote outlives a child that ran out of time.
     with WorkFolder("verify") as folder:
-        status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder), searched,
-                                                                     clean_texts, agreed),
+        status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder), searched, clean_texts),
                                         packet_pdf,
                                         timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
     if status != "ok":
@@ -142,12 +128,11 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
 
 
 def find_leaks(packet_pdf: bytes, redactor: Redactor, pictures_read: Iterable[str] | None = None,
-               streams_searched: Iterable[str] = (), texts_searched: Iterable[str] = (),
-               texts_agreed: Iterable[str] = ()) -> list[Leak]:
+               streams_searched: Iterable[str] = (), texts_searched: Iterable[str] = ()) -> list[Leak]:
     """Every leak in ``packet_pdf`` (in this process; tests and diagnostics)."""
     with WorkFolder("verify") as folder:
         return _search(packet_pdf, redactor.proof_searches(), None if pictures_read is None else frozenset(pictures_read),
-                       Path(folder), frozenset(streams_searched), frozenset(texts_searched), frozenset(texts_agreed))
+                       Path(folder), frozenset(streams_searched), frozenset(texts_searched))
 
 
 def _where(leak: Leak, sections: list) -> str:
@@ -161,11 +146,11 @@ def _where(leak: Leak, sections: list) -> str:
 
 
 def _search_in_child(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None,
-                     folder: Path, searched: frozenset = frozenset(), clean_texts: frozenset = frozenset(),
-                     agreed: frozenset = frozenset()) -> tuple[dict, bytes]:
+                     folder: Path, searched: frozenset = frozenset(),
+                     clean_texts: frozenset = frozenset()) -> tuple[dict, bytes]:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    leaks = _search(pdf, searcher, pictures_read, folder, searched, clean_texts, agreed)
+    leaks = _search(pdf, searcher, pictures_read, folder, searched, clean_texts)
     return {"status": "ok", "leaks": [leak.__dict__ for leak in leaks[:20]]}, b""
 
 
@@ -174,14 +159,13 @@ _FEW_CHARACTERS = 20
 
 
 def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, folder: Path,
-            searched: frozenset = frozenset(), clean_texts: frozenset = frozenset(),
-            agreed: frozenset = frozenset()) -> list[Leak]:
+            searched: frozenset = frozenset(), clean_texts: frozenset = frozenset()) -> list[Leak]:
     leaks: list[Leak] = []
     document = pdfium.PdfDocument(pdf)
     count = len(document)
 
     def search(indexes: range) -> _PagesSearch:
-        found = _search_pages(pdf, document, indexes, searcher, pictures_read, folder, clean_texts, agreed)
+        found = _search_pages(pdf, document, indexes, searcher, pictures_read, folder, clean_texts)
         if indexes.stop == count:   # the last pages' process also searches the file's data
             found.data = _file_data_leaks(pdf, searcher, searched)
         return found
@@ -253,16 +237,13 @@ class _PagesSearch:
     data: list[Leak] = field(default_factory=list)   # a withheld value in the file's data (the last pages' search)
 
 
-def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor, pictures_read: frozenset | None,
-                  folder: Path, clean_texts: frozenset = frozenset(), agreed: frozenset = frozenset()) -> _PagesSearch:
+def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor,
+                  pictures_read: frozenset | None, folder: Path, clean_texts: frozenset = frozenset()) -> _PagesSearch:
     """Read the pages ``indexes`` with each extractor and search them, across the breaks between them too."""
-    poppler = _PopplerRuns(pdf, folder, indexes)
-    if not agreed:   # every page is poppler's to read: it reads them on the other core while PDFium reads here
-        poppler.start(0, len(indexes))
-    run = None       # the first page of the pages read so far that poppler has still to read
+    poppler = PopplerReading(pdf, folder, pages=indexes)   # reads on the other core while PDFium reads here
     texts: list[str] = []
     pictures: list[Leak] = []
-    for offset, index in enumerate(indexes):
+    for index in indexes:
         page = document[index]
         try:
             text_page = page.get_textpage()
@@ -274,23 +255,15 @@ def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor, pict
                 pictures.append(Leak(_UNREAD_PICTURE, index + 1, "picture"))
         finally:
             page.close()
-        if agreed:
-            # Poppler reads what the exhibits' redaction did not have it read already, each run of such pages
-            # as soon as it ends, while PDFium reads on.
-            if not searcher.agreed(texts[-1], agreed):
-                run = offset if run is None else run
-            elif run is not None and poppler.may_start():   # else the run goes on to the next one
-                poppler.start(run, offset)
-                run = None
-    if run is not None:
-        poppler.start(run, len(indexes))
-    # Poppler reads fonts its own way: a second opinion on every page, but those
-    # it read in agreement with PDFium during the exhibit's redaction. pypdf,
+    # Poppler reads fonts its own way: a second opinion on every page. pypdf,
     # a third, reads where PDFium saw (almost) nothing or a glyph it could not
-    # decode, and every page poppler was to read and could not.
-    second, unread = poppler.texts(len(texts))
-    doubtful = {i for i, text in enumerate(texts) if len(text.strip()) < _FEW_CHARACTERS or "\ufffd" in text}
-    doubtful |= unread
+    # decode, and every page if poppler could not run.
+    second = poppler.texts(len(texts), timeout=MAX_POPPLER_SECONDS)
+    if second is None:
+        doubtful = set(range(len(texts)))
+        second = [""] * len(texts)
+    else:
+        doubtful = {i for i, text in enumerate(texts) if len(text.strip()) < _FEW_CHARACTERS or "\ufffd" in text}
     third = []
     reader = None   # pypdf reads the file only when a page needs it (most packets: none)
     for offset, index in enumerate(indexes):
@@ -310,46 +283,6 @@ def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor, pict
             found[source] = Leak(first[1].type, indexes[first[0]] + 1, source)
         edges[source] = (readings[0], readings[-1]) if readings else ("", "")
     return _PagesSearch(indexes, pictures, found, edges)
-
-
-#: Poppler processes one process of the proof may start (a packet whose exhibits alternate with pages the
-#: build laid out would otherwise start one for each of those).
-_POPPLER_RUNS = 8
-
-
-class _PopplerRuns:
-    """Poppler reading runs of the pages ``indexes`` (by their offsets in it), each in its own process, from
-    one copy of the file; at most ``_POPPLER_RUNS`` of them (the last one reads on to the end)."""
-
-    def __init__(self, pdf: bytes, folder: Path, indexes: range):
-        self._pdf, self._folder, self._indexes = pdf, folder, indexes
-        self._source: Path | None = None
-        self._runs: list[tuple[range, PopplerReading]] = []
-
-    def may_start(self) -> bool:
-        """Whether a run may start before the last one."""
-        return len(self._runs) < _POPPLER_RUNS - 1
-
-    def start(self, first: int, stop: int) -> None:
-        """Start reading the pages at offsets ``first`` to ``stop`` (excluded)."""
-        if self._source is None:
-            self._source = self._folder / f"packet-{self._indexes.start}-{self._indexes.stop}.pdf"
-            self._source.write_bytes(self._pdf)
-        pages = self._indexes[first:stop]
-        self._runs.append((range(first, stop), PopplerReading(self._source, self._folder, pages=pages)))
-
-    def texts(self, count: int) -> tuple[list[str], set[int]]:
-        """Poppler's text of each of the ``count`` pages ("" for a page it was not to read), and the offsets
-        of the pages it was to read and could not (not installed, failed, out of time)."""
-        texts, unread = [""] * count, set()
-        deadline = time.monotonic() + MAX_POPPLER_SECONDS   # for all of them, as for one reading the whole file
-        for offsets, reading in self._runs:
-            got = reading.texts(len(offsets), timeout=max(deadline - time.monotonic(), 0.001))
-            if got is None:
-                unread.update(offsets)
-            else:
-                texts[offsets.start:offsets.stop] = got
-        return texts, unread
 
 
 def _unread_picture(page, pictures_read: frozenset) -> bool:

@@ -79,9 +79,6 @@ class ExhibitDocument:
             as the no-leak proof does and found clean (the proof need not search them again).
         texts_searched: likewise, digests of page texts (and of the breaks between two pages) that
             redaction searched and found clean (see ``Redactor.searched_digest``).
-        texts_agreed: digests of the PDFium texts of pages that poppler read too, in agreement, and that
-            redaction found clean in both readings (see ``Redactor.agreed_digest``): the proof does not
-            have poppler read them again.
         pictures: pictures embedded in a converted DOCX.
         source_sha256: SHA-256 of the attachment file as read (for the archive manifest).
         source_size: its size in bytes.
@@ -97,7 +94,6 @@ class ExhibitDocument:
     pictures_read: tuple[str, ...] = ()
     streams_searched: tuple[str, ...] = ()
     texts_searched: tuple[str, ...] = ()
-    texts_agreed: tuple[str, ...] = ()
     pictures: int = 0
     source_sha256: str = ""
     source_size: int = 0
@@ -335,7 +331,7 @@ def _laid_out(att: Attachment, rendered, redactor: Redacting | None, redacted: R
 def _redacted(att: Attachment, done) -> ExhibitDocument:
     return ExhibitDocument(att, done.pdf, done.pages, done.unchecked_pages, done.redactions, done.rasterized,
                            done.page_checks, done.pictures_read, done.streams_searched,
-                           texts_searched=done.texts_searched, texts_agreed=done.texts_agreed)
+                           texts_searched=done.texts_searched)
 
 
 def _merge_redactions(first: tuple, second: tuple) -> tuple:
