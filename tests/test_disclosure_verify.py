@@ -446,3 +446,82 @@ def test_a_redactor_weaker_than_the_proof_vouches_for_nothing(plan):
     assert plan.redactor.covers_proof and not weak.covers_proof
     done = weak.redact_pdf(packet(CLEAN, CLEAN), name="note.pdf")
     assert done.texts_searched == ()
+
+
+# -- what only poppler's reading of the finished packet shows -------------------------------------------------------
+# Why poppler reads every page of the packet again, though it read every exhibit page during redaction: its
+# reading of a page depends on where the page is placed and on where its lines are drawn, not only on the
+# page's fonts and text.
+
+def _drawn(*streams: bytes) -> bytes:
+    """A PDF whose pages draw these content streams with Helvetica as /F1."""
+    writer = PdfWriter()
+    font = _font(writer)
+    for data in streams:
+        page = PageObject.create_blank_page(width=612, height=792)
+        content = DecodedStreamObject()
+        content.set_data(data)
+        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
+        page[NameObject("/Contents")] = writer._add_object(content)
+        writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _shown(text: bytes, y: int = 700) -> bytes:
+    return b"BT /F1 11 Tf 72 %d Td (" % y + text + b") Tj ET "
+
+
+_LONG = b"Therapy continued as planned with home program exercises reviewed in detail and progress noted by staff today"
+# The head of a page: two long lines drawn first at its foot, then its top line "1935 is the code". PDFium
+# reads in the order drawn, poppler top to bottom: only poppler's reading starts with "1935".
+_HEAD_1935 = _shown(_LONG, 60) + _shown(_LONG, 48) + _shown(b"1935 is the code", 760)
+
+
+def _assembled(*exhibits: bytes) -> bytes:
+    import datetime as dt
+
+    from packetizer.assemble import PartPdf, assemble_packet
+
+    pdf, _ = assemble_packet([PartPdf(data, fit=True, label=f"Exhibit {chr(65 + n)}") for n, data in enumerate(exhibits)],
+                             case_id="DX-VERIFY-1", bookmarks=[], created=dt.datetime(2026, 12, 2))
+    return pdf
+
+
+def _redacted(plan, *streams: bytes) -> bytes:
+    done = plan.redactor.redact_pdf(_drawn(*streams), name="note.pdf")
+    assert done.rasterized == ()   # nothing found: every page keeps its text layer
+    return done.pdf
+
+
+def test_a_value_only_poppler_joins_across_the_break_between_two_exhibits_stops_the_packet(plan):
+    """This test ensures an SSN whose two parts end one exhibit and begin the next, joined only in poppler's
+    reading of the packet (PDFium reads the second part after two long lines), is found by the proof,
+    though each exhibit alone held nothing withheld."""
+    first = _redacted(plan, _shown(b"Visit 1."), _shown(_LONG) + _shown(b"Member ref 478-26-", 60))
+    second = _redacted(plan, _HEAD_1935, _shown(b"Visit 3."))
+    leaks = find_leaks(_assembled(first, second), plan.redactor)
+    assert ("poppler", 2) in {(leak.source, leak.page) for leak in leaks}
+    assert "pdfium" not in {leak.source for leak in leaks}
+
+
+def test_pages_pdfium_reads_alike_are_read_by_poppler_each_where_it_sits(plan):
+    """This test ensures two pages PDFium reads as the same text, one with the SSN's first part at its top and
+    one at its foot, are each read by poppler in the packet: the value joined across the break after the
+    second one is found."""
+    top = _shown(_LONG) + _shown(b"Member ref 478-26-", 760)
+    foot = _shown(_LONG) + _shown(b"Member ref 478-26-", 60)
+    exhibit = _redacted(plan, _shown(b"Visit 1."), top, _HEAD_1935, _shown(b"Visit 4."), foot, _HEAD_1935)
+    leaks = find_leaks(_assembled(exhibit), plan.redactor)
+    assert ("poppler", 5) in {(leak.source, leak.page) for leak in leaks}
+
+
+def test_text_placing_brings_into_the_page_is_read_by_poppler_in_the_packet(plan):
+    """This test ensures the SSN's first part, drawn below an exhibit page's box (which poppler leaves out,
+    and PDFium reads first on the page), is found once the page is placed on Letter and that text comes
+    inside the packet page's box for poppler, joined to the rest at the head of the next page."""
+    off_page = _shown(b"Member ref 478-26-", -20) + _shown(_LONG)
+    exhibit = _redacted(plan, _shown(b"Visit 1."), off_page, _HEAD_1935, _shown(b"Visit 4."))
+    leaks = find_leaks(_assembled(exhibit), plan.redactor)
+    assert ("poppler", 2) in {(leak.source, leak.page) for leak in leaks}
