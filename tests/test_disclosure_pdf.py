@@ -411,7 +411,10 @@ def test_a_failing_first_half_leaves_no_process_behind(tmp_path):
             while not started.exists() and time.monotonic() < deadline:
                 time.sleep(0.01)   # the other half is running before this one fails
             raise ValueError("first half failed")
-        started.write_text(str(os.getpid()))
+        # Written whole, then named: the lead process may look between the file's creation and its writing.
+        written = tmp_path / "second-half.tmp"
+        written.write_text(str(os.getpid()))
+        written.rename(started)
         time.sleep(30)
         return []
 
