@@ -515,6 +515,7 @@ def test_pages_pdfium_reads_alike_are_read_by_poppler_each_where_it_sits(plan):
     exhibit = _redacted(plan, _shown(b"Visit 1."), top, _HEAD_1935, _shown(b"Visit 4."), foot, _HEAD_1935)
     leaks = find_leaks(_assembled(exhibit), plan.redactor)
     assert ("poppler", 5) in {(leak.source, leak.page) for leak in leaks}
+    assert "pdfium" not in {leak.source for leak in leaks}
 
 
 def test_text_placing_brings_into_the_page_is_read_by_poppler_in_the_packet(plan):
@@ -525,3 +526,4 @@ def test_text_placing_brings_into_the_page_is_read_by_poppler_in_the_packet(plan
     exhibit = _redacted(plan, _shown(b"Visit 1."), off_page, _HEAD_1935, _shown(b"Visit 4."))
     leaks = find_leaks(_assembled(exhibit), plan.redactor)
     assert ("poppler", 2) in {(leak.source, leak.page) for leak in leaks}
+    assert "pdfium" not in {leak.source for leak in leaks}
