@@ -56,12 +56,17 @@ def _font(writer: PdfWriter):
 
 def packet(*page_texts: bytes, build=None) -> bytes:
     """A PDF whose pages show ``page_texts`` (content-stream text operands); ``build(writer)`` adds more."""
+    return drawn(*(b"BT /F1 11 Tf 72 700 Td " + text + b" Tj ET" for text in page_texts), build=build)
+
+
+def drawn(*streams: bytes, build=None) -> bytes:
+    """A PDF whose pages draw these content streams with Helvetica as /F1; ``build(writer)`` adds more."""
     writer = PdfWriter()
     font = _font(writer)
-    for text in page_texts:
+    for data in streams:
         page = PageObject.create_blank_page(width=612, height=792)
         content = DecodedStreamObject()
-        content.set_data(b"BT /F1 11 Tf 72 700 Td " + text + b" Tj ET")
+        content.set_data(data)
         page[NameObject("/Resources")] = DictionaryObject({
             NameObject("/Font"): DictionaryObject({NameObject("/F1"): font}),
         })
@@ -453,22 +458,6 @@ def test_a_redactor_weaker_than_the_proof_vouches_for_nothing(plan):
 # reading of a page depends on where the page is placed and on where its lines are drawn, not only on the
 # page's fonts and text.
 
-def _drawn(*streams: bytes) -> bytes:
-    """A PDF whose pages draw these content streams with Helvetica as /F1."""
-    writer = PdfWriter()
-    font = _font(writer)
-    for data in streams:
-        page = PageObject.create_blank_page(width=612, height=792)
-        content = DecodedStreamObject()
-        content.set_data(data)
-        page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})})
-        page[NameObject("/Contents")] = writer._add_object(content)
-        writer.add_page(page)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 def _shown(text: bytes, y: int = 700) -> bytes:
     return b"BT /F1 11 Tf 72 %d Td (" % y + text + b") Tj ET "
 
@@ -490,7 +479,7 @@ def _assembled(*exhibits: bytes) -> bytes:
 
 
 def _redacted(plan, *streams: bytes) -> bytes:
-    done = plan.redactor.redact_pdf(_drawn(*streams), name="note.pdf")
+    done = plan.redactor.redact_pdf(drawn(*streams), name="note.pdf")
     assert done.rasterized == ()   # nothing found: every page keeps its text layer
     return done.pdf
 
