@@ -370,8 +370,7 @@ def _build_packet(case: Case, policy: PayerPolicy, *, out_dir: Path, today: dt.d
     for proved in ([part.pdf for part in split] or [pdf]):   # the proof runs on every file released
         verify_no_leak(proved, plan, sections=None if split else sections.index,
                        pictures_read={digest for _, _, doc in exhibits for digest in doc.pictures_read},
-                       streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched},
-                       texts_searched={digest for _, _, doc in exhibits for digest in doc.texts_searched})
+                       streams_searched={digest for _, _, doc in exhibits for digest in doc.streams_searched})
 
     # A packet sent in parts fits the channel: each part is within its limits.
     warnings = list(result.warnings) + ([] if split else channel_limit_findings(policy, pages, len(pdf)))

@@ -92,7 +92,6 @@ class RedactedPdf:
     page_checks: tuple[PageCheck, ...] = ()
     pictures_read: tuple[str, ...] = ()     # SHA-256 of every picture in ``pdf``, each read by OCR
     streams_searched: tuple[str, ...] = ()  # SHA-256 of stream data searched as the proof does, found clean
-    texts_searched: tuple[str, ...] = ()    # Redactor.searched_digest of page texts and breaks found clean
 
 
 def redact_pdf(data: bytes, redactor, *, name: str, timeout: float = MAX_PDF_REDACT_SECONDS,
@@ -194,7 +193,7 @@ def _outcome(status: str, meta: dict, payload: bytes, *, name: str, timeout: flo
             redactions=tuple(Redaction(t, p, n) for t, p, n in meta["redactions"]),
             unchecked_pages=tuple(c.page for c in checks if c.method == UNCHECKED),
             rasterized=tuple(meta["rasterized"]), page_checks=checks, pictures_read=tuple(meta["pictures_read"]),
-            streams_searched=tuple(meta["streams_searched"]), texts_searched=tuple(meta["texts_searched"]),
+            streams_searched=tuple(meta["streams_searched"]),
         )
     if meta.get("stages_done", 0) < 1:   # it failed while opening and sanitising
         raise sanitise_failure(status, meta, name=name, timeout=parse_timeout, memory=memory)
@@ -299,11 +298,10 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         rasterized = [p for p in pages if p.picture is not None]
         checks = [_check(p).__dict__ for p in pages]
         kept = {digest for half in halves for digest in half.clean_streams}
-        texts = {digest for half in halves for digest in half.clean_texts}
         meta = {
             "status": "ok", "pages": len(pages), "changed": bool(rasterized),
             "rasterized": [p.index + 1 for p in rasterized], "page_checks": checks,
-            "pictures_read": [], "streams_searched": sorted(kept), "texts_searched": sorted(texts), "redactions": [
+            "pictures_read": [], "streams_searched": sorted(kept), "redactions": [
                 [t, n_page, n] for (t, n_page), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
         }
         if not rasterized:
@@ -324,7 +322,6 @@ class _Survey:
     hits: list[list[Hit] | None]          # per page: the hits in its trusted text layer (None: read by OCR)
     breaks: dict[int, list[list[Hit]]]    # per break between two trusted pages: the hits across it
     clean_streams: set[str]               # digests of the stream data searched and found clean
-    clean_texts: set[str]                 # digests of page texts (and breaks) searched and found clean
 
 
 def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, workdir: Path) -> _Survey:
@@ -335,39 +332,19 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
     pages = [_look(document, reader, index) for index in indexes]
     _compare(pages, reader, poppler.texts(len(pages), timeout=MAX_POPPLER_SECONDS))
     hits = [None if page.doubt else redactor.find(page.text) for page in pages]
-    # Texts searched here and found clean, for the no-leak proof (see Redactor.searched_digest).
-    clean = _CleanTexts(redactor)
-    for page, found in zip(pages, hits):
-        if found == []:
-            clean.add(page.text)
     breaks = {}
     for offset in range(len(pages) - 1):
         if not pages[offset].doubt and not pages[offset + 1].doubt:
-            pair = [pages[offset].text, pages[offset + 1].text]
-            breaks[indexes[offset]] = redactor.find_across_breaks(pair)
-            if not any(breaks[indexes[offset]]):
-                clean.add(*pair)
+            breaks[indexes[offset]] = redactor.find_across_breaks([pages[offset].text, pages[offset + 1].text])
     objects = _ObjectSearch(redactor.proof_searches())
     for offset, page in enumerate(pages):
         index = indexes[offset]
         if page.doubt or hits[offset] or any(breaks.get(b, [[], []])[side] for b, side in ((index - 1, 1), (index, 0))):
             continue
-        page.doubt = _hidden(redactor, page, reader.pages[index], objects, clean)
+        page.doubt = _hidden(redactor, page, reader.pages[index], objects)
         if page.doubt:
             hits[offset] = None
-    return _Survey(pages, hits, breaks, objects.clean_streams, clean.digests)
-
-
-class _CleanTexts:
-    """Digests of texts the survey searched and found clean, when its searches cover the proof's."""
-
-    def __init__(self, redactor):
-        self._redactor = redactor if redactor.covers_proof else None
-        self.digests: set[str] = set()
-
-    def add(self, *texts: str) -> None:
-        if self._redactor is not None:
-            self.digests.add(self._redactor.searched_digest(*texts))
+    return _Survey(pages, hits, breaks, objects.clean_streams)
 
 
 def _look(document, reader: PdfReader, index: int) -> _Page:
@@ -402,7 +379,7 @@ def _compare(pages: list[_Page], reader: PdfReader, second: list[str] | None) ->
             page.doubt = trust.DISAGREE
 
 
-def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch", clean: _CleanTexts) -> str:
+def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch") -> str:
     """Why a trusted page with nothing found in its text layer must still be read from its pixels, or "".
 
     The second extractor decodes fonts its own way: a value only it reads
@@ -412,10 +389,8 @@ def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch", clean: 
     would stop the build; read from its pixels, the page leaves that data behind.
     The objects are searched as the proof searches them (:meth:`Redactor.proof_searches`).
     """
-    if page.second_text:
-        if redactor.first_hit(page.second_text) is not None:
-            return trust.DISAGREE
-        clean.add(page.second_text)
+    if page.second_text and redactor.first_hit(page.second_text) is not None:
+        return trust.DISAGREE
     if objects.reaches_a_find(pypdf_page):
         return trust.HIDDEN_DATA
     return ""

@@ -8,7 +8,6 @@ pattern detectors. Ingest calls it duck-typed (``redact_html``,
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 from array import array
@@ -109,43 +108,6 @@ class Redactor:
         detectors strong enough to fail a finished packet on their own (a dashed or labelled SSN)."""
         return Redactor(needles=self.needles, keep=self.keep, detectors=VERIFY_DETECTORS)
 
-    @property
-    def covers_proof(self) -> bool:
-        """Whether this redactor searches at least what the no-leak proof searches: then a text it
-        found clean is clean for the proof too (see :meth:`searched_digest`)."""
-        return all(detector in self.detectors for detector in VERIFY_DETECTORS)
-
-    @cached_property
-    def _proof_key(self) -> bytes:
-        """The SHA-256 of the proof's searches: each withheld value's patterns, the kept values and
-        the proof's detectors."""
-        parts = [f"{n.type}\0{n.field}\0{n.strict.pattern}\0{n.strict.flags}\0"
-                 f"{n.loose.pattern if n.loose else ''}\0{n.loose.flags if n.loose else ''}\0{n.anchor}"
-                 for n in self.needles]
-        parts += sorted(self.keep)
-        parts += [f"{d.type}\0{d.regex.pattern}\0{d.regex.flags}\0{d.group}" for d in VERIFY_DETECTORS]
-        digest = hashlib.sha256()
-        for part in parts:
-            data = part.encode("utf-8", "surrogatepass")
-            digest.update(len(data).to_bytes(8, "big") + data)
-        return digest.digest()
-
-    def searched_digest(self, *texts: str) -> str:
-        """What binds a text (one page's; two: the break between two pages) to a search of it as the
-        no-leak proof searches, for this case's withheld and kept values.
-
-        A redactor that :attr:`covers_proof` and found ``texts`` clean (no
-        hit with :meth:`find`, :meth:`first_hit` or :meth:`find_across_breaks`,
-        not as OCR text) may hand this digest to the proof, which then need not
-        search the same texts again (:meth:`first_hit_in_pages` ``known_clean``):
-        the search is a function of the texts and of these searches alone.
-        """
-        digest = hashlib.sha256(b"proof-text\0" + self._proof_key)
-        for text in texts:
-            data = text.encode("utf-8", "surrogatepass")
-            digest.update(len(data).to_bytes(8, "big") + data)
-        return digest.hexdigest()
-
     def find(self, text: str, *, ocr: bool = False) -> list[Hit]:
         """Every identifier in ``text``, overlapping finds merged, in order.
 
@@ -226,29 +188,15 @@ class Redactor:
                         found[page + offset].append(part)
         return found
 
-    def first_hit_in_pages(self, texts: Sequence[str], *, ocr: Sequence[bool] | None = None,
-                           known_clean: frozenset[str] = frozenset()) -> tuple[int, Hit] | None:
-        """Some identifier on the pages or across a break, as (0-based page, hit), or None.
-
-        Args:
-            texts: the text of each page, in order.
-            ocr: per page, whether OCR read it (see :meth:`find`); default none.
-            known_clean: :meth:`searched_digest` values of texts (a page's; two pages' across their
-                break) already searched with at least these searches and found clean: not searched again.
-        """
+    def first_hit_in_pages(self, texts: Sequence[str], *,
+                           ocr: Sequence[bool] | None = None) -> tuple[int, Hit] | None:
+        """Some identifier on the pages or across a break, as (0-based page, hit), or None."""
         flags = _ocr_flags(texts, ocr)
-        digests = [self.searched_digest(text) if known_clean and not flag else None
-                   for text, flag in zip(texts, flags)]
         for page, (text, flag) in enumerate(zip(texts, flags)):
-            if digests[page] in known_clean:
-                continue
             hit = self.first_hit(text, ocr=flag)
             if hit is not None:
                 return page, hit
         for page in range(len(texts) - 1):
-            if known_clean and not (flags[page] or flags[page + 1]) \
-                    and self.searched_digest(texts[page], texts[page + 1]) in known_clean:
-                continue
             for join in _joins(texts[page], texts[page + 1]):
                 hit = self.first_hit(join.text, ocr=flags[page] or flags[page + 1])
                 if hit is not None:

@@ -13,12 +13,10 @@ any dashed or labelled SSN:
   picture or a font (XML metadata whole). The exhibits' redaction already
   searched the streams of the pages it kept as they are, with these same
   searches: a stream whose decoded data has the SHA-256 of one it found clean
-  (``streams_searched``) is not searched twice. Likewise a page's text (or the
-  break between two pages) that redaction searched and found clean, bound to
-  this case's searches by its digest (``texts_searched``, see
-  :meth:`~.redactor.Redactor.searched_digest`): every page is still read by
-  every extractor, only a reading identical to one already searched is not
-  searched again;
+  (``streams_searched``) is not searched twice. Every page's text is read by
+  every extractor and searched, whatever redaction read on the way in: the
+  footer stamp, the placing and the merge make each packet page's reading
+  its own;
 - in the strings and comments outside the object table (dead revisions).
 
 The pixels are proven too: every picture drawn on any page must be one that
@@ -74,7 +72,7 @@ class Leak:
 
 def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
                    pictures_read: Iterable[str] | None = None, streams_searched: Iterable[str] = (),
-                   texts_searched: Iterable[str] = (), timeout: float = MAX_VERIFY_SECONDS) -> None:
+                   timeout: float = MAX_VERIFY_SECONDS) -> None:
     """Raise unless ``packet_pdf`` is free of everything ``plan`` withholds.
 
     Args:
@@ -88,9 +86,6 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
         streams_searched: SHA-256 of decoded stream data the exhibits' redaction searched with
             these same searches and found clean: such data is not searched twice (the text
             of every page is still extracted and searched, and every other stream).
-        texts_searched: :meth:`~.redactor.Redactor.searched_digest` values of page texts (and
-            breaks between two pages) the exhibits' redaction searched and found clean: a page
-            reading with one of these digests is not searched twice.
         timeout: wall-clock seconds for the search.
 
     Raises:
@@ -98,12 +93,11 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
     """
     searcher = plan.redactor.proof_searches()
     read = None if pictures_read is None else frozenset(pictures_read)
-    searched, clean_texts = frozenset(streams_searched), frozenset(texts_searched)
+    searched = frozenset(streams_searched)
     # The folder is the parent's, so that nothing the child wrote outlives a child that ran out of time.
     with WorkFolder("verify") as folder:
-        status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder), searched, clean_texts),
-                                        packet_pdf,
-                                        timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
+        status, meta, _ = run_sandboxed(lambda pdf: _search_in_child(pdf, searcher, read, Path(folder), searched),
+                                        packet_pdf, timeout=timeout, memory=MAX_PDF_PARSE_MEMORY_BYTES)
     if status != "ok":
         log.warning("no-leak proof of case %s did not complete: %s", plan.case_id, status)
         raise DisclosureError(
@@ -128,11 +122,11 @@ def verify_no_leak(packet_pdf: bytes, plan, *, sections: Iterable | None = None,
 
 
 def find_leaks(packet_pdf: bytes, redactor: Redactor, pictures_read: Iterable[str] | None = None,
-               streams_searched: Iterable[str] = (), texts_searched: Iterable[str] = ()) -> list[Leak]:
+               streams_searched: Iterable[str] = ()) -> list[Leak]:
     """Every leak in ``packet_pdf`` (in this process; tests and diagnostics)."""
     with WorkFolder("verify") as folder:
         return _search(packet_pdf, redactor.proof_searches(), None if pictures_read is None else frozenset(pictures_read),
-                       Path(folder), frozenset(streams_searched), frozenset(texts_searched))
+                       Path(folder), frozenset(streams_searched))
 
 
 def _where(leak: Leak, sections: list) -> str:
@@ -146,11 +140,10 @@ def _where(leak: Leak, sections: list) -> str:
 
 
 def _search_in_child(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None,
-                     folder: Path, searched: frozenset = frozenset(),
-                     clean_texts: frozenset = frozenset()) -> tuple[dict, bytes]:
+                     folder: Path, searched: frozenset = frozenset()) -> tuple[dict, bytes]:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    leaks = _search(pdf, searcher, pictures_read, folder, searched, clean_texts)
+    leaks = _search(pdf, searcher, pictures_read, folder, searched)
     return {"status": "ok", "leaks": [leak.__dict__ for leak in leaks[:20]]}, b""
 
 
@@ -159,13 +152,13 @@ _FEW_CHARACTERS = 20
 
 
 def _search(pdf: bytes, searcher: Redactor, pictures_read: frozenset | None, folder: Path,
-            searched: frozenset = frozenset(), clean_texts: frozenset = frozenset()) -> list[Leak]:
+            searched: frozenset = frozenset()) -> list[Leak]:
     leaks: list[Leak] = []
     document = pdfium.PdfDocument(pdf)
     count = len(document)
 
     def search(indexes: range) -> _PagesSearch:
-        found = _search_pages(pdf, document, indexes, searcher, pictures_read, folder, clean_texts)
+        found = _search_pages(pdf, document, indexes, searcher, pictures_read, folder)
         if indexes.stop == count:   # the last pages' process also searches the file's data
             found.data = _file_data_leaks(pdf, searcher, searched)
         return found
@@ -238,7 +231,7 @@ class _PagesSearch:
 
 
 def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor,
-                  pictures_read: frozenset | None, folder: Path, clean_texts: frozenset = frozenset()) -> _PagesSearch:
+                  pictures_read: frozenset | None, folder: Path) -> _PagesSearch:
     """Read the pages ``indexes`` with each extractor and search them, across the breaks between them too."""
     poppler = PopplerReading(pdf, folder, pages=indexes)   # reads on the other core while PDFium reads here
     texts: list[str] = []
@@ -278,7 +271,7 @@ def _search_pages(pdf: bytes, document, indexes: range, searcher: Redactor,
             third.append("")
     found, edges = {}, {}
     for source, readings in zip(_TEXT_SOURCES, (texts, second, third)):
-        first = searcher.first_hit_in_pages(readings, known_clean=clean_texts)
+        first = searcher.first_hit_in_pages(readings)
         if first is not None:
             found[source] = Leak(first[1].type, indexes[first[0]] + 1, source)
         edges[source] = (readings[0], readings[-1]) if readings else ("", "")

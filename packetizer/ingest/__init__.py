@@ -77,8 +77,6 @@ class ExhibitDocument:
         pictures_read: SHA-256 of every picture in ``pdf``, each read by OCR.
         streams_searched: SHA-256 of the decoded data of streams in ``pdf`` that redaction searched
             as the no-leak proof does and found clean (the proof need not search them again).
-        texts_searched: likewise, digests of page texts (and of the breaks between two pages) that
-            redaction searched and found clean (see ``Redactor.searched_digest``).
         pictures: pictures embedded in a converted DOCX.
         source_sha256: SHA-256 of the attachment file as read (for the archive manifest).
         source_size: its size in bytes.
@@ -93,7 +91,6 @@ class ExhibitDocument:
     page_checks: tuple = ()
     pictures_read: tuple[str, ...] = ()
     streams_searched: tuple[str, ...] = ()
-    texts_searched: tuple[str, ...] = ()
     pictures: int = 0
     source_sha256: str = ""
     source_size: int = 0
@@ -330,8 +327,7 @@ def _laid_out(att: Attachment, rendered, redactor: Redacting | None, redacted: R
 
 def _redacted(att: Attachment, done) -> ExhibitDocument:
     return ExhibitDocument(att, done.pdf, done.pages, done.unchecked_pages, done.redactions, done.rasterized,
-                           done.page_checks, done.pictures_read, done.streams_searched,
-                           texts_searched=done.texts_searched)
+                           done.page_checks, done.pictures_read, done.streams_searched)
 
 
 def _merge_redactions(first: tuple, second: tuple) -> tuple:
