@@ -353,6 +353,38 @@ def test_a_long_pdf_is_searched_on_both_cores_with_the_same_findings(plan):
     assert "Visit log page 7" in pdfium_pages(result.pdf)[6]
 
 
+def test_a_value_only_reading_order_joins_across_the_seam_of_the_halves_is_burnt_out(plan):
+    """This test ensures the break between the two halves of a long PDF's survey is read as poppler reads it
+    too: an SSN whose first part ends the last page of the first half, and whose second part the next page
+    draws last at its top (PDFium reads that page's five foot lines first, poppler and Tesseract top to
+    bottom), sends those two pages to OCR, is burnt out of both, and leaves nothing for the proof to find."""
+    from packetizer.limits import SPLIT_PDF_PAGES
+    from tests.support.hostile_pdfs import RawPdf
+
+    def line(y: int, text: str) -> str:
+        return f"BT /F1 14 Tf 24 {y} Td ({text}) Tj ET\n"
+
+    pdf = RawPdf()
+    resources = f"<< /Font << /F1 {pdf.helvetica()} 0 R >> >>"
+    seam = SPLIT_PDF_PAGES // 2    # the survey's first half: pages 1 to this one
+    for number in range(1, SPLIT_PDF_PAGES + 1):
+        if number == seam:
+            pdf.page(line(240, f"Visit log page {number}") + line(30, "Intake form lists SSN 478-26-"), resources)
+        elif number == seam + 1:
+            foot = "".join(line(150 - 25 * n, f"Exercise {n + 1} done") for n in range(5))
+            pdf.page(foot + line(250, "1935 and no allergies"), resources)
+        else:
+            pdf.page(line(240, f"Visit log page {number}"), resources)
+    data = pdf.finish()
+    result = redact_pdf(data, plan.redactor, name="long.pdf")
+    assert result.rasterized == (seam, seam + 1)
+    assert [c.method for c in result.page_checks] == (
+        ["text_layer"] * (seam - 1) + ["ocr", "ocr"] + ["text_layer"] * (SPLIT_PDF_PAGES - seam - 1))
+    assert {(r.type, r.page) for r in result.redactions} == {("ssn", seam), ("ssn", seam + 1)}
+    assert find_leaks(result.pdf, plan.redactor, result.pictures_read, result.streams_searched) == []
+    assert "allergies" in pdfium_pages(result.pdf)[seam]   # the rest of the page is still searchable
+
+
 def test_the_second_half_is_done_again_when_its_process_fails(plan):
     """This test ensures that when the forked process surveying the second half dies, the lead process
     does that half itself: the result is the same as when both halves succeed."""

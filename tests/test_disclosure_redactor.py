@@ -412,6 +412,17 @@ def test_page_joins_add_nothing_to_pages_without_split_values(redactor):
     assert redactor.first_hit_in_pages(pages) is None
 
 
+def test_the_values_a_break_cuts_in_two_are_told_apart_from_values_on_one_page(redactor):
+    """This test ensures split_across_break names each identifier the break cuts in two (after a running
+    footer and header too), as its letters and digits, and not one that lies whole on either page."""
+    foot, head = "Intake form lists SSN 478-26-\nPage 1 of 2", "Lake Street PT\n1935 and no allergies."
+    assert redactor.split_across_break(foot, head) == {"478261935"}
+    whole = "Call (651) 555-0182 today.\nSSN 478-26-1935"
+    assert redactor.split_across_break(whole, "Tolerated treatment well.") == frozenset()
+    assert redactor.split_across_break("Tolerated treatment well.", whole) == frozenset()
+    assert redactor.split_across_break("Email maya.lindqvist@exa", "mple.net as given.") == {"MAYALINDQVISTEXAMPLENET"}
+
+
 # --------------------------------------------------------------------------
 # Detection gaps
 # --------------------------------------------------------------------------

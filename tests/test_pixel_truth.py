@@ -350,7 +350,8 @@ def test_an_address_under_an_unknown_key_and_in_lower_case_is_removed(tmp_path):
 # --------------------------------------------------------------------------- a whole packet
 
 
-BUILT = ("private_key_in_page_dictionary", "value_split_across_pages", "text_as_outlines", "scan_with_misread_ocr_layer")
+BUILT = ("private_key_in_page_dictionary", "value_split_across_pages", "value_joined_only_in_reading_order",
+         "text_as_outlines", "scan_with_misread_ocr_layer")
 
 
 @pytest.fixture(scope="module")
@@ -368,9 +369,10 @@ def packet(tmp_path_factory):
 
 
 def test_a_packet_of_hostile_exhibits_is_built_and_holds_nothing_withheld(packet):
-    """This test ensures a build with a private key in a page dictionary, a value split across pages,
-    outlines and a misread OCR layer is not refused, and its packet gives up no planted value to text
-    extraction, to any object of the file, or to the proof's own search."""
+    """This test ensures a build with a private key in a page dictionary, a value split across pages (one
+    joined only in reading order, as poppler reads the packet), outlines and a misread OCR layer is not
+    refused, and its packet gives up no planted value to text extraction, to any object of the file, or to
+    the proof's own search."""
     built, plan = packet
     pdf = built.path.read_bytes()
     planted = tuple(FRAGMENTS)

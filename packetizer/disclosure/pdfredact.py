@@ -44,6 +44,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pypdfium2 as pdfium
 from PIL import Image, ImageChops, ImageDraw
@@ -279,6 +280,8 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         pages = [page for half in halves for page in half.pages]
         own = [hits for half in halves for hits in half.hits]
         breaks = {b: parts for half in halves for b, parts in half.breaks.items()}
+        if len(halves) == 2:   # the break between the halves, which neither half read across
+            _doubt_second_joins(redactor, pages, own, [len(halves[0].pages) - 1])
         counts: Counter = Counter()
         # The build starts another attachment's child beside this one only if this one reads no page by OCR.
         tell_parent({"ocr_pages": sum(1 for p in pages if p.doubt)})
@@ -344,6 +347,7 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
         page.doubt = _hidden(redactor, page, reader.pages[index], objects)
         if page.doubt:
             hits[offset] = None
+    _doubt_second_joins(redactor, pages, hits, range(len(pages) - 1))
     return _Survey(pages, hits, breaks, objects.clean_streams)
 
 
@@ -394,6 +398,49 @@ def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch") -> str:
     if objects.reaches_a_find(pypdf_page):
         return trust.HIDDEN_DATA
     return ""
+
+
+def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterable[int]) -> None:
+    """Send to OCR both pages of each break (after one of ``breaks``: positions in ``pages`` of the page before
+    it) where the second reading (poppler's) cuts an identifier in two that PDFium's reading of two trusted
+    pages does not.
+
+    Poppler reads a page top to bottom, PDFium in the order its text is drawn: a
+    value one page ends and the next begins can meet in poppler's reading of the
+    two and not in PDFium's (a footer drawn first, the last lines drawn before
+    the first). The no-leak proof searches poppler's reading across breaks, so
+    such a value would stop the build; PDFium's characters cannot locate it, the
+    pixels can: both parts are then searched and burnt as OCR reads them.
+    """
+    same: dict[int, bool] = {}
+
+    def read_alike(position: int) -> bool:
+        """Whether both readings of the page give the same lines (white space aside)."""
+        if position not in same:
+            page = pages[position]
+            same[position] = _lines(page.text) == _lines(page.second_text)
+        return same[position]
+
+    for offset in breaks:
+        before, after = pages[offset], pages[offset + 1]
+        if not before.second_text or not after.second_text or (before.doubt and after.doubt):
+            continue
+        if not before.doubt and not after.doubt and read_alike(offset) and read_alike(offset + 1):
+            continue   # the usual typed page: poppler's joins of the two are PDFium's, searched already
+        split = redactor.split_across_break(before.second_text, after.second_text)
+        if not split:
+            continue
+        if not before.doubt and not after.doubt and split <= redactor.split_across_break(before.text, after.text):
+            continue   # PDFium's reading cuts the same values there: its characters locate both parts
+        for position, page in ((offset, before), (offset + 1, after)):
+            if not page.doubt:
+                page.doubt = trust.BREAK_JOIN
+                hits[position] = None
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a reading, white space inside each made one space, empty lines left out."""
+    return [line for line in (" ".join(raw.split()) for raw in text.splitlines()) if line]
 
 
 class _ObjectSearch:

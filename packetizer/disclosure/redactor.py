@@ -188,6 +188,16 @@ class Redactor:
                         found[page + offset].append(part)
         return found
 
+    def split_across_break(self, before: str, after: str) -> frozenset[str]:
+        """The identifiers the break between two pages' texts cuts in two (part of each ends ``before``, the
+        rest begins ``after``; see :meth:`find_in_pages`), each as its letters and digits, upper case."""
+        split = set()
+        for join in _joins(before, after):
+            for hit in self.find(join.text):
+                if hit.start < join.a_end - join.a_start < hit.end - 1:   # a part on each side of the break
+                    split.add(_NOT_ALNUM.sub("", fold(join.text[hit.start:hit.end]).text).upper())
+        return frozenset(split)
+
     def first_hit_in_pages(self, texts: Sequence[str], *,
                            ocr: Sequence[bool] | None = None) -> tuple[int, Hit] | None:
         """Some identifier on the pages or across a break, as (0-based page, hit), or None."""
@@ -345,6 +355,7 @@ class Redactor:
 
 _TAG = re.compile(r"(<[^>]*>)")
 _NON_SPACE = re.compile(r"\S+")
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 # bytes.translate tables: every byte but an ASCII letter or digit deleted, lower case mapped to upper.
 _NOT_ALNUM_BYTES = bytes(b for b in range(256) if not (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122))
 _UPPER_BYTES = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")

@@ -847,6 +847,24 @@ def value_split_across_pages() -> Hostile:
                    what="SSN split across a page break")
 
 
+def value_joined_only_in_reading_order() -> Hostile:
+    """The SSN broken by the page break where only a top-to-bottom reading joins it: ``478-26-`` ends page 1;
+    page 2 draws five lines at its foot first and ``1935`` at its top last. PDFium reads page 2 in the order
+    drawn (its head is those five lines, more than a running header has), poppler and Tesseract top to
+    bottom (its head is ``1935``)."""
+    pdf = RawPdf()
+    font = pdf.helvetica()
+    resources = f"<< /Font << /F1 {font} 0 R >> >>"
+    pdf.page(_text(24, 240, "Tolerated treatment well") + _text(24, 30, "Intake form lists SSN 478-26-"), resources)
+    foot = ["Gait steady, no device", "Home program reviewed", "Hip flexors stretched", "Ice after session",
+            "Next visit in a week"]
+    drawn_first = "".join(_text(24, 150 - 25 * n, line, size=14) for n, line in enumerate(foot))
+    pdf.page(drawn_first + _text(24, 250, "1935 and no allergies"), resources)
+    return Hostile("value_joined_only_in_reading_order", "6", pdf.finish(), ".pdf", ("ssn",),
+                   ("Tolerated", "allergies"), untrusted=(1, 2),
+                   what="SSN split across a page break, joined only in reading order")
+
+
 def address_in_lower_case() -> Hostile:
     """The street line written in lower case in a note (for a case that keeps it under ``member.residence``)."""
     from packetizer.render import html_to_pdf
@@ -1032,7 +1050,7 @@ GENERATORS: dict[str, Callable[[], Hostile]] = {
         jpeg_metadata_on_clean_page, jpeg_attachment_with_metadata, samples_under_clip, samples_under_soft_mask,
         samples_under_black_box,
         dash_separators, fullwidth_digits_and_at, zero_width_inside_numbers,
-        ssn_one_digit_per_cell, value_split_across_pages,
+        ssn_one_digit_per_cell, value_split_across_pages, value_joined_only_in_reading_order,
         private_key_in_page_dictionary,
         fax_tiff, fax_pdf,
         inline_image_scan, stencil_mask_digits, hidden_layer_text, white_text, text_outside_crop_box,
