@@ -385,6 +385,26 @@ def test_a_value_only_reading_order_joins_across_the_seam_of_the_halves_is_burnt
     assert "allergies" in pdfium_pages(result.pdf)[seam]   # the rest of the page is still searchable
 
 
+def test_a_value_only_reading_order_joins_that_ocr_cannot_read_stops_the_attachment(plan):
+    """This test ensures a value poppler's reading joins across a break, in type too small for OCR to read,
+    is not left in the pictures sent: the attachment is refused, naming the page and the kind of value, as
+    the proof refused the packet before redaction read poppler's joins."""
+    from tests.support.hostile_pdfs import RawPdf
+
+    def line(y: int, text: str, size: float = 14) -> str:
+        return f"BT /F1 {size} Tf 24 {y} Td ({text}) Tj ET\n"
+
+    pdf = RawPdf()
+    resources = f"<< /Font << /F1 {pdf.helvetica()} 0 R >> >>"
+    pdf.page(line(240, "Tolerated treatment well") + line(30, "Intake form lists SSN 478-26-"), resources)
+    foot = "".join(line(150 - 25 * n, f"Exercise {n + 1} done") for n in range(5))
+    pdf.page(foot + line(250, "1935 and no allergies", size=2.5), resources)
+    with pytest.raises(DisclosureError) as refused:
+        redact_pdf(pdf.finish(), plan.redactor, name="tiny.pdf")
+    assert "page 1: a ssn is still present after redaction" in refused.value.message
+    assert refused.value.subject == "tiny.pdf"
+
+
 def test_the_second_half_is_done_again_when_its_process_fails(plan):
     """This test ensures that when the forked process surveying the second half dies, the lead process
     does that half itself: the result is the same as when both halves succeed."""

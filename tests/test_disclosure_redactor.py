@@ -414,13 +414,18 @@ def test_page_joins_add_nothing_to_pages_without_split_values(redactor):
 
 def test_the_values_a_break_cuts_in_two_are_told_apart_from_values_on_one_page(redactor):
     """This test ensures split_across_break names each identifier the break cuts in two (after a running
-    footer and header too), as its letters and digits, and not one that lies whole on either page."""
+    footer and header too), by its type and its letters and digits, and not one that lies whole on either
+    page; the proof's searches name only what the proof looks for."""
     foot, head = "Intake form lists SSN 478-26-\nPage 1 of 2", "Lake Street PT\n1935 and no allergies."
-    assert redactor.split_across_break(foot, head) == {"478261935"}
+    assert redactor.split_across_break(foot, head) == {("ssn", "478261935")}
     whole = "Call (651) 555-0182 today.\nSSN 478-26-1935"
     assert redactor.split_across_break(whole, "Tolerated treatment well.") == frozenset()
     assert redactor.split_across_break("Tolerated treatment well.", whole) == frozenset()
-    assert redactor.split_across_break("Email maya.lindqvist@exa", "mple.net as given.") == {"MAYALINDQVISTEXAMPLENET"}
+    email = ("Email maya.lindqvist@exa", "mple.net as given.")
+    assert redactor.split_across_break(*email) == {("email", "MAYALINDQVISTEXAMPLENET")}
+    phone = ("Call the front desk at (612) 555", "0147 after 5pm.")
+    assert {kind for kind, _ in redactor.split_across_break(*phone)} == {"phone"}
+    assert redactor.proof_searches().split_across_break(*phone) == frozenset()   # a phone shape: not the proof's
 
 
 # --------------------------------------------------------------------------

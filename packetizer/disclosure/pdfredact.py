@@ -280,8 +280,9 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         pages = [page for half in halves for page in half.pages]
         own = [hits for half in halves for hits in half.hits]
         breaks = {b: parts for half in halves for b, parts in half.breaks.items()}
+        joins = {index: kinds for half in halves for index, kinds in half.second_joins.items()}
         if len(halves) == 2:   # the break between the halves, which neither half read across
-            _doubt_second_joins(redactor, pages, own, [len(halves[0].pages) - 1])
+            joins.update(_doubt_second_joins(redactor, pages, own, [len(halves[0].pages) - 1]))
         counts: Counter = Counter()
         # The build starts another attachment's child beside this one only if this one reads no page by OCR.
         tell_parent({"ocr_pages": sum(1 for p in pages if p.doubt)})
@@ -295,6 +296,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         if late:
             _read(document, late, workdir)
             hits = _find_all(redactor, pages, own, breaks)
+        _check_second_joins(joins, hits)
         for page, found in zip(pages, hits):
             _locate(document, page, found, redactor, counts)
         _burn_until_clean(document, pages, redactor, workdir, counts)
@@ -325,6 +327,7 @@ class _Survey:
     hits: list[list[Hit] | None]          # per page: the hits in its trusted text layer (None: read by OCR)
     breaks: dict[int, list[list[Hit]]]    # per break between two trusted pages: the hits across it
     clean_streams: set[str]               # digests of the stream data searched and found clean
+    second_joins: dict[int, set[str]]     # per break sent to OCR for what poppler's reading cut in two there
 
 
 def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, workdir: Path) -> _Survey:
@@ -347,8 +350,8 @@ def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, 
         page.doubt = _hidden(redactor, page, reader.pages[index], objects)
         if page.doubt:
             hits[offset] = None
-    _doubt_second_joins(redactor, pages, hits, range(len(pages) - 1))
-    return _Survey(pages, hits, breaks, objects.clean_streams)
+    joins = _doubt_second_joins(redactor, pages, hits, range(len(pages) - 1))
+    return _Survey(pages, hits, breaks, objects.clean_streams, joins)
 
 
 def _look(document, reader: PdfReader, index: int) -> _Page:
@@ -400,47 +403,78 @@ def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch") -> str:
     return ""
 
 
-def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterable[int]) -> None:
+def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterable[int]) -> dict[int, set[str]]:
     """Send to OCR both pages of each break (after one of ``breaks``: positions in ``pages`` of the page before
-    it) where the second reading (poppler's) cuts an identifier in two that PDFium's reading of two trusted
-    pages does not.
+    it) where the second reading (poppler's) cuts in two an identifier the no-leak proof searches for, and
+    PDFium's reading of the two pages does not cut the same one there. Returns, for each break sent (by the
+    0-based index of the page before it), the types of those identifiers: OCR's reading must find them there
+    too (:func:`_check_second_joins`).
 
     Poppler reads a page top to bottom, PDFium in the order its text is drawn: a
     value one page ends and the next begins can meet in poppler's reading of the
     two and not in PDFium's (a footer drawn first, the last lines drawn before
-    the first). The no-leak proof searches poppler's reading across breaks, so
-    such a value would stop the build; PDFium's characters cannot locate it, the
-    pixels can: both parts are then searched and burnt as OCR reads them.
+    the first). The proof searches poppler's reading across breaks, so such a
+    value would stop the build; PDFium's characters cannot locate it, the pixels
+    can: OCR reads top to bottom too, and both parts are burnt where it reads them.
     """
-    same: dict[int, bool] = {}
+    searches = redactor.proof_searches()
+    sent: dict[int, set[str]] = {}
+    edges: dict[int, tuple[bool, bool]] = {}
 
-    def read_alike(position: int) -> bool:
-        """Whether both readings of the page give the same lines (white space aside)."""
-        if position not in same:
+    def alike(position: int) -> tuple[bool, bool]:
+        """Whether both readings of the page begin, and end, with the same lines (white space aside)."""
+        if position not in edges:
             page = pages[position]
-            same[position] = _lines(page.text) == _lines(page.second_text)
-        return same[position]
+            first, second = _lines(page.text), _lines(page.second_text)
+            edges[position] = (_head(first) == _head(second), _head(first[::-1]) == _head(second[::-1]))
+        return edges[position]
 
     for offset in breaks:
         before, after = pages[offset], pages[offset + 1]
         if not before.second_text or not after.second_text or (before.doubt and after.doubt):
             continue
-        if not before.doubt and not after.doubt and read_alike(offset) and read_alike(offset + 1):
+        if alike(offset)[1] and alike(offset + 1)[0]:
             continue   # the usual typed page: poppler's joins of the two are PDFium's, searched already
-        split = redactor.split_across_break(before.second_text, after.second_text)
-        if not split:
-            continue
-        if not before.doubt and not after.doubt and split <= redactor.split_across_break(before.text, after.text):
-            continue   # PDFium's reading cuts the same values there: its characters locate both parts
+        split = searches.split_across_break(before.second_text, after.second_text)
+        if not split or split <= searches.split_across_break(before.text, after.text):
+            continue   # PDFium's reading cuts the same values there: they are found and burnt as before
         for position, page in ((offset, before), (offset + 1, after)):
             if not page.doubt:
                 page.doubt = trust.BREAK_JOIN
                 hits[position] = None
+        sent[before.index] = {kind for kind, _ in split}
+    return sent
+
+
+def _check_second_joins(sent: dict[int, set[str]], hits: list[list[Hit]]) -> None:
+    """Stop unless OCR found, on the two pages of each break :func:`_doubt_second_joins` sent, an identifier of
+    each type poppler's reading cut in two there (what OCR finds is burnt out; what it cannot read would still
+    stop the build at the proof, so it stops here, as it did before)."""
+    for index, kinds in sorted(sent.items()):
+        found = {hit.type for hit in hits[index] + hits[index + 1]}
+        missing = sorted(kinds - found)
+        if missing:
+            raise _Stop(status="leak", page=index + 1, type=missing[0])
 
 
 def _lines(text: str) -> list[str]:
     """The lines of a reading, white space inside each made one space, empty lines left out."""
     return [line for line in (" ".join(raw.split()) for raw in text.splitlines()) if line]
+
+
+# Characters of whole lines at a page's head (or foot) that cover every join searched across its break: the
+# break window, the running lines skipped, and the rest of the token the window starts in.
+_EDGE_CHARACTERS = 1000
+
+
+def _head(lines: list[str]) -> list[str]:
+    """The first lines, up to and including the one that reaches _EDGE_CHARACTERS characters."""
+    total = 0
+    for count, line in enumerate(lines, start=1):
+        total += len(line) + 1
+        if total >= _EDGE_CHARACTERS:
+            return lines[:count]
+    return lines
 
 
 class _ObjectSearch:

@@ -188,14 +188,15 @@ class Redactor:
                         found[page + offset].append(part)
         return found
 
-    def split_across_break(self, before: str, after: str) -> frozenset[str]:
+    def split_across_break(self, before: str, after: str) -> frozenset[tuple[str, str]]:
         """The identifiers the break between two pages' texts cuts in two (part of each ends ``before``, the
-        rest begins ``after``; see :meth:`find_in_pages`), each as its letters and digits, upper case."""
+        rest begins ``after``; see :meth:`find_in_pages`): each as its type and its letters and digits, upper
+        case."""
         split = set()
         for join in _joins(before, after):
             for hit in self.find(join.text):
                 if hit.start < join.a_end - join.a_start < hit.end - 1:   # a part on each side of the break
-                    split.add(_NOT_ALNUM.sub("", fold(join.text[hit.start:hit.end]).text).upper())
+                    split.add((hit.type, _NOT_ALNUM.sub("", fold(join.text[hit.start:hit.end]).text).upper()))
         return frozenset(split)
 
     def first_hit_in_pages(self, texts: Sequence[str], *,
