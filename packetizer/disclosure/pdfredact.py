@@ -296,7 +296,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         if late:
             _read(document, late, workdir)
             hits = _find_all(redactor, pages, own, breaks)
-        _check_second_joins(joins, hits)
+        _check_second_joins(redactor, pages, joins)
         for page, found in zip(pages, hits):
             _locate(document, page, found, redactor, counts)
         _burn_until_clean(document, pages, redactor, workdir, counts)
@@ -327,7 +327,7 @@ class _Survey:
     hits: list[list[Hit] | None]          # per page: the hits in its trusted text layer (None: read by OCR)
     breaks: dict[int, list[list[Hit]]]    # per break between two trusted pages: the hits across it
     clean_streams: set[str]               # digests of the stream data searched and found clean
-    second_joins: dict[int, set[str]]     # per break sent to OCR for what poppler's reading cut in two there
+    second_joins: dict[int, set]          # per break sent to OCR: what poppler's reading cut in two there
 
 
 def _survey(data: bytes, document, reader: PdfReader, indexes: range, redactor, workdir: Path) -> _Survey:
@@ -403,12 +403,12 @@ def _hidden(redactor, page: _Page, pypdf_page, objects: "_ObjectSearch") -> str:
     return ""
 
 
-def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterable[int]) -> dict[int, set[str]]:
+def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterable[int]) -> dict[int, set]:
     """Send to OCR both pages of each break (after one of ``breaks``: positions in ``pages`` of the page before
     it) where the second reading (poppler's) cuts in two an identifier the no-leak proof searches for, and
     PDFium's reading of the two pages does not cut the same one there. Returns, for each break sent (by the
-    0-based index of the page before it), the types of those identifiers: OCR's reading must find them there
-    too (:func:`_check_second_joins`).
+    0-based index of the page before it), those identifiers (:meth:`Redactor.split_across_break`): OCR's
+    reading must cut them there too (:func:`_check_second_joins`).
 
     Poppler reads a page top to bottom, PDFium in the order its text is drawn: a
     value one page ends and the next begins can meet in poppler's reading of the
@@ -418,7 +418,7 @@ def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterab
     can: OCR reads top to bottom too, and both parts are burnt where it reads them.
     """
     searches = redactor.proof_searches()
-    sent: dict[int, set[str]] = {}
+    sent: dict[int, set] = {}
     edges: dict[int, tuple[bool, bool]] = {}
 
     def alike(position: int) -> tuple[bool, bool]:
@@ -442,24 +442,36 @@ def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterab
             if not page.doubt:
                 page.doubt = trust.BREAK_JOIN
                 hits[position] = None
-        sent[before.index] = {kind for kind, _ in split}
+        sent[before.index] = set(split)
     return sent
 
 
-def _check_second_joins(sent: dict[int, set[str]], hits: list[list[Hit]]) -> None:
-    """Stop unless OCR found, on the two pages of each break :func:`_doubt_second_joins` sent, an identifier of
-    each type poppler's reading cut in two there (what OCR finds is burnt out; what it cannot read would still
-    stop the build at the proof, so it stops here, as it did before)."""
-    for index, kinds in sorted(sent.items()):
-        found = {hit.type for hit in hits[index] + hits[index + 1]}
-        missing = sorted(kinds - found)
+def _check_second_joins(redactor, pages: list[_Page], sent: dict[int, set]) -> None:
+    """Stop unless OCR's reading cuts, at each break next to a page :func:`_doubt_second_joins` sent to OCR,
+    every identifier the proof looks for that either other reading cut there: poppler's, and PDFium's, whose
+    characters would have located its parts had the page stayed trusted. What OCR's reading holds across a
+    break is found and burnt out (:func:`_find_all`); what it does not would be left in the pictures sent.
+    Such a packet was refused by the proof before redaction read poppler's joins, and the attachment is
+    refused here instead."""
+    sent_pages = [page.index for page in pages if page.doubt == trust.BREAK_JOIN]
+    if not sent_pages:
+        return
+    searches = redactor.proof_searches()
+    texts = _main_readings(pages)
+    edges = sorted({b for b in sent} | {b for index in sent_pages for b in (index - 1, index)
+                                        if 0 <= b < len(pages) - 1})
+    for b in edges:
+        wanted = set(sent.get(b, ())) | searches.split_across_break(pages[b].text, pages[b + 1].text)
+        read = searches.split_across_break(texts[b], texts[b + 1], ocr=bool(pages[b].doubt or pages[b + 1].doubt))
+        missing = sorted(wanted - read)
         if missing:
-            raise _Stop(status="leak", page=index + 1, type=missing[0])
+            raise _Stop(status="leak", page=b + 1, type=missing[0][0])
 
 
 def _lines(text: str) -> list[str]:
-    """The lines of a reading, white space inside each made one space, empty lines left out."""
-    return [line for line in (" ".join(raw.split()) for raw in text.splitlines()) if line]
+    """The lines of a reading as the joins across a break see them (cut at line feeds), white space inside
+    each made one space, empty lines left out."""
+    return [line for line in (" ".join(raw.split()) for raw in text.split("\n")) if line]
 
 
 # Characters of whole lines at a page's head (or foot) that cover every join searched across its break: the
@@ -533,10 +545,15 @@ class _ObjectSearch:
 def _find_all(redactor, pages: list[_Page], own: list, breaks: dict) -> list[list[Hit]]:
     """Hits on each page's main reading (OCR words where the text layer is not trusted), across page breaks
     too; what the survey found on trusted pages is not searched again."""
-    texts = [p.reading.text()[0] if p.doubt and p.reading is not None else p.text for p in pages]
+    texts = _main_readings(pages)
     found = [None if page.doubt else hits for page, hits in zip(pages, own)]
     known = {b: parts for b, parts in breaks.items() if not pages[b].doubt and not pages[b + 1].doubt}
     return redactor.find_in_pages(texts, ocr=[bool(p.doubt) for p in pages], found=found, breaks_found=known)
+
+
+def _main_readings(pages: list[_Page]) -> list[str]:
+    """Each page's main reading: OCR's words where the text layer is not trusted, else PDFium's text."""
+    return [p.reading.text()[0] if p.doubt and p.reading is not None else p.text for p in pages]
 
 
 def _locate(document, page: _Page, hits: list[Hit], redactor, counts: Counter) -> None:

@@ -188,15 +188,17 @@ class Redactor:
                         found[page + offset].append(part)
         return found
 
-    def split_across_break(self, before: str, after: str) -> frozenset[tuple[str, str]]:
+    def split_across_break(self, before: str, after: str, *, ocr: bool = False) -> frozenset[tuple[str, str]]:
         """The identifiers the break between two pages' texts cuts in two (part of each ends ``before``, the
-        rest begins ``after``; see :meth:`find_in_pages`): each as its type and its letters and digits, upper
-        case."""
+        rest begins ``after``; see :meth:`find_in_pages`): each as its type and :func:`split_key`.
+
+        ``ocr``: the texts were read by OCR (see :meth:`find`).
+        """
         split = set()
         for join in _joins(before, after):
-            for hit in self.find(join.text):
+            for hit in self.find(join.text, ocr=ocr):
                 if hit.start < join.a_end - join.a_start < hit.end - 1:   # a part on each side of the break
-                    split.add((hit.type, _NOT_ALNUM.sub("", fold(join.text[hit.start:hit.end]).text).upper()))
+                    split.add((hit.type, split_key(join.text[hit.start:hit.end])))
         return frozenset(split)
 
     def first_hit_in_pages(self, texts: Sequence[str], *,
@@ -442,6 +444,12 @@ class _Join:
             yield 0, Hit(self.a_start + hit.start, self.a_start + min(hit.end, foot), hit.type)
         if hit.end > foot + 1:
             yield 1, Hit(self.b_start + max(hit.start - foot - 1, 0), self.b_start + hit.end - foot - 1, hit.type)
+
+
+def split_key(value: str) -> str:
+    """What two readings of the same value have in common: its letters and digits, folded, upper case, with
+    OCR's digit look-alikes read as digits (``47826-I935`` and ``478-26-1935`` give the same key)."""
+    return _NOT_ALNUM.sub("", ocr_reading(fold(value).text)).upper()
 
 
 def _joins(a: str, b: str) -> list[_Join]:
