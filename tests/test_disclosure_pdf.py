@@ -407,6 +407,28 @@ def test_a_value_only_reading_order_joins_that_ocr_cannot_read_stops_the_attachm
     assert refused.value.subject == "tiny.pdf"
 
 
+def test_a_value_pdfium_cut_at_the_other_break_of_a_page_sent_to_ocr_is_not_left_to_ocr_alone(plan):
+    """This test ensures a phone number both readings cut at a page's other break, which PDFium's characters
+    located while the page was trusted, is not left in its picture when the page goes to OCR for a value
+    only poppler joins at its first break and OCR cannot read the phone's tiny first part: the attachment
+    is refused, naming the page."""
+    from tests.support.hostile_pdfs import RawPdf
+
+    def line(y: int, text: str, size: float = 14) -> str:
+        return f"BT /F1 {size} Tf 24 {y} Td ({text}) Tj ET\n"
+
+    pdf = RawPdf()
+    resources = f"<< /Font << /F1 {pdf.helvetica()} 0 R >> >>"
+    pdf.page(line(240, "Tolerated treatment well") + line(30, "Intake form lists SSN 478-26-"), resources)
+    foot = "".join(line(150 - 25 * n, f"Exercise {n + 1} done") for n in range(5))
+    pdf.page(foot + line(250, "1935 and no allergies") + line(12, "Call the clinic at (612) 555", size=2.5),
+             resources)
+    pdf.page(line(250, "0147 after 5pm") + line(150, "Plan continue twice weekly"), resources)
+    with pytest.raises(DisclosureError) as refused:
+        redact_pdf(pdf.finish(), plan.redactor, name="tiny.pdf")
+    assert "page 2: a phone is still present after redaction" in refused.value.message
+
+
 def test_the_second_half_is_done_again_when_its_process_fails(plan):
     """This test ensures that when the forked process surveying the second half dies, the lead process
     does that half itself: the result is the same as when both halves succeed."""

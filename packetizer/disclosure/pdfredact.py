@@ -448,21 +448,20 @@ def _doubt_second_joins(redactor, pages: list[_Page], hits: list, breaks: Iterab
 
 def _check_second_joins(redactor, pages: list[_Page], sent: dict[int, set]) -> None:
     """Stop unless OCR's reading cuts, at each break next to a page :func:`_doubt_second_joins` sent to OCR,
-    every identifier the proof looks for that either other reading cut there: poppler's, and PDFium's, whose
-    characters would have located its parts had the page stayed trusted. What OCR's reading holds across a
-    break is found and burnt out (:func:`_find_all`); what it does not would be left in the pictures sent.
-    Such a packet was refused by the proof before redaction read poppler's joins, and the attachment is
-    refused here instead."""
+    every identifier either other reading cut there: what poppler's cut of what the proof looks for, and
+    all that PDFium's cut, whose characters would have located its parts (and burnt them) had the page
+    stayed trusted. What the main readings hold across a break is found and burnt out (:func:`_find_all`);
+    what they do not would be left in the pictures sent. Such a packet was refused by the proof before
+    redaction read poppler's joins, and the attachment is refused here instead."""
     sent_pages = [page.index for page in pages if page.doubt == trust.BREAK_JOIN]
     if not sent_pages:
         return
-    searches = redactor.proof_searches()
     texts = _main_readings(pages)
     edges = sorted({b for b in sent} | {b for index in sent_pages for b in (index - 1, index)
                                         if 0 <= b < len(pages) - 1})
     for b in edges:
-        wanted = set(sent.get(b, ())) | searches.split_across_break(pages[b].text, pages[b + 1].text)
-        read = searches.split_across_break(texts[b], texts[b + 1], ocr=bool(pages[b].doubt or pages[b + 1].doubt))
+        wanted = set(sent.get(b, ())) | redactor.split_across_break(pages[b].text, pages[b + 1].text)
+        read = redactor.split_across_break(texts[b], texts[b + 1], ocr=bool(pages[b].doubt or pages[b + 1].doubt))
         missing = sorted(wanted - read)
         if missing:
             raise _Stop(status="leak", page=b + 1, type=missing[0][0])
