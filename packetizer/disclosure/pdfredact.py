@@ -280,7 +280,7 @@ def _redact_in_child(data: bytes, redactor, workdir: Path) -> tuple[dict, bytes]
         pages = [page for half in halves for page in half.pages]
         own = [hits for half in halves for hits in half.hits]
         breaks = {b: parts for half in halves for b, parts in half.breaks.items()}
-        joins = {index: kinds for half in halves for index, kinds in half.second_joins.items()}
+        joins = {index: values for half in halves for index, values in half.second_joins.items()}
         if len(halves) == 2:   # the break between the halves, which neither half read across
             joins.update(_doubt_second_joins(redactor, pages, own, [len(halves[0].pages) - 1]))
         counts: Counter = Counter()
