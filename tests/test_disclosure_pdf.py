@@ -353,30 +353,39 @@ def test_a_long_pdf_is_searched_on_both_cores_with_the_same_findings(plan):
     assert "Visit log page 7" in pdfium_pages(result.pdf)[6]
 
 
+def _line(y: int, text: str, size: float = 14) -> str:
+    """A line of Helvetica (/F1) at height ``y``."""
+    return f"BT /F1 {size} Tf 24 {y} Td ({text}) Tj ET\n"
+
+
+# Five lines at a page's foot, drawn before anything else on it: PDFium's reading of the page begins with them,
+# more than a running header has; poppler and Tesseract read the page top to bottom.
+_FOOT_DRAWN_FIRST = "".join(_line(150 - 25 * n, f"Exercise {n + 1} done") for n in range(5))
+
+
+def _pages_pdf(*contents: str) -> bytes:
+    """A PDF of small pages drawing these contents, with Helvetica as /F1."""
+    from tests.support.hostile_pdfs import RawPdf
+
+    pdf = RawPdf()
+    resources = f"<< /Font << /F1 {pdf.helvetica()} 0 R >> >>"
+    for content in contents:
+        pdf.page(content, resources)
+    return pdf.finish()
+
+
 def test_a_value_only_reading_order_joins_across_the_seam_of_the_halves_is_burnt_out(plan):
     """This test ensures the break between the two halves of a long PDF's survey is read as poppler reads it
     too: an SSN whose first part ends the last page of the first half, and whose second part the next page
     draws last at its top (PDFium reads that page's five foot lines first, poppler and Tesseract top to
     bottom), sends those two pages to OCR, is burnt out of both, and leaves nothing for the proof to find."""
     from packetizer.limits import SPLIT_PDF_PAGES
-    from tests.support.hostile_pdfs import RawPdf
 
-    def line(y: int, text: str) -> str:
-        return f"BT /F1 14 Tf 24 {y} Td ({text}) Tj ET\n"
-
-    pdf = RawPdf()
-    resources = f"<< /Font << /F1 {pdf.helvetica()} 0 R >> >>"
     seam = SPLIT_PDF_PAGES // 2    # the survey's first half: pages 1 to this one
-    for number in range(1, SPLIT_PDF_PAGES + 1):
-        if number == seam:
-            pdf.page(line(240, f"Visit log page {number}") + line(30, "Intake form lists SSN 478-26-"), resources)
-        elif number == seam + 1:
-            foot = "".join(line(150 - 25 * n, f"Exercise {n + 1} done") for n in range(5))
-            pdf.page(foot + line(250, "1935 and no allergies"), resources)
-        else:
-            pdf.page(line(240, f"Visit log page {number}"), resources)
-    data = pdf.finish()
-    result = redact_pdf(data, plan.redactor, name="long.pdf")
+    contents = [_line(240, f"Visit log page {number}") for number in range(1, SPLIT_PDF_PAGES + 1)]
+    contents[seam - 1] += _line(30, "Intake form lists SSN 478-26-")
+    contents[seam] = _FOOT_DRAWN_FIRST + _line(250, "1935 and no allergies")
+    result = redact_pdf(_pages_pdf(*contents), plan.redactor, name="long.pdf")
     assert result.rasterized == (seam, seam + 1)
     assert [c.method for c in result.page_checks] == (
         ["text_layer"] * (seam - 1) + ["ocr", "ocr"] + ["text_layer"] * (SPLIT_PDF_PAGES - seam - 1))
@@ -390,19 +399,12 @@ def test_a_value_only_reading_order_joins_that_ocr_cannot_read_stops_the_attachm
     is not left in the pictures sent, though OCR reads another value of its kind on the same page: the
     attachment is refused, naming the page and the kind of value, as the proof refused the packet before
     redaction read poppler's joins."""
-    from tests.support.hostile_pdfs import RawPdf
-
-    def line(y: int, text: str, size: float = 14) -> str:
-        return f"BT /F1 {size} Tf 24 {y} Td ({text}) Tj ET\n"
-
-    pdf = RawPdf()
-    resources = f"<< /Font << /F1 {pdf.helvetica()} 0 R >> >>"
-    pdf.page(line(240, "Tolerated treatment well") + line(140, "Spouse SSN 512-48-7736")
-             + line(30, "Intake form lists SSN 478-26-"), resources)
-    foot = "".join(line(150 - 25 * n, f"Exercise {n + 1} done") for n in range(5))
-    pdf.page(foot + line(250, "1935 and no allergies", size=2.5), resources)
+    data = _pages_pdf(
+        _line(240, "Tolerated treatment well") + _line(140, "Spouse SSN 512-48-7736")
+        + _line(30, "Intake form lists SSN 478-26-"),
+        _FOOT_DRAWN_FIRST + _line(250, "1935 and no allergies", size=2.5))
     with pytest.raises(DisclosureError) as refused:
-        redact_pdf(pdf.finish(), plan.redactor, name="tiny.pdf")
+        redact_pdf(data, plan.redactor, name="tiny.pdf")
     assert "page 1: a ssn is still present after redaction" in refused.value.message
     assert refused.value.subject == "tiny.pdf"
 
@@ -412,20 +414,12 @@ def test_a_value_pdfium_cut_at_the_other_break_of_a_page_sent_to_ocr_is_not_left
     located while the page was trusted, is not left in its picture when the page goes to OCR for a value
     only poppler joins at its first break and OCR cannot read the phone's tiny first part: the attachment
     is refused, naming the page."""
-    from tests.support.hostile_pdfs import RawPdf
-
-    def line(y: int, text: str, size: float = 14) -> str:
-        return f"BT /F1 {size} Tf 24 {y} Td ({text}) Tj ET\n"
-
-    pdf = RawPdf()
-    resources = f"<< /Font << /F1 {pdf.helvetica()} 0 R >> >>"
-    pdf.page(line(240, "Tolerated treatment well") + line(30, "Intake form lists SSN 478-26-"), resources)
-    foot = "".join(line(150 - 25 * n, f"Exercise {n + 1} done") for n in range(5))
-    pdf.page(foot + line(250, "1935 and no allergies") + line(12, "Call the clinic at (612) 555", size=2.5),
-             resources)
-    pdf.page(line(250, "0147 after 5pm") + line(150, "Plan continue twice weekly"), resources)
+    data = _pages_pdf(
+        _line(240, "Tolerated treatment well") + _line(30, "Intake form lists SSN 478-26-"),
+        _FOOT_DRAWN_FIRST + _line(250, "1935 and no allergies") + _line(12, "Call the clinic at (612) 555", size=2.5),
+        _line(250, "0147 after 5pm") + _line(150, "Plan continue twice weekly"))
     with pytest.raises(DisclosureError) as refused:
-        redact_pdf(pdf.finish(), plan.redactor, name="tiny.pdf")
+        redact_pdf(data, plan.redactor, name="tiny.pdf")
     assert "page 2: a phone is still present after redaction" in refused.value.message
 
 
